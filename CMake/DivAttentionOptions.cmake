@@ -1,0 +1,17 @@
+# User-facing switches of the DivAttention build.
+option(DivAttention_BUILD_APPLICATIONS "Build the command-line applications (TCLAP)" ON)
+option(DivAttention_BUILD_BENCHMARKS "Build the Google Benchmark target Testing/Benchmarks" ON)
+option(DivAttention_BUILD_EXAMPLES "Build the examples in Examples/" OFF)
+option(DivAttention_WARNINGS_AS_ERRORS "Treat compiler warnings in the project's own code as errors (CI does)" OFF)
+option(BUILD_SHARED_LIBS "Build shared libraries" ON)
+option(DivAttention_FORCE_STANDALONE "Build standalone even when ITK's module machinery is available" OFF)
+
+# Warnings for the project's own targets only; ITK and LibTorch headers come in as system headers.
+function(divattention_target_warnings target)
+  if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+    target_compile_options(${target} PRIVATE -Wall -Wextra)
+    if(DivAttention_WARNINGS_AS_ERRORS)
+      target_compile_options(${target} PRIVATE -Werror)
+    endif()
+  endif()
+endfunction()
