@@ -4,6 +4,7 @@ option(DivAttention_BUILD_BENCHMARKS "Build the Google Benchmark target Testing/
 option(DivAttention_BUILD_EXAMPLES "Build the examples in Examples/" OFF)
 option(DivAttention_WARNINGS_AS_ERRORS "Treat compiler warnings in the project's own code as errors (CI does)" OFF)
 option(BUILD_SHARED_LIBS "Build shared libraries" ON)
+option(DivAttention_TORCH_ONLY "Build only the LibTorch half (DivAttentionTorch and its tests), without ITK" OFF)
 option(DivAttention_FORCE_STANDALONE "Build standalone even when ITK's module machinery is available" OFF)
 
 # Warnings for the project's own targets only; ITK and LibTorch headers come in as system headers.
