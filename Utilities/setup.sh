@@ -27,7 +27,7 @@ done
 #   libtclap-dev, nlohmann-json3-dev  command lines and JSON (model files, configs, datasets)
 #   libgtest-dev, libbenchmark-dev    tests and benchmarks
 #   libfftw3-dev            recommended by ITK's package; some ITK CMake configurations expect it
-packages=(build-essential cmake ninja-build pkg-config
+packages=(build-essential cmake ninja-build pkg-config clang-format
   libinsighttoolkit5-dev libgdcm-tools libfftw3-dev
   libtorch-dev libopenblas0-pthread
   libtclap-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev)
