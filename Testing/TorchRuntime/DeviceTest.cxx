@@ -1,0 +1,78 @@
+// LibTorch-side run-time settings: device choice (also built where no ITK exists).
+#include "divaDevice.h"
+#include "divaThreadBudget.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+
+TEST(Device, ParsesEveryDocumentedSpelling)
+{
+  int index = -1;
+  EXPECT_EQ(diva::ParseDeviceChoice("auto"), diva::DeviceChoice::Auto);
+  EXPECT_EQ(diva::ParseDeviceChoice("CPU"), diva::DeviceChoice::CPU);
+  EXPECT_EQ(diva::ParseDeviceChoice("cuda", &index), diva::DeviceChoice::CUDA);
+  EXPECT_EQ(index, 0);
+  EXPECT_EQ(diva::ParseDeviceChoice("cuda:3", &index), diva::DeviceChoice::CUDA);
+  EXPECT_EQ(index, 3);
+}
+
+TEST(Device, RefusesUnknownSpellingNamingIt)
+{
+  for (const char * bad : { "gpu", "", "cuda:", "cuda:x", "cpu0" })
+  {
+    try
+    {
+      diva::ParseDeviceChoice(bad);
+      ADD_FAILURE() << "accepted \"" << bad << "\"";
+    }
+    catch (const std::invalid_argument & error)
+    {
+      EXPECT_NE(std::string(error.what()).find(std::string("\"") + bad + "\""), std::string::npos) << error.what();
+    }
+  }
+}
+
+TEST(Device, AutoFollowsCudaAvailabilityAndCudaRequestFailsClearlyWithoutIt)
+{
+  EXPECT_EQ(diva::ResolveDevice("auto").is_cuda(), torch::cuda::is_available());
+  EXPECT_TRUE(diva::ResolveDevice("cpu").is_cpu());
+  if (torch::cuda::is_available())
+  {
+    const torch::Device cuda = diva::ResolveDevice("cuda");
+    EXPECT_TRUE(cuda.is_cuda());
+    // A tensor really lives there.
+    EXPECT_TRUE(torch::ones({ 2 }, torch::TensorOptions().device(cuda)).is_cuda());
+    EXPECT_THROW(diva::ResolveDevice("cuda:99"), std::runtime_error);
+  }
+  else
+  {
+    try
+    {
+      diva::ResolveDevice("cuda");
+      FAIL() << "cuda resolved on a machine without CUDA";
+    }
+    catch (const std::runtime_error & error)
+    {
+      EXPECT_NE(std::string(error.what()).find("no CUDA device"), std::string::npos) << error.what();
+    }
+  }
+}
+
+TEST(ThreadBudget, TorchBudgetAppliesAndRefusesZero)
+{
+  diva::SetTorchThreadBudget(1);
+  EXPECT_EQ(torch::get_num_threads(), 1);
+  EXPECT_EQ(diva::GetTorchThreadBudget(), 1);
+  EXPECT_THROW(diva::SetTorchThreadBudget(0), std::invalid_argument);
+}
+
+TEST(ThreadBudget, DefaultHonoursEnvironment)
+{
+  setenv("DIVATTENTION_NUM_THREADS", "3", 1);
+  EXPECT_EQ(diva::DefaultThreadBudget(), 3);
+  setenv("DIVATTENTION_NUM_THREADS", "not-a-number", 1);
+  EXPECT_GE(diva::DefaultThreadBudget(), 1); // falls back to the CPUs this process may use
+  unsetenv("DIVATTENTION_NUM_THREADS");
+}
