@@ -5,6 +5,13 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__)
+#  include <immintrin.h>
+#endif
+
 namespace
 {
 void
@@ -83,6 +90,69 @@ BM_ConvTranspose3d_64to32_48to96(benchmark::State & state)
   ReportFlops(state, 2.0 * 64.0 * 32.0 * 8.0 * 48.0 * 48.0 * 48.0);
 }
 } // namespace
+
+#if defined(__x86_64__)
+// The machine's fp32 ceiling: ten independent AVX2 FMA chains per thread (enough to cover FMA latency on two pipes),
+// nothing loaded from memory. Kernel figures are read against this, not against a datasheet.
+__attribute__((target("avx2,fma"))) double
+FmaChains(long iterations)
+{
+  __m256       a0 = _mm256_set1_ps(1.0f), a1 = _mm256_set1_ps(1.1f), a2 = _mm256_set1_ps(1.2f);
+  __m256       a3 = _mm256_set1_ps(1.3f), a4 = _mm256_set1_ps(1.4f), a5 = _mm256_set1_ps(1.5f);
+  __m256       a6 = _mm256_set1_ps(1.6f), a7 = _mm256_set1_ps(1.7f), a8 = _mm256_set1_ps(1.8f);
+  __m256       a9 = _mm256_set1_ps(1.9f);
+  const __m256 b = _mm256_set1_ps(0.9999f), c = _mm256_set1_ps(1e-5f);
+  for (long k = 0; k < iterations; ++k)
+  {
+    a0 = _mm256_fmadd_ps(a0, b, c);
+    a1 = _mm256_fmadd_ps(a1, b, c);
+    a2 = _mm256_fmadd_ps(a2, b, c);
+    a3 = _mm256_fmadd_ps(a3, b, c);
+    a4 = _mm256_fmadd_ps(a4, b, c);
+    a5 = _mm256_fmadd_ps(a5, b, c);
+    a6 = _mm256_fmadd_ps(a6, b, c);
+    a7 = _mm256_fmadd_ps(a7, b, c);
+    a8 = _mm256_fmadd_ps(a8, b, c);
+    a9 = _mm256_fmadd_ps(a9, b, c);
+    // Keeps the compiler from folding the chains: the values are "used" every iteration.
+    __asm__ volatile(""
+                     : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6), "+x"(a7), "+x"(a8),
+                       "+x"(a9));
+  }
+  const __m256 sum =
+    _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                  _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(_mm256_add_ps(a6, a7), _mm256_add_ps(a8, a9))));
+  return static_cast<double>(_mm256_cvtss_f32(sum));
+}
+
+void
+BM_Fp32FmaPeak(benchmark::State & state)
+{
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+  {
+    state.SkipWithError("no AVX2/FMA on this CPU");
+    return;
+  }
+  const auto threads = static_cast<int>(state.range(0));
+  const long iterations = 20000000;
+  for (auto _ : state)
+  {
+    std::vector<std::thread> workers;
+    std::vector<double>      sink(static_cast<size_t>(threads));
+    for (int t = 0; t < threads; ++t)
+    {
+      workers.emplace_back([&sink, t, iterations] { sink[static_cast<size_t>(t)] = FmaChains(iterations); });
+    }
+    for (auto & worker : workers)
+    {
+      worker.join();
+    }
+    benchmark::DoNotOptimize(sink.data());
+  }
+  ReportFlops(state, static_cast<double>(threads) * static_cast<double>(iterations) * 10.0 * 16.0);
+}
+BENCHMARK(BM_Fp32FmaPeak)->Arg(1)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
+#endif
 
 BENCHMARK(BM_Matmul1024)->Arg(1)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Conv3d_32to32_96)->Arg(1)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
