@@ -1,0 +1,238 @@
+#ifndef itkClickDistanceTransformFilter_hxx
+#define itkClickDistanceTransformFilter_hxx
+
+#include "itkClickDistanceTransformFilter.h"
+#include "itkDivAttentionFilterUtilities.h"
+#include "itkImageScanlineIterator.h"
+
+#include <cmath>
+#include <limits>
+
+namespace itk
+{
+template<typename TReferenceImage, typename TOutputImage>
+ClickDistanceTransformFilter<TReferenceImage, TOutputImage>::ClickDistanceTransformFilter()
+{
+  this->SetNumberOfRequiredOutputs(2);
+  this->SetNthOutput(1, this->MakeOutput(1));
+  this->DynamicMultiThreadingOn();
+}
+
+template<typename TReferenceImage, typename TOutputImage>
+void
+ClickDistanceTransformFilter<TReferenceImage, TOutputImage>::SetClicks(const PointListType & clicks)
+{
+  m_Clicks = clicks;
+  this->Modified();
+}
+
+template<typename TReferenceImage, typename TOutputImage>
+void
+ClickDistanceTransformFilter<TReferenceImage, TOutputImage>::AddClick(const PointType & click)
+{
+  m_Clicks.push_back(click);
+  this->Modified();
+}
+
+template<typename TReferenceImage, typename TOutputImage>
+void
+ClickDistanceTransformFilter<TReferenceImage, TOutputImage>::SetNegativeClicks(const PointListType & clicks)
+{
+  m_NegativeClicks = clicks;
+  this->Modified();
+}
+
+template<typename TReferenceImage, typename TOutputImage>
+void
+ClickDistanceTransformFilter<TReferenceImage, TOutputImage>::AddNegativeClick(const PointType & click)
+{
+  m_NegativeClicks.push_back(click);
+  this->Modified();
+}
+
+template<typename TReferenceImage, typename TOutputImage>
+void
+ClickDistanceTransformFilter<TReferenceImage, TOutputImage>::VerifyPreconditions() ITKv5_CONST
+{
+  Superclass::VerifyPreconditions();
+  if (m_Clicks.empty())
+  {
+    itkDivAttentionInputError("Clicks", "at least one click is required");
+  }
+  const auto checkFinite = [this](const PointListType & clicks, const char * name)
+  {
+    for (std::size_t n = 0; n < clicks.size(); ++n)
+    {
+      for (unsigned int d = 0; d < ImageDimension; ++d)
+      {
+        if (!std::isfinite(clicks[n][d]))
+        {
+          itkDivAttentionInputError(name, "click " << n << " is not finite: " << clicks[n]);
+        }
+      }
+    }
+  };
+  checkFinite(m_Clicks, "Clicks");
+  checkFinite(m_NegativeClicks, "NegativeClicks");
+  if (m_Encoding == EncodingEnum::ClippedScaled && !(m_ClipRadius > 0.0))
+  {
+    itkDivAttentionInputError("ClipRadius", "must be > 0 mm for the ClippedScaled encoding, got " << m_ClipRadius);
+  }
+  if (m_Encoding == EncodingEnum::Gaussian && !(m_GaussianSigma > 0.0))
+  {
+    itkDivAttentionInputError("GaussianSigma", "must be > 0 mm for the Gaussian encoding, got " << m_GaussianSigma);
+  }
+}
+
+template<typename TReferenceImage, typename TOutputImage>
+void
+ClickDistanceTransformFilter<TReferenceImage, TOutputImage>::GenerateInputRequestedRegion()
+{
+  // No Superclass call: it would ask for the output's region of the reference, and only its geometry is used.
+  auto * reference = const_cast<ReferenceImageType *>(this->GetInput());
+  if (reference != nullptr)
+  {
+    typename ReferenceImageType::RegionType none = reference->GetLargestPossibleRegion();
+    none.SetSize(typename ReferenceImageType::SizeType{}); // zero pixels: the source upstream computes nothing
+    reference->SetRequestedRegion(none);
+  }
+}
+
+template<typename TReferenceImage, typename TOutputImage>
+void
+ClickDistanceTransformFilter<TReferenceImage, TOutputImage>::AllocateOutputs()
+{
+  OutputImageType * positive = this->GetOutput(0);
+  positive->SetBufferedRegion(positive->GetRequestedRegion());
+  DivAttentionDetail::AllocateOnHostAllocator(positive);
+  OutputImageType *     negative = this->GetOutput(1);
+  OutputImageRegionType negativeRegion = negative->GetRequestedRegion();
+  if (m_NegativeClicks.empty())
+  {
+    negativeRegion.SetSize(typename OutputImageType::SizeType{}); // nothing to encode: buffer nothing
+  }
+  negative->SetBufferedRegion(negativeRegion);
+  DivAttentionDetail::AllocateOnHostAllocator(negative);
+}
+
+template<typename TReferenceImage, typename TOutputImage>
+void
+ClickDistanceTransformFilter<TReferenceImage, TOutputImage>::DynamicThreadedGenerateData(
+  const OutputImageRegionType & outputRegion)
+{
+  EncodeRegion(this->GetOutput(0), m_Clicks, outputRegion);
+  if (!m_NegativeClicks.empty())
+  {
+    EncodeRegion(this->GetOutput(1), m_NegativeClicks, outputRegion);
+  }
+}
+
+template<typename TReferenceImage, typename TOutputImage>
+void
+ClickDistanceTransformFilter<TReferenceImage, TOutputImage>::EncodeRegion(OutputImageType *             output,
+                                                                          const PointListType &         clicks,
+                                                                          const OutputImageRegionType & region) const
+{
+  if (region.GetNumberOfPixels() == 0)
+  {
+    return;
+  }
+  const auto         matrix = DivAttentionDetail::IndexToPhysicalMatrix(output);
+  const auto &       origin = output->GetOrigin();
+  const auto         length = static_cast<SizeValueType>(region.GetSize(0));
+  const EncodingEnum encoding = m_Encoding;
+  const double       inverseRadius = 1.0 / m_ClipRadius;
+  const double       gaussianFactor = -0.5 / (m_GaussianSigma * m_GaussianSigma);
+
+  // Along a row the physical point moves by the first column of (direction x spacing), so the squared distance to a
+  // click is the quadratic a + 2 b t + c t^2 in the row position t: three numbers per click and row.
+  double rowStep[ImageDimension];
+  double stepSquared = 0.0;
+  for (unsigned int d = 0; d < ImageDimension; ++d)
+  {
+    rowStep[d] = matrix[d][0];
+    stepSquared += rowStep[d] * rowStep[d];
+  }
+  std::vector<float> squared(length);
+
+  ImageScanlineIterator<OutputImageType> it(output, region);
+  while (!it.IsAtEnd())
+  {
+    const auto index = it.GetIndex();
+    double     rowStart[ImageDimension];
+    for (unsigned int r = 0; r < ImageDimension; ++r)
+    {
+      double sum = origin[r];
+      for (unsigned int c = 0; c < ImageDimension; ++c)
+      {
+        sum += matrix[r][c] * static_cast<double>(index[c]);
+      }
+      rowStart[r] = sum;
+    }
+    std::fill(squared.begin(), squared.end(), std::numeric_limits<float>::infinity());
+    for (const auto & click : clicks)
+    {
+      double a = 0.0, b = 0.0;
+      for (unsigned int d = 0; d < ImageDimension; ++d)
+      {
+        const double delta = rowStart[d] - click[d];
+        a += delta * delta;
+        b += delta * rowStep[d];
+      }
+      for (SizeValueType t = 0; t < length; ++t)
+      {
+        const double td = static_cast<double>(t);
+        // Clamped at 0: rounding may make a + 2bt + ct^2 slightly negative on the click itself.
+        const float value = static_cast<float>(std::max(0.0, a + td * (2.0 * b + td * stepSquared)));
+        squared[t] = std::min(squared[t], value);
+      }
+    }
+    OutputPixelType * out = &it.Value();
+    switch (encoding)
+    {
+      case EncodingEnum::EuclideanDistance:
+        for (SizeValueType t = 0; t < length; ++t)
+        {
+          out[t] = static_cast<OutputPixelType>(std::sqrt(squared[t]));
+        }
+        break;
+      case EncodingEnum::ClippedScaled:
+        for (SizeValueType t = 0; t < length; ++t)
+        {
+          out[t] =
+            static_cast<OutputPixelType>(std::min(1.0, std::sqrt(static_cast<double>(squared[t])) * inverseRadius));
+        }
+        break;
+      case EncodingEnum::Gaussian:
+        for (SizeValueType t = 0; t < length; ++t)
+        {
+          out[t] = static_cast<OutputPixelType>(std::exp(static_cast<double>(squared[t]) * gaussianFactor));
+        }
+        break;
+    }
+    it.NextLine();
+  }
+}
+
+template<typename TReferenceImage, typename TOutputImage>
+void
+ClickDistanceTransformFilter<TReferenceImage, TOutputImage>::PrintSelf(std::ostream & os, Indent indent) const
+{
+  Superclass::PrintSelf(os, indent);
+  os << indent << "Clicks: " << m_Clicks.size() << std::endl;
+  for (const auto & click : m_Clicks)
+  {
+    os << indent.GetNextIndent() << click << std::endl;
+  }
+  os << indent << "NegativeClicks: " << m_NegativeClicks.size() << std::endl;
+  for (const auto & click : m_NegativeClicks)
+  {
+    os << indent.GetNextIndent() << click << std::endl;
+  }
+  os << indent << "Encoding: " << m_Encoding << std::endl;
+  os << indent << "ClipRadius: " << m_ClipRadius << std::endl;
+  os << indent << "GaussianSigma: " << m_GaussianSigma << std::endl;
+}
+} // namespace itk
+
+#endif

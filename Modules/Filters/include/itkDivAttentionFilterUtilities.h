@@ -1,0 +1,283 @@
+#ifndef itkDivAttentionFilterUtilities_h
+#define itkDivAttentionFilterUtilities_h
+
+#include "itkContinuousIndex.h"
+#include "itkImageBase.h"
+#include "itkMath.h"
+#include "itkNumericTraits.h"
+#include "itkTensorImportImageContainer.h"
+#include "itkTorchPixelTraits.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+/** \file
+ * Small helpers shared by the DivAttention geometry filters (not part of the public API).
+ * \ingroup DivAttention
+ */
+
+namespace itk
+{
+namespace DivAttentionDetail
+{
+/** Allocates the buffered region of `image`. A buffer that is already large enough is reused (ITK's Reserve keeps
+ * it); otherwise a large buffer comes from LibTorch's CPU allocator, which DivAttentionRuntime::Initialize() replaces
+ * by the caching huge-page allocator: a 300 MB output then costs ~150 huge-page faults, or none when a block of that
+ * size was freed before, instead of ~75 000 faults of 4 KiB (~11 us each on the development machine). */
+template<typename TImage>
+void
+AllocateOnHostAllocator(TImage * image)
+{
+  using PixelType = typename TImage::PixelType;
+  const SizeValueType     pixels = image->GetBufferedRegion().GetNumberOfPixels();
+  const auto *            current = image->GetPixelContainer();
+  constexpr SizeValueType largeBytes = 1u << 20;
+  if constexpr (TorchPixelTraits<PixelType>::Shareable)
+  {
+    if ((current == nullptr || current->Capacity() < pixels) && pixels * sizeof(PixelType) >= largeBytes)
+    {
+      using ContainerType = TensorImportImageContainer<SizeValueType, PixelType>;
+      auto container = ContainerType::New();
+      container->SetTensor(torch::empty({ static_cast<int64_t>(pixels) },
+                                        torch::TensorOptions().dtype(TorchPixelTraits<PixelType>::ScalarType())));
+      image->SetPixelContainer(container);
+      return;
+    }
+  }
+  image->Allocate();
+}
+
+/** Converts an interpolated value to the output pixel type: rounded and clamped for integer types (a plain cast of
+ * an out-of-range double is undefined), unchanged for floating types. */
+template<typename TOutputPixel>
+inline TOutputPixel
+ConvertInterpolatedValue(double value)
+{
+  if constexpr (std::is_integral<TOutputPixel>::value)
+  {
+    const double low = static_cast<double>(NumericTraits<TOutputPixel>::NonpositiveMin());
+    const double high = static_cast<double>(NumericTraits<TOutputPixel>::max());
+    return static_cast<TOutputPixel>(std::round(std::min(std::max(value, low), high)));
+  }
+  else
+  {
+    return static_cast<TOutputPixel>(value);
+  }
+}
+
+/** The index -> physical map of an image as a matrix (direction x spacing): point = origin + M * index. */
+template<typename TImage>
+typename TImage::DirectionType
+IndexToPhysicalMatrix(const TImage * image)
+{
+  typename TImage::DirectionType matrix = image->GetDirection();
+  for (unsigned int r = 0; r < TImage::ImageDimension; ++r)
+  {
+    for (unsigned int c = 0; c < TImage::ImageDimension; ++c)
+    {
+      matrix[r][c] *= image->GetSpacing()[c];
+    }
+  }
+  return matrix;
+}
+
+/** The affine map from the index space of `from` to the continuous-index space of `to`, through physical space:
+ * cindex_to = matrix * index_from + offset. Resampling along an output row then needs one add per dimension. */
+template<unsigned int VDimension>
+struct IndexToIndexAffine
+{
+  Matrix<double, VDimension, VDimension> matrix;
+  Vector<double, VDimension>             offset;
+
+  template<typename TFrom, typename TTo>
+  void
+  Compute(const TFrom * from, const TTo * to)
+  {
+    const auto fromMatrix = IndexToPhysicalMatrix(from);
+    // ITK keeps the inverse of (direction x spacing) of every image; use it rather than invert again.
+    const auto & toInverse = to->GetPhysicalPointToIndexMatrix();
+    for (unsigned int r = 0; r < VDimension; ++r)
+    {
+      for (unsigned int c = 0; c < VDimension; ++c)
+      {
+        double sum = 0.0;
+        for (unsigned int k = 0; k < VDimension; ++k)
+        {
+          sum += toInverse[r][k] * fromMatrix[k][c];
+        }
+        matrix[r][c] = sum;
+      }
+    }
+    for (unsigned int r = 0; r < VDimension; ++r)
+    {
+      double sum = 0.0;
+      for (unsigned int k = 0; k < VDimension; ++k)
+      {
+        sum += toInverse[r][k] * (from->GetOrigin()[k] - to->GetOrigin()[k]);
+      }
+      offset[r] = sum;
+    }
+  }
+
+  /** Continuous index in `to` of the index `index` of `from`. */
+  template<typename TIndex>
+  ContinuousIndex<double, VDimension>
+  Map(const TIndex & index) const
+  {
+    ContinuousIndex<double, VDimension> result;
+    for (unsigned int r = 0; r < VDimension; ++r)
+    {
+      double sum = offset[r];
+      for (unsigned int c = 0; c < VDimension; ++c)
+      {
+        sum += matrix[r][c] * static_cast<double>(index[c]);
+      }
+      result[r] = sum;
+    }
+    return result;
+  }
+};
+
+/** The region of `input` that an interpolator with the given radius reads to resample the voxels of
+ * `outputRegion` of `output` (both in physical space): the bounding box of the region's corners mapped into the
+ * input's index space, widened by the radius and cropped to the input's largest region. No overlap gives a region of
+ * zero pixels at the largest region's index (the caller then writes only its outside value). */
+template<typename TOutput, typename TInput, typename TRadius>
+typename TInput::RegionType
+InputRegionForOutputRegion(const TOutput *                      output,
+                           const typename TOutput::RegionType & outputRegion,
+                           const TInput *                       input,
+                           const TRadius &                      radius)
+{
+  constexpr unsigned int      Dimension = TOutput::ImageDimension;
+  const auto                  largest = input->GetLargestPossibleRegion();
+  typename TInput::RegionType none = largest;
+  none.SetSize(typename TInput::SizeType{});
+  if (outputRegion.GetNumberOfPixels() == 0)
+  {
+    return none;
+  }
+  IndexToIndexAffine<Dimension> affine;
+  affine.Compute(output, input);
+  double low[Dimension], high[Dimension];
+  std::fill(low, low + Dimension, std::numeric_limits<double>::infinity());
+  std::fill(high, high + Dimension, -std::numeric_limits<double>::infinity());
+  for (unsigned int corner = 0; corner < (1u << Dimension); ++corner)
+  {
+    typename TOutput::IndexType index = outputRegion.GetIndex();
+    for (unsigned int d = 0; d < Dimension; ++d)
+    {
+      if (corner & (1u << d))
+      {
+        index[d] += static_cast<IndexValueType>(outputRegion.GetSize(d)) - 1;
+      }
+    }
+    const auto mapped = affine.Map(index);
+    for (unsigned int d = 0; d < Dimension; ++d)
+    {
+      low[d] = std::min(low[d], mapped[d]);
+      high[d] = std::max(high[d], mapped[d]);
+    }
+  }
+  typename TInput::IndexType start;
+  typename TInput::SizeType  size;
+  for (unsigned int d = 0; d < Dimension; ++d)
+  {
+    if (!std::isfinite(low[d]) || !std::isfinite(high[d]))
+    {
+      return none;
+    }
+    const double first =
+      std::max(std::floor(low[d]) - static_cast<double>(radius[d]), static_cast<double>(largest.GetIndex(d)));
+    const double last =
+      std::min(std::ceil(high[d]) + static_cast<double>(radius[d]), static_cast<double>(largest.GetUpperIndex()[d]));
+    if (first > last)
+    {
+      return none;
+    }
+    start[d] = static_cast<IndexValueType>(first);
+    size[d] = static_cast<SizeValueType>(last - first) + 1;
+  }
+  return typename TInput::RegionType(start, size);
+}
+
+/** Along an output row (index[0] = first + t, t = 0 .. length-1; cindex = base + t * step) the samples inside an
+ * interpolator's buffer form one contiguous run, because a line meets a box in one segment. Returns it as
+ * [begin, end) in t: first estimated from the linear inequalities, then settled with the interpolator's own
+ * IsInsideBuffer so that rounding can never disagree with it. */
+template<typename TInterpolator, unsigned int VDimension>
+std::pair<SizeValueType, SizeValueType>
+InsideRun(const TInterpolator *                       interpolator,
+          const ContinuousIndex<double, VDimension> & base,
+          const Vector<double, VDimension> &          step,
+          const ContinuousIndex<double, VDimension> & low,
+          const ContinuousIndex<double, VDimension> & high,
+          SizeValueType                               length)
+{
+  double lo = 0.0;
+  double hi = static_cast<double>(length) - 1.0;
+  for (unsigned int d = 0; d < VDimension && lo <= hi; ++d)
+  {
+    if (step[d] == 0.0)
+    {
+      if (!(base[d] >= low[d] && base[d] <= high[d]))
+      {
+        return { 0, 0 };
+      }
+      continue;
+    }
+    const double a = (low[d] - base[d]) / step[d];
+    const double b = (high[d] - base[d]) / step[d];
+    lo = std::max(lo, std::min(a, b));
+    hi = std::min(hi, std::max(a, b));
+  }
+  if (!(lo <= hi + 2.0)) // far from any overlap (also catches NaN)
+  {
+    return { 0, 0 };
+  }
+  const auto inside = [&](long t)
+  {
+    if (t < 0 || t >= static_cast<long>(length))
+    {
+      return false;
+    }
+    ContinuousIndex<double, VDimension> c;
+    for (unsigned int d = 0; d < VDimension; ++d)
+    {
+      c[d] = base[d] + static_cast<double>(t) * step[d];
+    }
+    return interpolator->IsInsideBuffer(c);
+  };
+  long begin = static_cast<long>(std::ceil(std::max(lo, -1.0)));
+  long end = static_cast<long>(std::floor(std::min(hi, static_cast<double>(length)))) + 1;
+  begin = std::min(begin, end);
+  // Settle the ends against the interpolator (moves by at most a sample or two).
+  while (begin < end && !inside(begin))
+  {
+    ++begin;
+  }
+  while (begin > 0 && inside(begin - 1))
+  {
+    --begin;
+  }
+  if (begin >= end && !inside(begin))
+  {
+    return { 0, 0 };
+  }
+  end = std::max(end, begin + 1);
+  while (end > begin && !inside(end - 1))
+  {
+    --end;
+  }
+  while (end < static_cast<long>(length) && inside(end))
+  {
+    ++end;
+  }
+  return { static_cast<SizeValueType>(begin), static_cast<SizeValueType>(end) };
+}
+} // namespace DivAttentionDetail
+} // namespace itk
+
+#endif
