@@ -185,3 +185,122 @@ TEST(CTPhantomGenerator, RefusesEmptySizeAndBadSpacingAndPrintsItself)
   generator->SetSpacing(spacing);
   EXPECT_THROW(generator->Update(), itk::ExceptionObject);
 }
+
+// ---- LabelMapCTPainter ------------------------------------------------------------------------------------------
+
+#include "DivAttentionTestImages.h"
+#include "itkImageFileReader.h"
+#include "itkLabelMapCTPainter.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace
+{
+using Painter = itk::LabelMapCTPainter;
+
+// Mean CT value over voxels of `label` whose 6 neighbours carry the same label (away from blurred borders).
+double
+InteriorMean(const Painter::LabelImageType * labels, const Painter::CTImageType * ct, uint16_t label)
+{
+  double     sum = 0.0, count = 0.0;
+  const auto region = labels->GetLargestPossibleRegion();
+  for (itk::ImageRegionConstIteratorWithIndex<Painter::LabelImageType> it(labels, region); !it.IsAtEnd(); ++it)
+  {
+    if (it.Get() != label)
+    {
+      continue;
+    }
+    bool interior = true;
+    for (unsigned d = 0; d < 3 && interior; ++d)
+    {
+      for (int step : { -1, 1 })
+      {
+        auto next = it.GetIndex();
+        next[d] += step;
+        interior = interior && region.IsInside(next) && labels->GetPixel(next) == label;
+      }
+    }
+    if (interior)
+    {
+      sum += ct->GetPixel(it.GetIndex());
+      count += 1.0;
+    }
+  }
+  return count > 0 ? sum / count : std::nan("");
+}
+} // namespace
+
+TEST(LabelMapCTPainter, PaintsEachLabelWithItsTableHUOnTheLabelGrid)
+{
+  auto labels = DivAttentionTest::MakeObliqueImage<Painter::LabelImageType>({ { 48, 40, 16 } });
+  labels->FillBuffer(0);
+  for (itk::ImageRegionIteratorWithIndex<Painter::LabelImageType> it(labels, labels->GetLargestPossibleRegion());
+       !it.IsAtEnd(); ++it)
+  {
+    const auto i = it.GetIndex();
+    if (i[0] >= 10 && i[0] < 22 && i[1] >= 12 && i[1] < 28 && i[2] >= 4 && i[2] < 12)
+    {
+      it.Set(6); // liver
+    }
+    if (i[0] >= 26 && i[0] < 36 && i[1] >= 12 && i[1] < 28 && i[2] >= 4 && i[2] < 12)
+    {
+      it.Set(1); // spleen
+    }
+  }
+  auto painter = Painter::New();
+  painter->SetLabels(labels);
+  painter->SetSeed(3);
+  painter->SetBodyMargin(2.0); // a thin body, so that the grid's corner lies in the air around it
+  painter->Update();
+  const auto * ct = painter->GetCT();
+  EXPECT_EQ(ct->GetOrigin(), labels->GetOrigin());
+  EXPECT_EQ(ct->GetSpacing(), labels->GetSpacing());
+  EXPECT_EQ(ct->GetDirection(), labels->GetDirection());
+  // Interior means within 12 HU of the table: texture (8 HU) and noise (12 HU) average out over many voxels, blur
+  // reaches at most a voxel or so into the interior.
+  EXPECT_NEAR(InteriorMean(labels, ct, 6), 60.0, 12.0);
+  EXPECT_NEAR(InteriorMean(labels, ct, 1), 50.0, 12.0);
+  // The grid reaches beyond the modelled body: some voxels are air, and none of them is labelled.
+  size_t air = 0, labelledAir = 0;
+  for (itk::ImageRegionConstIteratorWithIndex<Painter::CTImageType> it(ct, ct->GetLargestPossibleRegion());
+       !it.IsAtEnd(); ++it)
+  {
+    if (it.Get() < -900)
+    {
+      ++air;
+      labelledAir += labels->GetPixel(it.GetIndex()) != 0 ? 1 : 0;
+    }
+  }
+  EXPECT_GT(air, 0u);
+  EXPECT_EQ(labelledAir, 0u);
+}
+
+TEST(LabelMapCTPainter, RefusesMissingOrEmptyLabelMap)
+{
+  auto painter = Painter::New();
+  EXPECT_THROW(painter->Update(), itk::ExceptionObject);
+  auto labels = DivAttentionTest::MakeObliqueImage<Painter::LabelImageType>({ { 8, 8, 8 } });
+  labels->FillBuffer(0);
+  painter->SetLabels(labels);
+  EXPECT_THROW(painter->Update(), itk::ExceptionObject);
+}
+
+TEST(LabelMapCTPainter, PaintsTheRealAmosLabelMap)
+{
+  const char *                data = std::getenv("DIVATTENTION_TEST_DATA");
+  const std::filesystem::path path =
+    std::filesystem::path(data ? data : "") / "real" / "amos-labels" / "amos_0013_labels.nii.gz";
+  if (data == nullptr || !std::filesystem::exists(path))
+  {
+    GTEST_SKIP() << "real data not present (" << path << "); a fresh clone has none";
+  }
+  auto reader = itk::ImageFileReader<Painter::LabelImageType>::New();
+  reader->SetFileName(path.string());
+  reader->Update();
+  auto painter = Painter::New();
+  painter->SetLabels(reader->GetOutput());
+  painter->Update();
+  EXPECT_NEAR(InteriorMean(reader->GetOutput(), painter->GetCT(), 6), 60.0, 12.0); // liver
+  EXPECT_NEAR(InteriorMean(reader->GetOutput(), painter->GetCT(), 1), 50.0, 12.0); // spleen
+}
