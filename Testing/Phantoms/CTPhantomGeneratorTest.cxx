@@ -304,3 +304,93 @@ TEST(LabelMapCTPainter, PaintsTheRealAmosLabelMap)
   EXPECT_NEAR(InteriorMean(reader->GetOutput(), painter->GetCT(), 6), 60.0, 12.0); // liver
   EXPECT_NEAR(InteriorMean(reader->GetOutput(), painter->GetCT(), 1), 50.0, 12.0); // spleen
 }
+
+// ---- PhantomDataset ---------------------------------------------------------------------------------------------
+
+#include "itkPhantomDataset.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+TEST(PhantomDataset, WritesAnMsdLayoutWhoseClicksLieInTheirObjects)
+{
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / "divattention-phantom-dataset";
+  fs::remove_all(root);
+  itk::PhantomDataset::Options options;
+  options.outputDirectory = root.string();
+  options.cases = 2;
+  options.seed = 9;
+  options.fieldOfView = { { 380.0, 300.0, 260.0 } };
+  options.inPlaneSpacing = 5.0;
+  options.sliceThickness = { { 6.0, 9.0 } };
+  options.maximumObliqueDegrees = 12.0;
+  const auto summaries = itk::PhantomDataset::Write(options);
+  ASSERT_EQ(summaries.size(), 2u);
+
+  std::ifstream  in(root / "dataset.json");
+  nlohmann::json dataset = nlohmann::json::parse(in);
+  EXPECT_EQ(dataset["numTraining"], 2);
+  EXPECT_EQ(dataset["modality"]["0"], "CT");
+  EXPECT_EQ(dataset["labels"]["1"], "liver");
+  ASSERT_EQ(dataset["training"].size(), 2u);
+  for (size_t c = 0; c < 2; ++c)
+  {
+    const std::string image = dataset["training"][c]["image"];
+    const std::string label = dataset["training"][c]["label"];
+    auto              labels = itk::ImageFileReader<itk::Image<uint8_t, 3>>::New();
+    labels->SetFileName((root / label).string());
+    labels->Update();
+    auto ct = itk::ImageFileReader<itk::Image<int16_t, 3>>::New();
+    ct->SetFileName((root / image).string());
+    ct->Update();
+    EXPECT_EQ(ct->GetOutput()->GetLargestPossibleRegion(), labels->GetOutput()->GetLargestPossibleRegion());
+    // Each object's click, read back from dataset.json, lands on its label in the written label image.
+    for (const auto & object : dataset["divattention"]["cases"][c]["objects"])
+    {
+      itk::Point<double, 3> click;
+      for (unsigned d = 0; d < 3; ++d)
+      {
+        click[d] = object["click_lps"][d];
+      }
+      itk::Image<uint8_t, 3>::IndexType index;
+      ASSERT_TRUE(labels->GetOutput()->TransformPhysicalPointToIndex(click, index)) << object.dump();
+      EXPECT_EQ(labels->GetOutput()->GetPixel(index), object["label"].get<int>()) << object.dump();
+    }
+  }
+  // Deterministic: a second run writes the same label images.
+  const fs::path again = root.string() + "-again";
+  fs::remove_all(again);
+  options.outputDirectory = again.string();
+  itk::PhantomDataset::Write(options);
+  auto first = itk::ImageFileReader<itk::Image<uint8_t, 3>>::New();
+  first->SetFileName((root / summaries[1].label).string());
+  first->Update();
+  auto second = itk::ImageFileReader<itk::Image<uint8_t, 3>>::New();
+  second->SetFileName((again / summaries[1].label).string());
+  second->Update();
+  EXPECT_TRUE(SameBuffers(first->GetOutput(), second->GetOutput()));
+}
+
+TEST(PhantomDataset, RefusesBadOptionsNamingThem)
+{
+  itk::PhantomDataset::Options options;
+  EXPECT_THROW(itk::PhantomDataset::Validate(options), itk::ExceptionObject); // no output directory
+  options.outputDirectory = "/tmp/unused";
+  options.cases = 0;
+  EXPECT_THROW(itk::PhantomDataset::Validate(options), itk::ExceptionObject);
+  options.cases = 1;
+  options.sliceThickness = { { 5.0, 2.0 } };
+  EXPECT_THROW(itk::PhantomDataset::Validate(options), itk::ExceptionObject);
+  options.sliceThickness = { { 2.0, 5.0 } };
+  options.labelMap = "/no/such/labels.nii.gz";
+  try
+  {
+    itk::PhantomDataset::Validate(options);
+    FAIL() << "accepted a missing label map";
+  }
+  catch (const itk::ExceptionObject & error)
+  {
+    EXPECT_NE(std::string(error.GetDescription()).find("/no/such/labels.nii.gz"), std::string::npos);
+  }
+}

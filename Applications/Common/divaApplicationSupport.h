@@ -1,0 +1,35 @@
+#ifndef divaApplicationSupport_h
+#define divaApplicationSupport_h
+
+#include <array>
+#include <functional>
+#include <string>
+
+namespace diva
+{
+/** \brief What every DivAttention application shares.
+ * \ingroup DivAttention */
+namespace application
+{
+/** "DivAttention <version> (git <revision>), LibTorch <version>, ITK <version>". */
+std::string
+VersionText();
+
+/** Runs `body` after the run-time set-up (host allocator, thread budget), and turns every failure into one line on
+ * stderr, "<name>: error: <what>", and a non-zero exit: 2 for a command-line usage error, 1 for anything else. */
+/// Applications parse with TCLAP::CmdLine::setExceptionHandling(false), so that parse errors reach Run().
+int
+Run(const std::string & name, const std::function<int()> & body);
+
+/** Parses "a,b,c" into three finite numbers; throws std::invalid_argument naming `option` and the text. */
+std::array<double, 3>
+ParseTriple(const std::string & option, const std::string & text);
+
+/** Parses "a,b" into two finite numbers; throws std::invalid_argument naming `option` and the text. */
+std::array<double, 2>
+ParsePair(const std::string & option, const std::string & text);
+
+} // namespace application
+} // namespace diva
+
+#endif
