@@ -96,8 +96,15 @@ struct IndexToIndexAffine
   Compute(const TFrom * from, const TTo * to)
   {
     const auto fromMatrix = IndexToPhysicalMatrix(from);
-    // ITK keeps the inverse of (direction x spacing) of every image; use it rather than invert again.
-    const auto & toInverse = to->GetPhysicalPointToIndexMatrix();
+    // (direction x spacing)^-1 = spacing^-1 x direction^-1, from the inverse direction ITK keeps with every image.
+    auto toInverse = to->GetInverseDirection();
+    for (unsigned int r = 0; r < VDimension; ++r)
+    {
+      for (unsigned int c = 0; c < VDimension; ++c)
+      {
+        toInverse[r][c] /= to->GetSpacing()[r];
+      }
+    }
     for (unsigned int r = 0; r < VDimension; ++r)
     {
       for (unsigned int c = 0; c < VDimension; ++c)
