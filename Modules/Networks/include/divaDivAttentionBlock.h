@@ -1,0 +1,143 @@
+#ifndef divaDivAttentionBlock_h
+#define divaDivAttentionBlock_h
+
+#include "divaSegmentationNetwork.h"
+
+#include <torch/arg.h>
+#include <torch/nn/functional/instancenorm.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/instancenorm.h>
+#include <torch/nn/pimpl.h>
+
+#include <string>
+
+namespace diva
+{
+/** \brief Axis of eq. 4's softmax. \ingroup DivAttention
+ *
+ * `Space`: over the D*H*W voxels of each channel (a distribution of "where the paths disagree"; the default).
+ * `Channel`: over the channels at each voxel (constantly 1 for a one-channel map). Documentation/Method.md. */
+enum class SoftmaxAxis
+{
+  Space,
+  Channel
+};
+
+/** \brief Where eq. 4's absolute value goes. \ingroup DivAttention
+ *
+ * `OfResidual`: softmax(|M_i - M_{i-1}|), as the paper's text says (the default).
+ * `OfSoftmax`: |softmax(M_i - M_{i-1})|, as eq. 4 is printed (the bars are then a no-op: softmax is positive). */
+enum class AbsolutePlacement
+{
+  OfResidual,
+  OfSoftmax
+};
+
+std::string
+ToString(SoftmaxAxis axis);
+std::string
+ToString(AbsolutePlacement placement);
+/** Parse the ToString forms; std::invalid_argument names the text otherwise. */
+SoftmaxAxis
+ParseSoftmaxAxis(const std::string & text);
+AbsolutePlacement
+ParseAbsolutePlacement(const std::string & text);
+
+/** \brief Options of the div-attention module. \ingroup DivAttention */
+struct DivAttentionOptions
+{
+  DivAttentionOptions(int64_t upperChannels, int64_t lowerChannels, int64_t imageChannels)
+      : upper_channels_(upperChannels), lower_channels_(lowerChannels), image_channels_(imageChannels)
+  {
+  }
+  /// Channels of O_i (the upper, finer path); the module's output has these channels and O_i's size.
+  TORCH_ARG(int64_t, upper_channels);
+  /// Channels of O_{i-1} (the lower, coarser path).
+  TORCH_ARG(int64_t, lower_channels);
+  /// Channels of the network's input image (the side branch of eq. 5 reads it).
+  TORCH_ARG(int64_t, image_channels);
+  /// Size ratio of the two paths (the transposed convolution of eq. 1 has kernel = stride = this).
+  TORCH_ARG(int64_t, scale_factor) = 2;
+  /// Channels of the intermediate (deep-supervision) head; 0 builds no head (a host's final head takes that role).
+  TORCH_ARG(int64_t, prediction_channels) = 0;
+  TORCH_ARG(SoftmaxAxis, softmax_axis) = SoftmaxAxis::Space;
+  TORCH_ARG(AbsolutePlacement, absolute_placement) = AbsolutePlacement::OfResidual;
+  /// Instance-normalise M_ref before the sum, so the refined features weigh as much as the paths' features whatever
+  /// eq. 4's 1/sqrt(D*H*W) scale (which otherwise makes M_ref ~1e-4..1e-9 of them). Method.md, "Fusion".
+  TORCH_ARG(bool, normalize_refined) = true;
+};
+
+/** \brief The one switch a host network exposes: whether to insert the module, and how it reads eq. 4.
+ * \ingroup DivAttention */
+struct DivAttentionSwitch
+{
+  TORCH_ARG(bool, enabled) = false;
+  TORCH_ARG(SoftmaxAxis, softmax_axis) = SoftmaxAxis::Space;
+  TORCH_ARG(AbsolutePlacement, absolute_placement) = AbsolutePlacement::OfResidual;
+  TORCH_ARG(bool, normalize_refined) = true;
+
+public:
+  /** Block options for one junction, with these readings. */
+  DivAttentionOptions
+  BlockOptions(int64_t upperChannels, int64_t lowerChannels, int64_t imageChannels, int64_t predictionChannels) const;
+  /** Adds the "div_attention*" keys to settings. */
+  void
+  WriteTo(Settings & settings) const;
+  static DivAttentionSwitch
+  ReadFrom(const Settings & settings);
+};
+
+/** \brief What the module returns. \ingroup DivAttention */
+struct DivAttentionResult
+{
+  torch::Tensor fused;     ///< [N, upper_channels, O_i's size]: replaces O_i in the host's decoder
+  torch::Tensor logits;    ///< the intermediate prediction (undefined when prediction_channels == 0)
+  torch::Tensor attention; ///< eq. 4's attn, [N, upper_channels, O_i's size], in the autograd graph
+};
+
+/** \brief The div-attention module (paper section 2, eqs. 1-5): re-segments where two adjacent decoder paths disagree.
+ *
+ * upper = O_i, lower = O_{i-1}, image = the network input:
+ *   O'_{i-1} = project(upsample(O_{i-1}))                        eq. 1 (transposed conv, then 1x1x1 conv)
+ *   M_i = sigmoid(O_i), M_{i-1} = sigmoid(O'_{i-1})              eqs. 2-3
+ *   attn = softmax_axis(|M_i - M_{i-1}|) / sqrt(D*H*W)           eq. 4 (D, H, W: O_i's size; see the enums)
+ *   F_i = LeakyReLU(IN(image_conv(interpolate(image))))          side branch
+ *   M_ref = attn * F_i                                           eq. 5
+ *   fused = LeakyReLU(IN(fuse_conv(O_i + O'_{i-1} + IN(M_ref))))  fusion by addition and convolution
+ *   logits = head(fused)                                         1x1x1 conv, the path's intermediate prediction
+ * Every attn value lies in [0, 1/sqrt(D*H*W)]; with SoftmaxAxis::Space each channel's values sum to 1/sqrt(D*H*W).
+ * \ingroup DivAttention
+ */
+class DivAttentionBlockImpl : public torch::nn::Module
+{
+public:
+  explicit DivAttentionBlockImpl(const DivAttentionOptions & options);
+
+  DivAttentionResult
+  forward(const torch::Tensor & upper, const torch::Tensor & lower, const torch::Tensor & image);
+
+  /** eq. 4 alone, for tests and inspection. */
+  static torch::Tensor
+  Attention(const torch::Tensor & upperMask,
+            const torch::Tensor & lowerMask,
+            SoftmaxAxis           axis,
+            AbsolutePlacement     placement);
+
+  DivAttentionOptions        options;
+  torch::nn::ConvTranspose3d upsample{ nullptr };
+  torch::nn::Conv3d          project{ nullptr };
+  torch::nn::Conv3d          image_conv{ nullptr };
+  torch::nn::InstanceNorm3d  image_norm{ nullptr };
+  torch::nn::InstanceNorm3d  refined_norm{ nullptr };
+  torch::nn::Conv3d          fuse_conv{ nullptr };
+  torch::nn::InstanceNorm3d  fuse_norm{ nullptr };
+  torch::nn::Conv3d          head{ nullptr };
+};
+
+/** \ingroup DivAttention */
+TORCH_MODULE(DivAttentionBlock);
+
+} // namespace diva
+
+#endif

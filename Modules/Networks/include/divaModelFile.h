@@ -1,0 +1,81 @@
+#ifndef divaModelFile_h
+#define divaModelFile_h
+
+#include "divaSegmentationNetwork.h"
+
+#include <torch/types.h>
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace diva
+{
+/** \brief How an image becomes the network's input (stored so that inference needs only the model file).
+ * \ingroup DivAttention */
+struct Preprocessing
+{
+  double                 clipMinimum = -1000.0; ///< intensities are clipped to [clipMinimum, clipMaximum] first
+  double                 clipMaximum = 1000.0;
+  std::string            normalization = "zscore"; ///< "zscore" ((x - mean) / std), "range" (to [0, 1]) or "none"
+  double                 mean = 0.0;
+  double                 standardDeviation = 1.0;
+  std::array<double, 3>  targetSpacing{ { 1.0, 1.0, 1.0 } };      ///< mm, x y z
+  std::array<int64_t, 3> patchSize{ { 96, 96, 96 } };             ///< voxels, x y z
+  std::string            clickEncoding = "euclidean-distance-mm"; ///< how a click becomes the extra input channel
+};
+
+/** \brief Where a model came from. \ingroup DivAttention */
+struct Provenance
+{
+  std::string version;         ///< DivAttention version that trained it
+  std::string trainingCommand; ///< the exact command line
+  std::string data;            ///< data set and split
+  std::string date;            ///< ISO 8601
+};
+
+/** \brief Everything in a model file besides the architecture and the weights. \ingroup DivAttention */
+struct ModelDescription
+{
+  std::string              preset = "custom"; ///< "paper", "small" or "custom"
+  std::vector<std::string> inputChannels;     ///< meaning of each input channel, e.g. {"CT (HU)", "click map"}
+  Preprocessing            preprocessing;
+  Provenance               provenance;
+};
+
+/** \brief A network rebuilt from a model file, with its description. \ingroup DivAttention */
+struct LoadedModel
+{
+  std::shared_ptr<SegmentationNetworkImpl> network;
+  ModelDescription                         description;
+};
+
+/** Builds an untrained network from its settings ("architecture" = "UNETR", "mUnet" or "ESPNet3D").
+ * std::invalid_argument for an unknown architecture or a bad setting. */
+std::shared_ptr<SegmentationNetworkImpl>
+CreateNetwork(const Settings & architecture);
+
+/** Writes network (settings + every parameter and buffer, on the CPU) and description to one file, a
+ * torch.save-compatible zip holding a dict (Documentation/Method.md, "The model file"). std::runtime_error if the file
+ * cannot be written; std::invalid_argument if description.inputChannels does not match the network's input. */
+void
+SaveModel(const std::string & path, SegmentationNetworkImpl & network, const ModelDescription & description);
+
+/** Reads a file SaveModel wrote and rebuilds the network on device (in eval mode). std::runtime_error naming the file
+ * and the problem for a missing, truncated, foreign or inconsistent file (missing, unexpected or misshapen weights). */
+LoadedModel
+LoadModel(const std::string & path, const torch::Device & device = torch::kCPU);
+
+/** Copies named tensors into network's parameters and buffers by name. Every parameter and buffer must be given with
+ * its shape; names for which ignore(name) is true are skipped; any other extra name is an error. `source` names the
+ * origin in messages. Returns the number of tensors copied. std::runtime_error otherwise. */
+std::size_t
+LoadNamedTensors(torch::nn::Module &                                        network,
+                 const std::vector<std::pair<std::string, torch::Tensor>> & tensors,
+                 bool (*ignore)(const std::string &),
+                 const std::string & source);
+
+} // namespace diva
+
+#endif

@@ -1,0 +1,93 @@
+#ifndef divaUNETR_h
+#define divaUNETR_h
+
+#include "divaDivAttentionBlock.h"
+#include "divaSegmentationNetwork.h"
+#include "divaUnetrBlocks.h"
+#include "divaVisionTransformer.h"
+
+#include <torch/arg.h>
+#include <torch/nn/modules/container/modulelist.h>
+
+#include <string>
+
+namespace diva
+{
+/** \brief Options of UNETR. Defaults are MONAI's (and the `paper` preset): 96^3, patch 16, hidden 768, MLP 3072,
+ * 12 heads, 12 layers, feature size 16, conv patch embedding, instance norm, residual blocks, no qkv bias.
+ * \ingroup DivAttention */
+struct UNETROptions
+{
+  TORCH_ARG(int64_t, in_channels) = 1;
+  TORCH_ARG(int64_t, out_channels) = 2;
+  TORCH_ARG(int64_t, image_size) = 96;
+  TORCH_ARG(int64_t, patch_size) = 16;
+  TORCH_ARG(int64_t, feature_size) = 16;
+  TORCH_ARG(int64_t, hidden_size) = 768;
+  TORCH_ARG(int64_t, mlp_dim) = 3072;
+  TORCH_ARG(int64_t, num_heads) = 12;
+  TORCH_ARG(int64_t, num_layers) = 12; ///< a multiple of 4: skips are read after layers L/4, L/2, 3L/4
+  TORCH_ARG(double, dropout_rate) = 0.0;
+  TORCH_ARG(bool, qkv_bias) = false;
+  TORCH_ARG(DivAttentionSwitch, div_attention) = DivAttentionSwitch();
+
+public:
+  /** "paper" (MONAI's defaults) or "small" (hidden 192, MLP 768, 4 heads, 4 layers: for tests and the demo). */
+  static UNETROptions
+  Preset(const std::string & name);
+  Settings
+  ToSettings() const;
+  static UNETROptions
+  FromSettings(const Settings & settings);
+};
+
+/** \brief UNETR (Hatamizadeh et al. 2022) with MONAI's state-dict names, optionally with a div-attention module at
+ * each junction of adjacent decoder paths (48<-96, 24<-48, 12<-24 at 96^3: "div_attention.0" is the finest).
+ *
+ * With the module, the decoder path at each junction's upper side is replaced by the module's fused map (which the
+ * next decoder step reads); the modules of the two coarser junctions carry the intermediate heads; the finest feeds
+ * MONAI's "out" head. Without it the network is MONAI's UNETR exactly.
+ * \ingroup DivAttention */
+class UNETRImpl : public SegmentationNetworkImpl
+{
+public:
+  explicit UNETRImpl(const UNETROptions & options = UNETROptions());
+
+  SegmentationOutput
+  Segment(const torch::Tensor & image) override;
+  /** The final logits only. */
+  torch::Tensor
+  forward(const torch::Tensor & image);
+
+  Settings
+  GetSettings() const override;
+  int64_t
+  GetInputChannels() const override;
+  int64_t
+  GetOutputChannels() const override;
+  int64_t
+  GetSizeDivisor() const override;
+
+  UNETROptions          options;
+  VisionTransformer     vit{ nullptr };
+  UnetrBasicBlock       encoder1{ nullptr };
+  UnetrPrUpBlock        encoder2{ nullptr };
+  UnetrPrUpBlock        encoder3{ nullptr };
+  UnetrPrUpBlock        encoder4{ nullptr };
+  UnetrUpBlock          decoder5{ nullptr };
+  UnetrUpBlock          decoder4{ nullptr };
+  UnetrUpBlock          decoder3{ nullptr };
+  UnetrUpBlock          decoder2{ nullptr };
+  UnetOutBlock          out{ nullptr };
+  torch::nn::ModuleList div_attention{ nullptr };
+
+private:
+  torch::Tensor
+  TokensToVolume(const torch::Tensor & tokens) const;
+};
+/** \ingroup DivAttention */
+TORCH_MODULE(UNETR);
+
+} // namespace diva
+
+#endif

@@ -1,0 +1,233 @@
+#include "divaDivAttentionBlock.h"
+
+#include "divaCountedLayers.h"
+
+#include <torch/nn/functional/activation.h>
+#include <torch/nn/functional/upsampling.h>
+
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+namespace diva
+{
+namespace F = torch::nn::functional;
+
+namespace
+{
+torch::nn::InstanceNorm3d
+MakeInstanceNorm(int64_t channels, bool affine)
+{
+  return torch::nn::InstanceNorm3d(torch::nn::InstanceNorm3dOptions(channels).eps(1e-5).affine(affine));
+}
+
+torch::Tensor
+LeakyRelu(const torch::Tensor & x)
+{
+  return F::leaky_relu(x, F::LeakyReLUFuncOptions().negative_slope(0.01).inplace(true));
+}
+
+void
+CheckInputs(const DivAttentionOptions & o,
+            const torch::Tensor &       upper,
+            const torch::Tensor &       lower,
+            const torch::Tensor &       image)
+{
+  std::ostringstream problem;
+  if (!upper.defined() || !lower.defined() || !image.defined())
+  {
+    problem << "upper, lower and image must all be defined tensors";
+  }
+  else if (upper.dim() != 5 || lower.dim() != 5 || image.dim() != 5)
+  {
+    problem << "upper, lower and image must be [N, C, D, H, W]; got " << upper.sizes() << ", " << lower.sizes() << ", "
+            << image.sizes();
+  }
+  else if (upper.size(1) != o.upper_channels() || lower.size(1) != o.lower_channels() ||
+           image.size(1) != o.image_channels())
+  {
+    problem << "channels must be upper " << o.upper_channels() << ", lower " << o.lower_channels() << ", image "
+            << o.image_channels() << "; got " << upper.size(1) << ", " << lower.size(1) << ", " << image.size(1);
+  }
+  else
+  {
+    for (int axis = 2; axis < 5; ++axis)
+    {
+      if (lower.size(axis) * o.scale_factor() != upper.size(axis))
+      {
+        problem << "the lower path " << lower.sizes() << " times scale factor " << o.scale_factor()
+                << " must give the upper path's size " << upper.sizes();
+        break;
+      }
+    }
+  }
+  if (!problem.str().empty())
+  {
+    throw std::invalid_argument("DivAttentionBlock: " + problem.str());
+  }
+}
+} // namespace
+
+std::string
+ToString(SoftmaxAxis axis)
+{
+  return axis == SoftmaxAxis::Space ? "space" : "channel";
+}
+
+std::string
+ToString(AbsolutePlacement placement)
+{
+  return placement == AbsolutePlacement::OfResidual ? "of-residual" : "of-softmax";
+}
+
+SoftmaxAxis
+ParseSoftmaxAxis(const std::string & text)
+{
+  if (text == "space")
+  {
+    return SoftmaxAxis::Space;
+  }
+  if (text == "channel")
+  {
+    return SoftmaxAxis::Channel;
+  }
+  throw std::invalid_argument("softmax axis must be 'space' or 'channel', got '" + text + "'");
+}
+
+AbsolutePlacement
+ParseAbsolutePlacement(const std::string & text)
+{
+  if (text == "of-residual")
+  {
+    return AbsolutePlacement::OfResidual;
+  }
+  if (text == "of-softmax")
+  {
+    return AbsolutePlacement::OfSoftmax;
+  }
+  throw std::invalid_argument("absolute placement must be 'of-residual' or 'of-softmax', got '" + text + "'");
+}
+
+DivAttentionOptions
+DivAttentionSwitch::BlockOptions(int64_t upperChannels,
+                                 int64_t lowerChannels,
+                                 int64_t imageChannels,
+                                 int64_t predictionChannels) const
+{
+  return DivAttentionOptions(upperChannels, lowerChannels, imageChannels)
+    .prediction_channels(predictionChannels)
+    .softmax_axis(softmax_axis())
+    .absolute_placement(absolute_placement())
+    .normalize_refined(normalize_refined());
+}
+
+void
+DivAttentionSwitch::WriteTo(Settings & settings) const
+{
+  settings["div_attention"] = ToSettingText(enabled());
+  settings["div_attention.softmax_axis"] = ToString(softmax_axis());
+  settings["div_attention.absolute_placement"] = ToString(absolute_placement());
+  settings["div_attention.normalize_refined"] = ToSettingText(normalize_refined());
+}
+
+DivAttentionSwitch
+DivAttentionSwitch::ReadFrom(const Settings & settings)
+{
+  return DivAttentionSwitch()
+    .enabled(SettingFlag(settings, "div_attention"))
+    .softmax_axis(ParseSoftmaxAxis(SettingText(settings, "div_attention.softmax_axis")))
+    .absolute_placement(ParseAbsolutePlacement(SettingText(settings, "div_attention.absolute_placement")))
+    .normalize_refined(SettingFlag(settings, "div_attention.normalize_refined"));
+}
+
+DivAttentionBlockImpl::DivAttentionBlockImpl(const DivAttentionOptions & opts) : options(opts)
+{
+  if (options.upper_channels() <= 0 || options.lower_channels() <= 0 || options.image_channels() <= 0 ||
+      options.scale_factor() <= 0 || options.prediction_channels() < 0)
+  {
+    throw std::invalid_argument("DivAttentionBlock: channel counts and scale factor must be positive");
+  }
+  const auto c = options.upper_channels();
+  const auto s = options.scale_factor();
+  upsample = register_module(
+    "upsample",
+    torch::nn::ConvTranspose3d(torch::nn::ConvTranspose3dOptions(options.lower_channels(), c, s).stride(s)));
+  project = register_module("project", torch::nn::Conv3d(torch::nn::Conv3dOptions(c, c, 1)));
+  image_conv = register_module("image_conv",
+                               torch::nn::Conv3d(torch::nn::Conv3dOptions(options.image_channels(), c, 3).padding(1)));
+  image_norm = register_module("image_norm", MakeInstanceNorm(c, true));
+  if (options.normalize_refined())
+  {
+    refined_norm = register_module("refined_norm", MakeInstanceNorm(c, false));
+  }
+  fuse_conv = register_module("fuse_conv", torch::nn::Conv3d(torch::nn::Conv3dOptions(c, c, 3).padding(1)));
+  fuse_norm = register_module("fuse_norm", MakeInstanceNorm(c, true));
+  if (options.prediction_channels() > 0)
+  {
+    head = register_module("head", torch::nn::Conv3d(torch::nn::Conv3dOptions(c, options.prediction_channels(), 1)));
+  }
+}
+
+torch::Tensor
+DivAttentionBlockImpl::Attention(const torch::Tensor & upperMask,
+                                 const torch::Tensor & lowerMask,
+                                 SoftmaxAxis           axis,
+                                 AbsolutePlacement     placement)
+{
+  auto       residual = upperMask - lowerMask;
+  const auto sizes = residual.sizes().vec(); // a copy: residual is reassigned below
+  if (placement == AbsolutePlacement::OfResidual)
+  {
+    residual = residual.abs();
+  }
+  const int64_t voxels = sizes[2] * sizes[3] * sizes[4];
+  torch::Tensor weights;
+  if (axis == SoftmaxAxis::Space)
+  {
+    weights = torch::softmax(residual.flatten(2), 2).view(sizes);
+  }
+  else
+  {
+    weights = torch::softmax(residual, 1);
+  }
+  if (placement == AbsolutePlacement::OfSoftmax)
+  {
+    weights = weights.abs();
+  }
+  return weights / std::sqrt(static_cast<double>(voxels));
+}
+
+DivAttentionResult
+DivAttentionBlockImpl::forward(const torch::Tensor & upper, const torch::Tensor & lower, const torch::Tensor & image)
+{
+  CheckInputs(options, upper, lower, image);
+  const auto lowerAligned = Counted(project, Counted(upsample, lower));
+  const auto attention = Attention(torch::sigmoid(upper), torch::sigmoid(lowerAligned), options.softmax_axis(),
+                                   options.absolute_placement());
+
+  auto resized = image;
+  if (image.sizes().slice(2) != upper.sizes().slice(2))
+  {
+    resized = F::interpolate(image, F::InterpolateFuncOptions()
+                                      .size(std::vector<int64_t>(upper.sizes().begin() + 2, upper.sizes().end()))
+                                      .mode(torch::kTrilinear)
+                                      .align_corners(false));
+  }
+  const auto imageFeatures = LeakyRelu(image_norm(Counted(image_conv, resized)));
+  auto       refined = attention * imageFeatures;
+  if (refined_norm)
+  {
+    refined = refined_norm(refined);
+  }
+
+  DivAttentionResult result;
+  result.attention = attention;
+  result.fused = LeakyRelu(fuse_norm(Counted(fuse_conv, upper + lowerAligned + refined)));
+  if (head)
+  {
+    result.logits = Counted(head, result.fused);
+  }
+  return result;
+}
+
+} // namespace diva
