@@ -1,0 +1,127 @@
+// Dataset layouts: MSD, KiTS, nnU-Net raw and CSV, each made here; missing files are per-case problems, malformed
+// descriptions are errors naming the file and the place.
+#include "itkImage.h"
+#include "itkPhantomDataset.h"
+#include "itkSegmentationDatasetReader.h"
+#include "itkWriteImageAtomically.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+using Reader = itk::SegmentationDatasetReader;
+
+namespace
+{
+fs::path
+Scratch(const std::string & name)
+{
+  const fs::path path = fs::temp_directory_path() / ("divattention-datasets-" + name);
+  fs::remove_all(path);
+  fs::create_directories(path);
+  return path;
+}
+
+void
+WriteTinyImage(const fs::path & path)
+{
+  fs::create_directories(path.parent_path());
+  using ImageType = itk::Image<int16_t, 3>;
+  auto image = ImageType::New();
+  image->SetRegions(ImageType::SizeType{ { 4, 4, 4 } });
+  image->Allocate();
+  image->FillBuffer(1);
+  itk::WriteImageAtomically(image.GetPointer(), path.string());
+}
+
+std::string
+ExpectError(const std::function<void()> & action)
+{
+  try
+  {
+    action();
+  }
+  catch (const itk::ExceptionObject & error)
+  {
+    return error.GetDescription();
+  }
+  ADD_FAILURE() << "no itk::ExceptionObject";
+  return {};
+}
+} // namespace
+
+TEST(SegmentationDatasetReader, ReadsPhantomMSDDataset)
+{
+  const fs::path               root = Scratch("msd");
+  itk::PhantomDataset::Options options;
+  options.outputDirectory = root.string();
+  options.cases = 2;
+  options.inPlaneSpacing = 8.0;
+  options.sliceThickness = { { 10.0, 10.0 } };
+  itk::PhantomDataset::Write(options);
+  const auto listing = Reader::Read(root.string());
+  EXPECT_EQ(listing.layout, Reader::Layout::MSD);
+  ASSERT_EQ(listing.cases.size(), 2u);
+  EXPECT_EQ(listing.cases[0].id, "phantom_000");
+  EXPECT_TRUE(fs::exists(listing.cases[1].label));
+  EXPECT_TRUE(listing.problems.empty());
+}
+
+TEST(SegmentationDatasetReader, ReadsKiTSAndReportsACaseWithoutSegmentation)
+{
+  const fs::path root = Scratch("kits");
+  WriteTinyImage(root / "case_00000" / "imaging.nii.gz");
+  WriteTinyImage(root / "case_00000" / "segmentation.nii.gz");
+  WriteTinyImage(root / "case_00001" / "imaging.nii.gz");
+  const auto listing = Reader::Read(root.string());
+  EXPECT_EQ(listing.layout, Reader::Layout::KiTS);
+  ASSERT_EQ(listing.cases.size(), 1u);
+  EXPECT_EQ(listing.cases[0].id, "case_00000");
+  ASSERT_EQ(listing.problems.size(), 1u);
+  EXPECT_EQ(listing.problems[0].id, "case_00001");
+  EXPECT_NE(listing.problems[0].reason.find("segmentation.nii.gz"), std::string::npos);
+}
+
+TEST(SegmentationDatasetReader, ReadsNNUNetRawKeepingOneCasePerChannelSet)
+{
+  const fs::path root = Scratch("nnunet");
+  WriteTinyImage(root / "imagesTr" / "liver_001_0000.nii.gz");
+  WriteTinyImage(root / "imagesTr" / "liver_001_0001.nii.gz");
+  WriteTinyImage(root / "labelsTr" / "liver_001.nii.gz");
+  const auto listing = Reader::Read(root.string());
+  EXPECT_EQ(listing.layout, Reader::Layout::NNUNetRaw);
+  ASSERT_EQ(listing.cases.size(), 1u);
+  EXPECT_EQ(listing.cases[0].id, "liver_001");
+  EXPECT_NE(listing.cases[0].image.find("_0000"), std::string::npos);
+}
+
+TEST(SegmentationDatasetReader, ReadsCsvWithHeaderRelativePathsAndIds)
+{
+  const fs::path root = Scratch("csv");
+  WriteTinyImage(root / "ct" / "a.nii.gz");
+  WriteTinyImage(root / "masks" / "a.nii.gz");
+  std::ofstream(root / "list.csv") << "image,label\nct/a.nii.gz, masks/a.nii.gz ,patient-7\n";
+  const auto listing = Reader::Read((root / "list.csv").string());
+  EXPECT_EQ(listing.layout, Reader::Layout::CSV);
+  ASSERT_EQ(listing.cases.size(), 1u);
+  EXPECT_EQ(listing.cases[0].id, "patient-7");
+  EXPECT_TRUE(fs::exists(listing.cases[0].image));
+}
+
+TEST(SegmentationDatasetReader, MalformedDescriptionsAreErrorsNamingThePlace)
+{
+  EXPECT_NE(ExpectError([] { Reader::ParseCSV("image,label\na.nii.gz\n", "/tmp", "list.csv"); }).find("line 2"),
+            std::string::npos);
+  EXPECT_NE(
+    ExpectError([] { Reader::ParseCSV("a.nii,b.nii,x\nc.nii,d.nii,x\n", "/tmp", "list.csv"); }).find("appears twice"),
+    std::string::npos);
+  EXPECT_NE(ExpectError([] { Reader::ParseMSDJson("{ not json", "/tmp", "dataset.json"); }).find("not valid JSON"),
+            std::string::npos);
+  EXPECT_NE(ExpectError([] { Reader::ParseMSDJson("{\"training\": [{\"image\": 3}]}", "/tmp", "dataset.json"); })
+              .find("training entry 0"),
+            std::string::npos);
+  EXPECT_NE(ExpectError([] { Reader::Read("/no/such/dataset"); }).find("does not exist"), std::string::npos);
+  EXPECT_NE(ExpectError([] { Reader::ParseLayout("decathlon"); }).find("\"decathlon\""), std::string::npos);
+}
