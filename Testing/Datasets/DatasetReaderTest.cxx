@@ -125,3 +125,58 @@ TEST(SegmentationDatasetReader, MalformedDescriptionsAreErrorsNamingThePlace)
   EXPECT_NE(ExpectError([] { Reader::Read("/no/such/dataset"); }).find("does not exist"), std::string::npos);
   EXPECT_NE(ExpectError([] { Reader::ParseLayout("decathlon"); }).find("\"decathlon\""), std::string::npos);
 }
+
+// ---- DatasetCaseValidator ---------------------------------------------------------------------------------------
+
+#include "itkDatasetCaseValidator.h"
+
+namespace
+{
+template<typename TPixel>
+void
+WriteVolume(const fs::path & path, unsigned nx, double spacingX, TPixel value)
+{
+  using ImageType = itk::Image<TPixel, 3>;
+  auto image = ImageType::New();
+  image->SetRegions(typename ImageType::SizeType{ { nx, 4, 4 } });
+  typename ImageType::SpacingType spacing;
+  spacing.Fill(1.0);
+  spacing[0] = spacingX;
+  image->SetSpacing(spacing);
+  image->Allocate();
+  image->FillBuffer(value);
+  itk::WriteImageAtomically(image.GetPointer(), path.string());
+}
+} // namespace
+
+TEST(DatasetCaseValidator, FindsEachDocumentedProblem)
+{
+  const fs::path                     root = Scratch("validate");
+  itk::DatasetCaseValidator::Options options;
+  const auto                         check = [&](const std::string & image, const std::string & label) {
+    return itk::DatasetCaseValidator::Check({ "c", (root / image).string(), (root / label).string() }, options);
+  };
+  WriteVolume<int16_t>(root / "ct.nii.gz", 4, 1.0, 0);
+  WriteVolume<uint8_t>(root / "good.nii.gz", 4, 1.0, 1);
+  WriteVolume<uint8_t>(root / "empty.nii.gz", 4, 1.0, 0);
+  WriteVolume<uint8_t>(root / "multi.nii.gz", 4, 1.0, 2);
+  WriteVolume<uint8_t>(root / "bigger.nii.gz", 5, 1.0, 1);
+  WriteVolume<uint8_t>(root / "finer.nii.gz", 4, 0.5, 1);
+  std::ofstream(root / "garbage.nii.gz") << "not an image";
+
+  EXPECT_TRUE(check("ct.nii.gz", "good.nii.gz").empty());
+  auto problems = check("ct.nii.gz", "empty.nii.gz");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("no voxel of the target"), std::string::npos);
+  EXPECT_NE(check("ct.nii.gz", "bigger.nii.gz").at(0).find("different grids"), std::string::npos);
+  EXPECT_NE(check("ct.nii.gz", "finer.nii.gz").at(0).find("different grids"), std::string::npos);
+  EXPECT_FALSE(check("ct.nii.gz", "garbage.nii.gz").empty());
+  EXPECT_FALSE(check("missing.nii.gz", "good.nii.gz").empty());
+
+  options.targetLabels = { 2 };
+  EXPECT_TRUE(check("ct.nii.gz", "multi.nii.gz").empty());
+  options.expectBinary = true;
+  problems = check("ct.nii.gz", "multi.nii.gz");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("not binary"), std::string::npos);
+}

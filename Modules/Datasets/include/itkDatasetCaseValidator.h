@@ -1,0 +1,37 @@
+#ifndef itkDatasetCaseValidator_h
+#define itkDatasetCaseValidator_h
+
+#include "itkSegmentationDatasetReader.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace itk
+{
+/** \class DatasetCaseValidator
+ * \brief Checks that a dataset case can be trained on, and says why not.
+ *
+ * Problems found (each a one-line reason): an image or label that cannot be read, one that is not 3D, image and
+ * label on different grids (size, spacing, origin or direction; spacing and origin compared to 1e-3 of a voxel, the
+ * direction to 1e-4), a label without any voxel of the target labels, and a label with values other than 0 and 1
+ * where a binary label is expected. Only headers are read for the geometry; the label's pixels are read for the
+ * content checks.
+ * \ingroup DivAttention
+ */
+class DatasetCaseValidator
+{
+public:
+  struct Options
+  {
+    std::vector<uint16_t> targetLabels{ 1 };
+    bool                  expectBinary = false;
+  };
+
+  /** The reasons `entry` is unusable; empty when it is fine. Never throws for a bad case. */
+  static std::vector<std::string>
+  Check(const SegmentationDatasetReader::Case & entry, const Options & options);
+};
+} // namespace itk
+
+#endif
