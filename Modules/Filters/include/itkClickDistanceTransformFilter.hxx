@@ -141,25 +141,35 @@ ClickDistanceTransformFilter<TReferenceImage, TOutputImage>::EncodeRegion(Output
   const auto &       origin = output->GetOrigin();
   const auto         length = static_cast<SizeValueType>(region.GetSize(0));
   const EncodingEnum encoding = m_Encoding;
-  const double       inverseRadius = 1.0 / m_ClipRadius;
+  const float        inverseRadius = static_cast<float>(1.0 / m_ClipRadius);
   const double       gaussianFactor = -0.5 / (m_GaussianSigma * m_GaussianSigma);
 
-  // Along a row the physical point moves by the first column of (direction x spacing), so the squared distance to a
-  // click is the quadratic a + 2 b t + c t^2 in the row position t: three numbers per click and row.
-  double rowStep[ImageDimension];
-  double stepSquared = 0.0;
+  // Along a row the physical point moves by the first column of (direction x spacing). Per click and row, the
+  // offset of the row's first voxel from the click is taken in double (it may be hundreds of mm) and the rest in
+  // float: component d of (voxel - click) is start_d + t * step_d, exact to ~1e-5 mm, and the loops over t have no
+  // branch, so they vectorise. t counts from the largest region's first column, whatever region is computed, so
+  // every voxel gets the same arithmetic and streamed or threaded results are bit-identical.
+  float rowStep[ImageDimension];
   for (unsigned int d = 0; d < ImageDimension; ++d)
   {
-    rowStep[d] = matrix[d][0];
-    stepSquared += rowStep[d] * rowStep[d];
+    rowStep[d] = static_cast<float>(matrix[d][0]);
   }
-  std::vector<float> squared(length);
+  std::vector<float>   squaredBuffer(length), clickBuffer(length), positionBuffer(length);
+  float * const        squared = squaredBuffer.data();
+  float * const        perClick = clickBuffer.data();
+  float * const        position = positionBuffer.data();
+  const IndexValueType firstColumn = output->GetLargestPossibleRegion().GetIndex(0);
+  for (SizeValueType t = 0; t < length; ++t)
+  {
+    position[t] = static_cast<float>(region.GetIndex(0) - firstColumn + static_cast<IndexValueType>(t));
+  }
 
   ImageScanlineIterator<OutputImageType> it(output, region);
   while (!it.IsAtEnd())
   {
-    const auto index = it.GetIndex();
-    double     rowStart[ImageDimension];
+    auto index = it.GetIndex();
+    index[0] = firstColumn;
+    double rowStart[ImageDimension];
     for (unsigned int r = 0; r < ImageDimension; ++r)
     {
       double sum = origin[r];
@@ -169,38 +179,54 @@ ClickDistanceTransformFilter<TReferenceImage, TOutputImage>::EncodeRegion(Output
       }
       rowStart[r] = sum;
     }
-    std::fill(squared.begin(), squared.end(), std::numeric_limits<float>::infinity());
-    for (const auto & click : clicks)
+    for (std::size_t n = 0; n < clicks.size(); ++n)
     {
-      double a = 0.0, b = 0.0;
+      float * const target = (n == 0) ? squared : perClick;
       for (unsigned int d = 0; d < ImageDimension; ++d)
       {
-        const double delta = rowStart[d] - click[d];
-        a += delta * delta;
-        b += delta * rowStep[d];
+        const float start = static_cast<float>(rowStart[d] - clicks[n][d]);
+        const float step = rowStep[d];
+        if (d == 0)
+        {
+          for (SizeValueType t = 0; t < length; ++t)
+          {
+            const float component = start + position[t] * step;
+            target[t] = component * component;
+          }
+        }
+        else
+        {
+          for (SizeValueType t = 0; t < length; ++t)
+          {
+            const float component = start + position[t] * step;
+            target[t] += component * component;
+          }
+        }
       }
-      for (SizeValueType t = 0; t < length; ++t)
+      if (n > 0)
       {
-        const double td = static_cast<double>(t);
-        // Clamped at 0: rounding may make a + 2bt + ct^2 slightly negative on the click itself.
-        const float value = static_cast<float>(std::max(0.0, a + td * (2.0 * b + td * stepSquared)));
-        squared[t] = std::min(squared[t], value);
+        for (SizeValueType t = 0; t < length; ++t)
+        {
+          squared[t] = perClick[t] < squared[t] ? perClick[t] : squared[t];
+        }
       }
     }
     OutputPixelType * out = &it.Value();
     switch (encoding)
     {
       case EncodingEnum::EuclideanDistance:
+        DivAttentionDetail::SquareRootInPlace(squared, length);
         for (SizeValueType t = 0; t < length; ++t)
         {
-          out[t] = static_cast<OutputPixelType>(std::sqrt(squared[t]));
+          out[t] = static_cast<OutputPixelType>(squared[t]);
         }
         break;
       case EncodingEnum::ClippedScaled:
+        DivAttentionDetail::SquareRootInPlace(squared, length);
         for (SizeValueType t = 0; t < length; ++t)
         {
-          out[t] =
-            static_cast<OutputPixelType>(std::min(1.0, std::sqrt(static_cast<double>(squared[t])) * inverseRadius));
+          const float scaled = squared[t] * inverseRadius;
+          out[t] = static_cast<OutputPixelType>(scaled < 1.0f ? scaled : 1.0f);
         }
         break;
       case EncodingEnum::Gaussian:

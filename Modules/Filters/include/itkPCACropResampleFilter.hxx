@@ -159,7 +159,13 @@ PCACropResampleFilter<TInputImage, TMaskImage, TOutputImage>::ComputeCropGeometr
       int64_t               count = 0, sumX = 0, sumXX = 0, nans = 0;
       if constexpr (std::is_integral<MaskPixelType>::value)
       {
-        if (!thresholdAboveRange)
+        // Most rows hold no object: a maximum over the row (vectorised) rules them out before the moment loop.
+        MaskPixelType rowMaximum = row[0];
+        for (int64_t t = 1; t < length; ++t)
+        {
+          rowMaximum = row[t] > rowMaximum ? row[t] : rowMaximum;
+        }
+        if (!thresholdAboveRange && (everyValueIsObject || rowMaximum >= integerThreshold))
         {
           for (int64_t t = 0; t < length; ++t)
           {
