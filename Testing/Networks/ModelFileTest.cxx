@@ -106,6 +106,28 @@ TEST_F(ModelFile, DescriptionRoundTrips)
   EXPECT_EQ(d.provenance.date, e.provenance.date);
 }
 
+TEST_F(ModelFile, RoleRoundTripsAndOldFilesLoadAsUnknown)
+{
+  diva::MUnet network(diva::MUnetOptions::Preset("small"));
+  auto        description = ExampleDescription();
+  EXPECT_EQ(description.role, "unknown");
+  description.role = "refine";
+  diva::SaveModel(PathOf("refine.pt"), *network, description);
+  EXPECT_EQ(diva::LoadModel(PathOf("refine.pt")).description.role, "refine");
+
+  // A file written before roles existed: the same dict without the "role" entry.
+  std::ifstream     in(PathOf("refine.pt"), std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto              file = torch::jit::pickle_load(bytes).toGenericDict();
+  auto              old = file.at("description").toGenericDict();
+  ASSERT_TRUE(old.contains("role"));
+  old.erase("role");
+  file.insert_or_assign("description", old);
+  const auto oldBytes = torch::jit::pickle_save(file);
+  std::ofstream(PathOf("old.pt"), std::ios::binary).write(oldBytes.data(), std::streamsize(oldBytes.size()));
+  EXPECT_EQ(diva::LoadModel(PathOf("old.pt")).description.role, "unknown");
+}
+
 void
 ExpectLoadError(const std::string & path, const std::string & fragment)
 {

@@ -38,8 +38,12 @@ struct Provenance
 /** \brief Everything in a model file besides the architecture and the weights. \ingroup DivAttention */
 struct ModelDescription
 {
-  std::string              preset = "custom"; ///< "paper", "small" or "custom"
-  std::vector<std::string> inputChannels;     ///< meaning of each input channel, e.g. {"CT (HU)", "click map"}
+  std::string preset = "custom"; ///< "paper", "small" or "custom"
+  /** Pipeline stage the model was trained for: "coarse" (stage 1, CT + click map), "refine" (stage 2, the crop) or
+   * "unknown" (files written before roles existed load as "unknown"). The segmentation filters refuse a model of the
+   * other stage, so swapped models are caught before they run. */
+  std::string              role = "unknown";
+  std::vector<std::string> inputChannels; ///< meaning of each input channel, e.g. {"CT (HU)", "click map"}
   Preprocessing            preprocessing;
   Provenance               provenance;
 };

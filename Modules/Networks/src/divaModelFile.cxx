@@ -81,6 +81,7 @@ DescribeToSettings(const ModelDescription & d)
   const auto & p = d.preprocessing;
   Settings     s;
   s["preset"] = d.preset;
+  s["role"] = d.role;
   s["input_channels"] = Join(d.inputChannels);
   s["preprocessing.clip_minimum"] = ToSettingText(p.clipMinimum);
   s["preprocessing.clip_maximum"] = ToSettingText(p.clipMaximum);
@@ -106,6 +107,9 @@ DescriptionFromSettings(const Settings & s)
   ModelDescription d;
   auto &           p = d.preprocessing;
   d.preset = SettingText(s, "preset");
+  // Optional: files written before roles existed have none.
+  const auto role = s.find("role");
+  d.role = role == s.end() ? std::string("unknown") : role->second;
   d.inputChannels = Split(SettingText(s, "input_channels"));
   p.clipMinimum = SettingReal(s, "preprocessing.clip_minimum");
   p.clipMaximum = SettingReal(s, "preprocessing.clip_maximum");

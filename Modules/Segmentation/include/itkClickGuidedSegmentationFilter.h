@@ -1,0 +1,227 @@
+#ifndef itkClickGuidedSegmentationFilter_h
+#define itkClickGuidedSegmentationFilter_h
+
+#include "itkClickDistanceTransformFilter.h"
+#include "itkCoarseSegmentationFilter.h"
+#include "itkDivAttentionMacros.h"
+#include "itkDivAttentionRefineFilter.h"
+#include "itkImage.h"
+#include "itkImageToImageFilter.h"
+#include "itkPCACropResampleFilter.h"
+#include "itkPasteBackFilter.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace itk
+{
+/** \class ClickGuidedSegmentationFilter
+ * \brief A CT and a click in, a full-resolution mask out: the whole coarse-to-fine pipeline of the paper.
+ *
+ * Internal mini-pipeline: ClickDistanceTransformFilter (click map on the CT grid, encoded as the coarse model says)
+ * -> CoarseSegmentationFilter (stage 1 around the first click) -> PCACropResampleFilter (cube sized by PCA of the
+ * coarse mask, resampled to the refine model's patch size) -> DivAttentionRefineFilter (stage 2; a click map on the
+ * patch grid is added when the refine model takes one) -> PasteBackFilter (probability back on the CT grid) ->
+ * threshold. Progress is accumulated over the steps.
+ *
+ * If the coarse mask is empty, the crop is a cube of FallbackCropSize mm centred on the first click
+ * (GetUsedFallbackCrop(), and the output's MetaDataDictionary key "DivAttention.FallbackCrop" is "true").
+ *
+ * Output 0: the label image (1 = object) on the input's grid with its geometry. Streaming
+ * (Documentation/Pipeline.md): the networks need whole windows, so the first request computes the whole result once
+ * and keeps it; every requested region (e.g. each piece of a StreamingImageFilter) is then copied from it, until
+ * the input or a parameter changes. The input is requested whole.
+ *
+ * Intermediate results (after Update()): GetProbabilityImage() (float, input grid), GetCoarseProbability() (its own
+ * grid), GetCrop() (the patch), GetRefinedPatch(), GetAttentionMap() (patch grid), GetDeviceUsed().
+ * Errors are itk::ExceptionObject from the step that failed, naming the input.
+ * \ingroup DivAttention
+ */
+template<typename TInputImage, typename TOutputImage = Image<uint8_t, 3>>
+class ITK_TEMPLATE_EXPORT ClickGuidedSegmentationFilter : public ImageToImageFilter<TInputImage, TOutputImage>
+{
+public:
+  ITK_DISALLOW_COPY_AND_MOVE(ClickGuidedSegmentationFilter);
+
+  using Self = ClickGuidedSegmentationFilter;
+  using Superclass = ImageToImageFilter<TInputImage, TOutputImage>;
+  using Pointer = SmartPointer<Self>;
+  using ConstPointer = SmartPointer<const Self>;
+
+  itkNewMacro(Self);
+  itkDivAttentionTypeMacro(ClickGuidedSegmentationFilter, ImageToImageFilter);
+
+  static_assert(TInputImage::ImageDimension == 3 && TOutputImage::ImageDimension == 3, "3D images only");
+
+  using InputImageType = TInputImage;
+  using OutputImageType = TOutputImage;
+  using FloatImageType = Image<float, 3>;
+  using PointType = Point<double, 3>;
+  using PointListType = std::vector<PointType>;
+  using ModelPointer = std::shared_ptr<diva::LoadedModel>;
+  using OutputImageRegionType = typename TOutputImage::RegionType;
+
+  /** Models: a file each, or an already loaded (shared, read-only) model each; a loaded model wins. */
+  itkSetStringMacro(CoarseModelFile);
+  itkGetStringMacro(CoarseModelFile);
+  itkSetStringMacro(RefineModelFile);
+  itkGetStringMacro(RefineModelFile);
+  virtual void
+  SetCoarseModel(ModelPointer model);
+  virtual void
+  SetRefineModel(ModelPointer model);
+  ModelPointer
+  GetCoarseModel() const
+  {
+    return m_CoarseModel;
+  }
+  ModelPointer
+  GetRefineModel() const
+  {
+    return m_RefineModel;
+  }
+
+  /** Positive clicks (physical LPS, mm; at least one; the first places the coarse region and the fallback crop). */
+  virtual void
+  SetClicks(const PointListType & clicks);
+  itkGetConstReferenceMacro(Clicks, PointListType);
+  /** Negative clicks (optional; used by models that take a negative click map). */
+  virtual void
+  SetNegativeClicks(const PointListType & clicks);
+  itkGetConstReferenceMacro(NegativeClicks, PointListType);
+
+  /** "auto" (default), "cpu", "cuda", "cuda:N". */
+  itkSetStringMacro(Device);
+  itkGetStringMacro(Device);
+
+  /** Probability at and above which a voxel is object; default 0.5 (also the coarse mask's threshold). */
+  itkSetMacro(Threshold, double);
+  itkGetConstMacro(Threshold, double);
+
+  /** Crop cube side / longest axis length of the coarse mask; default 1.5. */
+  itkSetMacro(CropMarginFactor, double);
+  itkGetConstMacro(CropMarginFactor, double);
+  /** Smallest crop side, mm; default 48. */
+  itkSetMacro(CropMinimumSize, double);
+  itkGetConstMacro(CropMinimumSize, double);
+  /** Orient the crop along the object's principal axes (default off: the CT's axes, as the paper). */
+  itkSetMacro(AlignCropWithPrincipalAxes, bool);
+  itkGetConstMacro(AlignCropWithPrincipalAxes, bool);
+  itkBooleanMacro(AlignCropWithPrincipalAxes);
+  /** Crop side (mm) around the click when the coarse mask is empty; default 64. */
+  itkSetMacro(FallbackCropSize, double);
+  itkGetConstMacro(FallbackCropSize, double);
+  /** Largest region (mm) the coarse stage may grow to; default 400. */
+  itkSetMacro(CoarseMaximumExtent, double);
+  itkGetConstMacro(CoarseMaximumExtent, double);
+
+  /** Intermediate results of the last run. */
+  FloatImageType *
+  GetProbabilityImage() const
+  {
+    return m_ProbabilityImage.GetPointer();
+  }
+  FloatImageType *
+  GetCoarseProbability() const
+  {
+    return m_CoarseProbability.GetPointer();
+  }
+  FloatImageType *
+  GetCrop() const
+  {
+    return m_Crop.GetPointer();
+  }
+  FloatImageType *
+  GetRefinedPatch() const
+  {
+    return m_RefinedPatch.GetPointer();
+  }
+  FloatImageType *
+  GetAttentionMap() const
+  {
+    return m_AttentionMap.GetPointer();
+  }
+  itkGetConstMacro(UsedFallbackCrop, bool);
+  itkGetStringMacro(DeviceUsed);
+  /** Windows the coarse stage ran. */
+  itkGetConstMacro(NumberOfCoarseWindows, unsigned int);
+
+  /** Metadata key of the output that records the fallback crop ("true"/"false"). */
+  static constexpr const char * FallbackCropKey = "DivAttention.FallbackCrop";
+
+protected:
+  ClickGuidedSegmentationFilter();
+  ~ClickGuidedSegmentationFilter() override = default;
+
+  void
+  PrintSelf(std::ostream & os, Indent indent) const override;
+
+  void
+  VerifyPreconditions() ITKv5_CONST override;
+
+  /** The networks need the whole input. */
+  void
+  GenerateInputRequestedRegion() override;
+
+  /** Runs the mini-pipeline once per change, then serves the requested region from its result. */
+  void
+  GenerateData() override;
+
+private:
+  void
+  RunPipeline();
+
+  using ClickMapFilterType = ClickDistanceTransformFilter<InputImageType, FloatImageType>;
+  using CropClickMapFilterType = ClickDistanceTransformFilter<FloatImageType, FloatImageType>;
+  using CoarseFilterType = CoarseSegmentationFilter<InputImageType, FloatImageType>;
+  using CropFilterType = PCACropResampleFilter<InputImageType, FloatImageType, FloatImageType>;
+  using RefineFilterType = DivAttentionRefineFilter<FloatImageType, FloatImageType>;
+  using PasteFilterType = PasteBackFilter<FloatImageType, FloatImageType, InputImageType, FloatImageType>;
+
+  std::string   m_CoarseModelFile;
+  std::string   m_RefineModelFile;
+  ModelPointer  m_CoarseModel;
+  ModelPointer  m_RefineModel;
+  PointListType m_Clicks;
+  PointListType m_NegativeClicks;
+  std::string   m_Device{ "auto" };
+  double        m_Threshold{ 0.5 };
+  double        m_CropMarginFactor{ 1.5 };
+  double        m_CropMinimumSize{ 48.0 };
+  bool          m_AlignCropWithPrincipalAxes{ false };
+  double        m_FallbackCropSize{ 64.0 };
+  double        m_CoarseMaximumExtent{ 400.0 };
+
+  // Models loaded from the files, kept until the file or the device changes.
+  ModelPointer
+               ResolveModel(const ModelPointer & given,
+                            const std::string &  file,
+                            ModelPointer &       cache,
+                            std::string &        cacheKey,
+                            const std::string &  what);
+  ModelPointer m_CoarseFileModel;
+  std::string  m_CoarseFileModelKey;
+  ModelPointer m_RefineFileModel;
+  std::string  m_RefineFileModelKey;
+
+  // Result of the last run and what it was computed from.
+  typename OutputImageType::Pointer m_Label;
+  FloatImageType::Pointer           m_ProbabilityImage;
+  FloatImageType::Pointer           m_CoarseProbability;
+  FloatImageType::Pointer           m_Crop;
+  FloatImageType::Pointer           m_RefinedPatch;
+  FloatImageType::Pointer           m_AttentionMap;
+  const InputImageType *            m_ResultInput{ nullptr };
+  ModifiedTimeType                  m_ResultTime{ 0 };
+  bool                              m_UsedFallbackCrop{ false };
+  std::string                       m_DeviceUsed;
+  unsigned int                      m_NumberOfCoarseWindows{ 0 };
+};
+} // namespace itk
+
+#ifndef ITK_MANUAL_INSTANTIATION
+#  include "itkClickGuidedSegmentationFilter.hxx"
+#endif
+
+#endif

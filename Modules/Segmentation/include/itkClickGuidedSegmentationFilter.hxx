@@ -1,0 +1,296 @@
+#ifndef itkClickGuidedSegmentationFilter_hxx
+#define itkClickGuidedSegmentationFilter_hxx
+
+#include "itkBinaryThresholdImageFilter.h"
+#include "itkDivAttentionRuntime.h"
+#include "itkImageAlgorithm.h"
+#include "itkMetaDataObject.h"
+#include "itkProgressAccumulator.h"
+
+#include <cmath>
+
+namespace itk
+{
+template<typename TInputImage, typename TOutputImage>
+ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::ClickGuidedSegmentationFilter() = default;
+
+template<typename TInputImage, typename TOutputImage>
+void
+ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::SetCoarseModel(ModelPointer model)
+{
+  if (model != m_CoarseModel)
+  {
+    m_CoarseModel = std::move(model);
+    this->Modified();
+  }
+}
+
+template<typename TInputImage, typename TOutputImage>
+void
+ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::SetRefineModel(ModelPointer model)
+{
+  if (model != m_RefineModel)
+  {
+    m_RefineModel = std::move(model);
+    this->Modified();
+  }
+}
+
+template<typename TInputImage, typename TOutputImage>
+void
+ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::SetClicks(const PointListType & clicks)
+{
+  m_Clicks = clicks;
+  this->Modified();
+}
+
+template<typename TInputImage, typename TOutputImage>
+void
+ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::SetNegativeClicks(const PointListType & clicks)
+{
+  m_NegativeClicks = clicks;
+  this->Modified();
+}
+
+template<typename TInputImage, typename TOutputImage>
+void
+ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::VerifyPreconditions() ITKv5_CONST
+{
+  Superclass::VerifyPreconditions();
+  if (m_Clicks.empty())
+  {
+    itkDivAttentionInputError("Clicks", "at least one click is needed");
+  }
+  if (!(m_Threshold > 0.0 && m_Threshold < 1.0))
+  {
+    itkDivAttentionInputError("Threshold", "must lie in (0, 1), got " << m_Threshold);
+  }
+  if (!m_CoarseModel && m_CoarseModelFile.empty())
+  {
+    itkDivAttentionInputError("coarse model", "no model given (neither a model file nor a loaded model)");
+  }
+  if (!m_RefineModel && m_RefineModelFile.empty())
+  {
+    itkDivAttentionInputError("refine model", "no model given (neither a model file nor a loaded model)");
+  }
+}
+
+template<typename TInputImage, typename TOutputImage>
+void
+ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::GenerateInputRequestedRegion()
+{
+  Superclass::GenerateInputRequestedRegion();
+  if (auto * input = const_cast<InputImageType *>(this->GetInput()))
+  {
+    input->SetRequestedRegionToLargestPossibleRegion();
+  }
+}
+
+template<typename TInputImage, typename TOutputImage>
+auto
+ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::ResolveModel(const ModelPointer & given,
+                                                                       const std::string &  file,
+                                                                       ModelPointer &       cache,
+                                                                       std::string &        cacheKey,
+                                                                       const std::string &  what) -> ModelPointer
+{
+  const auto device = DivAttentionRuntime::ResolveDevice(m_Device);
+  if (given)
+  {
+    return given;
+  }
+  const auto key = file + "|" + device.str();
+  if (!cache || key != cacheKey)
+  {
+    cache = SegmentationModelSupport::Load(file, device, what);
+    cacheKey = key;
+  }
+  return cache;
+}
+
+template<typename TInputImage, typename TOutputImage>
+void
+ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
+{
+  // The mini-pipeline reads a shallow copy of the input, so that its requests never travel upstream.
+  auto input = InputImageType::New();
+  input->Graft(this->GetInput());
+
+  const auto coarseModel =
+    this->ResolveModel(m_CoarseModel, m_CoarseModelFile, m_CoarseFileModel, m_CoarseFileModelKey, "coarse model");
+  const auto refineModel =
+    this->ResolveModel(m_RefineModel, m_RefineModelFile, m_RefineFileModel, m_RefineFileModelKey, "refine model");
+  SegmentationModelSupport::CheckRole(*coarseModel, "coarse", "coarse model");
+  SegmentationModelSupport::CheckRole(*refineModel, "refine", "refine model");
+
+  auto progress = ProgressAccumulator::New();
+  progress->SetMiniPipelineFilter(this);
+
+  auto clickMap = ClickMapFilterType::New();
+  clickMap->SetReferenceImage(input);
+  clickMap->SetClicks(m_Clicks);
+  clickMap->SetNegativeClicks(m_NegativeClicks);
+  clickMap->SetEncoding(
+    SegmentationModelSupport::ClickEncodingOf(coarseModel->description.preprocessing.clickEncoding, "coarse model"));
+
+  auto coarse = CoarseFilterType::New();
+  coarse->SetInput(input);
+  coarse->SetClickMap(clickMap->GetOutput());
+  if (!m_NegativeClicks.empty())
+  {
+    coarse->SetNegativeClickMap(clickMap->GetNegativeOutput());
+  }
+  coarse->SetModel(coarseModel);
+  coarse->SetDevice(m_Device);
+  coarse->SetClick(m_Clicks.front());
+  coarse->SetMaximumExtent(m_CoarseMaximumExtent);
+  coarse->SetGrowthThreshold(m_Threshold);
+
+  typename CropFilterType::SizeType patchSize;
+  for (unsigned int a = 0; a < 3; ++a)
+  {
+    patchSize[a] = static_cast<SizeValueType>(refineModel->description.preprocessing.patchSize[a]);
+  }
+  auto crop = CropFilterType::New();
+  crop->SetInput(input);
+  crop->SetMaskImage(coarse->GetOutput());
+  crop->SetOutputSize(patchSize);
+  crop->SetMaskThreshold(m_Threshold);
+  crop->SetMarginFactor(m_CropMarginFactor);
+  crop->SetMinimumSideLength(m_CropMinimumSize);
+  crop->SetAxes(m_AlignCropWithPrincipalAxes ? CropFilterType::AxesEnum::Principal : CropFilterType::AxesEnum::Image);
+  crop->UseFallbackOn();
+  crop->SetFallbackCenter(m_Clicks.front());
+  crop->SetFallbackSideLength(m_FallbackCropSize);
+
+  auto refine = RefineFilterType::New();
+  refine->SetInput(crop->GetOutput());
+  refine->SetModel(refineModel);
+  refine->SetDevice(m_Device);
+  typename CropClickMapFilterType::Pointer cropClickMap;
+  if (refineModel->network->GetInputChannels() == 2)
+  {
+    cropClickMap = CropClickMapFilterType::New();
+    cropClickMap->SetReferenceImage(crop->GetOutput());
+    cropClickMap->SetClicks(m_Clicks);
+    cropClickMap->SetEncoding(
+      SegmentationModelSupport::ClickEncodingOf(refineModel->description.preprocessing.clickEncoding, "refine model"));
+    refine->SetClickMap(cropClickMap->GetOutput());
+  }
+
+  auto paste = PasteFilterType::New();
+  paste->SetInput(refine->GetOutput());
+  paste->SetReferenceImage(input);
+  paste->SetOutputMode(PasteFilterType::OutputEnum::Probability);
+
+  auto threshold = BinaryThresholdImageFilter<FloatImageType, OutputImageType>::New();
+  threshold->SetInput(paste->GetOutput());
+  threshold->SetLowerThreshold(static_cast<float>(m_Threshold));
+  threshold->SetUpperThreshold(NumericTraits<float>::max());
+  threshold->SetInsideValue(1);
+  threshold->SetOutsideValue(0);
+
+  progress->RegisterInternalFilter(clickMap, 0.05f);
+  progress->RegisterInternalFilter(coarse, 0.4f);
+  progress->RegisterInternalFilter(crop, 0.1f);
+  if (cropClickMap)
+  {
+    progress->RegisterInternalFilter(cropClickMap, 0.02f);
+  }
+  progress->RegisterInternalFilter(refine, cropClickMap ? 0.28f : 0.3f);
+  progress->RegisterInternalFilter(paste, 0.1f);
+  progress->RegisterInternalFilter(threshold, 0.05f);
+
+  threshold->Update();
+
+  m_Label = threshold->GetOutput();
+  m_ProbabilityImage = paste->GetOutput();
+  m_CoarseProbability = coarse->GetOutput();
+  m_Crop = crop->GetOutput();
+  m_RefinedPatch = refine->GetOutput();
+  m_AttentionMap = refine->GetAttentionOutput();
+  for (DataObject * image : std::initializer_list<DataObject *>{ m_Label, m_ProbabilityImage, m_CoarseProbability,
+                                                                 m_Crop, m_RefinedPatch, m_AttentionMap })
+  {
+    image->DisconnectPipeline();
+  }
+  m_UsedFallbackCrop = crop->GetUsedFallback();
+  m_DeviceUsed = coarse->GetDeviceUsed();
+  m_NumberOfCoarseWindows = coarse->GetNumberOfWindows();
+}
+
+template<typename TInputImage, typename TOutputImage>
+void
+ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::GenerateData()
+{
+  const InputImageType * input = this->GetInput();
+  const auto             resultTime = std::max(this->GetMTime(), input->GetMTime());
+  if (!m_Label || m_ResultInput != input || m_ResultTime != resultTime)
+  {
+    this->RunPipeline();
+    m_ResultInput = input;
+    m_ResultTime = resultTime;
+  }
+
+  OutputImageType * output = this->GetOutput();
+  const auto        requested = output->GetRequestedRegion();
+  if (requested == m_Label->GetLargestPossibleRegion())
+  {
+    this->GraftOutput(m_Label);
+  }
+  else
+  {
+    // A piece of a streamed request: copy it from the result computed once.
+    output->SetBufferedRegion(requested);
+    output->Allocate();
+    ImageAlgorithm::Copy(m_Label.GetPointer(), output, requested, requested);
+  }
+  EncapsulateMetaData<std::string>(output->GetMetaDataDictionary(), FallbackCropKey,
+                                   std::string(m_UsedFallbackCrop ? "true" : "false"));
+}
+
+template<typename TInputImage, typename TOutputImage>
+void
+ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream & os, Indent indent) const
+{
+  Superclass::PrintSelf(os, indent);
+  os << indent << "CoarseModelFile: " << m_CoarseModelFile << std::endl;
+  os << indent << "RefineModelFile: " << m_RefineModelFile << std::endl;
+  os << indent << "CoarseModel: " << (m_CoarseModel ? "loaded" : "(none)") << std::endl;
+  os << indent << "RefineModel: " << (m_RefineModel ? "loaded" : "(none)") << std::endl;
+  os << indent << "Clicks: " << m_Clicks.size() << std::endl;
+  for (const auto & click : m_Clicks)
+  {
+    os << indent.GetNextIndent() << click << std::endl;
+  }
+  os << indent << "NegativeClicks: " << m_NegativeClicks.size() << std::endl;
+  for (const auto & click : m_NegativeClicks)
+  {
+    os << indent.GetNextIndent() << click << std::endl;
+  }
+  os << indent << "Device: " << m_Device << std::endl;
+  os << indent << "Threshold: " << m_Threshold << std::endl;
+  os << indent << "CropMarginFactor: " << m_CropMarginFactor << std::endl;
+  os << indent << "CropMinimumSize: " << m_CropMinimumSize << std::endl;
+  os << indent << "AlignCropWithPrincipalAxes: " << m_AlignCropWithPrincipalAxes << std::endl;
+  os << indent << "FallbackCropSize: " << m_FallbackCropSize << std::endl;
+  os << indent << "CoarseMaximumExtent: " << m_CoarseMaximumExtent << std::endl;
+  os << indent << "CoarseFileModel: " << (m_CoarseFileModel ? m_CoarseFileModelKey : std::string("(none)"))
+     << std::endl;
+  os << indent << "RefineFileModel: " << (m_RefineFileModel ? m_RefineFileModelKey : std::string("(none)"))
+     << std::endl;
+  os << indent << "Label: " << m_Label.GetPointer() << std::endl;
+  os << indent << "ProbabilityImage: " << m_ProbabilityImage.GetPointer() << std::endl;
+  os << indent << "CoarseProbability: " << m_CoarseProbability.GetPointer() << std::endl;
+  os << indent << "Crop: " << m_Crop.GetPointer() << std::endl;
+  os << indent << "RefinedPatch: " << m_RefinedPatch.GetPointer() << std::endl;
+  os << indent << "AttentionMap: " << m_AttentionMap.GetPointer() << std::endl;
+  os << indent << "ResultInput: " << m_ResultInput << std::endl;
+  os << indent << "ResultTime: " << m_ResultTime << std::endl;
+  os << indent << "UsedFallbackCrop: " << m_UsedFallbackCrop << std::endl;
+  os << indent << "DeviceUsed: " << m_DeviceUsed << std::endl;
+  os << indent << "NumberOfCoarseWindows: " << m_NumberOfCoarseWindows << std::endl;
+}
+} // namespace itk
+
+#endif

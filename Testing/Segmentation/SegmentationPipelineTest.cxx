@@ -1,0 +1,428 @@
+// The segmentation pipeline: CoarseSegmentationFilter, DivAttentionRefineFilter and ClickGuidedSegmentationFilter
+// with tiny models trained by the tests (SegmentationTestSupport.h).
+#include "SegmentationTestSupport.h"
+
+#include "itkClickDistanceTransformFilter.h"
+#include "itkClickGuidedSegmentationFilter.h"
+#include "itkClickPoints.h"
+#include "itkCoarseSegmentationFilter.h"
+#include "itkDivAttentionRefineFilter.h"
+#include "itkMetaDataObject.h"
+#include "itkStreamingImageFilter.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <thread>
+
+namespace
+{
+using namespace DivAttentionSegmentationTest;
+using SegmentationFilterType = itk::ClickGuidedSegmentationFilter<CTImageType>;
+using MaskImageType = SegmentationFilterType::OutputImageType;
+
+// Dice the tiny models must reach on the spleen of the phantom they were trained on. Not a quality claim: the
+// models saw this phantom for 60 steps. It checks that the five steps are wired with the right geometry: a mask on
+// the wrong object, shifted by a crop offset, flipped by an axis mix-up or pasted with the wrong spacing scores
+// near 0, and the crop cube itself (everything the refine stage could mark) scores about 0.3.
+constexpr double EndToEndDice = 0.6;
+
+SegmentationFilterType::Pointer
+MakeSegmentation(const CTImageType * ct, const PointType & click)
+{
+  auto filter = SegmentationFilterType::New();
+  filter->SetInput(ct);
+  filter->SetCoarseModelFile(ModelPath("coarse"));
+  filter->SetRefineModelFile(ModelPath("refine"));
+  filter->SetClicks({ click });
+  filter->SetDevice("cpu");
+  return filter;
+}
+
+bool
+SameMask(const MaskImageType * a, const MaskImageType * b)
+{
+  itk::ImageRegionConstIterator<MaskImageType> ia(a, a->GetLargestPossibleRegion());
+  itk::ImageRegionConstIterator<MaskImageType> ib(b, b->GetLargestPossibleRegion());
+  for (; !ia.IsAtEnd(); ++ia, ++ib)
+  {
+    if (ia.Get() != ib.Get())
+    {
+      return false;
+    }
+  }
+  return a->GetLargestPossibleRegion() == b->GetLargestPossibleRegion();
+}
+
+void
+ExpectSameGeometry(const itk::ImageBase<3> * a, const itk::ImageBase<3> * b)
+{
+  EXPECT_EQ(a->GetLargestPossibleRegion(), b->GetLargestPossibleRegion());
+  EXPECT_EQ(a->GetOrigin(), b->GetOrigin());
+  EXPECT_EQ(a->GetSpacing(), b->GetSpacing());
+  EXPECT_EQ(a->GetDirection(), b->GetDirection());
+}
+
+/** A model whose every head says "foreground" (+10) or "background" (-10) everywhere, whatever the input. */
+std::shared_ptr<diva::LoadedModel>
+ConstantModel(double logit, const std::string & role, int64_t inputChannels, bool divAttention)
+{
+  auto options = diva::MUnetOptions::Preset("small").in_channels(inputChannels);
+  options.div_attention().enabled(divAttention);
+  auto model = std::make_shared<diva::LoadedModel>();
+  model->network = std::make_shared<diva::MUnetImpl>(options);
+  torch::NoGradGuard noGrad;
+  for (auto & item : model->network->named_parameters())
+  {
+    if (item.key().find("seg_layers") != std::string::npos || item.key().find("head") != std::string::npos)
+    {
+      item.value().zero_();
+      if (item.key().find("bias") != std::string::npos)
+      {
+        item.value()[0] = -logit;
+        item.value()[1] = logit;
+      }
+    }
+  }
+  model->network->eval();
+  model->description = Description(role, inputChannels == 2 ? std::vector<std::string>{ "CT (HU)", "click map" }
+                                                            : std::vector<std::string>{ "CT crop (HU)" });
+  return model;
+}
+
+template<typename TFunction>
+void
+ExpectError(TFunction function, const std::string & fragment)
+{
+  try
+  {
+    function();
+    ADD_FAILURE() << "no exception; expected one mentioning \"" << fragment << "\"";
+  }
+  catch (const itk::ExceptionObject & error)
+  {
+    const std::string message = error.GetDescription();
+    EXPECT_NE(message.find(fragment), std::string::npos) << message;
+  }
+}
+
+TEST(ClickGuidedSegmentation, MaskOverlapsTheObjectAndIsRepeatable)
+{
+  const auto phantom = StandardPhantom();
+  const auto spleen = ObjectNamed(*phantom, "spleen");
+  auto       filter = MakeSegmentation(phantom->GetCT(), spleen.click);
+  filter->Update();
+  MaskImageType::Pointer mask = filter->GetOutput();
+  mask->DisconnectPipeline();
+  ExpectSameGeometry(mask, phantom->GetCT());
+  const double dice = Dice(mask.GetPointer(), phantom->GetLabels(), spleen.label);
+  EXPECT_GE(dice, EndToEndDice);
+  EXPECT_FALSE(filter->GetUsedFallbackCrop());
+  EXPECT_EQ(filter->GetDeviceUsed(), "cpu");
+  std::string fallback;
+  ASSERT_TRUE(itk::ExposeMetaData(mask->GetMetaDataDictionary(), SegmentationFilterType::FallbackCropKey, fallback));
+  EXPECT_EQ(fallback, "false");
+
+  // Intermediates: their grids and value ranges.
+  ExpectSameGeometry(filter->GetProbabilityImage(), phantom->GetCT());
+  EXPECT_EQ(filter->GetCrop()->GetLargestPossibleRegion().GetSize(), (itk::Size<3>{ { 32, 32, 32 } }));
+  ExpectSameGeometry(filter->GetRefinedPatch(), filter->GetCrop());
+  ExpectSameGeometry(filter->GetAttentionMap(), filter->GetCrop());
+  EXPECT_EQ(filter->GetCoarseProbability()->GetSpacing()[0], CoarseSpacing);
+
+  // The same run again (fresh filter, models reloaded) gives the same mask.
+  auto again = MakeSegmentation(phantom->GetCT(), spleen.click);
+  again->Update();
+  EXPECT_TRUE(SameMask(mask, again->GetOutput()));
+}
+
+TEST(ClickGuidedSegmentation, OrientationAndClickSpaces)
+{
+  // Oblique (20 degrees about z, then 10 about x) and anisotropic grid; the anatomy is the same physical phantom.
+  itk::CTPhantomGenerator::DirectionType direction;
+  const double                           a = 20.0 * M_PI / 180.0, b = 10.0 * M_PI / 180.0;
+  itk::Matrix<double, 3, 3>              rz, rx;
+  rz.SetIdentity();
+  rx.SetIdentity();
+  rz(0, 0) = std::cos(a);
+  rz(0, 1) = -std::sin(a);
+  rz(1, 0) = std::sin(a);
+  rz(1, 1) = std::cos(a);
+  rx(1, 1) = std::cos(b);
+  rx(1, 2) = -std::sin(b);
+  rx(2, 1) = std::sin(b);
+  rx(2, 2) = std::cos(b);
+  direction = rz * rx;
+  itk::CTPhantomGenerator::SpacingType spacing;
+  spacing[0] = 5.5;
+  spacing[1] = 6.5;
+  spacing[2] = 8.0;
+  const auto phantom = MakePhantom({ { 72, 52, 30 } }, spacing, direction);
+  const auto spleen = ObjectNamed(*phantom, "spleen");
+  const auto lps = spleen.click;
+  const auto ct = phantom->GetCT();
+
+  itk::ContinuousIndex<double, 3> index;
+  ct->TransformPhysicalPointToContinuousIndex(lps, index);
+  const std::vector<std::pair<std::string, std::string>> clicks{
+    { "lps", std::to_string(lps[0]) + "," + std::to_string(lps[1]) + "," + std::to_string(lps[2]) },
+    { "ras", std::to_string(-lps[0]) + "," + std::to_string(-lps[1]) + "," + std::to_string(lps[2]) },
+    { "index", std::to_string(index[0]) + "," + std::to_string(index[1]) + "," + std::to_string(index[2]) }
+  };
+  std::vector<MaskImageType::Pointer> masks;
+  for (const auto & [space, text] : clicks)
+  {
+    const auto points = itk::ClickPoints::Parse({ text }, itk::ClickPoints::ParseSpace(space), ct);
+    ASSERT_LT(points.front().EuclideanDistanceTo(lps), 1e-3) << space;
+    auto filter = MakeSegmentation(ct, points.front());
+    filter->Update();
+    MaskImageType::Pointer mask = filter->GetOutput();
+    mask->DisconnectPipeline();
+    ExpectSameGeometry(mask, ct);
+    MaskImageType::IndexType clickVoxel;
+    ASSERT_TRUE(mask->TransformPhysicalPointToIndex(lps, clickVoxel));
+    EXPECT_EQ(mask->GetPixel(clickVoxel), 1) << space;
+    EXPECT_GE(Dice(mask.GetPointer(), phantom->GetLabels(), spleen.label), 0.5) << space;
+    masks.push_back(mask);
+  }
+  // The three spaces name the same point, so the masks agree (to a voxel on the rim at most).
+  EXPECT_GE(Dice(masks[1].GetPointer(), masks[0].GetPointer(), 1), 0.99);
+  EXPECT_GE(Dice(masks[2].GetPointer(), masks[0].GetPointer(), 1), 0.99);
+}
+
+TEST(ClickGuidedSegmentation, StreamingGivesTheSameMask)
+{
+  const auto                          phantom = StandardPhantom();
+  const auto                          spleen = ObjectNamed(*phantom, "spleen");
+  std::vector<MaskImageType::Pointer> results;
+  for (const unsigned int divisions : { 1U, 8U })
+  {
+    auto filter = MakeSegmentation(phantom->GetCT(), spleen.click);
+    auto streamer = itk::StreamingImageFilter<MaskImageType, MaskImageType>::New();
+    streamer->SetInput(filter->GetOutput());
+    streamer->SetNumberOfStreamDivisions(divisions);
+    streamer->Update();
+    MaskImageType::Pointer mask = streamer->GetOutput();
+    mask->DisconnectPipeline();
+    ExpectSameGeometry(mask, phantom->GetCT());
+    results.push_back(mask);
+  }
+  EXPECT_TRUE(SameMask(results[0], results[1]));
+  EXPECT_GE(Dice(results[1].GetPointer(), phantom->GetLabels(), ObjectNamed(*phantom, "spleen").label), EndToEndDice);
+}
+
+TEST(ClickGuidedSegmentation, EmptyCoarseMaskFallsBackToACropAroundTheClick)
+{
+  const auto phantom = StandardPhantom();
+  const auto click = ObjectNamed(*phantom, "spleen").click;
+  auto       filter = SegmentationFilterType::New();
+  filter->SetInput(phantom->GetCT());
+  filter->SetCoarseModel(ConstantModel(-10.0, "coarse", 2, false));
+  filter->SetRefineModelFile(ModelPath("refine"));
+  filter->SetClicks({ click });
+  filter->SetFallbackCropSize(72.0);
+  filter->Update();
+  EXPECT_TRUE(filter->GetUsedFallbackCrop());
+  std::string fallback;
+  ASSERT_TRUE(itk::ExposeMetaData(filter->GetOutput()->GetMetaDataDictionary(), "DivAttention.FallbackCrop", fallback));
+  EXPECT_EQ(fallback, "true");
+  // The crop is the fallback cube: 72 mm centred on the click.
+  const auto * crop = filter->GetCrop();
+  EXPECT_NEAR(crop->GetSpacing()[0] * 32, 72.0, 1e-6);
+  itk::ContinuousIndex<double, 3> centre;
+  centre.Fill(15.5);
+  PointType cropCentre;
+  crop->TransformContinuousIndexToPhysicalPoint(centre, cropCentre);
+  EXPECT_LT(cropCentre.EuclideanDistanceTo(click), 1e-6);
+}
+
+TEST(CoarseSegmentation, RegionGrowsByTilingAndRequestsOnlyItsRegion)
+{
+  const auto phantom = StandardPhantom();
+  const auto click = ObjectNamed(*phantom, "liver").click;
+  using ClickMapType = itk::ClickDistanceTransformFilter<CTImageType, FloatImageType>;
+  using CoarseType = itk::CoarseSegmentationFilter<CTImageType>;
+  const auto run = [&](double logit, double extent)
+  {
+    auto clickMap = ClickMapType::New();
+    clickMap->SetReferenceImage(phantom->GetCT());
+    clickMap->SetClicks({ click });
+    auto coarse = CoarseType::New();
+    coarse->SetInput(phantom->GetCT());
+    coarse->SetClickMap(clickMap->GetOutput());
+    coarse->SetClick(click);
+    coarse->SetModel(ConstantModel(logit, "coarse", 2, false));
+    coarse->SetMaximumExtent(extent);
+    coarse->Update();
+    return coarse;
+  };
+  // Grid: 384 x 312 x 216 mm clipped by a 320 mm cube -> 40 x 39 x 32 voxels of 8 mm (never below one window).
+  const auto background = run(-10.0, 320.0);
+  EXPECT_EQ(background->GetNumberOfWindows(), 1U);
+  const auto * output = background->GetOutput();
+  EXPECT_EQ(output->GetSpacing()[0], CoarseSpacing);
+  EXPECT_EQ(output->GetDirection(), phantom->GetCT()->GetDirection());
+  EXPECT_EQ(output->GetLargestPossibleRegion().GetSize(), (itk::Size<3>{ { 40, 39, 32 } }));
+  // Only the CT under the grid was requested (320 mm of the 384 mm along x).
+  EXPECT_LT(phantom->GetCT()->GetRequestedRegion().GetSize(0), phantom->GetCT()->GetLargestPossibleRegion().GetSize(0));
+
+  // An object everywhere touches every face: the region grows to the whole grid, blended to 1 everywhere.
+  const auto everywhere = run(10.0, 320.0);
+  EXPECT_GT(everywhere->GetNumberOfWindows(), 1U);
+  itk::ImageRegionConstIterator<FloatImageType> it(everywhere->GetOutput(),
+                                                   everywhere->GetOutput()->GetLargestPossibleRegion());
+  for (; !it.IsAtEnd(); ++it)
+  {
+    ASSERT_NEAR(it.Get(), 1.0f, 1e-4) << it.GetIndex();
+  }
+}
+
+TEST(DivAttentionRefine, AttentionMapOnThePatchGridAndZeroWithoutModule)
+{
+  auto patch = FloatImageType::New();
+  patch->SetRegions(itk::Size<3>{ { 32, 32, 32 } });
+  patch->Allocate();
+  patch->FillBuffer(40.0f);
+  patch->SetPixel({ { 16, 16, 16 } }, 200.0f);
+  FloatImageType::SpacingType spacing;
+  spacing.Fill(1.7);
+  patch->SetSpacing(spacing);
+  using RefineType = itk::DivAttentionRefineFilter<>;
+  auto refine = RefineType::New();
+  refine->SetInput(patch);
+  refine->SetModelFile(ModelPath("refine"));
+  refine->Update();
+  ExpectSameGeometry(refine->GetOutput(), patch);
+  ExpectSameGeometry(refine->GetAttentionOutput(), patch);
+  EXPECT_GT(refine->GetNumberOfAttentionMaps(), 0U);
+  float maximum = 0.0f;
+  for (itk::ImageRegionConstIterator<FloatImageType> it(refine->GetAttentionOutput(),
+                                                        patch->GetLargestPossibleRegion());
+       !it.IsAtEnd(); ++it)
+  {
+    ASSERT_GE(it.Get(), 0.0f);
+    ASSERT_LE(it.Get(), 1.0f + 1e-6f);
+    maximum = std::max(maximum, it.Get());
+  }
+  EXPECT_GT(maximum, 0.0f);
+
+  auto plain = RefineType::New();
+  plain->SetInput(patch);
+  plain->SetModel(ConstantModel(0.0, "refine", 1, false));
+  plain->Update();
+  EXPECT_EQ(plain->GetNumberOfAttentionMaps(), 0U);
+  for (itk::ImageRegionConstIterator<FloatImageType> it(plain->GetAttentionOutput(), patch->GetLargestPossibleRegion());
+       !it.IsAtEnd(); ++it)
+  {
+    ASSERT_EQ(it.Get(), 0.0f);
+  }
+}
+
+TEST(ClickGuidedSegmentation, BadInputsAreExceptionsNamingTheInput)
+{
+  const auto phantom = StandardPhantom();
+  const auto click = ObjectNamed(*phantom, "spleen").click;
+  ExpectError(
+    [&]
+    {
+      auto filter = MakeSegmentation(phantom->GetCT(), click);
+      filter->SetCoarseModelFile(ModelPath("refine"));
+      filter->SetRefineModelFile(ModelPath("coarse"));
+      filter->Update();
+    },
+    "swapped");
+  ExpectError(
+    [&]
+    {
+      auto filter = MakeSegmentation(phantom->GetCT(), click);
+      filter->SetRefineModelFile(ModelPath("coarse"));
+      filter->Update();
+    },
+    "refine model");
+  ExpectError(
+    [&]
+    {
+      PointType outside = click;
+      outside[2] += 1000.0;
+      MakeSegmentation(phantom->GetCT(), outside)->Update();
+    },
+    "outside the image");
+  ExpectError(
+    [&]
+    {
+      auto filter = MakeSegmentation(phantom->GetCT(), click);
+      filter->SetCoarseModelFile("/nonexistent/coarse.pt");
+      filter->Update();
+    },
+    "cannot be opened");
+  ExpectError(
+    [&]
+    {
+      auto filter = MakeSegmentation(phantom->GetCT(), click);
+      filter->SetCoarseModel(ConstantModel(0.0, "coarse", 1, false));
+      filter->Update();
+    },
+    "input channels");
+  ExpectError(
+    [&]
+    {
+      using FloatSegmentation = itk::ClickGuidedSegmentationFilter<FloatImageType>;
+      auto cast = itk::CastImageFilter<CTImageType, FloatImageType>::New();
+      cast->SetInput(phantom->GetCT());
+      cast->Update();
+      FloatImageType::Pointer   ct = cast->GetOutput();
+      FloatImageType::IndexType voxel;
+      ASSERT_TRUE(ct->TransformPhysicalPointToIndex(click, voxel));
+      ct->SetPixel(voxel, std::nanf(""));
+      auto filter = FloatSegmentation::New();
+      filter->SetInput(ct);
+      filter->SetCoarseModelFile(ModelPath("coarse"));
+      filter->SetRefineModelFile(ModelPath("refine"));
+      filter->SetClicks({ click });
+      filter->Update();
+    },
+    "NaN");
+  if (!torch::cuda::is_available())
+  {
+    ExpectError(
+      [&]
+      {
+        auto filter = MakeSegmentation(phantom->GetCT(), click);
+        filter->SetDevice("cuda");
+        filter->Update();
+      },
+      "cuda");
+  }
+}
+
+TEST(ClickGuidedSegmentation, TwoThreadsSharingOneModelMatchSequentialRuns)
+{
+  const auto                   phantom = StandardPhantom();
+  const auto                   coarse = LoadShared("coarse");
+  const auto                   refine = LoadShared("refine");
+  const std::vector<PointType> clicks{ ObjectNamed(*phantom, "spleen").click,
+                                       ObjectNamed(*phantom, "kidney_left").click };
+  const auto                   run = [&](const PointType & click)
+  {
+    auto filter = SegmentationFilterType::New();
+    filter->SetInput(phantom->GetCT());
+    filter->SetCoarseModel(coarse);
+    filter->SetRefineModel(refine);
+    filter->SetClicks({ click });
+    filter->Update();
+    MaskImageType::Pointer mask = filter->GetOutput();
+    mask->DisconnectPipeline();
+    return mask;
+  };
+  const auto             first = run(clicks[0]);
+  const auto             second = run(clicks[1]);
+  MaskImageType::Pointer parallel[2];
+  std::thread            a([&] { parallel[0] = run(clicks[0]); });
+  std::thread            b([&] { parallel[1] = run(clicks[1]); });
+  a.join();
+  b.join();
+  EXPECT_TRUE(SameMask(first, parallel[0]));
+  EXPECT_TRUE(SameMask(second, parallel[1]));
+  EXPECT_FALSE(SameMask(first, second)); // two objects: the comparison above can fail
+}
+} // namespace
