@@ -1,0 +1,145 @@
+// DivAttentionNetworkBench: forward and training-step time of one network on one device, as a plain program that
+// prints its figures. It needs only LibTorch (no ITK, no Google Benchmark), so it also runs on a GPU machine that has
+// nothing but a pip LibTorch (built with -DDivAttention_TORCH_ONLY=ON).
+//   DivAttentionNetworkBench [--device auto|cpu|cuda] [--model unetr|munet|espnet] [--preset small|paper]
+//                            [--div-attention 0|1] [--batch N] [--side S] [--iterations N] [--threads N]
+#include "divaDevice.h"
+#include "divaESPNet3D.h"
+#include "divaHostAllocator.h"
+#include "divaMUnet.h"
+#include "divaSegmentationLoss.h"
+#include "divaThreadBudget.h"
+#include "divaUNETR.h"
+
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace
+{
+std::shared_ptr<diva::SegmentationNetworkImpl>
+Build(const std::string & model, const std::string & preset, bool divAttention, int64_t inputs, int64_t side)
+{
+  if (model == "unetr")
+  {
+    auto o = diva::UNETROptions::Preset(preset);
+    o.div_attention().enabled(divAttention);
+    o.in_channels(inputs);
+    o.image_size(side);
+    return std::make_shared<diva::UNETRImpl>(o);
+  }
+  if (model == "munet")
+  {
+    auto o = diva::MUnetOptions::Preset(preset).deep_supervision(true);
+    o.div_attention().enabled(divAttention);
+    o.in_channels(inputs);
+    return std::make_shared<diva::MUnetImpl>(o);
+  }
+  if (model == "espnet")
+  {
+    auto o = diva::ESPNet3DOptions::Preset(preset);
+    o.div_attention().enabled(divAttention);
+    o.in_channels(inputs);
+    return std::make_shared<diva::ESPNet3DImpl>(o);
+  }
+  throw std::invalid_argument("--model \"" + model + "\" is not one of unetr, munet, espnet");
+}
+
+void
+Synchronize(const torch::Device & device)
+{
+  if (device.is_cuda())
+  {
+    torch::cuda::synchronize();
+  }
+}
+
+// Median of `iterations` timed runs after two warm-ups, in milliseconds.
+template<typename F>
+double
+MedianMilliseconds(const torch::Device & device, int iterations, F && run)
+{
+  run();
+  run();
+  Synchronize(device);
+  std::vector<double> times;
+  for (int i = 0; i < iterations; ++i)
+  {
+    const auto start = std::chrono::steady_clock::now();
+    run();
+    Synchronize(device);
+    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+} // namespace
+
+int
+main(int argc, char ** argv)
+{
+  std::map<std::string, std::string> args = { { "device", "auto" },     { "model", "unetr" }, { "preset", "paper" },
+                                              { "div-attention", "1" }, { "batch", "1" },     { "side", "96" },
+                                              { "iterations", "10" },   { "threads", "0" },   { "inputs", "1" } };
+  for (int i = 1; i + 1 < argc; i += 2)
+  {
+    if (std::strncmp(argv[i], "--", 2) != 0 || args.count(argv[i] + 2) == 0)
+    {
+      std::cerr << "DivAttentionNetworkBench: error: unknown option " << argv[i] << '\n';
+      return 2;
+    }
+    args[argv[i] + 2] = argv[i + 1];
+  }
+  try
+  {
+    diva::InstallHostAllocator();
+    const int threads = std::stoi(args["threads"]);
+    diva::SetTorchThreadBudget(threads > 0 ? threads : diva::DefaultThreadBudget());
+    const torch::Device device = diva::ResolveDevice(args["device"]);
+    const int64_t       batch = std::stoll(args["batch"]), side = std::stoll(args["side"]);
+    const int           iterations = std::stoi(args["iterations"]);
+    auto network = Build(args["model"], args["preset"], args["div-attention"] == "1", std::stoll(args["inputs"]), side);
+    network->to(device);
+    const auto input = torch::randn({ batch, network->GetInputChannels(), side, side, side }, device);
+    const auto target = (torch::rand({ batch, 1, side, side, side }, device) > 0.5).to(torch::kFloat32);
+
+    network->eval();
+    const double forward = MedianMilliseconds(device, iterations,
+                                              [&]
+                                              {
+                                                torch::InferenceMode inference;
+                                                network->Segment(input);
+                                              });
+    network->train();
+    torch::optim::Adam                  optimizer(network->parameters(), torch::optim::AdamOptions(1e-4));
+    const diva::SegmentationLossOptions lossOptions;
+    const double                        step = MedianMilliseconds(device, std::max(3, iterations / 2),
+                                                                  [&]
+                                                                  {
+                                             optimizer.zero_grad();
+                                             const auto output = network->Segment(input);
+                                             auto       value = diva::DeepSupervisedLoss(output, target, lossOptions);
+                                             value.backward();
+                                             optimizer.step();
+                                           });
+    std::printf("device=%s model=%s preset=%s div_attention=%s batch=%lld side=%lld threads=%d params=%.2fM "
+                "forward_ms=%.2f train_step_ms=%.2f\n",
+                diva::DescribeDevice(device).c_str(), args["model"].c_str(), args["preset"].c_str(),
+                args["div-attention"].c_str(), static_cast<long long>(batch), static_cast<long long>(side),
+                diva::GetTorchThreadBudget(), diva::CountParameters(*network) / 1e6, forward, step);
+    return 0;
+  }
+  catch (const std::exception & error)
+  {
+    std::cerr << "DivAttentionNetworkBench: error: " << error.what() << '\n';
+    return 1;
+  }
+}
