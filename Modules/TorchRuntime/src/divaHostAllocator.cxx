@@ -206,11 +206,20 @@ Delete(void * pointer)
   }
 }
 
+// LibTorch 2.3 made Allocator::allocate non-const and added copy_data(); 1.13 has the const form and no copy_data.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#  define DIVA_ALLOCATOR_2_3 1
+#  define DIVA_ALLOCATE_CONST
+#else
+#  define DIVA_ALLOCATOR_2_3 0
+#  define DIVA_ALLOCATE_CONST const
+#endif
+
 class CachingHostAllocator final : public c10::Allocator
 {
 public:
   c10::DataPtr
-  allocate(std::size_t bytes) const override
+  allocate(std::size_t bytes) DIVA_ALLOCATE_CONST override
   {
     const c10::Device cpu(c10::DeviceType::CPU);
     if (bytes >= kLargeBlock)
@@ -232,8 +241,7 @@ public:
     return &Delete;
   }
 
-  // LibTorch 2.3 made copying part of the allocator interface; 1.13 has no such member.
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#if DIVA_ALLOCATOR_2_3
   void
   copy_data(void * destination, const void * source, std::size_t count) const override
   {
