@@ -121,7 +121,7 @@ TEST_F(ModelFile, RoleRoundTripsAndOldFilesLoadAsUnknown)
   auto              file = torch::jit::pickle_load(bytes).toGenericDict();
   auto              old = file.at("description").toGenericDict();
   ASSERT_TRUE(old.contains("role"));
-  old.erase("role");
+  static_cast<void>(old.erase("role"));
   file.insert_or_assign("description", old);
   const auto oldBytes = torch::jit::pickle_save(file);
   std::ofstream(PathOf("old.pt"), std::ios::binary).write(oldBytes.data(), std::streamsize(oldBytes.size()));
