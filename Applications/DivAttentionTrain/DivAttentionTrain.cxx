@@ -1,0 +1,321 @@
+// DivAttentionTrain: trains stage 1 (coarse mUnet on CT + click map) or stage 2 (refinement network on the PCA crop)
+// from a dataset, with the paper's defaults, checkpoints and resume (Documentation/Training.md).
+#include "divaApplicationSupport.h"
+#include "divaTrainer.h"
+#include "itkDivAttentionRuntime.h"
+#include "itkTrainingSampleSource.h"
+
+#include <nlohmann/json.hpp>
+#include <tclap/CmdLine.h>
+#include <torch/torch.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace
+{
+void
+OnSignal(int)
+{
+  diva::Trainer::RequestStop();
+}
+
+template<typename T>
+std::vector<T>
+ParseList(const std::string & option, const std::string & text)
+{
+  std::vector<T>    values;
+  std::stringstream stream(text);
+  std::string       item;
+  while (std::getline(stream, item, ','))
+  {
+    std::istringstream parse(item);
+    T                  value{};
+    if (!(parse >> value) || !parse.eof())
+    {
+      throw std::invalid_argument("option " + option + ": \"" + text + "\" is not a comma-separated list of numbers");
+    }
+    values.push_back(value);
+  }
+  return values;
+}
+
+void
+Plot(const std::string & csv, const std::string & png)
+{
+  // gnuplot draws the curves (a real plotting tool, not hand-written PNG).
+  if (std::system("command -v gnuplot > /dev/null 2>&1") != 0)
+  {
+    throw std::runtime_error("--plot needs gnuplot (apt-get install gnuplot-nox)");
+  }
+  const std::string script = png + ".gnuplot";
+  std::ofstream     out(script);
+  out << "set terminal pngcairo size 1000,400\nset output '" << png << "'\nset datafile separator ','\n"
+      << "set multiplot layout 1,2\nset xlabel 'epoch'\nset title 'loss'\n"
+      << "plot '" << csv << "' using 1:2 skip 1 with lines title 'training', '' using 1:3 skip 1 with lines title "
+      << "'validation'\nset title 'validation'\nset yrange [0:1]\n"
+      << "plot '" << csv << "' using 1:4 skip 1 with lines title 'Dice', '' using 1:5 skip 1 with lines title "
+      << "'recall', '' using 1:6 skip 1 with lines title 'precision'\nunset multiplot\n";
+  out.close();
+  if (std::system(("gnuplot '" + script + "'").c_str()) != 0)
+  {
+    throw std::runtime_error("gnuplot failed on " + script);
+  }
+}
+} // namespace
+
+int
+main(int argc, char ** argv)
+{
+  return diva::application::Run(
+    "DivAttentionTrain",
+    [&]()
+    {
+      namespace app = diva::application;
+      TCLAP::CmdLine cmd("Trains stage 1 (coarse, CT + click map) or stage 2 (refinement on the PCA crop) of the "
+                         "div-attention pipeline. Defaults are the paper's; Documentation/Training.md lists them.",
+                         ' ', app::VersionText());
+      cmd.setExceptionHandling(false);
+      const diva::TrainingOptions  d;
+      TCLAP::ValueArg<std::string> config("", "config", "JSON config file (command-line options override it)", false,
+                                          "", "file", cmd);
+      TCLAP::ValueArg<int>         stage("", "stage", "1 (coarse) or 2 (refine)", false, d.stage, "1|2", cmd);
+      TCLAP::ValueArg<std::string> model("", "model",
+                                         "munet, unetr or espnet (default: munet for stage 1, unetr "
+                                         "for stage 2)",
+                                         false, "", "name", cmd);
+      TCLAP::ValueArg<std::string> preset("", "preset", "Network preset: paper or small", false, d.preset, "name", cmd);
+      TCLAP::SwitchArg noDiv("", "no-div-attention", "Train the baseline without the div-attention module", cmd);
+      TCLAP::ValueArg<std::string> dataset("", "dataset", "Dataset root (MSD, KiTS, nnU-Net raw) or CSV file", false,
+                                           "", "path", cmd);
+      TCLAP::ValueArg<std::string> layout("", "layout", "auto, msd, kits, nnunet or csv", false, d.layout, "name", cmd);
+      TCLAP::ValueArg<std::string> labels("", "labels", "Target label ids, e.g. 1 or 1,2", false, "1", "ids", cmd);
+      TCLAP::ValueArg<std::string> instances("", "instances", "organ (one object per case) or lesion (components)",
+                                             false, d.instances, "kind", cmd);
+      TCLAP::ValueArg<unsigned>    minExtent("", "min-extent", "Discard instances thinner than this (voxels)", false,
+                                             d.minimumExtent, "voxels", cmd);
+      TCLAP::ValueArg<uint64_t>    minVoxels("", "min-voxels", "Discard instances smaller than this (voxels)", false,
+                                             d.minimumVoxels, "voxels", cmd);
+      TCLAP::SwitchArg             expectBinary("", "expect-binary", "Report labels with values other than 0/1", cmd);
+      TCLAP::SwitchArg             strict("", "strict", "Dataset problems are fatal instead of skipped", cmd);
+      TCLAP::ValueArg<std::string> split("", "split", "Reuse this split JSON", false, "", "file", cmd);
+      TCLAP::ValueArg<std::string> scheme("", "split-scheme", "public (80/20) or private (30 % test, then 80/20)",
+                                          false, d.splitScheme, "name", cmd);
+      TCLAP::ValueArg<std::string> output("o", "output-dir", "Checkpoints, logs and the exported model", false, "",
+                                          "dir", cmd);
+      TCLAP::ValueArg<std::string> stage1("", "stage1-model", "Stage 2: crop from this stage-1 model's predictions",
+                                          false, "", "file", cmd);
+      TCLAP::ValueArg<unsigned>    maxCases("", "max-cases", "Use only the first N cases (0: all)", false, 0, "N", cmd);
+      TCLAP::ValueArg<std::string> patch("", "patch", "Patch size x,y,z in voxels", false, "96,96,96", "x,y,z", cmd);
+      TCLAP::ValueArg<std::string> spacing("", "spacing", "Stage 1 ROI spacing x,y,z in mm", false, "1,1,1", "x,y,z",
+                                           cmd);
+      TCLAP::SwitchArg             noAugment("", "no-augment", "Switch augmentation off", cmd);
+      TCLAP::ValueArg<double>      lr("", "lr", "Adam learning rate", false, d.learningRate, "rate", cmd);
+      TCLAP::ValueArg<std::string> milestones("", "milestones",
+                                              "Epochs after which the rate is multiplied by "
+                                              "--lr-gamma",
+                                              false, "15,30,60,90", "list", cmd);
+      TCLAP::ValueArg<double>      lrGamma("", "lr-gamma", "Learning rate factor at each milestone", false,
+                                           d.learningRateGamma, "factor", cmd);
+      TCLAP::ValueArg<int64_t>     epochs("", "epochs", "Epochs", false, d.epochs, "N", cmd);
+      TCLAP::ValueArg<int64_t>     batch("", "batch-size", "Batch size", false, d.batchSize, "N", cmd);
+      TCLAP::ValueArg<int64_t>     steps("", "steps-per-epoch", "Steps per epoch (0: one pass)", false, d.stepsPerEpoch,
+                                         "N", cmd);
+      TCLAP::ValueArg<int64_t>     patience("", "patience", "Early stopping patience in epochs (0: never)", false,
+                                            d.patience, "N", cmd);
+      TCLAP::ValueArg<uint64_t>    seed("", "seed", "Seed of everything random", false, d.seed, "integer", cmd);
+      TCLAP::ValueArg<int>         threads("", "threads", "Thread budget (0: default)", false, d.threads, "N", cmd);
+      TCLAP::SwitchArg             deterministic("", "deterministic", "Deterministic algorithms, 1 thread", cmd);
+      TCLAP::ValueArg<std::string> device("", "device", "auto, cpu, cuda or cuda:N", false, d.device, "device", cmd);
+      TCLAP::ValueArg<int64_t>     prefetch("", "prefetch", "Batches prepared ahead by the loader thread", false,
+                                            d.prefetchBatches, "N", cmd);
+      TCLAP::SwitchArg             noProgress("", "no-progress", "No progress bar", cmd);
+      TCLAP::ValueArg<std::string> resume("", "resume", "Continue the run in this output directory", false, "", "dir",
+                                          cmd);
+      TCLAP::ValueArg<std::string> plot("", "plot", "Draw loss and Dice curves into this PNG (gnuplot)", false, "",
+                                        "file", cmd);
+      cmd.parse(argc, argv);
+
+      diva::TrainingOptions options;
+      if (resume.isSet())
+      {
+        options = diva::Trainer::CheckpointOptions(resume.getValue() + "/latest.pt");
+      }
+      else if (config.isSet())
+      {
+        options = diva::LoadTrainingOptions(config.getValue());
+      }
+      // Only options given on the command line override the config (or, on resume, the run's own configuration).
+      if (epochs.isSet())
+        options.epochs = epochs.getValue();
+      if (threads.isSet())
+        options.threads = threads.getValue();
+      if (device.isSet())
+        options.device = device.getValue();
+      if (noProgress.isSet())
+        options.progress = false;
+      if (prefetch.isSet())
+        options.prefetchBatches = prefetch.getValue();
+      if (!resume.isSet())
+      {
+        if (stage.isSet())
+          options.stage = stage.getValue();
+        if (model.isSet())
+          options.model = model.getValue();
+        if (preset.isSet())
+          options.preset = preset.getValue();
+        if (noDiv.isSet())
+          options.divAttention = false;
+        if (dataset.isSet())
+          options.dataset = dataset.getValue();
+        if (layout.isSet())
+          options.layout = layout.getValue();
+        if (labels.isSet())
+          options.targetLabels = ParseList<uint16_t>("--labels", labels.getValue());
+        if (instances.isSet())
+          options.instances = instances.getValue();
+        if (minExtent.isSet())
+          options.minimumExtent = minExtent.getValue();
+        if (minVoxels.isSet())
+          options.minimumVoxels = minVoxels.getValue();
+        if (expectBinary.isSet())
+          options.expectBinary = true;
+        if (strict.isSet())
+          options.strict = true;
+        if (split.isSet())
+          options.splitFile = split.getValue();
+        if (scheme.isSet())
+          options.splitScheme = scheme.getValue();
+        if (output.isSet())
+          options.outputDirectory = output.getValue();
+        if (stage1.isSet())
+          options.stage1Model = stage1.getValue();
+        if (maxCases.isSet())
+          options.maximumCases = maxCases.getValue();
+        if (patch.isSet())
+        {
+          const auto p = app::ParseTriple("--patch", patch.getValue());
+          options.patchSize = { static_cast<int64_t>(p[0]), static_cast<int64_t>(p[1]), static_cast<int64_t>(p[2]) };
+        }
+        if (spacing.isSet())
+          options.targetSpacing = app::ParseTriple("--spacing", spacing.getValue());
+        if (noAugment.isSet())
+          options.augment = false;
+        if (lr.isSet())
+          options.learningRate = lr.getValue();
+        if (milestones.isSet())
+          options.milestones = ParseList<int64_t>("--milestones", milestones.getValue());
+        if (lrGamma.isSet())
+          options.learningRateGamma = lrGamma.getValue();
+        if (batch.isSet())
+          options.batchSize = batch.getValue();
+        if (steps.isSet())
+          options.stepsPerEpoch = steps.getValue();
+        if (patience.isSet())
+          options.patience = patience.getValue();
+        if (seed.isSet())
+          options.seed = seed.getValue();
+        if (deterministic.isSet())
+          options.deterministic = true;
+      }
+      else
+      {
+        options.outputDirectory = resume.getValue();
+      }
+      if (options.dataset.empty() || options.outputDirectory.empty())
+      {
+        throw TCLAP::CmdLineParseException("--dataset and --output-dir are required (or --resume, or a config)");
+      }
+      options.Validate();
+      std::filesystem::create_directories(options.outputDirectory);
+
+      if (options.deterministic)
+      {
+        options.threads = 1;
+        at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
+      }
+      if (options.threads > 0)
+      {
+        itk::DivAttentionRuntime::SetThreadBudget(options.threads);
+      }
+      torch::manual_seed(options.seed);
+
+      auto       data = itk::PrepareTrainingData(options);
+      const auto problems = data.AllProblems();
+      std::cout << "dataset: " << itk::SegmentationDatasetReader::LayoutName(data.listing.layout) << ", "
+                << data.training->NumberOfCases() << " training cases (" << data.training->NumberOfInstances()
+                << " instances), " << data.validation->NumberOfCases() << " validation cases ("
+                << data.validation->NumberOfInstances() << " instances), " << problems.size()
+                << " cases skipped with problems, "
+                << data.training->NumberOfDiscardedInstances() + data.validation->NumberOfDiscardedInstances()
+                << " instances discarded by the size rule" << std::endl;
+      const torch::Device computeDevice = itk::DivAttentionRuntime::ResolveDevice(options.device);
+      if (options.stage == 2 && !options.stage1Model.empty())
+      {
+        auto coarse = diva::LoadModel(options.stage1Model, computeDevice);
+        data.training->UseStage1Predictions(*coarse.network, coarse.description.preprocessing, computeDevice);
+        data.validation->UseStage1Predictions(*coarse.network, coarse.description.preprocessing, computeDevice);
+      }
+
+      const int64_t          inputChannels = options.stage == 1 ? 2 : 1;
+      auto                   network = diva::CreateTrainingNetwork(options, inputChannels);
+      diva::ModelDescription description;
+      description.preset = options.preset;
+      description.inputChannels =
+        options.stage == 1 ? std::vector<std::string>{ "CT (HU)", "click map" } : std::vector<std::string>{ "CT (HU)" };
+      description.preprocessing = data.training->GetPreprocessing();
+      description.provenance.version = app::VersionText();
+      std::string command;
+      for (int i = 0; i < argc; ++i)
+      {
+        command += (i ? " " : "") + std::string(argv[i]);
+      }
+      description.provenance.trainingCommand = command;
+      description.provenance.data = options.dataset + " (split " + options.outputDirectory + "/split.json)";
+      const std::time_t now = std::time(nullptr);
+      char              date[32];
+      std::strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+      description.provenance.date = date;
+
+      auto *               training = data.training.get();
+      auto *               validation = data.validation.get();
+      diva::SampleProvider provider;
+      provider.trainingCount = training->NumberOfInstances();
+      provider.validationCount = validation->NumberOfInstances();
+      provider.training = [training](size_t index, int64_t epoch)
+      {
+        auto sample = training->MakeTrainingSample(index, epoch);
+        return std::make_pair(sample.input, sample.target);
+      };
+      provider.validation = [validation](size_t index)
+      {
+        auto sample = validation->MakeValidationSample(index);
+        return std::make_pair(sample.input, sample.target);
+      };
+      diva::Trainer trainer(options, network, provider, description);
+      if (resume.isSet())
+      {
+        trainer.Resume(options.outputDirectory + "/latest.pt");
+      }
+      std::signal(SIGINT, OnSignal);
+      std::signal(SIGTERM, OnSignal);
+      const auto summary = trainer.Fit();
+      if (plot.isSet())
+      {
+        Plot(options.outputDirectory + "/training_log.csv", plot.getValue());
+      }
+      std::cout << "best validation Dice " << summary.bestDice << " at epoch " << summary.bestEpoch
+                << (summary.stoppedEarly ? " (stopped early)" : "") << "; model: " << options.outputDirectory
+                << "/model-best.pt; " << problems.size() << " cases skipped" << std::endl;
+      for (const auto & problem : problems)
+      {
+        std::cout << "  skipped " << problem.caseId << ": " << problem.reason << std::endl;
+      }
+      return summary.interrupted ? 130 : 0;
+    });
+}

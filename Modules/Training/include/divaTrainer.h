@@ -1,0 +1,167 @@
+#ifndef divaTrainer_h
+#define divaTrainer_h
+
+#include "divaModelFile.h"
+#include "divaSegmentationNetwork.h"
+#include "divaTrainingOptions.h"
+
+#include <torch/optim/optimizer.h>
+#include <torch/types.h>
+
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace diva
+{
+/** \brief One batch: input (N, C, z, y, x) and target (N, 1, z, y, x). \ingroup DivAttention */
+struct Batch
+{
+  torch::Tensor input;
+  torch::Tensor target;
+};
+
+/** \brief Makes batches 0 .. count-1 on a background thread, `depth` ahead of the consumer, so that data loading
+ * overlaps the training step. Batches come out in order; an exception in the producer is rethrown by Next(). With
+ * depth 0 batches are made on the caller's thread. \ingroup DivAttention */
+class BatchPrefetcher
+{
+public:
+  BatchPrefetcher(size_t count, std::function<Batch(size_t)> produce, size_t depth);
+  ~BatchPrefetcher();
+  BatchPrefetcher(const BatchPrefetcher &) = delete;
+  BatchPrefetcher &
+  operator=(const BatchPrefetcher &) = delete;
+  Batch
+  Next();
+
+private:
+  size_t                       m_Count;
+  size_t                       m_Taken = 0;
+  std::function<Batch(size_t)> m_Produce;
+  size_t                       m_Depth;
+  std::deque<Batch>            m_Ready;
+  std::exception_ptr           m_Error;
+  bool                         m_Stop = false;
+  std::mutex                   m_Mutex;
+  std::condition_variable      m_Changed;
+  std::thread                  m_Thread;
+};
+
+/** \brief Where the trainer's samples come from (TrainingSampleSource in the applications, anything in tests).
+ * \ingroup DivAttention */
+struct SampleProvider
+{
+  size_t                                                                  trainingCount = 0;
+  size_t                                                                  validationCount = 0;
+  std::function<std::pair<torch::Tensor, torch::Tensor>(size_t, int64_t)> training;   ///< (instance, epoch)
+  std::function<std::pair<torch::Tensor, torch::Tensor>(size_t)>          validation; ///< (instance)
+};
+
+/** \brief One line of the training log. \ingroup DivAttention */
+struct EpochRecord
+{
+  int64_t epoch = 0; ///< 1-based
+  double  trainingLoss = 0.0;
+  double  validationLoss = 0.0;
+  double  dice = 0.0;
+  double  recall = 0.0;
+  double  precision = 0.0;
+  double  learningRate = 0.0;
+  double  seconds = 0.0;
+};
+
+/** \brief What a call to Fit() did. \ingroup DivAttention */
+struct TrainingSummary
+{
+  std::vector<EpochRecord> history;
+  int64_t                  bestEpoch = 0;
+  double                   bestDice = -1.0;
+  int64_t                  epochsWithoutImprovement = 0;
+  bool                     stoppedEarly = false;
+  bool                     interrupted = false;
+};
+
+/** The network the options ask for (architecture, preset, div-attention), with `inputChannels` inputs and, for UNETR,
+ * an image size equal to the patch. std::invalid_argument for a patch the network cannot take. */
+std::shared_ptr<SegmentationNetworkImpl>
+CreateTrainingNetwork(const TrainingOptions & options, int64_t inputChannels);
+
+/** Sets description.role ("coarse" / "refine") when the model file format has roles. */
+void
+SetModelRole(ModelDescription & description, int stage);
+
+/** \brief The training loop of both stages: Adam, a multi-step learning rate, the loss of eqs. 6-8 with deep
+ * supervision, validation Dice / recall / precision each epoch, early stopping, and checkpoints.
+ *
+ * Output directory: `latest.pt` (every epoch), `best.pt` (best validation Dice so far), `final.pt` (end of training),
+ * each holding weights, optimizer state, epoch, LibTorch's CPU generator state, best score, patience counter, metric
+ * history and the full configuration, written atomically; `model-best.pt`, a model file (SaveModel) of the best
+ * weights for DivAttentionSegment; `training_log.csv`. Resume() restores latest.pt's state, so that the next epoch is
+ * the one the uninterrupted run would have made (bit-identical on the CPU in deterministic mode).
+ * \ingroup DivAttention */
+class Trainer
+{
+public:
+  Trainer(const TrainingOptions &                  options,
+          std::shared_ptr<SegmentationNetworkImpl> network,
+          SampleProvider                           data,
+          ModelDescription                         description);
+
+  /** Restores everything from a checkpoint file (normally <dir>/latest.pt). */
+  void
+  Resume(const std::string & checkpointPath);
+
+  /** The configuration a checkpoint was written with (a resumed run starts from it). */
+  static TrainingOptions
+  CheckpointOptions(const std::string & checkpointPath);
+
+  /** Trains until options.epochs, early stopping or a stop request; returns the whole history. */
+  TrainingSummary
+  Fit();
+
+  /** Asks a running Fit() to stop after the current step (signal-safe: only sets a flag). The partial epoch is
+   * dropped; latest.pt stays the end of the last complete epoch. */
+  static void
+  RequestStop();
+  static void
+  ClearStopRequest();
+
+  /** The order of the training instances in `epoch`: a Fisher-Yates shuffle fixed by (seed, epoch). */
+  static std::vector<size_t>
+  EpochOrder(size_t count, uint64_t seed, int64_t epoch);
+
+  SegmentationNetworkImpl &
+  Network()
+  {
+    return *m_Network;
+  }
+
+private:
+  void
+  SaveCheckpoint(const std::string & path) const;
+  void
+  WriteLog() const;
+  EpochRecord
+  Validate();
+  Batch
+  MakeTrainingBatch(const std::vector<size_t> & order, size_t batchIndex, int64_t epoch) const;
+
+  TrainingOptions                          m_Options;
+  std::shared_ptr<SegmentationNetworkImpl> m_Network;
+  SampleProvider                           m_Data;
+  ModelDescription                         m_Description;
+  std::unique_ptr<torch::optim::Optimizer> m_Optimizer;
+  torch::Device                            m_Device{ torch::kCPU };
+  TrainingSummary                          m_State;
+  int64_t                                  m_NextEpoch = 0; ///< 0-based
+};
+} // namespace diva
+
+#endif

@@ -1,0 +1,206 @@
+#ifndef itkTrainingSampleSource_h
+#define itkTrainingSampleSource_h
+
+#include "divaTrainingOptions.h"
+#include "itkDatasetSplit.h"
+#include "itkImage.h"
+#include "itkPoint.h"
+#include "itkSegmentationDatasetReader.h"
+
+#include <torch/types.h>
+
+#include <array>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace diva
+{
+struct Preprocessing;
+class SegmentationNetworkImpl;
+} // namespace diva
+
+namespace itk
+{
+/** \brief A cube-shaped sampling grid: centre, side lengths and axes in physical (LPS) space, voxels per side.
+ * \ingroup DivAttention */
+struct SamplingCube
+{
+  Point<double, 3>  center;
+  Vector<double, 3> side;                   ///< mm, along each of the cube's axes
+  Matrix<double, 3> axes;                   ///< columns are the cube's axes (the output's direction)
+  Size<3>           size{ { 96, 96, 96 } }; ///< voxels
+};
+
+/** The image grid a cube stands for: spacing side/size, voxel centres at -side/2 + (i + 1/2) spacing along each axis,
+ * the convention of PCACropResampleFilter's output, so a cube taken from that filter gives exactly its grid. */
+Image<float, 3>::Pointer
+MakeCubeGrid(const SamplingCube & cube);
+
+/** Stage 1's region (what CoarseSegmentationFilter sees): `patchSize` voxels at `spacing`, centred on the click, in
+ * the CT's own orientation. */
+SamplingCube
+ClickRegionCube(const Point<double, 3> &       click,
+                const std::array<int64_t, 3> & patchSize,
+                const std::array<double, 3> &  spacing,
+                const Matrix<double, 3> &      ctDirection);
+
+/** CT (any scalar image) resampled onto `grid` (linear, -1024 HU outside), clipped and normalised as the model file's
+ * Preprocessing says: the input channel every stage and inference share. Returned as (1, 1, z, y, x) float. */
+torch::Tensor
+PreprocessCT(const Image<int16_t, 3> * ct, const Image<float, 3> * grid, const diva::Preprocessing & preprocessing);
+
+/** A binary mask resampled onto `grid` by nearest neighbour (0 outside), as (1, 1, z, y, x) float in {0, 1}. */
+torch::Tensor
+ResampleMask(const Image<uint8_t, 3> * mask, const Image<float, 3> * grid);
+
+/** The click channel on `grid` (ClickDistanceTransformFilter, Euclidean distance in mm), (1, 1, z, y, x) float. */
+torch::Tensor
+ClickMap(const Image<float, 3> * grid, const Point<double, 3> & click);
+
+/** \class TrainingSampleSource
+ * \brief Turns a dataset into the samples of either stage, through the method's own filters.
+ *
+ * Loading: SegmentationDatasetReader lists the cases, DatasetCaseValidator checks each, LabelInstanceExtractor splits
+ * the labels into instances (organ or lesions, the paper's discard rule). Problems are collected per case with their
+ * reason (`Problems()`); with `strict` the first one is an itk::ExceptionObject. CTs stay in memory as int16 HU, each
+ * instance as a binary mask cropped to its bounding box (plus a one-voxel margin).
+ *
+ * A sample is a pure function of (seed, epoch, instance): its generator is seeded from the three, so samples can be
+ * made on any thread, in any order, and a resumed run sees the same ones.
+ * - Stage 1: a click drawn by ClickSampler inside the instance, the ROI of ClickRegionCube around it (rotated and
+ *   zoomed when augmenting), CT by PreprocessCT, click map by ClickMap; input [CT, click map].
+ * - Stage 2: the cube PCACropResampleFilter finds for the crop mask (the instance's mask, or the stage-1 model's
+ *   prediction when one was given), with centre and size jitter and the same rotation/zoom when augmenting; input
+ *   [CT].
+ * Intensity augmentation (shift, scale, noise) acts on the normalised CT afterwards. Validation samples use a fixed
+ * click per instance and no augmentation or jitter.
+ * \ingroup DivAttention */
+class TrainingSampleSource
+{
+public:
+  using CTImageType = Image<int16_t, 3>;
+  using MaskImageType = Image<uint8_t, 3>;
+
+  struct Problem
+  {
+    std::string caseId;
+    std::string reason;
+  };
+  struct Instance
+  {
+    size_t                 caseIndex = 0;
+    uint16_t               id = 0;
+    size_t                 voxels = 0;
+    MaskImageType::Pointer mask;     ///< the reference, cropped to its bounding box
+    MaskImageType::Pointer cropMask; ///< stage 2: where the crop comes from (the mask, or a stage-1 prediction)
+  };
+  struct Sample
+  {
+    torch::Tensor         input;                        ///< (C, z, y, x)
+    torch::Tensor         target;                       ///< (1, z, y, x) in {0, 1}
+    std::array<double, 3> spacing{ { 1.0, 1.0, 1.0 } }; ///< of the sample's grid, mm (x y z)
+  };
+
+  /** Loads the cases named by `caseIds` (all listed cases when empty). */
+  TrainingSampleSource(const diva::TrainingOptions &                        options,
+                       const std::vector<SegmentationDatasetReader::Case> & cases,
+                       std::vector<Problem>                                 listingProblems = {});
+
+  /** Mean and standard deviation of the clipped CT inside the instances (nnU-Net's CT normalisation statistics). */
+  std::pair<double, double>
+  ForegroundStatistics() const;
+
+  /** The preprocessing samples use (and the model file records). */
+  void
+  SetPreprocessing(const diva::Preprocessing & preprocessing);
+  const diva::Preprocessing &
+  GetPreprocessing() const;
+
+  /** Stage 2 from predictions: runs `coarseModel` (stage 1) once per instance on the ROI around a fixed click, and
+   * crops from its prediction from then on (the paper's pipeline). */
+  void
+  UseStage1Predictions(diva::SegmentationNetworkImpl & coarseModel,
+                       const diva::Preprocessing &     coarsePreprocessing,
+                       const torch::Device &           device);
+
+  size_t
+  NumberOfInstances() const
+  {
+    return m_Instances.size();
+  }
+  const std::vector<Instance> &
+  Instances() const
+  {
+    return m_Instances;
+  }
+  const std::vector<Problem> &
+  Problems() const
+  {
+    return m_Problems;
+  }
+  size_t
+  NumberOfCases() const
+  {
+    return m_CaseIds.size();
+  }
+  size_t
+  NumberOfDiscardedInstances() const
+  {
+    return m_Discarded;
+  }
+  const std::string &
+  CaseId(size_t caseIndex) const
+  {
+    return m_CaseIds[caseIndex];
+  }
+
+  /** A training sample (augmented when the options say so) of instance `index` in `epoch`. */
+  Sample
+  MakeTrainingSample(size_t index, int64_t epoch) const;
+  /** The validation sample of instance `index`: the `clickIndex`-th fixed click, no augmentation. */
+  Sample
+  MakeValidationSample(size_t index, uint64_t clickIndex = 0) const;
+
+  /** Generator of sample (seed, epoch, instance, purpose): splitmix64 of the four. */
+  static uint64_t
+  SampleSeed(uint64_t seed, uint64_t epoch, uint64_t index, uint64_t purpose);
+
+private:
+  Sample
+  MakeSample(size_t index, std::mt19937_64 & generator, bool augment) const;
+  SamplingCube
+  Stage2Cube(const Instance & instance) const;
+
+  diva::TrainingOptions                m_Options;
+  std::shared_ptr<diva::Preprocessing> m_Preprocessing;
+  std::vector<std::string>             m_CaseIds;
+  std::vector<CTImageType::Pointer>    m_Images;
+  std::vector<Instance>                m_Instances;
+  std::vector<Problem>                 m_Problems;
+  size_t                               m_Discarded = 0;
+};
+/** \brief A dataset read, split and loaded for training: what DivAttentionTrain does before the first epoch.
+ * \ingroup DivAttention */
+struct TrainingData
+{
+  SegmentationDatasetReader::Listing    listing;
+  DatasetSplit                          split;
+  std::unique_ptr<TrainingSampleSource> training;
+  std::unique_ptr<TrainingSampleSource> validation;
+
+  /** Every problem met (listing and loading), for the run's summary. */
+  std::vector<TrainingSampleSource::Problem>
+  AllProblems() const;
+};
+
+/** Lists options.dataset, makes the split (public / private, by options.seed) or loads options.splitFile, saves it to
+ * <output>/split.json when an output directory is set, and loads the training and validation cases. The CT
+ * normalisation statistics come from the training instances (Documentation/Training.md). With options.strict any
+ * dataset problem is an itk::ExceptionObject naming the case and the reason. */
+TrainingData
+PrepareTrainingData(const diva::TrainingOptions & options);
+} // namespace itk
+
+#endif

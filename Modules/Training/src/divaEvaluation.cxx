@@ -1,0 +1,225 @@
+#include "divaEvaluation.h"
+
+#include "itkImageRegionConstIteratorWithIndex.h"
+#include "itkSignedMaurerDistanceMapImageFilter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iomanip>
+#include <limits>
+#include <map>
+#include <sstream>
+
+namespace diva
+{
+namespace
+{
+using MaskImageType = itk::Image<uint8_t, 3>;
+using DistanceImageType = itk::Image<float, 3>;
+
+MaskImageType::Pointer
+ToMaskImage(const torch::Tensor & mask, const std::array<double, 3> & spacing)
+{
+  const torch::Tensor binary = (mask.squeeze() != 0).to(torch::kUInt8).contiguous();
+  if (binary.dim() != 3)
+  {
+    throw std::invalid_argument("HD95: masks must be 3D (z, y, x)");
+  }
+  auto                    image = MaskImageType::New();
+  MaskImageType::SizeType size;
+  size[0] = static_cast<itk::SizeValueType>(binary.size(2));
+  size[1] = static_cast<itk::SizeValueType>(binary.size(1));
+  size[2] = static_cast<itk::SizeValueType>(binary.size(0));
+  image->SetRegions(MaskImageType::RegionType(size));
+  image->SetSpacing(spacing.data());
+  image->Allocate();
+  std::copy_n(binary.data_ptr<uint8_t>(), binary.numel(), image->GetBufferPointer());
+  return image;
+}
+
+// Surface voxels: foreground with a face neighbour in the background or outside the grid.
+std::vector<MaskImageType::IndexType>
+Surface(const MaskImageType * mask)
+{
+  std::vector<MaskImageType::IndexType>                 surface;
+  const auto                                            region = mask->GetLargestPossibleRegion();
+  itk::ImageRegionConstIteratorWithIndex<MaskImageType> it(mask, region);
+  for (; !it.IsAtEnd(); ++it)
+  {
+    if (it.Get() == 0)
+    {
+      continue;
+    }
+    bool onSurface = false;
+    for (unsigned int d = 0; d < 3 && !onSurface; ++d)
+    {
+      for (const int step : { -1, 1 })
+      {
+        auto neighbour = it.GetIndex();
+        neighbour[d] += step;
+        if (!region.IsInside(neighbour) || mask->GetPixel(neighbour) == 0)
+        {
+          onSurface = true;
+          break;
+        }
+      }
+    }
+    if (onSurface)
+    {
+      surface.push_back(it.GetIndex());
+    }
+  }
+  return surface;
+}
+
+double
+Percentile95(std::vector<double> values)
+{
+  std::sort(values.begin(), values.end());
+  const double position = 0.95 * static_cast<double>(values.size() - 1);
+  const auto   below = static_cast<size_t>(std::floor(position));
+  const auto   above = std::min(below + 1, values.size() - 1);
+  return values[below] + (position - static_cast<double>(below)) * (values[above] - values[below]);
+}
+
+// Distances from a's surface voxel centres to the nearest of b's surface voxel centres (MONAI's surface-to-surface
+// definition): the Euclidean distance transform of b's surface set, read at a's surface voxels.
+std::vector<double>
+DirectedDistances(const std::vector<MaskImageType::IndexType> & aSurface, const MaskImageType * bSurfaceImage)
+{
+  // Maurer's map measures, outside an object, the distance to the centres of the object's contour voxels; every
+  // voxel of a one-voxel-thick surface set is such a contour voxel.
+  auto map = itk::SignedMaurerDistanceMapImageFilter<MaskImageType, DistanceImageType>::New();
+  map->SetInput(bSurfaceImage);
+  map->SetUseImageSpacing(true);
+  map->SetSquaredDistance(false);
+  map->SetInsideIsPositive(false);
+  map->SetBackgroundValue(0);
+  map->Update();
+  std::vector<double> distances;
+  distances.reserve(aSurface.size());
+  for (const auto & index : aSurface)
+  {
+    distances.push_back(std::max(0.0, static_cast<double>(map->GetOutput()->GetPixel(index))));
+  }
+  return distances;
+}
+
+MaskImageType::Pointer
+SurfaceImage(const MaskImageType * like, const std::vector<MaskImageType::IndexType> & surface)
+{
+  auto image = MaskImageType::New();
+  image->CopyInformation(like);
+  image->SetRegions(like->GetLargestPossibleRegion());
+  image->Allocate();
+  image->FillBuffer(0);
+  for (const auto & index : surface)
+  {
+    image->SetPixel(index, 1);
+  }
+  return image;
+}
+} // namespace
+
+double
+HausdorffDistance95(const torch::Tensor &         prediction,
+                    const torch::Tensor &         reference,
+                    const std::array<double, 3> & spacing)
+{
+  const auto predictionImage = ToMaskImage(prediction, spacing);
+  const auto referenceImage = ToMaskImage(reference, spacing);
+  const auto predictionSurface = Surface(predictionImage);
+  const auto referenceSurface = Surface(referenceImage);
+  if (predictionSurface.empty() || referenceSurface.empty())
+  {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  const auto forward = DirectedDistances(predictionSurface, SurfaceImage(referenceImage, referenceSurface));
+  const auto backward = DirectedDistances(referenceSurface, SurfaceImage(predictionImage, predictionSurface));
+  return std::max(Percentile95(forward), Percentile95(backward));
+}
+
+std::vector<ModelSummary>
+Summarize(const std::vector<EvaluatedSample> & samples)
+{
+  std::vector<ModelSummary>     summaries;
+  std::map<std::string, size_t> position;
+  std::vector<int64_t>          hd95Counts;
+  for (const auto & sample : samples)
+  {
+    auto found = position.find(sample.model);
+    if (found == position.end())
+    {
+      found = position.emplace(sample.model, summaries.size()).first;
+      summaries.push_back(ModelSummary{ sample.model, 0, 0.0, 0.0, 0.0, 0.0 });
+      hd95Counts.push_back(0);
+    }
+    auto & summary = summaries[found->second];
+    ++summary.samples;
+    summary.dice += sample.dice;
+    summary.recall += sample.recall;
+    summary.precision += sample.precision;
+    if (std::isfinite(sample.hd95))
+    {
+      summary.hd95 += sample.hd95;
+      ++hd95Counts[found->second];
+    }
+  }
+  for (size_t i = 0; i < summaries.size(); ++i)
+  {
+    auto &       s = summaries[i];
+    const double n = static_cast<double>(s.samples);
+    s.dice /= n;
+    s.recall /= n;
+    s.precision /= n;
+    s.hd95 = hd95Counts[i] > 0 ? s.hd95 / static_cast<double>(hd95Counts[i]) : std::numeric_limits<double>::quiet_NaN();
+  }
+  return summaries;
+}
+
+std::string
+FormatTable1(const std::vector<ModelSummary> & summaries, const std::string & datasetName, bool markdown)
+{
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(4);
+  size_t width = 5;
+  for (const auto & s : summaries)
+  {
+    width = std::max(width, s.model.size());
+  }
+  if (markdown)
+  {
+    out << "| Model | " << datasetName << " Dice | Recall | Precision | HD95 (mm) | Samples |\n";
+    out << "|---|---:|---:|---:|---:|---:|\n";
+    for (const auto & s : summaries)
+    {
+      out << "| " << s.model << " | " << s.dice << " | " << s.recall << " | " << s.precision << " | " << s.hd95 << " | "
+          << s.samples << " |\n";
+    }
+    return out.str();
+  }
+  out << std::left << std::setw(static_cast<int>(width)) << ""
+      << "  " << datasetName << '\n';
+  out << std::setw(static_cast<int>(width)) << "Model"
+      << "  Dice    Recall  Precision  HD95(mm)  Samples\n";
+  for (const auto & s : summaries)
+  {
+    out << std::left << std::setw(static_cast<int>(width)) << s.model << "  " << s.dice << "  " << s.recall << "  "
+        << s.precision << "     " << std::setw(8) << s.hd95 << "  " << s.samples << '\n';
+  }
+  return out.str();
+}
+
+std::string
+FormatSamplesCSV(const std::vector<EvaluatedSample> & samples)
+{
+  std::ostringstream out;
+  out << "model,case,instance,click,dice,recall,precision,hd95_mm\n" << std::setprecision(9);
+  for (const auto & s : samples)
+  {
+    out << s.model << ',' << s.caseId << ',' << s.instance << ',' << s.click << ',' << s.dice << ',' << s.recall << ','
+        << s.precision << ',' << s.hd95 << '\n';
+  }
+  return out.str();
+}
+} // namespace diva

@@ -1,0 +1,558 @@
+#include "divaTrainer.h"
+
+#include "divaAtomicFile.h"
+#include "divaESPNet3D.h"
+#include "divaMUnet.h"
+#include "divaSegmentationLoss.h"
+#include "divaSegmentationMetrics.h"
+#include "divaUNETR.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <type_traits>
+#include <unistd.h>
+
+namespace diva
+{
+namespace
+{
+std::atomic<bool> stopRequested{ false };
+
+// The model file gained a "role" field while this module was written; set it wherever the field exists.
+template<typename T, typename = void>
+struct HasRole : std::false_type
+{
+};
+template<typename T>
+struct HasRole<T, std::void_t<decltype(std::declval<T &>().role)>> : std::true_type
+{
+};
+
+template<typename T>
+void
+AssignRole(T & description, const std::string & role)
+{
+  if constexpr (HasRole<T>::value)
+  {
+    description.role = role;
+  }
+  else
+  {
+    (void)description;
+    (void)role;
+  }
+}
+
+nlohmann::json
+ToJson(const EpochRecord & r)
+{
+  return { { "epoch", r.epoch },
+           { "training_loss", r.trainingLoss },
+           { "validation_loss", r.validationLoss },
+           { "dice", r.dice },
+           { "recall", r.recall },
+           { "precision", r.precision },
+           { "learning_rate", r.learningRate },
+           { "seconds", r.seconds } };
+}
+
+EpochRecord
+RecordFromJson(const nlohmann::json & j)
+{
+  EpochRecord r;
+  r.epoch = j.at("epoch").get<int64_t>();
+  r.trainingLoss = j.at("training_loss").get<double>();
+  r.validationLoss = j.at("validation_loss").get<double>();
+  r.dice = j.at("dice").get<double>();
+  r.recall = j.at("recall").get<double>();
+  r.precision = j.at("precision").get<double>();
+  r.learningRate = j.at("learning_rate").get<double>();
+  r.seconds = j.at("seconds").get<double>();
+  return r;
+}
+
+void
+SetLearningRate(torch::optim::Optimizer & optimizer, double rate)
+{
+  for (auto & group : optimizer.param_groups())
+  {
+    static_cast<torch::optim::AdamOptions &>(group.options()).lr(rate);
+  }
+}
+
+std::string
+Clock(double seconds)
+{
+  const auto         total = static_cast<int64_t>(seconds + 0.5);
+  std::ostringstream text;
+  text << total / 3600 << ':' << std::setw(2) << std::setfill('0') << (total / 60) % 60 << ':' << std::setw(2)
+       << std::setfill('0') << total % 60;
+  return text.str();
+}
+} // namespace
+
+BatchPrefetcher::BatchPrefetcher(size_t count, std::function<Batch(size_t)> produce, size_t depth)
+    : m_Count(count), m_Produce(std::move(produce)), m_Depth(depth)
+{
+  if (m_Depth == 0)
+  {
+    return;
+  }
+  m_Thread = std::thread(
+    [this]()
+    {
+      for (size_t index = 0; index < m_Count; ++index)
+      {
+        {
+          std::unique_lock<std::mutex> lock(m_Mutex);
+          m_Changed.wait(lock, [this]() { return m_Stop || m_Ready.size() < m_Depth; });
+          if (m_Stop)
+          {
+            return;
+          }
+        }
+        try
+        {
+          Batch                       batch = m_Produce(index);
+          std::lock_guard<std::mutex> lock(m_Mutex);
+          m_Ready.push_back(std::move(batch));
+        }
+        catch (...)
+        {
+          std::lock_guard<std::mutex> lock(m_Mutex);
+          m_Error = std::current_exception();
+          m_Changed.notify_all();
+          return;
+        }
+        m_Changed.notify_all();
+      }
+    });
+}
+
+BatchPrefetcher::~BatchPrefetcher()
+{
+  {
+    std::lock_guard<std::mutex> lock(m_Mutex);
+    m_Stop = true;
+  }
+  m_Changed.notify_all();
+  if (m_Thread.joinable())
+  {
+    m_Thread.join();
+  }
+}
+
+Batch
+BatchPrefetcher::Next()
+{
+  if (m_Taken >= m_Count)
+  {
+    throw std::out_of_range("BatchPrefetcher: no batch left");
+  }
+  if (m_Depth == 0)
+  {
+    return m_Produce(m_Taken++);
+  }
+  std::unique_lock<std::mutex> lock(m_Mutex);
+  m_Changed.wait(lock, [this]() { return !m_Ready.empty() || m_Error; });
+  if (m_Ready.empty())
+  {
+    std::rethrow_exception(m_Error);
+  }
+  Batch batch = std::move(m_Ready.front());
+  m_Ready.pop_front();
+  ++m_Taken;
+  m_Changed.notify_all();
+  return batch;
+}
+
+std::shared_ptr<SegmentationNetworkImpl>
+CreateTrainingNetwork(const TrainingOptions & options, int64_t inputChannels)
+{
+  const auto         model = options.ResolvedModel();
+  DivAttentionSwitch divAttention;
+  divAttention.enabled(options.divAttention);
+  Settings settings;
+  if (model == "munet")
+  {
+    settings = MUnetOptions::Preset(options.preset)
+                 .in_channels(inputChannels)
+                 .deep_supervision(true)
+                 .div_attention(divAttention)
+                 .ToSettings();
+  }
+  else if (model == "unetr")
+  {
+    if (options.patchSize[0] != options.patchSize[1] || options.patchSize[0] != options.patchSize[2])
+    {
+      throw std::invalid_argument("UNETR needs a cubic patch");
+    }
+    settings = UNETROptions::Preset(options.preset)
+                 .in_channels(inputChannels)
+                 .image_size(options.patchSize[0])
+                 .div_attention(divAttention)
+                 .ToSettings();
+  }
+  else
+  {
+    settings =
+      ESPNet3DOptions::Preset(options.preset).in_channels(inputChannels).div_attention(divAttention).ToSettings();
+  }
+  auto network = CreateNetwork(settings);
+  for (const auto side : options.patchSize)
+  {
+    if (side % network->GetSizeDivisor() != 0)
+    {
+      throw std::invalid_argument("patch size " + std::to_string(side) + " is not a multiple of " +
+                                  std::to_string(network->GetSizeDivisor()) + ", which " + model + " needs");
+    }
+  }
+  return network;
+}
+
+void
+SetModelRole(ModelDescription & description, int stage)
+{
+  AssignRole(description, stage == 1 ? "coarse" : "refine");
+}
+
+void
+Trainer::RequestStop()
+{
+  stopRequested.store(true);
+}
+
+void
+Trainer::ClearStopRequest()
+{
+  stopRequested.store(false);
+}
+
+std::vector<size_t>
+Trainer::EpochOrder(size_t count, uint64_t seed, int64_t epoch)
+{
+  std::vector<size_t> order(count);
+  for (size_t i = 0; i < count; ++i)
+  {
+    order[i] = i;
+  }
+  std::mt19937_64 generator(seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch) + 1);
+  for (size_t i = count; i > 1; --i)
+  {
+    // Integer draw (modulo bias is negligible for dataset sizes); fixed on every platform, unlike std:: distributions.
+    std::swap(order[i - 1], order[generator() % i]);
+  }
+  return order;
+}
+
+Trainer::Trainer(const TrainingOptions &                  options,
+                 std::shared_ptr<SegmentationNetworkImpl> network,
+                 SampleProvider                           data,
+                 ModelDescription                         description)
+    : m_Options(options), m_Network(std::move(network)), m_Data(std::move(data)), m_Description(std::move(description))
+{
+  m_Options.Validate();
+  if (m_Data.trainingCount == 0 || m_Data.validationCount == 0)
+  {
+    throw std::invalid_argument("training needs at least one training and one validation instance (have " +
+                                std::to_string(m_Data.trainingCount) + " and " +
+                                std::to_string(m_Data.validationCount) + ")");
+  }
+  m_Device = m_Options.device == "auto"
+               ? (torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU))
+               : torch::Device(m_Options.device);
+  m_Network->to(m_Device);
+  m_Optimizer =
+    std::make_unique<torch::optim::Adam>(m_Network->parameters(), torch::optim::AdamOptions(m_Options.learningRate));
+  SetModelRole(m_Description, m_Options.stage);
+}
+
+void
+Trainer::SaveCheckpoint(const std::string & path) const
+{
+  torch::serialize::OutputArchive archive;
+  torch::serialize::OutputArchive model;
+  m_Network->save(model);
+  archive.write("model", model);
+  torch::serialize::OutputArchive optimizer;
+  m_Optimizer->save(optimizer);
+  archive.write("optimizer", optimizer);
+  {
+    at::Generator               generator = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    archive.write("torch_cpu_generator", generator.get_state());
+  }
+  nlohmann::json state;
+  state["format"] = "DivAttention training checkpoint 1";
+  state["next_epoch"] = m_NextEpoch;
+  state["best_epoch"] = m_State.bestEpoch;
+  state["best_dice"] = m_State.bestDice;
+  state["epochs_without_improvement"] = m_State.epochsWithoutImprovement;
+  state["seed"] = m_Options.seed;
+  state["options"] = m_Options;
+  state["history"] = nlohmann::json::array();
+  for (const auto & record : m_State.history)
+  {
+    state["history"].push_back(ToJson(record));
+  }
+  archive.write("state", c10::IValue(state.dump()));
+  WriteFileAtomically(path, [&](const std::string & temporary) { archive.save_to(temporary); });
+}
+
+namespace
+{
+nlohmann::json
+ReadCheckpointState(torch::serialize::InputArchive & archive, const std::string & checkpointPath)
+{
+  try
+  {
+    archive.load_from(checkpointPath);
+    c10::IValue stateText;
+    archive.read("state", stateText);
+    return nlohmann::json::parse(stateText.toStringRef());
+  }
+  catch (const c10::Error & error)
+  {
+    throw std::runtime_error("checkpoint \"" + checkpointPath + "\": cannot be read (" +
+                             error.what_without_backtrace() + ")");
+  }
+  catch (const nlohmann::json::exception & error)
+  {
+    throw std::runtime_error("checkpoint \"" + checkpointPath + "\": bad state (" + error.what() + ")");
+  }
+}
+} // namespace
+
+TrainingOptions
+Trainer::CheckpointOptions(const std::string & checkpointPath)
+{
+  torch::serialize::InputArchive archive;
+  TrainingOptions                options;
+  UpdateFromJson(options, ReadCheckpointState(archive, checkpointPath).at("options"), checkpointPath);
+  return options;
+}
+
+void
+Trainer::Resume(const std::string & checkpointPath)
+{
+  torch::serialize::InputArchive archive;
+  const auto                     state = ReadCheckpointState(archive, checkpointPath);
+  torch::serialize::InputArchive model;
+  archive.read("model", model);
+  m_Network->load(model);
+  m_Network->to(m_Device);
+  torch::serialize::InputArchive optimizer;
+  archive.read("optimizer", optimizer);
+  m_Optimizer->load(optimizer);
+  torch::Tensor generatorState;
+  archive.read("torch_cpu_generator", generatorState);
+  {
+    at::Generator               generator = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(generatorState);
+  }
+  m_NextEpoch = state.at("next_epoch").get<int64_t>();
+  m_State.bestEpoch = state.at("best_epoch").get<int64_t>();
+  m_State.bestDice = state.at("best_dice").get<double>();
+  m_State.epochsWithoutImprovement = state.at("epochs_without_improvement").get<int64_t>();
+  m_State.history.clear();
+  for (const auto & record : state.at("history"))
+  {
+    m_State.history.push_back(RecordFromJson(record));
+  }
+}
+
+void
+Trainer::WriteLog() const
+{
+  WriteFileAtomically(m_Options.outputDirectory + "/training_log.csv",
+                      [&](const std::string & temporary)
+                      {
+                        std::ofstream out(temporary);
+                        out << "epoch,training_loss,validation_loss,dice,recall,precision,learning_rate,seconds\n";
+                        out << std::setprecision(9);
+                        for (const auto & r : m_State.history)
+                        {
+                          out << r.epoch << ',' << r.trainingLoss << ',' << r.validationLoss << ',' << r.dice << ','
+                              << r.recall << ',' << r.precision << ',' << r.learningRate << ',' << r.seconds << '\n';
+                        }
+                        if (!out.flush())
+                        {
+                          throw std::runtime_error("cannot write " + temporary);
+                        }
+                      });
+}
+
+Batch
+Trainer::MakeTrainingBatch(const std::vector<size_t> & order, size_t batchIndex, int64_t epoch) const
+{
+  std::vector<torch::Tensor> inputs;
+  std::vector<torch::Tensor> targets;
+  for (int64_t i = 0; i < m_Options.batchSize; ++i)
+  {
+    // Steps beyond one pass wrap around the epoch's order.
+    const size_t position =
+      (batchIndex * static_cast<size_t>(m_Options.batchSize) + static_cast<size_t>(i)) % order.size();
+    auto sample = m_Data.training(order[position], epoch);
+    inputs.push_back(sample.first);
+    targets.push_back(sample.second);
+  }
+  return { torch::stack(inputs), torch::stack(targets) };
+}
+
+EpochRecord
+Trainer::Validate()
+{
+  torch::NoGradGuard noGrad;
+  m_Network->eval();
+  const auto lossOptions = SegmentationLossOptions()
+                             .alpha(m_Options.lossAlpha)
+                             .beta(m_Options.lossBeta)
+                             .gamma(m_Options.lossGamma)
+                             .dice_form(ParseDiceForm(m_Options.diceForm));
+  EpochRecord record;
+  double      lossSum = 0.0;
+  for (size_t index = 0; index < m_Data.validationCount; ++index)
+  {
+    const auto          sample = m_Data.validation(index);
+    const torch::Tensor input = sample.first.unsqueeze(0).to(m_Device);
+    const torch::Tensor target = sample.second.unsqueeze(0).to(m_Device);
+    const auto          output = m_Network->Segment(input);
+    lossSum += SegmentationLoss(output.logits, target, lossOptions).item<double>();
+    const auto metrics = ComputeBinaryMetrics(ForegroundProbability(output.logits) >= 0.5, target);
+    record.dice += metrics.dice;
+    record.recall += metrics.recall;
+    record.precision += metrics.precision;
+  }
+  const auto count = static_cast<double>(m_Data.validationCount);
+  record.validationLoss = lossSum / count;
+  record.dice /= count;
+  record.recall /= count;
+  record.precision /= count;
+  return record;
+}
+
+TrainingSummary
+Trainer::Fit()
+{
+  const auto lossOptions = SegmentationLossOptions()
+                             .alpha(m_Options.lossAlpha)
+                             .beta(m_Options.lossBeta)
+                             .gamma(m_Options.lossGamma)
+                             .dice_form(ParseDiceForm(m_Options.diceForm));
+  const int64_t stepsPerEpoch =
+    m_Options.stepsPerEpoch > 0
+      ? m_Options.stepsPerEpoch
+      : static_cast<int64_t>((m_Data.trainingCount + static_cast<size_t>(m_Options.batchSize) - 1) /
+                             static_cast<size_t>(m_Options.batchSize));
+  const bool showBar = m_Options.progress && isatty(STDERR_FILENO);
+  m_State.stoppedEarly = false;
+  m_State.interrupted = false;
+  const auto runStart = std::chrono::steady_clock::now();
+  int64_t    epochsThisRun = 0;
+  while (m_NextEpoch < m_Options.epochs)
+  {
+    const int64_t epoch = m_NextEpoch;
+    const auto    epochStart = std::chrono::steady_clock::now();
+    const double  rate =
+      ScheduledLearningRate(m_Options.learningRate, m_Options.milestones, m_Options.learningRateGamma, epoch);
+    SetLearningRate(*m_Optimizer, rate);
+    m_Network->train();
+    const auto      order = EpochOrder(m_Data.trainingCount, m_Options.seed, epoch);
+    BatchPrefetcher batches(
+      static_cast<size_t>(stepsPerEpoch),
+      [this, &order, epoch](size_t index) { return MakeTrainingBatch(order, index, epoch); },
+      static_cast<size_t>(m_Options.prefetchBatches));
+    double lossSum = 0.0;
+    for (int64_t step = 0; step < stepsPerEpoch; ++step)
+    {
+      Batch batch = batches.Next();
+      m_Optimizer->zero_grad();
+      const auto    output = m_Network->Segment(batch.input.to(m_Device));
+      torch::Tensor loss = DeepSupervisedLoss(output, batch.target.to(m_Device), lossOptions);
+      loss.backward();
+      m_Optimizer->step();
+      lossSum += loss.item<double>();
+      if (showBar)
+      {
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - runStart).count();
+        const double done = static_cast<double>(epochsThisRun * stepsPerEpoch + step + 1);
+        const double total = static_cast<double>((m_Options.epochs - epoch + epochsThisRun) * stepsPerEpoch);
+        const int filled = static_cast<int>(20.0 * static_cast<double>(step + 1) / static_cast<double>(stepsPerEpoch));
+        std::cerr << "\repoch " << epoch + 1 << '/' << m_Options.epochs << " [" << std::string(filled, '#')
+                  << std::string(20 - filled, '.') << "] " << step + 1 << '/' << stepsPerEpoch << " loss " << std::fixed
+                  << std::setprecision(4) << lossSum / static_cast<double>(step + 1) << " left "
+                  << Clock(elapsed / done * (total - done)) << "   " << std::flush;
+      }
+      if (stopRequested.load())
+      {
+        m_State.interrupted = true;
+        std::cerr << "\nstop requested: epoch " << epoch + 1 << " dropped; " << m_Options.outputDirectory
+                  << "/latest.pt holds epoch " << epoch << std::endl;
+        return m_State;
+      }
+    }
+    EpochRecord record = Validate();
+    record.epoch = epoch + 1;
+    record.trainingLoss = lossSum / static_cast<double>(stepsPerEpoch);
+    record.learningRate = rate;
+    record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epochStart).count();
+    m_State.history.push_back(record);
+    ++epochsThisRun;
+    const bool improved = record.dice > m_State.bestDice + m_Options.minimumImprovement;
+    if (improved)
+    {
+      m_State.bestDice = record.dice;
+      m_State.bestEpoch = record.epoch;
+      m_State.epochsWithoutImprovement = 0;
+    }
+    else
+    {
+      ++m_State.epochsWithoutImprovement;
+    }
+    m_NextEpoch = epoch + 1; // the checkpoint says where to continue
+    if (showBar)
+    {
+      std::cerr << '\n';
+    }
+    std::cout << "epoch " << record.epoch << '/' << m_Options.epochs << ": loss " << record.trainingLoss
+              << ", validation loss " << record.validationLoss << ", Dice " << record.dice << ", recall "
+              << record.recall << ", precision " << record.precision << ", lr " << rate << ", " << record.seconds
+              << " s" << (improved ? " (best)" : "") << std::endl;
+    if (!m_Options.outputDirectory.empty())
+    {
+      SaveCheckpoint(m_Options.outputDirectory + "/latest.pt");
+      if (improved)
+      {
+        SaveCheckpoint(m_Options.outputDirectory + "/best.pt");
+        m_Network->eval();
+        SaveModel(m_Options.outputDirectory + "/model-best.pt", *m_Network, m_Description);
+      }
+      WriteLog();
+    }
+    if (m_Options.patience > 0 && m_State.epochsWithoutImprovement >= m_Options.patience)
+    {
+      m_State.stoppedEarly = true;
+      std::cout << "early stopping: no validation Dice improvement for " << m_Options.patience << " epochs (best "
+                << m_State.bestDice << " at epoch " << m_State.bestEpoch << ")" << std::endl;
+      break;
+    }
+  }
+  if (!m_Options.outputDirectory.empty())
+  {
+    SaveCheckpoint(m_Options.outputDirectory + "/final.pt");
+  }
+  return m_State;
+}
+} // namespace diva

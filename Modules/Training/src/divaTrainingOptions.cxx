@@ -1,0 +1,223 @@
+#include "divaTrainingOptions.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <stdexcept>
+
+namespace diva
+{
+namespace
+{
+// One table drives both directions, so a field cannot be written without being readable (and vice versa).
+#define DIVA_TRAINING_FIELDS(X)                                                                                        \
+  X("stage", stage)                                                                                                    \
+  X("model", model)                                                                                                    \
+  X("preset", preset)                                                                                                  \
+  X("div_attention", divAttention)                                                                                     \
+  X("dataset", dataset)                                                                                                \
+  X("layout", layout)                                                                                                  \
+  X("target_labels", targetLabels)                                                                                     \
+  X("instances", instances)                                                                                            \
+  X("minimum_extent", minimumExtent)                                                                                   \
+  X("minimum_voxels", minimumVoxels)                                                                                   \
+  X("expect_binary", expectBinary)                                                                                     \
+  X("strict", strict)                                                                                                  \
+  X("split_file", splitFile)                                                                                           \
+  X("split_scheme", splitScheme)                                                                                       \
+  X("output_dir", outputDirectory)                                                                                     \
+  X("stage1_model", stage1Model)                                                                                       \
+  X("maximum_cases", maximumCases)                                                                                     \
+  X("patch_size", patchSize)                                                                                           \
+  X("target_spacing", targetSpacing)                                                                                   \
+  X("clip_minimum", clipMinimum)                                                                                       \
+  X("clip_maximum", clipMaximum)                                                                                       \
+  X("click_strategy", clickStrategy)                                                                                   \
+  X("crop_margin", cropMargin)                                                                                         \
+  X("crop_minimum_side", cropMinimumSide)                                                                              \
+  X("crop_center_jitter", cropCenterJitter)                                                                            \
+  X("crop_size_jitter", cropSizeJitter)                                                                                \
+  X("augment", augment)                                                                                                \
+  X("rotation_degrees", rotationDegrees)                                                                               \
+  X("scale_range", scaleRange)                                                                                         \
+  X("intensity_shift", intensityShift)                                                                                 \
+  X("intensity_scale", intensityScale)                                                                                 \
+  X("noise_std", noiseStandardDeviation)                                                                               \
+  X("learning_rate", learningRate)                                                                                     \
+  X("milestones", milestones)                                                                                          \
+  X("learning_rate_gamma", learningRateGamma)                                                                          \
+  X("epochs", epochs)                                                                                                  \
+  X("batch_size", batchSize)                                                                                           \
+  X("steps_per_epoch", stepsPerEpoch)                                                                                  \
+  X("patience", patience)                                                                                              \
+  X("minimum_improvement", minimumImprovement)                                                                         \
+  X("loss_alpha", lossAlpha)                                                                                           \
+  X("loss_beta", lossBeta)                                                                                             \
+  X("loss_gamma", lossGamma)                                                                                           \
+  X("dice_form", diceForm)                                                                                             \
+  X("seed", seed)                                                                                                      \
+  X("threads", threads)                                                                                                \
+  X("deterministic", deterministic)                                                                                    \
+  X("device", device)                                                                                                  \
+  X("prefetch_batches", prefetchBatches)                                                                               \
+  X("progress", progress)
+} // namespace
+
+std::string
+TrainingOptions::ResolvedModel() const
+{
+  if (!model.empty())
+  {
+    return model;
+  }
+  return stage == 1 ? "munet" : "unetr";
+}
+
+void
+TrainingOptions::Validate() const
+{
+  auto fail = [](const std::string & what) { throw std::invalid_argument(what); };
+  if (stage != 1 && stage != 2)
+  {
+    fail("stage must be 1 or 2, not " + std::to_string(stage));
+  }
+  const std::string resolved = ResolvedModel();
+  if (resolved != "munet" && resolved != "unetr" && resolved != "espnet")
+  {
+    fail("model must be munet, unetr or espnet, not '" + resolved + "'");
+  }
+  if (instances != "organ" && instances != "lesion")
+  {
+    fail("instances must be organ or lesion, not '" + instances + "'");
+  }
+  if (targetLabels.empty())
+  {
+    fail("target labels: at least one label id is needed");
+  }
+  for (const auto side : patchSize)
+  {
+    if (side <= 0)
+    {
+      fail("patch size: every side must be positive");
+    }
+  }
+  for (const auto spacing : targetSpacing)
+  {
+    if (!(spacing > 0.0) || !std::isfinite(spacing))
+    {
+      fail("target spacing: every value must be positive");
+    }
+  }
+  if (!(clipMaximum > clipMinimum))
+  {
+    fail("clip range: maximum must exceed minimum");
+  }
+  if (!(learningRate >= 0.0) || !(learningRateGamma > 0.0))
+  {
+    fail("learning rate must be >= 0 and its gamma > 0");
+  }
+  if (epochs < 1 || batchSize < 1 || stepsPerEpoch < 0 || patience < 0 || prefetchBatches < 0)
+  {
+    fail("epochs and batch size must be >= 1; steps per epoch, patience and prefetch >= 0");
+  }
+  if (rotationDegrees < 0.0 || scaleRange < 0.0 || scaleRange >= 1.0 || intensityShift < 0.0 || intensityScale < 0.0 ||
+      intensityScale >= 1.0 || noiseStandardDeviation < 0.0 || cropCenterJitter < 0.0 || cropSizeJitter < 0.0 ||
+      cropSizeJitter >= 1.0)
+  {
+    fail("augmentation and jitter ranges must be >= 0 (scale ranges < 1)");
+  }
+  if (clickStrategy != "uniform" && clickStrategy != "interior")
+  {
+    fail("click strategy must be uniform or interior, not '" + clickStrategy + "'");
+  }
+  if (splitScheme != "public" && splitScheme != "private")
+  {
+    fail("split scheme must be public or private, not '" + splitScheme + "'");
+  }
+  if (diceForm != "standard" && diceForm != "as-printed")
+  {
+    fail("dice form must be standard or as-printed, not '" + diceForm + "'");
+  }
+}
+
+void
+to_json(nlohmann::json & json, const TrainingOptions & o)
+{
+  json = nlohmann::json::object();
+#define DIVA_WRITE(key, field) json[key] = o.field;
+  DIVA_TRAINING_FIELDS(DIVA_WRITE)
+#undef DIVA_WRITE
+}
+
+void
+UpdateFromJson(TrainingOptions & o, const nlohmann::json & json, const std::string & sourceName)
+{
+  if (!json.is_object())
+  {
+    throw std::invalid_argument(sourceName + ": the configuration must be a JSON object");
+  }
+  for (auto it = json.begin(); it != json.end(); ++it)
+  {
+    const std::string & key = it.key();
+    bool                known = false;
+    try
+    {
+#define DIVA_READ(name, field)                                                                                         \
+  if (key == name)                                                                                                     \
+  {                                                                                                                    \
+    it.value().get_to(o.field);                                                                                        \
+    known = true;                                                                                                      \
+  }
+      DIVA_TRAINING_FIELDS(DIVA_READ)
+#undef DIVA_READ
+    }
+    catch (const nlohmann::json::exception & error)
+    {
+      throw std::invalid_argument(sourceName + ": key \"" + key + "\": " + error.what());
+    }
+    if (!known)
+    {
+      throw std::invalid_argument(sourceName + ": unknown key \"" + key + "\"");
+    }
+  }
+}
+
+TrainingOptions
+LoadTrainingOptions(const std::string & path, const TrainingOptions & defaults)
+{
+  std::ifstream stream(path);
+  if (!stream)
+  {
+    throw std::runtime_error("config file \"" + path + "\": cannot be read");
+  }
+  TrainingOptions options = defaults;
+  try
+  {
+    UpdateFromJson(options, nlohmann::json::parse(stream), "config file \"" + path + "\"");
+  }
+  catch (const nlohmann::json::exception & error)
+  {
+    throw std::runtime_error("config file \"" + path + "\": " + error.what());
+  }
+  catch (const std::invalid_argument & error)
+  {
+    throw std::runtime_error(error.what());
+  }
+  return options;
+}
+
+double
+ScheduledLearningRate(double initial, const std::vector<int64_t> & milestones, double gamma, int64_t epoch)
+{
+  double rate = initial;
+  for (const auto milestone : milestones)
+  {
+    if (epoch >= milestone)
+    {
+      rate *= gamma;
+    }
+  }
+  return rate;
+}
+} // namespace diva

@@ -1,0 +1,548 @@
+#include "itkTrainingSampleSource.h"
+
+#include "divaModelFile.h"
+#include "divaSegmentationLoss.h"
+#include "itkClickDistanceTransformFilter.h"
+#include "itkClickSampler.h"
+#include "itkDatasetCaseValidator.h"
+#include "itkImageFileReader.h"
+#include "itkImageRegionConstIterator.h"
+#include "itkImageRegionIterator.h"
+#include "itkImageTensorBridge.h"
+#include "itkLabelInstanceExtractor.h"
+#include "itkLinearInterpolateImageFunction.h"
+#include "itkNearestNeighborInterpolateImageFunction.h"
+#include "itkPCACropResampleFilter.h"
+#include "itkResampleImageFilter.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+
+namespace itk
+{
+namespace
+{
+using FloatImageType = Image<float, 3>;
+
+// Uniform in [-1, 1) from 53 bits of the generator: fixed by IEEE arithmetic, unlike std:: distributions.
+double
+SignedUniform(std::mt19937_64 & generator)
+{
+  return 2.0 * (static_cast<double>(generator() >> 11) * 0x1.0p-53) - 1.0;
+}
+
+Matrix<double, 3>
+RandomRotation(std::mt19937_64 & generator, double maximumDegrees)
+{
+  Matrix<double, 3> rotation;
+  rotation.SetIdentity();
+  for (unsigned int axis = 0; axis < 3; ++axis)
+  {
+    const double      angle = SignedUniform(generator) * maximumDegrees * M_PI / 180.0;
+    Matrix<double, 3> about;
+    about.SetIdentity();
+    const unsigned int a = (axis + 1) % 3;
+    const unsigned int b = (axis + 2) % 3;
+    about[a][a] = std::cos(angle);
+    about[a][b] = -std::sin(angle);
+    about[b][a] = std::sin(angle);
+    about[b][b] = std::cos(angle);
+    rotation = about * rotation;
+  }
+  return rotation;
+}
+
+// Geometry augmentation acts on the sampling grid: rotating and zooming the cube about its centre resamples CT and
+// mask with one and the same geometry, so image and label can never drift apart.
+void
+AugmentCube(SamplingCube & cube, std::mt19937_64 & generator, const diva::TrainingOptions & options)
+{
+  cube.axes = RandomRotation(generator, options.rotationDegrees) * cube.axes;
+  const double zoom = 1.0 + options.scaleRange * SignedUniform(generator);
+  for (unsigned int d = 0; d < 3; ++d)
+  {
+    cube.side[d] *= zoom;
+  }
+}
+
+SamplingCube
+CubeFromFilterGeometry(const Point<double, 3> &       center,
+                       double                         side,
+                       const Matrix<double, 3> &      axes,
+                       const std::array<int64_t, 3> & patchSize)
+{
+  SamplingCube cube;
+  cube.center = center;
+  cube.axes = axes;
+  for (unsigned int d = 0; d < 3; ++d)
+  {
+    cube.side[d] = side;
+    cube.size[d] = static_cast<SizeValueType>(patchSize[d]);
+  }
+  return cube;
+}
+
+TrainingSampleSource::MaskImageType::Pointer
+BinaryCrop(const LabelInstanceExtractor::InstanceImageType * instances, uint16_t id, ImageRegion<3> box)
+{
+  box.PadByRadius(1);
+  box.Crop(instances->GetLargestPossibleRegion());
+  auto mask = TrainingSampleSource::MaskImageType::New();
+  mask->CopyInformation(instances);
+  mask->SetRegions(box);
+  mask->Allocate();
+  ImageRegionConstIterator<LabelInstanceExtractor::InstanceImageType> in(instances, box);
+  ImageRegionIterator<TrainingSampleSource::MaskImageType>            out(mask, box);
+  for (; !in.IsAtEnd(); ++in, ++out)
+  {
+    out.Set(in.Get() == id ? 1 : 0);
+  }
+  return mask;
+}
+
+ClickSamplerEnums::Strategy
+ParseStrategy(const std::string & text)
+{
+  return text == "interior" ? ClickSamplerEnums::Strategy::Interior : ClickSamplerEnums::Strategy::Uniform;
+}
+} // namespace
+
+Image<float, 3>::Pointer
+MakeCubeGrid(const SamplingCube & cube)
+{
+  auto                        grid = FloatImageType::New();
+  FloatImageType::SpacingType spacing;
+  Point<double, 3>            origin = cube.center;
+  for (unsigned int d = 0; d < 3; ++d)
+  {
+    spacing[d] = cube.side[d] / static_cast<double>(cube.size[d]);
+    const double along = -0.5 * cube.side[d] + 0.5 * spacing[d];
+    for (unsigned int r = 0; r < 3; ++r)
+    {
+      origin[r] += cube.axes[r][d] * along;
+    }
+  }
+  grid->SetRegions(ImageRegion<3>(cube.size));
+  grid->SetSpacing(spacing);
+  grid->SetOrigin(origin);
+  grid->SetDirection(cube.axes);
+  return grid;
+}
+
+SamplingCube
+ClickRegionCube(const Point<double, 3> &       click,
+                const std::array<int64_t, 3> & patchSize,
+                const std::array<double, 3> &  spacing,
+                const Matrix<double, 3> &      ctDirection)
+{
+  SamplingCube cube;
+  cube.center = click;
+  cube.axes = ctDirection;
+  for (unsigned int d = 0; d < 3; ++d)
+  {
+    cube.size[d] = static_cast<SizeValueType>(patchSize[d]);
+    cube.side[d] = spacing[d] * static_cast<double>(patchSize[d]);
+  }
+  return cube;
+}
+
+torch::Tensor
+PreprocessCT(const Image<int16_t, 3> * ct, const Image<float, 3> * grid, const diva::Preprocessing & preprocessing)
+{
+  using ResampleType = ResampleImageFilter<Image<int16_t, 3>, FloatImageType>;
+  auto resample = ResampleType::New();
+  resample->SetInput(ct);
+  resample->SetOutputParametersFromImage(grid);
+  resample->SetInterpolator(LinearInterpolateImageFunction<Image<int16_t, 3>, double>::New());
+  resample->SetDefaultPixelValue(-1024.0f);
+  resample->Update();
+  torch::Tensor x = ImageToTensor(resample->GetOutput()).clone();
+  x = x.clamp(preprocessing.clipMinimum, preprocessing.clipMaximum);
+  if (preprocessing.normalization == "zscore")
+  {
+    x = (x - preprocessing.mean) / preprocessing.standardDeviation;
+  }
+  else if (preprocessing.normalization == "range")
+  {
+    x = (x - preprocessing.clipMinimum) / (preprocessing.clipMaximum - preprocessing.clipMinimum);
+  }
+  else if (preprocessing.normalization != "none")
+  {
+    itkGenericExceptionMacro(<< "DivAttention: unknown normalization \"" << preprocessing.normalization << "\"");
+  }
+  return x;
+}
+
+torch::Tensor
+ResampleMask(const Image<uint8_t, 3> * mask, const Image<float, 3> * grid)
+{
+  using ResampleType = ResampleImageFilter<Image<uint8_t, 3>, Image<uint8_t, 3>>;
+  auto resample = ResampleType::New();
+  resample->SetInput(mask);
+  resample->SetOutputParametersFromImage(grid);
+  resample->SetInterpolator(NearestNeighborInterpolateImageFunction<Image<uint8_t, 3>, double>::New());
+  resample->SetDefaultPixelValue(0);
+  resample->Update();
+  return ImageToTensorAs(resample->GetOutput(), torch::kFloat32);
+}
+
+torch::Tensor
+ClickMap(const Image<float, 3> * grid, const Point<double, 3> & click)
+{
+  auto encode = ClickDistanceTransformFilter<FloatImageType>::New();
+  encode->SetInput(grid);
+  encode->AddClick(click);
+  encode->Update();
+  return ImageToTensor(encode->GetOutput()).clone();
+}
+
+uint64_t
+TrainingSampleSource::SampleSeed(uint64_t seed, uint64_t epoch, uint64_t index, uint64_t purpose)
+{
+  uint64_t state = seed;
+  for (const uint64_t value : { epoch, index, purpose })
+  {
+    state ^= value + 0x9E3779B97F4A7C15ULL + (state << 6) + (state >> 2);
+    // splitmix64 finaliser
+    state = (state ^ (state >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    state = (state ^ (state >> 27)) * 0x94D049BB133111EBULL;
+    state ^= state >> 31;
+  }
+  return state;
+}
+
+TrainingSampleSource::TrainingSampleSource(const diva::TrainingOptions &                        options,
+                                           const std::vector<SegmentationDatasetReader::Case> & cases,
+                                           std::vector<Problem>                                 listingProblems)
+    : m_Options(options), m_Preprocessing(std::make_shared<diva::Preprocessing>()),
+      m_Problems(std::move(listingProblems))
+{
+  auto report = [this](const std::string & id, const std::string & reason)
+  {
+    if (m_Options.strict)
+    {
+      itkGenericExceptionMacro(<< "DivAttention: case \"" << id << "\": " << reason << " (--strict)");
+    }
+    std::cerr << "warning: case \"" << id << "\" skipped: " << reason << std::endl;
+    m_Problems.push_back({ id, reason });
+  };
+  if (m_Options.strict && !m_Problems.empty())
+  {
+    itkGenericExceptionMacro(<< "DivAttention: case \"" << m_Problems.front().caseId
+                             << "\": " << m_Problems.front().reason << " (--strict)");
+  }
+  DatasetCaseValidator::Options checks;
+  checks.targetLabels = options.targetLabels;
+  checks.expectBinary = options.expectBinary;
+  LabelInstanceExtractor::Options extraction;
+  extraction.targetLabels = options.targetLabels;
+  extraction.mode =
+    options.instances == "lesion" ? LabelInstanceExtractor::Mode::Lesion : LabelInstanceExtractor::Mode::Organ;
+  extraction.minimumExtent = options.minimumExtent;
+  extraction.minimumVoxels = options.minimumVoxels;
+
+  for (const auto & entry : cases)
+  {
+    const auto reasons = DatasetCaseValidator::Check(entry, checks);
+    if (!reasons.empty())
+    {
+      std::string joined;
+      for (const auto & reason : reasons)
+      {
+        joined += (joined.empty() ? "" : "; ") + reason;
+      }
+      report(entry.id, joined);
+      continue;
+    }
+    auto ctReader = ImageFileReader<CTImageType>::New();
+    ctReader->SetFileName(entry.image);
+    ctReader->Update();
+    auto labelReader = ImageFileReader<LabelInstanceExtractor::LabelImageType>::New();
+    labelReader->SetFileName(entry.label);
+    labelReader->Update();
+    const auto extracted = LabelInstanceExtractor::Extract(labelReader->GetOutput(), extraction);
+    m_Discarded += extracted.discarded;
+    if (extracted.kept.empty())
+    {
+      report(entry.id, "no instance left after discarding those below the size rule");
+      continue;
+    }
+    const size_t caseIndex = m_CaseIds.size();
+    m_CaseIds.push_back(entry.id);
+    m_Images.push_back(ctReader->GetOutput());
+    for (const auto & kept : extracted.kept)
+    {
+      Instance instance;
+      instance.caseIndex = caseIndex;
+      instance.id = kept.id;
+      instance.voxels = kept.voxels;
+      instance.mask = BinaryCrop(extracted.instances, kept.id, kept.boundingBox);
+      instance.cropMask = instance.mask;
+      m_Instances.push_back(instance);
+    }
+  }
+  if (m_Instances.empty())
+  {
+    itkGenericExceptionMacro(<< "DivAttention: no usable case (" << m_Problems.size() << " skipped with problems)");
+  }
+  m_Preprocessing->clipMinimum = options.clipMinimum;
+  m_Preprocessing->clipMaximum = options.clipMaximum;
+  m_Preprocessing->targetSpacing = options.targetSpacing;
+  m_Preprocessing->patchSize = options.patchSize;
+}
+
+std::pair<double, double>
+TrainingSampleSource::ForegroundStatistics() const
+{
+  double sum = 0.0;
+  double squares = 0.0;
+  double count = 0.0;
+  for (const auto & instance : m_Instances)
+  {
+    const CTImageType *                     ct = m_Images[instance.caseIndex];
+    ImageRegionConstIterator<MaskImageType> it(instance.mask, instance.mask->GetBufferedRegion());
+    for (; !it.IsAtEnd(); ++it)
+    {
+      if (it.Get() != 0)
+      {
+        const double value = std::min(std::max(static_cast<double>(ct->GetPixel(it.GetIndex())), m_Options.clipMinimum),
+                                      m_Options.clipMaximum);
+        sum += value;
+        squares += value * value;
+        count += 1.0;
+      }
+    }
+  }
+  const double mean = sum / count;
+  const double variance = std::max(squares / count - mean * mean, 0.0);
+  // A constant foreground (phantoms without noise) would divide by zero: fall back to unit scale.
+  return { mean, variance > 1e-12 ? std::sqrt(variance) : 1.0 };
+}
+
+void
+TrainingSampleSource::SetPreprocessing(const diva::Preprocessing & preprocessing)
+{
+  *m_Preprocessing = preprocessing;
+}
+
+const diva::Preprocessing &
+TrainingSampleSource::GetPreprocessing() const
+{
+  return *m_Preprocessing;
+}
+
+void
+TrainingSampleSource::UseStage1Predictions(diva::SegmentationNetworkImpl & coarseModel,
+                                           const diva::Preprocessing &     coarsePreprocessing,
+                                           const torch::Device &           device)
+{
+  torch::NoGradGuard noGrad;
+  coarseModel.eval();
+  for (size_t index = 0; index < m_Instances.size(); ++index)
+  {
+    Instance & instance = m_Instances[index];
+    auto       sampler = ClickSampler<MaskImageType>::New();
+    sampler->SetMask(instance.mask);
+    sampler->SetSeed(SampleSeed(m_Options.seed, 0, index, 2));
+    const auto          click = sampler->Sample();
+    const CTImageType * ct = m_Images[instance.caseIndex];
+    const auto          grid = MakeCubeGrid(
+               ClickRegionCube(click, coarsePreprocessing.patchSize, coarsePreprocessing.targetSpacing, ct->GetDirection()));
+    const torch::Tensor input =
+      torch::cat({ PreprocessCT(ct, grid, coarsePreprocessing), ClickMap(grid, click) }, 1).to(device);
+    const torch::Tensor prediction =
+      (diva::ForegroundProbability(coarseModel.Segment(input).logits) >= 0.5).to(torch::kUInt8).cpu().contiguous();
+    if (prediction.sum().item<int64_t>() == 0)
+    {
+      continue; // nothing predicted: keep the reference mask (counted as a fallback in the log)
+    }
+    instance.cropMask = TensorToImage<MaskImageType>(prediction, grid.GetPointer());
+  }
+}
+
+SamplingCube
+TrainingSampleSource::Stage2Cube(const Instance & instance) const
+{
+  using CropType = PCACropResampleFilter<CTImageType, MaskImageType, FloatImageType>;
+  auto crop = CropType::New();
+  crop->SetInput(m_Images[instance.caseIndex]);
+  crop->SetMaskImage(instance.cropMask);
+  typename CropType::SizeType size;
+  for (unsigned int d = 0; d < 3; ++d)
+  {
+    size[d] = static_cast<SizeValueType>(m_Options.patchSize[d]);
+  }
+  crop->SetOutputSize(size);
+  crop->SetMarginFactor(m_Options.cropMargin);
+  crop->SetMinimumSideLength(m_Options.cropMinimumSide);
+  crop->UpdateOutputInformation();
+  return CubeFromFilterGeometry(crop->GetCropCenter(), crop->GetCropSideLength(), crop->GetCropAxes(),
+                                m_Options.patchSize);
+}
+
+TrainingSampleSource::Sample
+TrainingSampleSource::MakeTrainingSample(size_t index, int64_t epoch) const
+{
+  std::mt19937_64 generator(SampleSeed(m_Options.seed, static_cast<uint64_t>(epoch), index, 0));
+  return MakeSample(index, generator, m_Options.augment);
+}
+
+TrainingSampleSource::Sample
+TrainingSampleSource::MakeValidationSample(size_t index, uint64_t clickIndex) const
+{
+  std::mt19937_64 generator(SampleSeed(m_Options.seed, clickIndex, index, 1));
+  return MakeSample(index, generator, false);
+}
+
+TrainingSampleSource::Sample
+TrainingSampleSource::MakeSample(size_t index, std::mt19937_64 & generator, bool augment) const
+{
+  const Instance &    instance = m_Instances.at(index);
+  const CTImageType * ct = m_Images[instance.caseIndex];
+  Sample              sample;
+  if (m_Options.stage == 1)
+  {
+    auto sampler = ClickSampler<MaskImageType>::New();
+    sampler->SetMask(instance.mask);
+    sampler->SetStrategy(ParseStrategy(m_Options.clickStrategy));
+    sampler->SetSeed(generator());
+    const auto   click = sampler->Sample();
+    SamplingCube cube =
+      ClickRegionCube(click, m_Preprocessing->patchSize, m_Preprocessing->targetSpacing, ct->GetDirection());
+    if (augment)
+    {
+      AugmentCube(cube, generator, m_Options);
+    }
+    const auto grid = MakeCubeGrid(cube);
+    sample.input = torch::cat({ PreprocessCT(ct, grid, *m_Preprocessing), ClickMap(grid, click) }, 1);
+    sample.target = ResampleMask(instance.mask, grid);
+    for (unsigned int d = 0; d < 3; ++d)
+    {
+      sample.spacing[d] = grid->GetSpacing()[d];
+    }
+  }
+  else
+  {
+    SamplingCube cube = Stage2Cube(instance);
+    if (augment)
+    {
+      for (unsigned int d = 0; d < 3; ++d)
+      {
+        const double shift = SignedUniform(generator) * m_Options.cropCenterJitter * cube.side[d];
+        for (unsigned int r = 0; r < 3; ++r)
+        {
+          cube.center[r] += cube.axes[r][d] * shift;
+        }
+      }
+      const double resize = 1.0 + SignedUniform(generator) * m_Options.cropSizeJitter;
+      for (unsigned int d = 0; d < 3; ++d)
+      {
+        cube.side[d] *= resize;
+      }
+      AugmentCube(cube, generator, m_Options);
+    }
+    const auto grid = MakeCubeGrid(cube);
+    sample.input = PreprocessCT(ct, grid, *m_Preprocessing);
+    sample.target = ResampleMask(instance.mask, grid);
+    for (unsigned int d = 0; d < 3; ++d)
+    {
+      sample.spacing[d] = grid->GetSpacing()[d];
+    }
+  }
+  if (augment)
+  {
+    // Intensity augmentation on the CT channel only (the click map is geometry, not intensity).
+    const double  scale = 1.0 + m_Options.intensityScale * SignedUniform(generator);
+    const double  shift = m_Options.intensityShift * SignedUniform(generator);
+    auto          noiseGenerator = at::detail::createCPUGenerator(generator());
+    torch::Tensor ctChannel = sample.input.narrow(1, 0, 1);
+    torch::Tensor noise = at::randn(ctChannel.sizes(), noiseGenerator, torch::kFloat32);
+    ctChannel.mul_(scale).add_(shift).add_(noise * m_Options.noiseStandardDeviation);
+  }
+  sample.input = sample.input.squeeze(0);
+  sample.target = sample.target.squeeze(0);
+  return sample;
+}
+std::vector<TrainingSampleSource::Problem>
+TrainingData::AllProblems() const
+{
+  std::vector<TrainingSampleSource::Problem> all;
+  for (const auto * source : { training.get(), validation.get() })
+  {
+    if (source != nullptr)
+    {
+      all.insert(all.end(), source->Problems().begin(), source->Problems().end());
+    }
+  }
+  return all;
+}
+
+TrainingData
+PrepareTrainingData(const diva::TrainingOptions & options)
+{
+  options.Validate();
+  TrainingData data;
+  data.listing =
+    SegmentationDatasetReader::Read(options.dataset, SegmentationDatasetReader::ParseLayout(options.layout));
+  if (options.strict && !data.listing.problems.empty())
+  {
+    itkGenericExceptionMacro(<< "DivAttention: case \"" << data.listing.problems.front().id
+                             << "\": " << data.listing.problems.front().reason << " (--strict)");
+  }
+  std::vector<SegmentationDatasetReader::Case> cases = data.listing.cases;
+  if (options.maximumCases > 0 && cases.size() > options.maximumCases)
+  {
+    cases.resize(options.maximumCases);
+  }
+  if (!options.splitFile.empty())
+  {
+    data.split = DatasetSplit::Load(options.splitFile);
+  }
+  else
+  {
+    std::vector<std::string> ids;
+    for (const auto & entry : cases)
+    {
+      ids.push_back(entry.id);
+    }
+    data.split = DatasetSplit::Make(ids, DatasetSplit::ParseScheme(options.splitScheme), options.seed);
+  }
+  if (!options.outputDirectory.empty())
+  {
+    data.split.Save(options.outputDirectory + "/split.json");
+  }
+  auto pick = [&cases](const std::vector<std::string> & ids)
+  {
+    std::vector<SegmentationDatasetReader::Case> picked;
+    for (const auto & entry : cases)
+    {
+      if (std::find(ids.begin(), ids.end(), entry.id) != ids.end())
+      {
+        picked.push_back(entry);
+      }
+    }
+    return picked;
+  };
+  std::vector<TrainingSampleSource::Problem> listingProblems;
+  for (const auto & problem : data.listing.problems)
+  {
+    listingProblems.push_back({ problem.id, problem.reason });
+  }
+  // Listing problems are reported once, with the training source.
+  data.training = std::make_unique<TrainingSampleSource>(options, pick(data.split.train), listingProblems);
+  data.validation = std::make_unique<TrainingSampleSource>(options, pick(data.split.validation));
+  diva::Preprocessing preprocessing = data.training->GetPreprocessing();
+  const auto          statistics = data.training->ForegroundStatistics();
+  preprocessing.normalization = "zscore";
+  preprocessing.mean = statistics.first;
+  preprocessing.standardDeviation = statistics.second;
+  preprocessing.clickEncoding = "euclidean-distance-mm";
+  data.training->SetPreprocessing(preprocessing);
+  data.validation->SetPreprocessing(preprocessing);
+  return data;
+}
+} // namespace itk

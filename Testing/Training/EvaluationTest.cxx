@@ -1,0 +1,65 @@
+// Evaluation metrics on crafted cases whose values are computed by hand.
+#include "divaEvaluation.h"
+#include "divaSegmentationMetrics.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+TEST(Evaluation, OverlapMetricsMatchHandComputedValues)
+{
+  // Two 4^3 cubes offset by one voxel along each axis: overlap 3^3 = 27 of 64 voxels each.
+  auto prediction = torch::zeros({ 10, 10, 10 }, torch::kUInt8);
+  auto reference = torch::zeros({ 10, 10, 10 }, torch::kUInt8);
+  prediction.slice(0, 2, 6).slice(1, 2, 6).slice(2, 2, 6).fill_(1);
+  reference.slice(0, 3, 7).slice(1, 3, 7).slice(2, 3, 7).fill_(1);
+  const auto metrics = diva::ComputeBinaryMetrics(prediction, reference);
+  // Exact ratios of small integers: compared to 1e-12.
+  EXPECT_NEAR(metrics.dice, 2.0 * 27.0 / 128.0, 1e-12);
+  EXPECT_NEAR(metrics.recall, 27.0 / 64.0, 1e-12);
+  EXPECT_NEAR(metrics.precision, 27.0 / 64.0, 1e-12);
+}
+
+TEST(Evaluation, HD95MatchesHandComputedValues)
+{
+  // One voxel each, 3 voxels apart along z with a 2 mm z spacing: every surface distance is 6 mm.
+  auto a = torch::zeros({ 8, 8, 8 }, torch::kUInt8);
+  auto b = torch::zeros({ 8, 8, 8 }, torch::kUInt8);
+  a[2][2][2] = 1;
+  b[5][2][2] = 1;
+  // Maurer's distance map is exact for the Euclidean distance: 1e-5 covers its float output.
+  EXPECT_NEAR(diva::HausdorffDistance95(a, b, { { 1.0, 1.0, 2.0 } }), 6.0, 1e-5);
+  // Identical masks: 0.
+  auto cube = torch::zeros({ 8, 8, 8 }, torch::kUInt8);
+  cube.slice(0, 2, 6).slice(1, 2, 6).slice(2, 2, 6).fill_(1);
+  EXPECT_NEAR(diva::HausdorffDistance95(cube, cube, { { 1.0, 1.0, 1.0 } }), 0.0, 1e-6);
+  // The cube plus one isolated voxel at x = 7, 2 voxels beyond the cube's face at x = 5: the directed distances from
+  // the larger mask are 0 for the 56 cube surface voxels and 2 for the extra voxel; the 95th percentile of these 57
+  // values (linear interpolation: position 0.95 * 56 = 53.2, between two zeros) is 0, and every distance back from
+  // the cube is 0. HD95 = 0, whereas the plain Hausdorff distance would be 2 mm: the percentile ignores the outlier.
+  auto withOutlier = cube.clone();
+  withOutlier[3][3][7] = 1;
+  EXPECT_NEAR(diva::HausdorffDistance95(withOutlier, cube, { { 1.0, 1.0, 1.0 } }), 0.0, 1e-6);
+  // Either mask empty: undefined.
+  EXPECT_TRUE(std::isnan(diva::HausdorffDistance95(torch::zeros({ 8, 8, 8 }), cube, { { 1.0, 1.0, 1.0 } })));
+}
+
+TEST(Evaluation, SummaryAndTable1Layout)
+{
+  std::vector<diva::EvaluatedSample> samples(3);
+  samples[0] = { "UNETR", "a", 1, 0, 0.5, 0.6, 0.7, 2.0 };
+  samples[1] = { "UNETR", "b", 1, 0, 1.0, 1.0, 0.9, std::nan("") };
+  samples[2] = { "UNETR+div-attention", "a", 1, 0, 0.9, 0.8, 1.0, 1.0 };
+  const auto summaries = diva::Summarize(samples);
+  ASSERT_EQ(summaries.size(), 2u);
+  EXPECT_EQ(summaries[0].model, "UNETR");
+  EXPECT_NEAR(summaries[0].dice, 0.75, 1e-12);
+  EXPECT_NEAR(summaries[0].recall, 0.8, 1e-12);
+  EXPECT_NEAR(summaries[0].precision, 0.8, 1e-12);
+  EXPECT_NEAR(summaries[0].hd95, 2.0, 1e-12); // NaN samples are left out of the HD95 mean
+  const auto markdown = diva::FormatTable1(summaries, "MSD-Spleen", true);
+  EXPECT_NE(markdown.find("| Model | MSD-Spleen Dice | Recall | Precision |"), std::string::npos) << markdown;
+  EXPECT_NE(markdown.find("| UNETR | 0.7500 | 0.8000 | 0.8000 |"), std::string::npos) << markdown;
+  EXPECT_NE(markdown.find("| UNETR+div-attention | 0.9000 | 0.8000 | 1.0000 |"), std::string::npos) << markdown;
+}

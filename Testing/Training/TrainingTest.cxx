@@ -1,0 +1,404 @@
+// Training library tests on tiny phantom datasets. Networks use their `small` presets at the smallest patches they
+// accept (mUnet small: 32^3, as 5 stages halve 4 times and instance norm needs > 1 voxel at the bottom; ESPNet small:
+// 16^3), 1-3 steps per epoch, so each training test takes seconds on 2 cores.
+#include "divaTrainer.h"
+#include "itkDivAttentionRuntime.h"
+#include "itkImageFileReader.h"
+#include "itkImageFileWriter.h"
+#include "itkImageTensorBridge.h"
+#include "itkPCACropResampleFilter.h"
+#include "itkPhantomDataset.h"
+#include "itkTrainingSampleSource.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <unistd.h>
+
+namespace
+{
+namespace fs = std::filesystem;
+
+fs::path
+Scratch(const std::string & name)
+{
+  const fs::path path = fs::temp_directory_path() / ("divattention-training-" + std::to_string(::getpid())) / name;
+  fs::remove_all(path);
+  fs::create_directories(path);
+  return path;
+}
+
+// Five phantom cases at 6 mm (about 63 x 50 x 43 voxels): a public split gives 4 training and 1 validation case.
+const std::string &
+PhantomDataset()
+{
+  static const std::string path = []()
+  {
+    itk::PhantomDataset::Options options;
+    options.outputDirectory = Scratch("phantoms").string();
+    options.cases = 5;
+    options.seed = 3;
+    options.inPlaneSpacing = 6.0;
+    options.sliceThickness = { { 6.0, 6.0 } };
+    itk::PhantomDataset::Write(options);
+    return options.outputDirectory;
+  }();
+  return path;
+}
+
+diva::TrainingOptions
+TinyOptions(int stage, const std::string & output)
+{
+  diva::TrainingOptions options;
+  options.stage = stage;
+  options.dataset = PhantomDataset();
+  options.targetLabels = { 2 }; // the spleen, as MSD-Spleen
+  options.outputDirectory = output;
+  options.preset = "small";
+  options.model = stage == 1 ? "munet" : "espnet";
+  options.patchSize = stage == 1 ? std::array<int64_t, 3>{ { 32, 32, 32 } } : std::array<int64_t, 3>{ { 16, 16, 16 } };
+  options.targetSpacing = { { 6.0, 6.0, 6.0 } };
+  options.batchSize = 2;
+  options.stepsPerEpoch = 2;
+  options.learningRate = 1e-3;
+  options.progress = false;
+  options.prefetchBatches = 1;
+  return options;
+}
+
+struct Run
+{
+  itk::TrainingData                              data;
+  std::shared_ptr<diva::SegmentationNetworkImpl> network;
+  std::unique_ptr<diva::Trainer>                 trainer;
+};
+
+std::unique_ptr<Run>
+MakeRun(const diva::TrainingOptions & options)
+{
+  auto run = std::make_unique<Run>();
+  run->data = itk::PrepareTrainingData(options);
+  torch::manual_seed(options.seed);
+  run->network = diva::CreateTrainingNetwork(options, options.stage == 1 ? 2 : 1);
+  auto *               training = run->data.training.get();
+  auto *               validation = run->data.validation.get();
+  diva::SampleProvider provider;
+  provider.trainingCount = training->NumberOfInstances();
+  provider.validationCount = validation->NumberOfInstances();
+  provider.training = [training](size_t index, int64_t epoch)
+  {
+    auto sample = training->MakeTrainingSample(index, epoch);
+    return std::make_pair(sample.input, sample.target);
+  };
+  provider.validation = [validation](size_t index)
+  {
+    auto sample = validation->MakeValidationSample(index);
+    return std::make_pair(sample.input, sample.target);
+  };
+  diva::ModelDescription description;
+  description.preset = options.preset;
+  description.inputChannels =
+    options.stage == 1 ? std::vector<std::string>{ "CT (HU)", "click map" } : std::vector<std::string>{ "CT (HU)" };
+  description.preprocessing = training->GetPreprocessing();
+  run->trainer = std::make_unique<diva::Trainer>(options, run->network, provider, description);
+  return run;
+}
+
+class DeterministicTraining : public ::testing::Test
+{
+protected:
+  void
+  SetUp() override
+  {
+    itk::DivAttentionRuntime::Initialize();
+    itk::DivAttentionRuntime::SetThreadBudget(1);
+    at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
+  }
+};
+} // namespace
+
+TEST(TrainingOptions, JsonRoundTripKeepsEveryFieldAndRejectsUnknownKeys)
+{
+  diva::TrainingOptions options;
+  options.stage = 2;
+  options.milestones = { 3, 7 };
+  options.patchSize = { { 32, 48, 64 } };
+  options.augment = false;
+  nlohmann::json        json = options;
+  diva::TrainingOptions back;
+  diva::UpdateFromJson(back, json, "test");
+  EXPECT_EQ(nlohmann::json(back), json);
+  EXPECT_THROW(diva::UpdateFromJson(back, nlohmann::json{ { "learning_rat", 1.0 } }, "test"), std::invalid_argument);
+  EXPECT_THROW(diva::UpdateFromJson(back, nlohmann::json{ { "epochs", "many" } }, "test"), std::invalid_argument);
+}
+
+TEST(TrainingOptions, DefaultsAreThePapers)
+{
+  const diva::TrainingOptions options;
+  EXPECT_EQ(options.learningRate, 1e-4);
+  EXPECT_EQ(options.epochs, 120);
+  EXPECT_EQ(options.batchSize, 4);
+  EXPECT_EQ(options.milestones, (std::vector<int64_t>{ 15, 30, 60, 90 }));
+  EXPECT_EQ(options.patchSize, (std::array<int64_t, 3>{ { 96, 96, 96 } }));
+  EXPECT_EQ(options.minimumExtent, 2u);
+  EXPECT_EQ(options.minimumVoxels, 5u);
+  // Multi-step schedule: x0.1 after 15, 30, 60, 90 epochs (epochs counted from 0). Relative tolerance 1e-12: the
+  // rate is a product of up to four factors 0.1, exact to a few ulps.
+  const std::vector<std::pair<int64_t, double>> expected{ { 0, 1e-4 },  { 14, 1e-4 }, { 15, 1e-5 }, { 29, 1e-5 },
+                                                          { 30, 1e-6 }, { 60, 1e-7 }, { 90, 1e-8 }, { 119, 1e-8 } };
+  for (const auto & [epoch, rate] : expected)
+  {
+    EXPECT_NEAR(diva::ScheduledLearningRate(1e-4, options.milestones, 0.1, epoch), rate, rate * 1e-12) << epoch;
+  }
+}
+
+TEST(TrainingSampleSource, Stage1SampleIsCentredOnAClickInsideTheObject)
+{
+  auto       options = TinyOptions(1, "");
+  auto       data = itk::PrepareTrainingData(options);
+  const auto sample = data.training->MakeTrainingSample(0, 0);
+  ASSERT_EQ(sample.input.sizes(), (std::vector<int64_t>{ 2, 32, 32, 32 }));
+  ASSERT_EQ(sample.target.sizes(), (std::vector<int64_t>{ 1, 32, 32, 32 }));
+  // The click is the cube's centre, so the click map's smallest value lies among the 8 central voxels, where the
+  // distance is half a voxel diagonal at most (zoom <= 1.1: 0.5 * sqrt(3) * 6.6 mm < 6 mm).
+  const auto clickMap = sample.input[1];
+  EXPECT_LT(clickMap.min().item<double>(), 6.0);
+  EXPECT_LT(clickMap.slice(0, 15, 17).slice(1, 15, 17).slice(2, 15, 17).min().item<double>(), 6.0);
+  // The click is inside the object, so the target has foreground next to the centre.
+  EXPECT_GT(sample.target.slice(1, 14, 18).slice(2, 14, 18).slice(3, 14, 18).sum().item<double>(), 0.0);
+}
+
+TEST(TrainingSampleSource, SamplesAreAPureFunctionOfSeedEpochAndInstance)
+{
+  auto       options = TinyOptions(1, "");
+  auto       data = itk::PrepareTrainingData(options);
+  const auto a = data.training->MakeTrainingSample(1, 3);
+  const auto b = data.training->MakeTrainingSample(1, 3);
+  const auto c = data.training->MakeTrainingSample(1, 4);
+  EXPECT_TRUE(torch::equal(a.input, b.input));
+  EXPECT_TRUE(torch::equal(a.target, b.target));
+  EXPECT_FALSE(torch::equal(a.input, c.input)); // a new click and augmentation every epoch
+}
+
+TEST(TrainingSampleSource, Stage2ValidationSampleIsThePCACropFiltersOutput)
+{
+  auto         options = TinyOptions(2, "");
+  auto         data = itk::PrepareTrainingData(options);
+  const auto & instance = data.validation->Instances().front();
+  const auto   sample = data.validation->MakeValidationSample(0);
+
+  // The same crop through PCACropResampleFilter itself (as inference does), normalised the same way.
+  auto       reader = itk::ImageFileReader<itk::Image<int16_t, 3>>::New();
+  const auto listing = itk::SegmentationDatasetReader::Read(options.dataset);
+  for (const auto & entry : listing.cases)
+  {
+    if (entry.id == data.validation->CaseId(instance.caseIndex))
+    {
+      reader->SetFileName(entry.image);
+    }
+  }
+  using CropType = itk::PCACropResampleFilter<itk::Image<int16_t, 3>, itk::Image<uint8_t, 3>, itk::Image<float, 3>>;
+  auto crop = CropType::New();
+  crop->SetInput(reader->GetOutput());
+  crop->SetMaskImage(instance.mask);
+  crop->SetOutputSize({ { 16, 16, 16 } });
+  crop->Update();
+  const auto & p = data.validation->GetPreprocessing();
+  const auto   expected =
+    (itk::ImageToTensor(crop->GetOutput()).clamp(p.clipMinimum, p.clipMaximum) - p.mean) / p.standardDeviation;
+  // Same grid and the same linear interpolation; 1e-5 covers float rounding of the normalisation only.
+  EXPECT_TRUE(torch::allclose(sample.input, expected.squeeze(0), 1e-5, 1e-5));
+}
+
+TEST(TrainingSampleSource, DatasetProblemsAreSkippedWithTheirReasonOrFatalWhenStrict)
+{
+  const fs::path root = Scratch("problems");
+  const auto     listing = itk::SegmentationDatasetReader::Read(PhantomDataset());
+  using LabelImage = itk::Image<uint16_t, 3>;
+  auto read = [](const std::string & path)
+  {
+    auto reader = itk::ImageFileReader<LabelImage>::New();
+    reader->SetFileName(path);
+    reader->Update();
+    return LabelImage::Pointer(reader->GetOutput());
+  };
+  auto write = [](const LabelImage * image, const fs::path & path)
+  {
+    auto writer = itk::ImageFileWriter<LabelImage>::New();
+    writer->SetInput(image);
+    writer->SetFileName(path.string());
+    writer->Update();
+  };
+  const auto & good = listing.cases[0];
+  // Binary spleen mask (0/1) as the good label; the phantom's own label map (values 0..6) as the non-binary one.
+  auto binaryMask = read(good.label);
+  for (auto * p = binaryMask->GetBufferPointer();
+       p != binaryMask->GetBufferPointer() + binaryMask->GetPixelContainer()->Size(); ++p)
+  {
+    *p = *p == 2 ? 1 : 0;
+  }
+  write(binaryMask, root / "binary.nii.gz");
+  auto shifted = read((root / "binary.nii.gz").string());
+  auto origin = shifted->GetOrigin();
+  origin[0] += 10.0; // almost two voxels: another grid
+  shifted->SetOrigin(origin);
+  write(shifted, root / "shifted.nii.gz");
+  auto empty = read(good.label);
+  empty->FillBuffer(0);
+  write(empty, root / "empty.nii.gz");
+  std::ofstream csv(root / "cases.csv");
+  csv << "image,label,id\n"
+      << good.image << ',' << (root / "binary.nii.gz").string() << ",good\n"
+      << good.image << ',' << (root / "missing.nii.gz").string() << ",missing\n"
+      << good.image << ',' << (root / "shifted.nii.gz").string() << ",mismatch\n"
+      << good.image << ',' << (root / "empty.nii.gz").string() << ",empty\n"
+      << good.image << ',' << good.label << ",nonbinary\n";
+  csv.close();
+  auto options = TinyOptions(1, "");
+  options.dataset = (root / "cases.csv").string();
+  options.expectBinary = true;
+  options.targetLabels = { 1 }; // the binary masks hold 1; the phantom label map holds 1 (liver) too
+  const auto                                      all = itk::SegmentationDatasetReader::Read(options.dataset);
+  std::vector<itk::TrainingSampleSource::Problem> listingProblems;
+  for (const auto & problem : all.problems)
+  {
+    listingProblems.push_back({ problem.id, problem.reason });
+  }
+  // Default: every bad case is skipped and reported with its reason; the good one is kept.
+  options.expectBinary = false;
+  itk::TrainingSampleSource lenient(options, all.cases, listingProblems);
+  EXPECT_EQ(lenient.NumberOfCases(), 2u); // "good" and "nonbinary" (binary not expected: label 1 is read from it)
+  std::map<std::string, std::string> reasons;
+  for (const auto & problem : lenient.Problems())
+  {
+    reasons[problem.caseId] = problem.reason;
+  }
+  ASSERT_EQ(reasons.size(), 3u);
+  EXPECT_NE(reasons.at("missing").find("missing"), std::string::npos) << reasons.at("missing");
+  EXPECT_FALSE(reasons.at("mismatch").empty());
+  EXPECT_FALSE(reasons.at("empty").empty());
+  // Expecting binary labels adds the non-binary case to the problems.
+  options.expectBinary = true;
+  itk::TrainingSampleSource binary(options, all.cases, listingProblems);
+  EXPECT_EQ(binary.NumberOfCases(), 1u);
+  EXPECT_EQ(binary.Problems().size(), 4u);
+  // Strict: the first problem is fatal and named.
+  options.strict = true;
+  EXPECT_THROW(itk::TrainingSampleSource(options, all.cases, listingProblems), itk::ExceptionObject);
+}
+
+TEST(Training, Stage1TwoEpochsLowerTheTrainingLoss)
+{
+  auto options = TinyOptions(1, Scratch("stage1-loss").string());
+  options.epochs = 2;
+  options.augment = false; // the same clicks' neighbourhoods each epoch: the loss must follow the optimiser
+  auto       run = MakeRun(options);
+  const auto summary = run->trainer->Fit();
+  ASSERT_EQ(summary.history.size(), 2u);
+  EXPECT_LT(summary.history[1].trainingLoss, summary.history[0].trainingLoss);
+}
+
+TEST(Training, Stage2TwoEpochsLowerTheTrainingLoss)
+{
+  auto options = TinyOptions(2, Scratch("stage2-loss").string());
+  options.epochs = 2;
+  options.augment = false;
+  auto       run = MakeRun(options);
+  const auto summary = run->trainer->Fit();
+  ASSERT_EQ(summary.history.size(), 2u);
+  EXPECT_LT(summary.history[1].trainingLoss, summary.history[0].trainingLoss);
+}
+
+TEST_F(DeterministicTraining, ResumeGivesTheSameNextEpochAsAnUninterruptedRun)
+{
+  auto uninterrupted = TinyOptions(1, Scratch("uninterrupted").string());
+  uninterrupted.epochs = 3;
+  uninterrupted.deterministic = true;
+  auto       whole = MakeRun(uninterrupted);
+  const auto expected = whole->trainer->Fit();
+  ASSERT_EQ(expected.history.size(), 3u);
+
+  auto interrupted = uninterrupted;
+  interrupted.outputDirectory = Scratch("interrupted").string();
+  interrupted.epochs = 2;
+  MakeRun(interrupted)->trainer->Fit();
+
+  // A fresh process would start with other weights and another generator state: resume must restore both.
+  torch::manual_seed(12345);
+  auto resumedOptions = diva::Trainer::CheckpointOptions(interrupted.outputDirectory + "/latest.pt");
+  resumedOptions.epochs = 3;
+  auto resumed = MakeRun(resumedOptions);
+  resumed->trainer->Resume(interrupted.outputDirectory + "/latest.pt");
+  const auto actual = resumed->trainer->Fit();
+  ASSERT_EQ(actual.history.size(), 3u);
+  // Tolerance 0: on the CPU with one thread the same operations run in the same order on the same data.
+  EXPECT_EQ(actual.history[2].trainingLoss, expected.history[2].trainingLoss);
+  EXPECT_EQ(actual.history[2].dice, expected.history[2].dice);
+  const auto a = whole->network->named_parameters();
+  const auto b = resumed->network->named_parameters();
+  for (const auto & item : a)
+  {
+    EXPECT_TRUE(torch::equal(item.value(), b[item.key()])) << item.key();
+  }
+}
+
+TEST(Training, EarlyStoppingTriggersWhenValidationStalls)
+{
+  // Stage 1's mUnet: instance norm keeps no running statistics, so with a zero learning rate nothing changes and the
+  // validation Dice stays where epoch 1 put it (ESPNet's batch norm would still move its running means).
+  auto options = TinyOptions(1, Scratch("early").string());
+  options.epochs = 6;
+  options.learningRate = 0.0;
+  options.patience = 2;
+  options.stepsPerEpoch = 1;
+  auto       run = MakeRun(options);
+  const auto summary = run->trainer->Fit();
+  EXPECT_TRUE(summary.stoppedEarly);
+  EXPECT_EQ(summary.history.size(), 3u); // best at 1, no improvement at 2 and 3
+  EXPECT_EQ(summary.bestEpoch, 1);
+}
+
+TEST(Training, CheckpointsAndTheExportedModelAreWritten)
+{
+  const auto output = Scratch("files");
+  auto       options = TinyOptions(2, output.string());
+  options.epochs = 1;
+  options.stepsPerEpoch = 1;
+  MakeRun(options)->trainer->Fit();
+  for (const char * name : { "latest.pt", "best.pt", "final.pt", "model-best.pt", "training_log.csv", "split.json" })
+  {
+    EXPECT_TRUE(fs::exists(output / name)) << name;
+  }
+  for (const auto & entry : fs::directory_iterator(output))
+  {
+    EXPECT_EQ(entry.path().filename().string().find(".partial-"), std::string::npos) << entry.path();
+  }
+  const auto loaded = diva::LoadModel((output / "model-best.pt").string());
+  EXPECT_EQ(loaded.network->GetInputChannels(), 1);
+  EXPECT_EQ(loaded.description.preprocessing.patchSize, options.patchSize);
+  std::ifstream log(output / "training_log.csv");
+  std::string   header;
+  std::getline(log, header);
+  EXPECT_EQ(header, "epoch,training_loss,validation_loss,dice,recall,precision,learning_rate,seconds");
+}
+
+TEST(BatchPrefetcher, DeliversInOrderAndPassesErrorsOn)
+{
+  diva::BatchPrefetcher ordered(
+    5,
+    [](size_t i) {
+      return diva::Batch{ torch::full({ 1 }, static_cast<double>(i)), torch::Tensor() };
+    },
+    2);
+  for (size_t i = 0; i < 5; ++i)
+  {
+    EXPECT_EQ(ordered.Next().input.item<double>(), static_cast<double>(i));
+  }
+  diva::BatchPrefetcher failing(
+    2, [](size_t) -> diva::Batch { throw std::runtime_error("broken case"); }, 1);
+  EXPECT_THROW(failing.Next(), std::runtime_error);
+}
