@@ -1,5 +1,6 @@
 #include "divaModelFile.h"
 
+#include "divaAtomicFile.h"
 #include "divaESPNet3D.h"
 #include "divaMUnet.h"
 #include "divaUNETR.h"
@@ -251,12 +252,24 @@ SaveModel(const std::string & path, SegmentationNetworkImpl & network, const Mod
   file.insert("state_dict", weights);
   const auto bytes = torch::jit::pickle_save(file);
 
-  std::ofstream stream(path, std::ios::binary | std::ios::trunc);
-  stream.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  stream.close();
-  if (!stream)
+  // Atomically: a reader (or a crash mid-write) sees the old model file or the complete new one, never a part.
+  try
   {
-    throw std::runtime_error("SaveModel: cannot write the model file '" + path + "'");
+    WriteFileAtomically(path,
+                        [&](const std::string & temporary)
+                        {
+                          std::ofstream stream(temporary, std::ios::binary | std::ios::trunc);
+                          stream.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+                          stream.close();
+                          if (!stream)
+                          {
+                            throw std::runtime_error("cannot write '" + temporary + "'");
+                          }
+                        });
+  }
+  catch (const std::exception & error)
+  {
+    throw std::runtime_error("SaveModel: cannot write the model file '" + path + "': " + error.what());
   }
 }
 
