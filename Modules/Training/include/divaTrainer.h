@@ -93,7 +93,7 @@ struct TrainingSummary
 std::shared_ptr<SegmentationNetworkImpl>
 CreateTrainingNetwork(const TrainingOptions & options, int64_t inputChannels);
 
-/** Sets description.role ("coarse" / "refine") when the model file format has roles. */
+/** Sets description.role: "coarse" for stage 1, "refine" for stage 2 (the segmentation filters check it). */
 void
 SetModelRole(ModelDescription & description, int stage);
 

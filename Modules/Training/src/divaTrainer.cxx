@@ -20,7 +20,6 @@
 #include <mutex>
 #include <random>
 #include <sstream>
-#include <type_traits>
 #include <unistd.h>
 
 namespace diva
@@ -28,31 +27,6 @@ namespace diva
 namespace
 {
 std::atomic<bool> stopRequested{ false };
-
-// The model file gained a "role" field while this module was written; set it wherever the field exists.
-template<typename T, typename = void>
-struct HasRole : std::false_type
-{
-};
-template<typename T>
-struct HasRole<T, std::void_t<decltype(std::declval<T &>().role)>> : std::true_type
-{
-};
-
-template<typename T>
-void
-AssignRole(T & description, const std::string & role)
-{
-  if constexpr (HasRole<T>::value)
-  {
-    description.role = role;
-  }
-  else
-  {
-    (void)description;
-    (void)role;
-  }
-}
 
 nlohmann::json
 ToJson(const EpochRecord & r)
@@ -224,7 +198,7 @@ CreateTrainingNetwork(const TrainingOptions & options, int64_t inputChannels)
 void
 SetModelRole(ModelDescription & description, int stage)
 {
-  AssignRole(description, stage == 1 ? "coarse" : "refine");
+  description.role = stage == 1 ? "coarse" : "refine";
 }
 
 void
