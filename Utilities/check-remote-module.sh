@@ -40,7 +40,11 @@ remote_built=$(date +%s)
 ctest --test-dir "$work/itk/Modules/Remote/DivAttention" --output-on-failure -j "$jobs"
 remote_tested=$(date +%s)
 
-# 2. External module against that ITK build tree (ITKModuleExternal.cmake exists there).
+# 2. External module against that ITK build tree (ITKModuleExternal.cmake exists there). The tree must not export
+#    DivAttention itself (its targets would clash with ours), so the remote module is switched off first; ITK's own
+#    libraries stay built.
+cmake "$work/itk" -DModule_DivAttention=OFF
+cmake --build "$work/itk" -j "$jobs"
 cmake -S "$repo" -B "$work/external" -G Ninja -DCMAKE_BUILD_TYPE=Release -DITK_DIR="$work/itk" \
   -DDivAttention_BUILD_BENCHMARKS=OFF -DDivAttention_BUILD_APPLICATIONS=OFF
 cmake --build "$work/external" -j "$jobs"

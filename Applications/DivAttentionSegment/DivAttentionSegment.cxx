@@ -1,0 +1,404 @@
+// DivAttentionSegment: one click on a CT, a 3D mask of the organ or lesion under it.
+// Reads a volume (NIfTI, NRRD, MHA, ... or a DICOM series directory), runs ClickGuidedSegmentationFilter (coarse
+// stage, PCA crop, div-attention refinement, paste back) and writes the mask, optionally the probability, the
+// attention map, the crop and a preview picture. Every output is written to a temporary name and renamed at the end.
+#include "divaApplicationSupport.h"
+#include "divaDevice.h"
+#include "divaVersion.h"
+#include "itkClickGuidedSegmentationFilter.h"
+#include "itkClickPoints.h"
+#include "itkCommand.h"
+#include "itkGDCMImageIO.h"
+#include "itkGDCMSeriesFileNames.h"
+#include "itkImageFileReader.h"
+#include "itkImageIOFactory.h"
+#include "itkImageSeriesReader.h"
+#include "itkNearestNeighborInterpolateImageFunction.h"
+#include "itkSegmentationPreview.h"
+#include "itkWriteImageAtomically.h"
+
+#include <tclap/CmdLine.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+namespace
+{
+namespace fs = std::filesystem;
+using CTImageType = itk::Image<float, 3>;
+using MaskImageType = itk::Image<uint8_t, 3>;
+using SegmentationFilterType = itk::ClickGuidedSegmentationFilter<CTImageType, MaskImageType>;
+
+// The CT, from a file or from the first DICOM series of a directory.
+CTImageType::Pointer
+ReadInput(const std::string & path)
+{
+  std::error_code error;
+  if (!fs::exists(path, error))
+  {
+    throw std::runtime_error("input \"" + path + "\" does not exist");
+  }
+  if (fs::is_directory(path, error))
+  {
+    auto names = itk::GDCMSeriesFileNames::New();
+    names->SetUseSeriesDetails(true);
+    names->SetDirectory(path);
+    const auto & series = names->GetSeriesUIDs();
+    if (series.empty())
+    {
+      throw std::runtime_error("input \"" + path + "\" is a directory without a DICOM series");
+    }
+    auto reader = itk::ImageSeriesReader<CTImageType>::New();
+    reader->SetImageIO(itk::GDCMImageIO::New());
+    reader->SetFileNames(names->GetFileNames(series.front()));
+    reader->Update();
+    return reader->GetOutput();
+  }
+  auto io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::ImageIOFactory::IOFileModeEnum::ReadMode);
+  if (io.IsNull())
+  {
+    throw std::runtime_error("input \"" + path + "\" is not an image this program can read");
+  }
+  io->SetFileName(path);
+  io->ReadImageInformation();
+  const unsigned dimensions = io->GetNumberOfDimensions();
+  if (dimensions != 3)
+  {
+    throw std::runtime_error("input \"" + path + "\" is " + std::to_string(dimensions) + "D; a 3D CT volume is needed");
+  }
+  if (io->GetNumberOfComponents() != 1)
+  {
+    throw std::runtime_error("input \"" + path + "\" has " + std::to_string(io->GetNumberOfComponents()) +
+                             " components per voxel; a scalar CT is needed");
+  }
+  auto reader = itk::ImageFileReader<CTImageType>::New();
+  reader->SetFileName(path);
+  reader->Update();
+  return reader->GetOutput();
+}
+
+void
+CheckFinite(const CTImageType * image, const std::string & path)
+{
+  const size_t  count = image->GetBufferedRegion().GetNumberOfPixels();
+  const float * data = image->GetBufferPointer();
+  size_t        bad = 0, first = 0;
+  for (size_t i = 0; i < count; ++i)
+  {
+    if (!std::isfinite(data[i]))
+    {
+      first = bad == 0 ? i : first;
+      ++bad;
+    }
+  }
+  if (bad > 0)
+  {
+    const auto         index = image->ComputeIndex(static_cast<CTImageType::OffsetValueType>(first));
+    std::ostringstream message;
+    message << "input \"" << path << "\" has " << bad << " voxels that are not finite (NaN or infinite), the first at "
+            << "index " << index;
+    throw std::runtime_error(message.str());
+  }
+}
+
+// An output must be writable before hours of work are spent: its directory must exist and accept files.
+void
+CheckWritable(const std::string & option, const std::string & path)
+{
+  if (path.empty())
+  {
+    return;
+  }
+  const fs::path  target(path);
+  const fs::path  directory = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code error;
+  if (!fs::is_directory(directory, error))
+  {
+    throw std::runtime_error(option + " \"" + path + "\": directory \"" + directory.string() + "\" does not exist");
+  }
+  if (::access(directory.c_str(), W_OK) != 0)
+  {
+    throw std::runtime_error(option + " \"" + path + "\": directory \"" + directory.string() + "\" is not writable");
+  }
+}
+
+// The bundled model of a role, looked for next to the executable's install tree and the source tree.
+std::string
+BundledModel(const std::string & fileName)
+{
+  std::vector<fs::path> candidates;
+  if (const char * directory = std::getenv("DIVATTENTION_MODEL_DIR"))
+  {
+    candidates.emplace_back(fs::path(directory) / fileName);
+  }
+  std::error_code error;
+  const fs::path  executable = fs::read_symlink("/proc/self/exe", error);
+  if (!error)
+  {
+    candidates.push_back(executable.parent_path() / ".." / "share" / "DivAttention" / "Models" / fileName);
+    candidates.push_back(executable.parent_path() / ".." / ".." / "Models" / fileName); // build tree inside source
+  }
+  for (const auto & candidate : candidates)
+  {
+    if (fs::is_regular_file(candidate, error))
+    {
+      return candidate.lexically_normal().string();
+    }
+  }
+  return {};
+}
+
+// A progress bar on a terminal; nothing when stderr is a file or a pipe.
+class ProgressBar : public itk::Command
+{
+public:
+  using Self = ProgressBar;
+  using Pointer = itk::SmartPointer<Self>;
+  itkNewMacro(Self);
+  void
+  Execute(itk::Object * caller, const itk::EventObject & event) override
+  {
+    Execute(static_cast<const itk::Object *>(caller), event);
+  }
+  void
+  Execute(const itk::Object * caller, const itk::EventObject & event) override
+  {
+    if (!itk::ProgressEvent().CheckEvent(&event))
+    {
+      return;
+    }
+    const auto * process = dynamic_cast<const itk::ProcessObject *>(caller);
+    const int    percent = static_cast<int>(std::lround(100.0 * process->GetProgress()));
+    if (percent == m_Last)
+    {
+      return;
+    }
+    m_Last = percent;
+    const int filled = percent / 4;
+    std::cerr << "\r[" << std::string(static_cast<size_t>(filled), '#')
+              << std::string(static_cast<size_t>(25 - filled), ' ') << "] " << std::setw(3) << percent << "%"
+              << (percent >= 100 ? "\n" : "") << std::flush;
+  }
+
+private:
+  int m_Last = -1;
+};
+
+// A 3D Slicer CLI-module description of this program (Slicer runs TCLAP programs described by such XML).
+void
+PrintSlicerXml()
+{
+  std::cout << R"(<?xml version="1.0" encoding="utf-8"?>
+<executable>
+  <category>Segmentation</category>
+  <title>DivAttention click segmentation</title>
+  <description>One click on a CT, a 3D mask of the organ or lesion under it (coarse nnU-Net-style U-Net, PCA crop, UNETR refinement with the div-attention module).</description>
+  <version>)"
+            << DIVATTENTION_VERSION << R"(</version>
+  <documentation-url>https://example.invalid/DivAttention</documentation-url>
+  <license>see the DivAttention repository</license>
+  <contributor>DivAttention developers</contributor>
+  <parameters>
+    <label>Input and output</label>
+    <image>
+      <name>input</name><longflag>input</longflag><label>CT volume</label><channel>input</channel>
+      <description>CT volume in Hounsfield units</description>
+    </image>
+    <point multiple="true" coordinateSystem="lps">
+      <name>click</name><longflag>click</longflag><label>Click(s)</label><channel>input</channel>
+      <description>Point(s) inside the object, physical LPS millimetres</description>
+    </point>
+    <image type="label">
+      <name>output</name><longflag>output</longflag><label>Mask</label><channel>output</channel>
+      <description>Label image (1 = object) on the input grid</description>
+    </image>
+    <image>
+      <name>probability</name><longflag>probability</longflag><label>Probability</label><channel>output</channel>
+      <description>Foreground probability on the input grid (optional)</description>
+    </image>
+  </parameters>
+  <parameters advanced="true">
+    <label>Models and device</label>
+    <file><name>coarseModel</name><longflag>coarse-model</longflag><label>Stage-1 model file</label><channel>input</channel><description>Default: the bundled model</description></file>
+    <file><name>refineModel</name><longflag>refine-model</longflag><label>Stage-2 model file</label><channel>input</channel><description>Default: the bundled model</description></file>
+    <string-enumeration><name>device</name><longflag>device</longflag><label>Device</label><default>auto</default><element>auto</element><element>cpu</element><element>cuda</element><description>Where the networks run</description></string-enumeration>
+    <double><name>threshold</name><longflag>threshold</longflag><label>Threshold</label><default>0.5</default><description>Probability threshold of the mask</description></double>
+  </parameters>
+</executable>
+)";
+}
+} // namespace
+
+int
+main(int argc, char ** argv)
+{
+  return diva::application::Run(
+    "DivAttentionSegment",
+    [&]()
+    {
+      namespace app = diva::application;
+      for (int i = 1; i < argc; ++i)
+      {
+        if (std::string(argv[i]) == "--xml")
+        {
+          PrintSlicerXml();
+          return 0;
+        }
+      }
+      TCLAP::CmdLine cmd("One click on a CT, a 3D mask of the organ or lesion under it. Prints a Slicer CLI "
+                         "description with --xml.",
+                         ' ', app::VersionText());
+      cmd.setExceptionHandling(false);
+      TCLAP::ValueArg<std::string> input("i", "input", "CT volume (NIfTI, NRRD, MHA, ...) or DICOM series directory",
+                                         true, "", "path", cmd);
+      TCLAP::MultiArg<std::string> clicks("c", "click", "Click x,y,z (repeatable; the first is the main click)", true,
+                                          "x,y,z", cmd);
+      TCLAP::ValueArg<std::string> clickSpace("", "click-space", "Space of the clicks: lps (default), ras or index",
+                                              false, "lps", "lps|ras|index", cmd);
+      TCLAP::ValueArg<std::string> output("o", "output", "Mask (label image, 1 = object) on the input grid", true, "",
+                                          "file", cmd);
+      TCLAP::ValueArg<std::string> probability("", "probability", "Also write the probability on the input grid", false,
+                                               "", "file", cmd);
+      TCLAP::ValueArg<std::string> attention("", "attention", "Also write the div-attention map (crop grid)", false, "",
+                                             "file", cmd);
+      TCLAP::ValueArg<std::string> crop("", "crop", "Also write the CT crop the refinement saw", false, "", "file",
+                                        cmd);
+      TCLAP::ValueArg<std::string> preview("", "preview",
+                                           "Also write a PNG: slices through the click with the mask's "
+                                           "outline and the attention map",
+                                           false, "", "file.png", cmd);
+      TCLAP::ValueArg<std::string> coarseModel("", "coarse-model", "Stage-1 model file (default: the bundled one)",
+                                               false, "", "file", cmd);
+      TCLAP::ValueArg<std::string> refineModel("", "refine-model", "Stage-2 model file (default: the bundled one)",
+                                               false, "", "file", cmd);
+      TCLAP::ValueArg<std::string> device("", "device", "auto, cpu or cuda", false, "auto", "device", cmd);
+      TCLAP::ValueArg<int> threads("", "threads", "CPU threads (default: all this process may use)", false, 0, "count",
+                                   cmd);
+      TCLAP::ValueArg<double> threshold("", "threshold", "Probability threshold of the mask", false, 0.5, "probability",
+                                        cmd);
+      TCLAP::SwitchArg        verbose("v", "verbose", "Say what happens and how long it takes", cmd);
+      cmd.parse(argc, argv);
+
+      const auto start = std::chrono::steady_clock::now();
+      auto       log = [&](const std::string & message)
+      {
+        if (verbose.getValue())
+        {
+          const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          std::cerr << "[" << std::fixed << std::setprecision(2) << seconds << " s] " << message << std::endl;
+        }
+      };
+      if (threads.getValue() < 0)
+      {
+        throw std::invalid_argument("option --threads: " + std::to_string(threads.getValue()) + " is not >= 0");
+      }
+      if (threads.getValue() > 0)
+      {
+        itk::DivAttentionRuntime::SetThreadBudget(threads.getValue());
+      }
+      if (!(threshold.getValue() > 0.0 && threshold.getValue() < 1.0))
+      {
+        throw std::invalid_argument("option --threshold: " + std::to_string(threshold.getValue()) +
+                                    " is not in (0, 1)");
+      }
+      // Everything that can be checked before the work is checked before the work.
+      CheckWritable("--output", output.getValue());
+      CheckWritable("--probability", probability.getValue());
+      CheckWritable("--attention", attention.getValue());
+      CheckWritable("--crop", crop.getValue());
+      CheckWritable("--preview", preview.getValue());
+      const torch::Device resolved = itk::DivAttentionRuntime::ResolveDevice(device.getValue());
+      const auto          space = itk::ClickPoints::ParseSpace(clickSpace.getValue());
+      std::string         coarsePath = coarseModel.getValue(), refinePath = refineModel.getValue();
+      if (coarsePath.empty())
+      {
+        coarsePath = BundledModel("coarse-munet-small.pt");
+      }
+      if (refinePath.empty())
+      {
+        refinePath = BundledModel("refine-unetr-small-divattention.pt");
+      }
+      if (coarsePath.empty() || refinePath.empty())
+      {
+        throw std::runtime_error("no --coarse-model/--refine-model given and no bundled model found (set "
+                                 "DIVATTENTION_MODEL_DIR or pass the model files)");
+      }
+
+      CTImageType::Pointer ct = ReadInput(input.getValue());
+      log("read " + input.getValue());
+      CheckFinite(ct, input.getValue());
+      const auto points = itk::ClickPoints::Parse(clicks.getValue(), space, ct);
+      auto       nearest = itk::NearestNeighborInterpolateImageFunction<CTImageType>::New();
+      nearest->SetInputImage(ct);
+      for (size_t k = 0; k < points.size(); ++k)
+      {
+        const std::string text = "click \"" + clicks.getValue()[k] + "\" (" + clickSpace.getValue() + ")";
+        if (!itk::ClickPoints::IsInside(points[k], ct))
+        {
+          throw std::runtime_error(text + " lies outside the image");
+        }
+        const double hu = nearest->Evaluate(points[k]);
+        if (hu < -500.0)
+        {
+          std::ostringstream message;
+          message << text << " lies on air (" << std::lround(hu) << " HU): click inside the organ or lesion";
+          throw std::runtime_error(message.str());
+        }
+      }
+
+      auto filter = SegmentationFilterType::New();
+      filter->SetInput(ct);
+      filter->SetCoarseModelFile(coarsePath);
+      filter->SetRefineModelFile(refinePath);
+      filter->SetClicks(points);
+      filter->SetDevice(diva::DescribeDevice(resolved));
+      filter->SetThreshold(threshold.getValue());
+      if (::isatty(STDERR_FILENO))
+      {
+        filter->AddObserver(itk::ProgressEvent(), ProgressBar::New());
+      }
+      filter->Update();
+      log("segmented on " + std::string(filter->GetDeviceUsed()) +
+          (filter->GetUsedFallbackCrop() ? " (the coarse mask was empty: crop centred on the click)" : ""));
+      if (filter->GetUsedFallbackCrop())
+      {
+        std::cerr << "DivAttentionSegment: note: the coarse stage found nothing under the click; the refinement "
+                     "worked on a crop centred on the click"
+                  << std::endl;
+      }
+
+      itk::WriteImageAtomically(filter->GetOutput(), output.getValue());
+      if (!probability.getValue().empty())
+      {
+        itk::WriteImageAtomically(filter->GetProbabilityImage(), probability.getValue());
+      }
+      if (!attention.getValue().empty())
+      {
+        itk::WriteImageAtomically(filter->GetAttentionMap(), attention.getValue());
+      }
+      if (!crop.getValue().empty())
+      {
+        itk::WriteImageAtomically(filter->GetCrop(), crop.getValue());
+      }
+      if (!preview.getValue().empty())
+      {
+        itk::SegmentationPreview::Write(preview.getValue(), ct, filter->GetOutput(), filter->GetAttentionMap(),
+                                        points.front(), {});
+      }
+      size_t voxels = 0;
+      for (size_t i = 0; i < filter->GetOutput()->GetBufferedRegion().GetNumberOfPixels(); ++i)
+      {
+        voxels += filter->GetOutput()->GetBufferPointer()[i] != 0 ? 1 : 0;
+      }
+      const auto & spacing = ct->GetSpacing();
+      std::cout << "DivAttentionSegment: wrote " << output.getValue() << ": " << voxels << " voxels, "
+                << std::setprecision(4) << voxels * spacing[0] * spacing[1] * spacing[2] / 1000.0 << " mL" << std::endl;
+      log("done");
+      return 0;
+    });
+}
