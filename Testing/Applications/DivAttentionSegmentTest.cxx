@@ -16,6 +16,7 @@
 #include <fstream>
 #include <limits>
 #include <sys/wait.h>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -54,7 +55,8 @@ protected:
   static void
   SetUpTestSuite()
   {
-    root = fs::temp_directory_path() / "divattention-segment-cli";
+    // One directory per process: CTest runs the cases of this suite in parallel processes.
+    root = fs::temp_directory_path() / ("divattention-segment-cli-" + std::to_string(::getpid()));
     fs::remove_all(root);
     fs::create_directories(root / "out");
     auto generator = itk::CTPhantomGenerator::New();
