@@ -40,8 +40,8 @@ using PointType = itk::Point<double, 3>;
 constexpr uint64_t PhantomSeed = 3;
 constexpr int64_t  Patch = 32;
 constexpr double   CoarseSpacing = 8.0;
-// The training recipe (bump ModelCacheVersion whenever it changes). Measured on this machine's 2 shared cores; see
-// Documentation/Pipeline.md, "Tests and their thresholds".
+// The training recipe (bump ModelCacheVersion whenever it or the model file format changes; v3: the DIVAMDL format).
+// Measured on this machine's 2 shared cores; see Documentation/Pipeline.md, "Tests and their thresholds".
 constexpr int     TrainingSteps = 60;
 constexpr double  LearningRate = 3e-3;
 constexpr int64_t NetworkStages = 3; // 32^3 -> 8^3: enough context at 8 mm, a third of the 5-stage cost
@@ -49,7 +49,7 @@ constexpr int64_t NetworkStages = 3; // 32^3 -> 8^3: enough context at 8 mm, a t
 // what the filters use for "clipped-scaled"): in [0, 1] like the normalised CT. The raw distance (0..250 mm) next to
 // a [0, 1] CT trained markedly worse in the same number of steps.
 constexpr const char * ClickEncoding = "clipped-scaled";
-constexpr const char * ModelCacheVersion = "v2";
+constexpr const char * ModelCacheVersion = "v3";
 
 inline itk::CTPhantomGenerator::Pointer
 MakePhantom(const itk::CTPhantomGenerator::SizeType &      size,

@@ -60,20 +60,52 @@ struct LoadedModel
 std::shared_ptr<SegmentationNetworkImpl>
 CreateNetwork(const Settings & architecture);
 
-/** Writes network (settings + every parameter and buffer, on the CPU) and description to one file, a
- * torch.save-compatible zip holding a dict (Documentation/Method.md, "The model file"). std::runtime_error if the file
- * cannot be written; std::invalid_argument if description.inputChannels does not match the network's input. */
-void
-SaveModel(const std::string & path, SegmentationNetworkImpl & network, const ModelDescription & description);
+/** \brief How SaveModel stores the weights. \ingroup DivAttention */
+struct ModelSaveOptions
+{
+  /** Store floating-point parameters and buffers as float16 (IEEE binary16, round to nearest even): half the file,
+   * at a relative precision of 2^-11 per weight (Documentation/Method.md, "The model file"). A tensor with a finite
+   * value beyond float16's range (|x| > 65504) stays float32. Integer buffers are always stored exactly. LoadModel
+   * converts everything back to float32. */
+  bool float16 = false;
+};
 
-/** Reads a file SaveModel wrote and rebuilds the network on device (in eval mode). std::runtime_error naming the file
- * and the problem for a missing, truncated, foreign or inconsistent file (missing, unexpected or misshapen weights). */
+/** The model file's bytes for network (settings + every parameter and buffer, taken to the CPU) and description, in
+ * DivAttention's own binary format (Documentation/Method.md, "The model file"). std::invalid_argument if
+ * description.inputChannels does not match the network's input, a preprocessing real is not finite, or a tensor has
+ * a type the format cannot store. */
+std::string
+SaveModelToBytes(SegmentationNetworkImpl & network,
+                 const ModelDescription &  description,
+                 const ModelSaveOptions &  options = ModelSaveOptions());
+
+/** Writes SaveModelToBytes(network, description, options) to path atomically (a reader or a crash mid-write sees the
+ * old file or the complete new one). std::runtime_error if the file cannot be written; std::invalid_argument as for
+ * SaveModelToBytes. */
+void
+SaveModel(const std::string &       path,
+          SegmentationNetworkImpl & network,
+          const ModelDescription &  description,
+          const ModelSaveOptions &  options = ModelSaveOptions());
+
+/** Reads a file SaveModel wrote and rebuilds the network on device (in eval mode, float32 weights). std::runtime_error
+ * naming the file and the problem for a missing, empty, truncated, corrupt, foreign, newer-version or inconsistent
+ * file (missing, unexpected or misshapen weights). */
 LoadedModel
 LoadModel(const std::string & path, const torch::Device & device = torch::kCPU);
 
-/** Copies named tensors into network's parameters and buffers by name. Every parameter and buffer must be given with
- * its shape; names for which ignore(name) is true are skipped; any other extra name is an error. `source` names the
- * origin in messages. Returns the number of tensors copied. std::runtime_error otherwise. */
+/** LoadModel on bytes already in memory (what LoadModel does after reading the file; also the fuzzing entry point).
+ * Every length, offset and shape is checked against bytes.size() before anything is allocated for it. sourceName
+ * names the origin in messages ("model file '<sourceName>': ..."). */
+LoadedModel
+LoadModelFromBytes(const std::string &   bytes,
+                   const std::string &   sourceName,
+                   const torch::Device & device = torch::kCPU);
+
+/** Copies named tensors into network's parameters and buffers by name (converting the element type, e.g. float16 to
+ * float32). Every parameter and buffer must be given with its shape and an element type of the same kind (floating
+ * point, integer or bool); names for which ignore(name) is true are skipped; any other extra name is an error. `source`
+ * names the origin in messages. Returns the number of tensors copied. std::runtime_error otherwise. */
 std::size_t
 LoadNamedTensors(torch::nn::Module &                                        network,
                  const std::vector<std::pair<std::string, torch::Tensor>> & tensors,
