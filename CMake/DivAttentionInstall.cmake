@@ -17,3 +17,8 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/DivAttentionConfigVersion
   COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/DivAttentionConfig.cmake ${PROJECT_BINARY_DIR}/DivAttentionConfigVersion.cmake
   DESTINATION ${DivAttention_INSTALL_CMAKEDIR} COMPONENT Development)
+
+# The bundled models (Models/README.md): DivAttentionSegment looks for them in <prefix>/share/DivAttention/Models.
+file(GLOB _divattention_bundled_models ${PROJECT_SOURCE_DIR}/Models/*.pt)
+install(FILES ${_divattention_bundled_models} ${PROJECT_SOURCE_DIR}/Models/README.md
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/DivAttention/Models COMPONENT RuntimeLibraries)

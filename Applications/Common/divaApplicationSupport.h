@@ -3,7 +3,10 @@
 
 #include <array>
 #include <functional>
+#include <sstream>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace diva
 {
@@ -28,6 +31,28 @@ ParseTriple(const std::string & option, const std::string & text);
 /** Parses "a,b" into two finite numbers; throws std::invalid_argument naming `option` and the text. */
 std::array<double, 2>
 ParsePair(const std::string & option, const std::string & text);
+
+/** Parses "a,b,..." into numbers of type T (an empty text gives an empty list); throws std::invalid_argument naming
+ * `option` and the text. */
+template<typename T>
+std::vector<T>
+ParseList(const std::string & option, const std::string & text)
+{
+  std::vector<T>    values;
+  std::stringstream stream(text);
+  std::string       item;
+  while (std::getline(stream, item, ','))
+  {
+    std::istringstream parse(item);
+    T                  value{};
+    if (!(parse >> value) || !parse.eof())
+    {
+      throw std::invalid_argument("option " + option + ": \"" + text + "\" is not a comma-separated list of numbers");
+    }
+    values.push_back(value);
+  }
+  return values;
+}
 
 } // namespace application
 } // namespace diva

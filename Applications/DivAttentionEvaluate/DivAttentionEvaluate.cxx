@@ -3,6 +3,7 @@
 // per model, as CSV and as a table laid out like the paper's Table 1.
 #include "divaApplicationSupport.h"
 #include "divaAtomicFile.h"
+#include "divaDevice.h"
 #include "divaEvaluation.h"
 #include "divaModelFile.h"
 #include "divaSegmentationLoss.h"
@@ -55,8 +56,10 @@ main(int argc, char ** argv)
                                          "file", cmd);
       TCLAP::ValueArg<std::string> subset("", "subset", "test, validation, train or all", false, "validation", "name",
                                           cmd);
-      TCLAP::ValueArg<int>         label("", "label", "Target label id", false, 1, "id", cmd);
-      TCLAP::ValueArg<std::string> instances("", "instances", "organ or lesion", false, "organ", "kind", cmd);
+      TCLAP::ValueArg<std::string> label("", "label", "Target label id(s), e.g. 1 or 1,2,3", false, "1", "ids", cmd);
+      TCLAP::ValueArg<std::string> device("", "device", "auto, cpu, cuda or cuda:N", false, "auto", "device", cmd);
+      TCLAP::ValueArg<std::string> instances("", "instances", "organ, lesion or label-components", false, "organ",
+                                             "kind", cmd);
       TCLAP::ValueArg<int>      stage("", "stage", "1 or 2 (0: from the model's input channels)", false, 0, "N", cmd);
       TCLAP::ValueArg<unsigned> clicks("", "clicks", "Simulated clicks per instance", false, 3, "N", cmd);
       TCLAP::ValueArg<uint64_t> seed("", "seed", "Seed of the simulated clicks", false, 0, "integer", cmd);
@@ -85,6 +88,12 @@ main(int argc, char ** argv)
                                    { return std::find(ids->begin(), ids->end(), entry.id) == ids->end(); }),
                     cases.end());
       }
+      const auto labels = diva::application::ParseList<uint16_t>("--label", label.getValue());
+      if (labels.empty())
+      {
+        throw std::invalid_argument("option --label: give at least one label id");
+      }
+      const torch::Device                computeDevice = diva::ResolveDevice(device.getValue());
       std::vector<diva::EvaluatedSample> samples;
       for (const auto & text : models.getValue())
       {
@@ -94,10 +103,10 @@ main(int argc, char ** argv)
           throw TCLAP::CmdLineParseException("--model expects NAME=file, got \"" + text + "\"");
         }
         const std::string     modelName = text.substr(0, equals);
-        auto                  loaded = diva::LoadModel(text.substr(equals + 1));
+        auto                  loaded = diva::LoadModel(text.substr(equals + 1), computeDevice);
         diva::TrainingOptions options;
         options.stage = stage.getValue() != 0 ? stage.getValue() : (loaded.network->GetInputChannels() == 2 ? 1 : 2);
-        options.targetLabels = { static_cast<uint16_t>(label.getValue()) };
+        options.targetLabels = labels;
         options.instances = instances.getValue();
         options.patchSize = loaded.description.preprocessing.patchSize;
         options.targetSpacing = loaded.description.preprocessing.targetSpacing;
@@ -112,8 +121,8 @@ main(int argc, char ** argv)
           for (unsigned click = 0; click < clicks.getValue(); ++click)
           {
             const auto            sample = source.MakeValidationSample(index, click);
-            const auto            output = loaded.network->Segment(sample.input.unsqueeze(0));
-            const torch::Tensor   prediction = diva::ForegroundProbability(output.logits).squeeze() >= 0.5;
+            const auto            output = loaded.network->Segment(sample.input.unsqueeze(0).to(computeDevice));
+            const torch::Tensor   prediction = (diva::ForegroundProbability(output.logits).squeeze() >= 0.5).cpu();
             const torch::Tensor   reference = sample.target.squeeze();
             const auto            metrics = diva::ComputeBinaryMetrics(prediction, reference);
             diva::EvaluatedSample result;

@@ -33,6 +33,7 @@ namespace fs = std::filesystem;
 using CTImageType = itk::Image<float, 3>;
 using MaskImageType = itk::Image<uint8_t, 3>;
 using SegmentationFilterType = itk::ClickGuidedSegmentationFilter<CTImageType, MaskImageType>;
+using ReferenceImageType = itk::Image<uint16_t, 3>;
 
 // The CT, from a file or from the first DICOM series of a directory.
 CTImageType::Pointer
@@ -232,6 +233,70 @@ PrintSlicerXml()
 </executable>
 )";
 }
+// The reference label image of --reference, which must lie on the CT's grid (same size, origin, spacing, direction).
+ReferenceImageType::Pointer
+ReadReference(const std::string & path, const CTImageType * ct)
+{
+  if (!std::filesystem::is_regular_file(path))
+  {
+    throw std::runtime_error("--reference \"" + path + "\": no such file");
+  }
+  auto reader = itk::ImageFileReader<ReferenceImageType>::New();
+  reader->SetFileName(path);
+  try
+  {
+    reader->Update();
+  }
+  catch (const itk::ExceptionObject & error)
+  {
+    throw std::runtime_error("--reference \"" + path + "\": cannot be read as a 3D label image (" +
+                             std::string(error.GetDescription()) + ")");
+  }
+  ReferenceImageType::Pointer image = reader->GetOutput();
+  const auto &                grid = image->GetLargestPossibleRegion();
+  const double                tolerance = 1e-4 * ct->GetSpacing()[0];
+  bool                        same = grid.GetSize() == ct->GetLargestPossibleRegion().GetSize();
+  for (unsigned d = 0; d < 3 && same; ++d)
+  {
+    same = std::abs(image->GetOrigin()[d] - ct->GetOrigin()[d]) <= tolerance &&
+           std::abs(image->GetSpacing()[d] - ct->GetSpacing()[d]) <= tolerance;
+    for (unsigned e = 0; e < 3 && same; ++e)
+    {
+      same = std::abs(image->GetDirection()[d][e] - ct->GetDirection()[d][e]) <= 1e-6;
+    }
+  }
+  if (!same)
+  {
+    throw std::runtime_error("--reference \"" + path +
+                             "\": not on the input's grid (size, origin, spacing or "
+                             "direction differ)");
+  }
+  return image;
+}
+
+// Dice, recall and precision of the mask against the reference object, on one line.
+void
+PrintAgreement(const MaskImageType * mask, const ReferenceImageType * reference, int label, const std::string & path)
+{
+  const size_t count = mask->GetBufferedRegion().GetNumberOfPixels();
+  size_t       both = 0, maskOnly = 0, referenceOnly = 0;
+  for (size_t i = 0; i < count; ++i)
+  {
+    const uint16_t value = reference->GetBufferPointer()[i];
+    const bool     inReference = label == 0 ? value != 0 : value == label;
+    const bool     inMask = mask->GetBufferPointer()[i] != 0;
+    both += inMask && inReference ? 1 : 0;
+    maskOnly += inMask && !inReference ? 1 : 0;
+    referenceOnly += !inMask && inReference ? 1 : 0;
+  }
+  // Conventions of Documentation/Method.md: both empty -> 1.
+  auto ratio = [](double numerator, double denominator) { return denominator > 0 ? numerator / denominator : 1.0; };
+  std::cout << "DivAttentionSegment: against " << path << (label == 0 ? "" : " label " + std::to_string(label))
+            << ": Dice " << std::fixed << std::setprecision(3)
+            << ratio(2.0 * both, 2.0 * both + maskOnly + referenceOnly) << ", recall "
+            << ratio(both, both + referenceOnly) << ", precision " << ratio(both, both + maskOnly) << std::endl;
+}
+
 } // namespace
 
 int
@@ -282,6 +347,12 @@ main(int argc, char ** argv)
       TCLAP::ValueArg<double> threshold("", "threshold", "Probability threshold of the mask", false, 0.5, "probability",
                                         cmd);
       TCLAP::SwitchArg        verbose("v", "verbose", "Say what happens and how long it takes", cmd);
+      TCLAP::ValueArg<std::string> reference("", "reference",
+                                             "Reference label image on the input's grid: print Dice, recall and "
+                                             "precision of the mask against it",
+                                             false, "", "file", cmd);
+      TCLAP::ValueArg<int>         referenceLabel(
+                "", "reference-label", "Label of the object in --reference (0: any non-zero label)", false, 0, "id", cmd);
       cmd.parse(argc, argv);
 
       const auto start = std::chrono::steady_clock::now();
@@ -332,6 +403,11 @@ main(int argc, char ** argv)
       CTImageType::Pointer ct = ReadInput(input.getValue());
       log("read " + input.getValue());
       CheckFinite(ct, input.getValue());
+      ReferenceImageType::Pointer referenceImage;
+      if (!reference.getValue().empty())
+      {
+        referenceImage = ReadReference(reference.getValue(), ct);
+      }
       const auto points = itk::ClickPoints::Parse(clicks.getValue(), space, ct);
       auto       nearest = itk::NearestNeighborInterpolateImageFunction<CTImageType>::New();
       nearest->SetInputImage(ct);
@@ -398,6 +474,10 @@ main(int argc, char ** argv)
       const auto & spacing = ct->GetSpacing();
       std::cout << "DivAttentionSegment: wrote " << output.getValue() << ": " << voxels << " voxels, "
                 << std::setprecision(4) << voxels * spacing[0] * spacing[1] * spacing[2] / 1000.0 << " mL" << std::endl;
+      if (referenceImage)
+      {
+        PrintAgreement(filter->GetOutput(), referenceImage, referenceLabel.getValue(), reference.getValue());
+      }
       log("done");
       return 0;
     });

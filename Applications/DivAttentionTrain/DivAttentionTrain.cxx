@@ -25,26 +25,6 @@ OnSignal(int)
   diva::Trainer::RequestStop();
 }
 
-template<typename T>
-std::vector<T>
-ParseList(const std::string & option, const std::string & text)
-{
-  std::vector<T>    values;
-  std::stringstream stream(text);
-  std::string       item;
-  while (std::getline(stream, item, ','))
-  {
-    std::istringstream parse(item);
-    T                  value{};
-    if (!(parse >> value) || !parse.eof())
-    {
-      throw std::invalid_argument("option " + option + ": \"" + text + "\" is not a comma-separated list of numbers");
-    }
-    values.push_back(value);
-  }
-  return values;
-}
-
 void
 Plot(const std::string & csv, const std::string & png)
 {
@@ -95,8 +75,10 @@ main(int argc, char ** argv)
                                            "", "path", cmd);
       TCLAP::ValueArg<std::string> layout("", "layout", "auto, msd, kits, nnunet or csv", false, d.layout, "name", cmd);
       TCLAP::ValueArg<std::string> labels("", "labels", "Target label ids, e.g. 1 or 1,2", false, "1", "ids", cmd);
-      TCLAP::ValueArg<std::string> instances("", "instances", "organ (one object per case) or lesion (components)",
-                                             false, d.instances, "kind", cmd);
+      TCLAP::ValueArg<std::string> instances(
+        "", "instances",
+        "organ (one object per case), lesion (components) or label-components (each label apart, then components)",
+        false, d.instances, "kind", cmd);
       TCLAP::ValueArg<unsigned>    minExtent("", "min-extent", "Discard instances thinner than this (voxels)", false,
                                              d.minimumExtent, "voxels", cmd);
       TCLAP::ValueArg<uint64_t>    minVoxels("", "min-voxels", "Discard instances smaller than this (voxels)", false,
@@ -134,7 +116,12 @@ main(int argc, char ** argv)
       TCLAP::ValueArg<std::string> device("", "device", "auto, cpu, cuda or cuda:N", false, d.device, "device", cmd);
       TCLAP::ValueArg<int64_t>     prefetch("", "prefetch", "Batches prepared ahead by the loader thread", false,
                                             d.prefetchBatches, "N", cmd);
+      TCLAP::ValueArg<int64_t>     loaderThreads("", "loader-threads",
+                                                 "Threads making training batches (0: 1 on CPU, cores/4 on a GPU)", false,
+                                                 d.loaderThreads, "N", cmd);
       TCLAP::SwitchArg             noProgress("", "no-progress", "No progress bar", cmd);
+      TCLAP::SwitchArg             exportFloat16("", "export-float16",
+                                                 "The exported model file stores its weights as float16 (half the size)", cmd);
       TCLAP::ValueArg<std::string> resume("", "resume", "Continue the run in this output directory", false, "", "dir",
                                           cmd);
       TCLAP::ValueArg<std::string> plot("", "plot", "Draw loss and Dice curves into this PNG (gnuplot)", false, "",
@@ -161,6 +148,10 @@ main(int argc, char ** argv)
         options.progress = false;
       if (prefetch.isSet())
         options.prefetchBatches = prefetch.getValue();
+      if (loaderThreads.isSet())
+        options.loaderThreads = loaderThreads.getValue();
+      if (exportFloat16.isSet())
+        options.exportFloat16 = true;
       if (!resume.isSet())
       {
         if (stage.isSet())
@@ -176,7 +167,7 @@ main(int argc, char ** argv)
         if (layout.isSet())
           options.layout = layout.getValue();
         if (labels.isSet())
-          options.targetLabels = ParseList<uint16_t>("--labels", labels.getValue());
+          options.targetLabels = diva::application::ParseList<uint16_t>("--labels", labels.getValue());
         if (instances.isSet())
           options.instances = instances.getValue();
         if (minExtent.isSet())
@@ -209,7 +200,7 @@ main(int argc, char ** argv)
         if (lr.isSet())
           options.learningRate = lr.getValue();
         if (milestones.isSet())
-          options.milestones = ParseList<int64_t>("--milestones", milestones.getValue());
+          options.milestones = diva::application::ParseList<int64_t>("--milestones", milestones.getValue());
         if (lrGamma.isSet())
           options.learningRateGamma = lrGamma.getValue();
         if (batch.isSet())

@@ -64,6 +64,39 @@ TEST(LabelInstanceExtractor, AnOrganIsOneObjectEvenWhenCut)
   EXPECT_THROW(Extractor::Extract(BlobImage(), options), itk::ExceptionObject);
 }
 
+TEST(LabelInstanceExtractor, LabelComponentsKeepsTouchingLabelsApart)
+{
+  // Two boxes of different labels that touch: the union would be one component, label by label they are two.
+  auto image = Extractor::LabelImageType::New();
+  image->SetRegions(Extractor::LabelImageType::SizeType{ { 12, 12, 12 } });
+  image->Allocate(true);
+  for (int z = 2; z < 6; ++z)
+    for (int y = 2; y < 6; ++y)
+      for (int x = 2; x < 10; ++x)
+        image->SetPixel({ { x, y, z } }, x < 6 ? 3 : 5);
+  image->SetPixel({ { 8, 9, 9 } }, 3); // a single voxel of label 3 far away: its own component, discarded as small
+
+  Extractor::Options options;
+  options.targetLabels = { 3, 5 };
+  options.mode = Extractor::Mode::Lesion;
+  EXPECT_EQ(Extractor::Extract(image, options).kept.size(), 1u); // union: one object
+
+  options.mode = Extractor::Mode::LabelComponents;
+  const auto result = Extractor::Extract(image, options);
+  ASSERT_EQ(result.kept.size(), 2u);
+  EXPECT_EQ(result.discarded, 1u);
+  EXPECT_EQ(result.kept[0].voxels, 64u);
+  EXPECT_EQ(result.kept[1].voxels, 64u);
+  const auto left = result.instances->GetPixel({ { 3, 3, 3 } });
+  const auto right = result.instances->GetPixel({ { 8, 3, 3 } });
+  EXPECT_NE(left, 0);
+  EXPECT_NE(right, 0);
+  EXPECT_NE(left, right);
+
+  EXPECT_EQ(Extractor::ModeFromName("label-components"), Extractor::Mode::LabelComponents);
+  EXPECT_THROW(Extractor::ModeFromName("organs"), itk::ExceptionObject);
+}
+
 TEST(DatasetSplit, PaperProportionsDeterministicBySeedAndRoundTripsThroughJson)
 {
   std::vector<std::string> ids;

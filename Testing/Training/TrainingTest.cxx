@@ -15,11 +15,13 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <thread>
 #include <unistd.h>
 
 namespace
@@ -405,6 +407,51 @@ TEST(BatchPrefetcher, DeliversInOrderAndPassesErrorsOn)
   diva::BatchPrefetcher failing(
     2, [](size_t) -> diva::Batch { throw std::runtime_error("broken case"); }, 1);
   EXPECT_THROW(failing.Next(), std::runtime_error);
+}
+
+TEST(BatchPrefetcher, SeveralWorkersDeliverInOrder)
+{
+  // Workers finish out of order (later batches are quicker); the consumer still sees 0, 1, 2, ... and every batch
+  // once, and no worker runs more than `depth` batches ahead of the consumer.
+  std::atomic<int>      running{ 0 };
+  std::atomic<int>      mostAtOnce{ 0 };
+  diva::BatchPrefetcher pool(
+    12,
+    [&](size_t i)
+    {
+      const int now = ++running;
+      int       seen = mostAtOnce.load();
+      while (now > seen && !mostAtOnce.compare_exchange_weak(seen, now))
+      {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2 * static_cast<int>(12 - i)));
+      --running;
+      return diva::Batch{ torch::full({ 1 }, static_cast<double>(i)), torch::Tensor() };
+    },
+    3, 4);
+  for (size_t i = 0; i < 12; ++i)
+  {
+    EXPECT_EQ(pool.Next().input.item<double>(), static_cast<double>(i));
+  }
+  EXPECT_THROW(pool.Next(), std::out_of_range);
+  EXPECT_GE(mostAtOnce.load(), 2); // the pool did work in parallel
+  EXPECT_LE(mostAtOnce.load(), 3); // never more than depth batches in flight
+
+  diva::BatchPrefetcher failing(
+    6,
+    [](size_t i) -> diva::Batch
+    {
+      if (i == 2)
+        throw std::runtime_error("broken case");
+      return {};
+    },
+    2, 3);
+  EXPECT_THROW(
+    {
+      for (int k = 0; k < 6; ++k)
+        failing.Next();
+    },
+    std::runtime_error);
 }
 
 // Throughput figures for Documentation/Performance.md ("Training"); disabled: timings are not tests. Run with

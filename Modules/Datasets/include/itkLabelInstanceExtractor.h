@@ -5,6 +5,7 @@
 #include "itkImageRegion.h"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace itk
@@ -26,9 +27,14 @@ public:
 
   enum class Mode
   {
-    Organ,
-    Lesion
+    Organ,          ///< every voxel with any target label is one object per case
+    Lesion,         ///< connected components of the union of the target labels
+    LabelComponents ///< each target label on its own, split into connected components (multi-organ + lesion maps)
   };
+
+  /** "organ", "lesion" or "label-components"; throws itk::ExceptionObject naming the text otherwise. */
+  static Mode
+  ModeFromName(const std::string & name);
 
   struct Options
   {

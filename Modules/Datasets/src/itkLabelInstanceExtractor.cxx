@@ -1,5 +1,6 @@
 #include "itkLabelInstanceExtractor.h"
 
+#include "itkBinaryThresholdImageFilter.h"
 #include "itkConnectedComponentImageFilter.h"
 #include "itkImageRegionConstIteratorWithIndex.h"
 #include "itkImageRegionIterator.h"
@@ -10,6 +11,25 @@
 
 namespace itk
 {
+LabelInstanceExtractor::Mode
+LabelInstanceExtractor::ModeFromName(const std::string & name)
+{
+  if (name == "organ")
+  {
+    return Mode::Organ;
+  }
+  if (name == "lesion")
+  {
+    return Mode::Lesion;
+  }
+  if (name == "label-components")
+  {
+    return Mode::LabelComponents;
+  }
+  itkGenericExceptionMacro(<< "DivAttention: instances must be organ, lesion or label-components, not '" << name
+                           << "'");
+}
+
 LabelInstanceExtractor::Result
 LabelInstanceExtractor::Extract(const LabelImageType * labels, const Options & options)
 {
@@ -31,13 +51,53 @@ LabelInstanceExtractor::Extract(const LabelImageType * labels, const Options & o
     ImageRegionIterator<InstanceImageType>   out(mask, region);
     for (; !in.IsAtEnd(); ++in, ++out)
     {
-      const bool target =
-        std::find(options.targetLabels.begin(), options.targetLabels.end(), in.Get()) != options.targetLabels.end();
-      out.Set(target ? 1 : 0);
+      const auto found = std::find(options.targetLabels.begin(), options.targetLabels.end(), in.Get());
+      // In LabelComponents mode each label keeps its own value (its position in the list) so that touching organs of
+      // different labels stay apart; the other modes see one foreground.
+      const auto value = options.mode == Mode::LabelComponents ? found - options.targetLabels.begin() + 1 : 1;
+      out.Set(found != options.targetLabels.end() ? static_cast<uint16_t>(value) : 0);
     }
   }
   InstanceImageType::Pointer components = mask;
-  if (options.mode == Mode::Lesion)
+  if (options.mode == Mode::LabelComponents)
+  {
+    // Components label by label, numbered on from the previous label's last component.
+    components = InstanceImageType::New();
+    components->CopyInformation(labels);
+    components->SetRegions(region);
+    components->Allocate(true);
+    uint16_t offset = 0;
+    for (size_t k = 0; k < options.targetLabels.size(); ++k)
+    {
+      auto only = BinaryThresholdImageFilter<InstanceImageType, InstanceImageType>::New();
+      only->SetInput(mask);
+      only->SetLowerThreshold(static_cast<uint16_t>(k + 1));
+      only->SetUpperThreshold(static_cast<uint16_t>(k + 1));
+      only->SetInsideValue(1);
+      only->SetOutsideValue(0);
+      auto connected = ConnectedComponentImageFilter<InstanceImageType, InstanceImageType>::New();
+      connected->SetInput(only->GetOutput());
+      connected->SetFullyConnected(true);
+      connected->SetBackgroundValue(0);
+      connected->Update();
+      const auto count = connected->GetObjectCount();
+      if (static_cast<size_t>(offset) + count > 65535)
+      {
+        itkGenericExceptionMacro(<< "DivAttention: instances: more than 65535 connected components");
+      }
+      ImageRegionConstIterator<InstanceImageType> in(connected->GetOutput(), region);
+      ImageRegionIterator<InstanceImageType>      out(components, region);
+      for (; !in.IsAtEnd(); ++in, ++out)
+      {
+        if (in.Get() != 0)
+        {
+          out.Set(static_cast<uint16_t>(offset + in.Get()));
+        }
+      }
+      offset = static_cast<uint16_t>(offset + count);
+    }
+  }
+  else if (options.mode == Mode::Lesion)
   {
     auto connected = ConnectedComponentImageFilter<InstanceImageType, InstanceImageType>::New();
     connected->SetInput(mask);

@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace itk
@@ -147,6 +148,15 @@ public:
   /** Windows the coarse stage ran. */
   itkGetConstMacro(NumberOfCoarseWindows, unsigned int);
 
+  /** Wall-clock seconds each step of the last run took, in pipeline order ("click map", "coarse segmentation",
+   * "crop", "crop click map", "refinement", "paste back", "threshold"), measured from each internal filter's
+   * StartEvent to its EndEvent (benchmarks and --verbose logs; a step that did not run is absent). */
+  const std::vector<std::pair<std::string, double>> &
+  GetStepSeconds() const
+  {
+    return m_StepSeconds;
+  }
+
   /** Metadata key of the output that records the fallback crop ("true"/"false"). */
   static constexpr const char * FallbackCropKey = "DivAttention.FallbackCrop";
 
@@ -206,17 +216,18 @@ private:
   std::string  m_RefineFileModelKey;
 
   // Result of the last run and what it was computed from.
-  typename OutputImageType::Pointer m_Label;
-  FloatImageType::Pointer           m_ProbabilityImage;
-  FloatImageType::Pointer           m_CoarseProbability;
-  FloatImageType::Pointer           m_Crop;
-  FloatImageType::Pointer           m_RefinedPatch;
-  FloatImageType::Pointer           m_AttentionMap;
-  const InputImageType *            m_ResultInput{ nullptr };
-  ModifiedTimeType                  m_ResultTime{ 0 };
-  bool                              m_UsedFallbackCrop{ false };
-  std::string                       m_DeviceUsed;
-  unsigned int                      m_NumberOfCoarseWindows{ 0 };
+  typename OutputImageType::Pointer           m_Label;
+  FloatImageType::Pointer                     m_ProbabilityImage;
+  FloatImageType::Pointer                     m_CoarseProbability;
+  FloatImageType::Pointer                     m_Crop;
+  FloatImageType::Pointer                     m_RefinedPatch;
+  FloatImageType::Pointer                     m_AttentionMap;
+  const InputImageType *                      m_ResultInput{ nullptr };
+  std::vector<std::pair<std::string, double>> m_StepSeconds;
+  ModifiedTimeType                            m_ResultTime{ 0 };
+  bool                                        m_UsedFallbackCrop{ false };
+  std::string                                 m_DeviceUsed;
+  unsigned int                                m_NumberOfCoarseWindows{ 0 };
 };
 } // namespace itk
 

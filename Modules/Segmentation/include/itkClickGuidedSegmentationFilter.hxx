@@ -7,6 +7,7 @@
 #include "itkMetaDataObject.h"
 #include "itkProgressAccumulator.h"
 
+#include <chrono>
 #include <cmath>
 
 namespace itk
@@ -201,7 +202,36 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   progress->RegisterInternalFilter(paste, 0.1f);
   progress->RegisterInternalFilter(threshold, 0.05f);
 
+  // Step timings: each internal filter's StartEvent..EndEvent, wall clock.
+  m_StepSeconds.clear();
+  std::vector<std::pair<std::string, ProcessObject *>> steps{
+    { "click map", clickMap.GetPointer() }, { "coarse segmentation", coarse.GetPointer() },
+    { "crop", crop.GetPointer() },          { "refinement", refine.GetPointer() },
+    { "paste back", paste.GetPointer() },   { "threshold", threshold.GetPointer() }
+  };
+  if (cropClickMap)
+  {
+    steps.insert(steps.begin() + 3, { "crop click map", cropClickMap.GetPointer() });
+  }
+  std::vector<std::chrono::steady_clock::time_point> started(steps.size());
+  std::vector<double>                                seconds(steps.size(), -1.0);
+  for (size_t k = 0; k < steps.size(); ++k)
+  {
+    steps[k].second->AddObserver(StartEvent(),
+                                 [&started, k](const EventObject &) { started[k] = std::chrono::steady_clock::now(); });
+    steps[k].second->AddObserver(
+      EndEvent(), [&started, &seconds, k](const EventObject &)
+      { seconds[k] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started[k]).count(); });
+  }
+
   threshold->Update();
+  for (size_t k = 0; k < steps.size(); ++k)
+  {
+    if (seconds[k] >= 0.0)
+    {
+      m_StepSeconds.emplace_back(steps[k].first, seconds[k]);
+    }
+  }
 
   m_Label = threshold->GetOutput();
   m_ProbabilityImage = paste->GetOutput();

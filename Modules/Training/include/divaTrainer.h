@@ -12,6 +12,7 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,13 +28,14 @@ struct Batch
   torch::Tensor target;
 };
 
-/** \brief Makes batches 0 .. count-1 on a background thread, `depth` ahead of the consumer, so that data loading
- * overlaps the training step. Batches come out in order; an exception in the producer is rethrown by Next(). With
- * depth 0 batches are made on the caller's thread. \ingroup DivAttention */
+/** \brief Makes batches 0 .. count-1 on `workers` background threads, up to `depth` ahead of the consumer, so that
+ * data loading overlaps the training step (and, with several workers, keeps up with a GPU). Batches come out in
+ * order whatever the number of workers (each batch must be a pure function of its index); the first exception of a
+ * producer is rethrown by Next(). With depth 0 batches are made on the caller's thread. \ingroup DivAttention */
 class BatchPrefetcher
 {
 public:
-  BatchPrefetcher(size_t count, std::function<Batch(size_t)> produce, size_t depth);
+  BatchPrefetcher(size_t count, std::function<Batch(size_t)> produce, size_t depth, size_t workers = 1);
   ~BatchPrefetcher();
   BatchPrefetcher(const BatchPrefetcher &) = delete;
   BatchPrefetcher &
@@ -42,16 +44,20 @@ public:
   Next();
 
 private:
+  void
+  Work();
+
   size_t                       m_Count;
-  size_t                       m_Taken = 0;
+  size_t                       m_Taken = 0;   ///< batches handed out
+  size_t                       m_Claimed = 0; ///< batches a worker has started
   std::function<Batch(size_t)> m_Produce;
   size_t                       m_Depth;
-  std::deque<Batch>            m_Ready;
+  std::map<size_t, Batch>      m_Ready;
   std::exception_ptr           m_Error;
   bool                         m_Stop = false;
   std::mutex                   m_Mutex;
   std::condition_variable      m_Changed;
-  std::thread                  m_Thread;
+  std::vector<std::thread>     m_Threads;
 };
 
 /** \brief Where the trainer's samples come from (TrainingSampleSource in the applications, anything in tests).
@@ -152,6 +158,10 @@ private:
   Validate();
   Batch
   MakeTrainingBatch(const std::vector<size_t> & order, size_t batchIndex, int64_t epoch) const;
+  /** Loader threads: TrainingOptions::loaderThreads, or for 0 one on the CPU (the step itself needs the cores) and a
+   * quarter of the cores (at least 2) when the step runs on a GPU. */
+  size_t
+  LoaderThreads() const;
 
   TrainingOptions                          m_Options;
   std::shared_ptr<SegmentationNetworkImpl> m_Network;

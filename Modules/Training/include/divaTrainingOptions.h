@@ -26,7 +26,7 @@ struct TrainingOptions
   std::string            dataset;                     ///< dataset root or CSV file
   std::string            layout = "auto";             ///< "auto", "msd", "kits", "nnunet", "csv"
   std::vector<uint16_t>  targetLabels{ 1 };           ///< label ids forming the object (KiTS kidney 1, tumour 2)
-  std::string            instances = "organ";         ///< "organ" (one object per case) or "lesion" (components)
+  std::string            instances = "organ";         ///< "organ", "lesion" or "label-components"
   unsigned int           minimumExtent = 2;           ///< paper: discard instances < 2 voxels along an axis
   uint64_t               minimumVoxels = 5;           ///< paper: discard instances < 5 voxels
   bool                   expectBinary = false;        ///< report labels with values other than 0/1 as a problem
@@ -73,8 +73,10 @@ struct TrainingOptions
   int         threads = 0; ///< 0: DivAttentionRuntime's default budget
   bool        deterministic = false;
   std::string device = "auto";
-  int64_t     prefetchBatches = 2; ///< batches the loader thread prepares ahead; 0: no thread
+  int64_t     prefetchBatches = 2; ///< batches the loader threads prepare ahead; 0: no thread
+  int64_t     loaderThreads = 0;   ///< threads making training batches; 0: 1 on CPU, cores/4 (>= 2) on a GPU
   bool        progress = true;
+  bool        exportFloat16 = false; ///< model-best.pt stores its weights as float16 (half the file; Method.md)
 
   /** The architecture actually trained ("munet", "unetr", "espnet"). */
   std::string

@@ -76,42 +76,52 @@ Clock(double seconds)
 }
 } // namespace
 
-BatchPrefetcher::BatchPrefetcher(size_t count, std::function<Batch(size_t)> produce, size_t depth)
+BatchPrefetcher::BatchPrefetcher(size_t count, std::function<Batch(size_t)> produce, size_t depth, size_t workers)
     : m_Count(count), m_Produce(std::move(produce)), m_Depth(depth)
 {
   if (m_Depth == 0)
   {
     return;
   }
-  m_Thread = std::thread(
-    [this]()
+  for (size_t w = 0; w < std::max<size_t>(1, workers); ++w)
+  {
+    m_Threads.emplace_back([this]() { Work(); });
+  }
+}
+
+void
+BatchPrefetcher::Work()
+{
+  for (;;)
+  {
+    size_t index = 0;
     {
-      for (size_t index = 0; index < m_Count; ++index)
+      // Claim the next batch once it is within `depth` of the consumer.
+      std::unique_lock<std::mutex> lock(m_Mutex);
+      m_Changed.wait(lock,
+                     [this]() { return m_Stop || m_Error || m_Claimed >= m_Count || m_Claimed < m_Taken + m_Depth; });
+      if (m_Stop || m_Error || m_Claimed >= m_Count)
       {
-        {
-          std::unique_lock<std::mutex> lock(m_Mutex);
-          m_Changed.wait(lock, [this]() { return m_Stop || m_Ready.size() < m_Depth; });
-          if (m_Stop)
-          {
-            return;
-          }
-        }
-        try
-        {
-          Batch                       batch = m_Produce(index);
-          std::lock_guard<std::mutex> lock(m_Mutex);
-          m_Ready.push_back(std::move(batch));
-        }
-        catch (...)
-        {
-          std::lock_guard<std::mutex> lock(m_Mutex);
-          m_Error = std::current_exception();
-          m_Changed.notify_all();
-          return;
-        }
-        m_Changed.notify_all();
+        return;
       }
-    });
+      index = m_Claimed++;
+    }
+    try
+    {
+      Batch                       batch = m_Produce(index);
+      std::lock_guard<std::mutex> lock(m_Mutex);
+      m_Ready.emplace(index, std::move(batch));
+    }
+    catch (...)
+    {
+      std::lock_guard<std::mutex> lock(m_Mutex);
+      if (!m_Error)
+      {
+        m_Error = std::current_exception();
+      }
+    }
+    m_Changed.notify_all();
+  }
 }
 
 BatchPrefetcher::~BatchPrefetcher()
@@ -121,9 +131,9 @@ BatchPrefetcher::~BatchPrefetcher()
     m_Stop = true;
   }
   m_Changed.notify_all();
-  if (m_Thread.joinable())
+  for (auto & thread : m_Threads)
   {
-    m_Thread.join();
+    thread.join();
   }
 }
 
@@ -139,13 +149,14 @@ BatchPrefetcher::Next()
     return m_Produce(m_Taken++);
   }
   std::unique_lock<std::mutex> lock(m_Mutex);
-  m_Changed.wait(lock, [this]() { return !m_Ready.empty() || m_Error; });
-  if (m_Ready.empty())
+  m_Changed.wait(lock, [this]() { return m_Ready.count(m_Taken) != 0 || m_Error; });
+  const auto found = m_Ready.find(m_Taken);
+  if (found == m_Ready.end())
   {
     std::rethrow_exception(m_Error);
   }
-  Batch batch = std::move(m_Ready.front());
-  m_Ready.pop_front();
+  Batch batch = std::move(found->second);
+  m_Ready.erase(found);
   ++m_Taken;
   m_Changed.notify_all();
   return batch;
@@ -385,6 +396,16 @@ Trainer::MakeTrainingBatch(const std::vector<size_t> & order, size_t batchIndex,
   return { torch::stack(inputs), torch::stack(targets) };
 }
 
+size_t
+Trainer::LoaderThreads() const
+{
+  if (m_Options.loaderThreads > 0)
+  {
+    return static_cast<size_t>(m_Options.loaderThreads);
+  }
+  return m_Device.is_cuda() ? std::max<size_t>(2, std::thread::hardware_concurrency() / 4) : 1;
+}
+
 EpochRecord
 Trainer::Validate()
 {
@@ -447,7 +468,7 @@ Trainer::Fit()
     BatchPrefetcher batches(
       static_cast<size_t>(stepsPerEpoch),
       [this, &order, epoch](size_t index) { return MakeTrainingBatch(order, index, epoch); },
-      static_cast<size_t>(m_Options.prefetchBatches));
+      static_cast<size_t>(m_Options.prefetchBatches), LoaderThreads());
     double lossSum = 0.0;
     for (int64_t step = 0; step < stepsPerEpoch; ++step)
     {
@@ -511,7 +532,9 @@ Trainer::Fit()
       {
         SaveCheckpoint(m_Options.outputDirectory + "/best.pt");
         m_Network->eval();
-        SaveModel(m_Options.outputDirectory + "/model-best.pt", *m_Network, m_Description);
+        ModelSaveOptions saveOptions;
+        saveOptions.float16 = m_Options.exportFloat16;
+        SaveModel(m_Options.outputDirectory + "/model-best.pt", *m_Network, m_Description, saveOptions);
       }
       WriteLog();
     }

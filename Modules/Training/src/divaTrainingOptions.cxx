@@ -61,7 +61,9 @@ namespace
   X("deterministic", deterministic)                                                                                    \
   X("device", device)                                                                                                  \
   X("prefetch_batches", prefetchBatches)                                                                               \
-  X("progress", progress)
+  X("loader_threads", loaderThreads)                                                                                   \
+  X("progress", progress)                                                                                              \
+  X("export_float16", exportFloat16)
 } // namespace
 
 std::string
@@ -87,9 +89,9 @@ TrainingOptions::Validate() const
   {
     fail("model must be munet, unetr or espnet, not '" + resolved + "'");
   }
-  if (instances != "organ" && instances != "lesion")
+  if (instances != "organ" && instances != "lesion" && instances != "label-components")
   {
-    fail("instances must be organ or lesion, not '" + instances + "'");
+    fail("instances must be organ, lesion or label-components, not '" + instances + "'");
   }
   if (targetLabels.empty())
   {
@@ -117,9 +119,9 @@ TrainingOptions::Validate() const
   {
     fail("learning rate must be >= 0 and its gamma > 0");
   }
-  if (epochs < 1 || batchSize < 1 || stepsPerEpoch < 0 || patience < 0 || prefetchBatches < 0)
+  if (epochs < 1 || batchSize < 1 || stepsPerEpoch < 0 || patience < 0 || prefetchBatches < 0 || loaderThreads < 0)
   {
-    fail("epochs and batch size must be >= 1; steps per epoch, patience and prefetch >= 0");
+    fail("epochs and batch size must be >= 1; steps per epoch, patience, prefetch and loader threads >= 0");
   }
   if (rotationDegrees < 0.0 || scaleRange < 0.0 || scaleRange >= 1.0 || intensityShift < 0.0 || intensityScale < 0.0 ||
       intensityScale >= 1.0 || noiseStandardDeviation < 0.0 || cropCenterJitter < 0.0 || cropSizeJitter < 0.0 ||

@@ -150,12 +150,27 @@ ClickRegionCube(const Point<double, 3> &       click,
   return cube;
 }
 
+namespace
+{
+// The training volumes are shared by the loader threads, and a filter writes its requested region into its input:
+// each sample's pipeline reads through its own image object over the same pixel buffer, so concurrent samples never
+// touch each other's pipeline state.
+template<typename TImage>
+typename TImage::Pointer
+SharedBufferView(const TImage * image)
+{
+  auto view = TImage::New();
+  view->Graft(image);
+  return view;
+}
+} // namespace
+
 torch::Tensor
 PreprocessCT(const Image<int16_t, 3> * ct, const Image<float, 3> * grid, const diva::Preprocessing & preprocessing)
 {
   using ResampleType = ResampleImageFilter<Image<int16_t, 3>, FloatImageType>;
   auto resample = ResampleType::New();
-  resample->SetInput(ct);
+  resample->SetInput(SharedBufferView(ct));
   resample->SetOutputParametersFromImage(grid);
   resample->SetInterpolator(LinearInterpolateImageFunction<Image<int16_t, 3>, double>::New());
   resample->SetDefaultPixelValue(-1024.0f);
@@ -182,7 +197,7 @@ ResampleMask(const Image<uint8_t, 3> * mask, const Image<float, 3> * grid)
 {
   using ResampleType = ResampleImageFilter<Image<uint8_t, 3>, Image<uint8_t, 3>>;
   auto resample = ResampleType::New();
-  resample->SetInput(mask);
+  resample->SetInput(SharedBufferView(mask));
   resample->SetOutputParametersFromImage(grid);
   resample->SetInterpolator(NearestNeighborInterpolateImageFunction<Image<uint8_t, 3>, double>::New());
   resample->SetDefaultPixelValue(0);
@@ -240,8 +255,7 @@ TrainingSampleSource::TrainingSampleSource(const diva::TrainingOptions &        
   checks.expectBinary = options.expectBinary;
   LabelInstanceExtractor::Options extraction;
   extraction.targetLabels = options.targetLabels;
-  extraction.mode =
-    options.instances == "lesion" ? LabelInstanceExtractor::Mode::Lesion : LabelInstanceExtractor::Mode::Organ;
+  extraction.mode = LabelInstanceExtractor::ModeFromName(options.instances);
   extraction.minimumExtent = options.minimumExtent;
   extraction.minimumVoxels = options.minimumVoxels;
 
@@ -369,8 +383,8 @@ TrainingSampleSource::Stage2Cube(const Instance & instance) const
 {
   using CropType = PCACropResampleFilter<CTImageType, MaskImageType, FloatImageType>;
   auto crop = CropType::New();
-  crop->SetInput(m_Images[instance.caseIndex]);
-  crop->SetMaskImage(instance.cropMask);
+  crop->SetInput(SharedBufferView(m_Images[instance.caseIndex].GetPointer()));
+  crop->SetMaskImage(SharedBufferView(instance.cropMask.GetPointer()));
   typename CropType::SizeType size;
   for (unsigned int d = 0; d < 3; ++d)
   {

@@ -1,0 +1,175 @@
+// DivAttentionPipelineBench: click -> mask on a large phantom CT held in memory, with the time of each step of
+// ClickGuidedSegmentationFilter and the peak resident memory (Documentation/Performance.md, "Pipeline").
+//   DivAttentionPipelineBench [--size X,Y,Z] [--spacing X,Y,Z] [--preset small|paper] [--threads N]
+//                             [--repeat N] [--object spleen]
+// `small` uses the bundled models; `paper` builds untrained paper-preset models (mUnet and UNETR + div-attention)
+// with the bundled models' preprocessing: their masks are meaningless, their cost is the paper networks' cost (with
+// the coarse region fixed to one window, since an untrained network would grow it at random).
+#include "divaMUnet.h"
+#include "divaModelFile.h"
+#include "divaUNETR.h"
+#include "itkCTPhantomGenerator.h"
+#include "itkClickGuidedSegmentationFilter.h"
+#include "itkDivAttentionRuntime.h"
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+namespace
+{
+using CTImageType = itk::CTPhantomGenerator::CTImageType;
+using MaskImageType = itk::Image<uint8_t, 3>;
+using FilterType = itk::ClickGuidedSegmentationFilter<CTImageType, MaskImageType>;
+
+double
+PeakResidentMiB()
+{
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+std::array<double, 3>
+Triple(const std::string & text)
+{
+  std::array<double, 3> v{};
+  char                  comma = 0;
+  std::istringstream    in(text);
+  in >> v[0] >> comma >> v[1] >> comma >> v[2];
+  if (!in)
+  {
+    throw std::invalid_argument("expected x,y,z, got \"" + text + "\"");
+  }
+  return v;
+}
+
+// An untrained `paper` model with a bundled model's description (role, channels, preprocessing).
+std::shared_ptr<diva::LoadedModel>
+PaperModel(const diva::LoadedModel & like, bool coarse)
+{
+  auto model = std::make_shared<diva::LoadedModel>();
+  model->description = like.description;
+  model->description.preset = "paper";
+  if (coarse)
+  {
+    auto options = diva::MUnetOptions::Preset("paper").in_channels(2).deep_supervision(true);
+    model->network = std::make_shared<diva::MUnetImpl>(options);
+  }
+  else
+  {
+    auto options = diva::UNETROptions::Preset("paper");
+    options.div_attention().enabled(true);
+    model->network = std::make_shared<diva::UNETRImpl>(options);
+  }
+  model->network->eval();
+  return model;
+}
+} // namespace
+
+int
+main(int argc, char ** argv)
+{
+  std::string size = "512,512,300", spacing = "0.75,0.75,1.0", preset = "small", object = "spleen";
+  int         threads = 0, repeat = 3;
+  for (int i = 1; i + 1 < argc; i += 2)
+  {
+    const std::string key = argv[i], value = argv[i + 1];
+    if (key == "--size")
+      size = value;
+    else if (key == "--spacing")
+      spacing = value;
+    else if (key == "--preset")
+      preset = value;
+    else if (key == "--threads")
+      threads = std::stoi(value);
+    else if (key == "--repeat")
+      repeat = std::stoi(value);
+    else if (key == "--object")
+      object = value;
+    else
+    {
+      std::cerr << "unknown option " << key << std::endl;
+      return 2;
+    }
+  }
+  try
+  {
+    itk::DivAttentionRuntime::Initialize();
+    if (threads > 0)
+    {
+      itk::DivAttentionRuntime::SetThreadBudget(threads);
+    }
+    const auto s = Triple(size), sp = Triple(spacing);
+    auto       phantom = itk::CTPhantomGenerator::New();
+    phantom->SetSeed(4242);
+    phantom->SetSize({ { static_cast<itk::SizeValueType>(s[0]), static_cast<itk::SizeValueType>(s[1]),
+                         static_cast<itk::SizeValueType>(s[2]) } });
+    itk::CTPhantomGenerator::SpacingType grid;
+    for (unsigned d = 0; d < 3; ++d)
+    {
+      grid[d] = sp[d];
+    }
+    phantom->SetSpacing(grid);
+    phantom->Update();
+    const itk::CTPhantomGenerator::PhantomObject * target = nullptr;
+    for (const auto & candidate : phantom->GetObjects())
+    {
+      target = candidate.name == object ? &candidate : target;
+    }
+    if (target == nullptr)
+    {
+      throw std::invalid_argument("no phantom object \"" + object + "\"");
+    }
+    const std::filesystem::path models = DIVATTENTION_BUNDLED_MODEL_DIR;
+    auto coarse = std::make_shared<diva::LoadedModel>(diva::LoadModel((models / "coarse-munet-small.pt").string()));
+    auto refine =
+      std::make_shared<diva::LoadedModel>(diva::LoadModel((models / "refine-unetr-small-divattention.pt").string()));
+    if (preset == "paper")
+    {
+      coarse = PaperModel(*coarse, true);
+      refine = PaperModel(*refine, false);
+    }
+    else if (preset != "small")
+    {
+      throw std::invalid_argument("--preset must be small or paper");
+    }
+    std::printf("DivAttentionPipelineBench: %s CT %s at %s mm (%.0f MiB as int16), preset %s, %d threads, object %s\n",
+                size.c_str(), size.c_str(), spacing.c_str(), s[0] * s[1] * s[2] * 2.0 / 1048576.0, preset.c_str(),
+                itk::DivAttentionRuntime::GetThreadBudget(), object.c_str());
+    for (int run = 0; run < repeat; ++run)
+    {
+      auto filter = FilterType::New();
+      filter->SetInput(phantom->GetCT());
+      filter->SetCoarseModel(coarse);
+      filter->SetRefineModel(refine);
+      filter->SetClicks({ target->click });
+      filter->SetDevice("cpu");
+      if (preset == "paper")
+      {
+        filter->SetCoarseMaximumExtent(0.0); // one window: see the header comment
+      }
+      const auto start = std::chrono::steady_clock::now();
+      filter->Update();
+      const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::printf("run %d: total %.3f s |", run + 1, total);
+      for (const auto & [step, seconds] : filter->GetStepSeconds())
+      {
+        std::printf(" %s %.3f s (%.0f%%) |", step.c_str(), seconds, 100.0 * seconds / total);
+      }
+      std::printf(" peak RSS %.0f MiB\n", PeakResidentMiB());
+    }
+    return 0;
+  }
+  catch (const std::exception & error)
+  {
+    std::cerr << "DivAttentionPipelineBench: " << error.what() << std::endl;
+    return 1;
+  }
+}
