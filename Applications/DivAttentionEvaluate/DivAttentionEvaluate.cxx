@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -69,39 +70,60 @@ main(int argc, char ** argv)
       TCLAP::ValueArg<std::string> markdown("", "markdown", "Markdown table output", false, "", "file", cmd);
       cmd.parse(argc, argv);
 
-      auto listing = itk::SegmentationDatasetReader::Read(
-        dataset.getValue(), itk::SegmentationDatasetReader::ParseLayout(layout.getValue()));
-      std::vector<itk::SegmentationDatasetReader::Case> cases = listing.cases;
-      if (split.isSet() && subset.getValue() != "all")
+      // The options are checked before the dataset is read and the models run, so that a bad one fails at once.
+      const std::string subsetName = subset.getValue();
+      if (subsetName != "test" && subsetName != "validation" && subsetName != "train" && subsetName != "all")
       {
-        const auto                       s = itk::DatasetSplit::Load(split.getValue());
-        const std::vector<std::string> * ids = subset.getValue() == "test"         ? &s.test
-                                               : subset.getValue() == "validation" ? &s.validation
-                                               : subset.getValue() == "train"      ? &s.train
-                                                                                   : nullptr;
-        if (ids == nullptr)
-        {
-          throw TCLAP::CmdLineParseException("--subset must be test, validation, train or all");
-        }
-        cases.erase(std::remove_if(cases.begin(), cases.end(),
-                                   [ids](const auto & entry)
-                                   { return std::find(ids->begin(), ids->end(), entry.id) == ids->end(); }),
-                    cases.end());
+        throw TCLAP::CmdLineParseException("--subset must be test, validation, train or all, not \"" + subsetName +
+                                           "\"");
       }
       const auto labels = diva::application::ParseList<uint16_t>("--label", label.getValue());
       if (labels.empty())
       {
         throw std::invalid_argument("option --label: give at least one label id");
       }
+      for (const auto & text : models.getValue())
+      {
+        const auto equals = text.find('=');
+        if (equals == std::string::npos || equals == 0 || equals + 1 == text.size())
+        {
+          throw TCLAP::CmdLineParseException("--model expects NAME=file, got \"" + text + "\"");
+        }
+        if (!std::filesystem::is_regular_file(text.substr(equals + 1)))
+        {
+          throw std::runtime_error("--model " + text.substr(0, equals) + ": model file \"" + text.substr(equals + 1) +
+                                   "\" does not exist");
+        }
+      }
+      for (const auto * output : { &csv, &markdown })
+      {
+        const auto directory = std::filesystem::path(output->getValue()).parent_path();
+        if (output->isSet() && !directory.empty() && !std::filesystem::is_directory(directory))
+        {
+          throw std::runtime_error("--" + output->getName() + " \"" + output->getValue() + "\": directory \"" +
+                                   directory.string() + "\" does not exist");
+        }
+      }
+
+      auto listing = itk::SegmentationDatasetReader::Read(
+        dataset.getValue(), itk::SegmentationDatasetReader::ParseLayout(layout.getValue()));
+      std::vector<itk::SegmentationDatasetReader::Case> cases = listing.cases;
+      if (split.isSet() && subsetName != "all")
+      {
+        const auto                       s = itk::DatasetSplit::Load(split.getValue());
+        const std::vector<std::string> * ids = subsetName == "test"         ? &s.test
+                                               : subsetName == "validation" ? &s.validation
+                                                                            : &s.train;
+        cases.erase(std::remove_if(cases.begin(), cases.end(),
+                                   [ids](const auto & entry)
+                                   { return std::find(ids->begin(), ids->end(), entry.id) == ids->end(); }),
+                    cases.end());
+      }
       const torch::Device                computeDevice = diva::ResolveDevice(device.getValue());
       std::vector<diva::EvaluatedSample> samples;
       for (const auto & text : models.getValue())
       {
-        const auto equals = text.find('=');
-        if (equals == std::string::npos || equals == 0)
-        {
-          throw TCLAP::CmdLineParseException("--model expects NAME=file, got \"" + text + "\"");
-        }
+        const auto            equals = text.find('=');
         const std::string     modelName = text.substr(0, equals);
         auto                  loaded = diva::LoadModel(text.substr(equals + 1), computeDevice);
         diva::TrainingOptions options;

@@ -5,7 +5,10 @@
 
 #include <tclap/CmdLine.h>
 
+#include <cstdint>
 #include <iostream>
+#include <stdexcept>
+#include <string>
 
 int
 main(int argc, char ** argv)
@@ -22,7 +25,8 @@ main(int argc, char ** argv)
       itk::PhantomDataset::Options defaults;
       TCLAP::ValueArg<std::string> output("o", "output-dir", "Directory to write the dataset into", true, "", "dir",
                                           cmd);
-      TCLAP::ValueArg<unsigned>    cases("n", "cases", "Number of cases", false, defaults.cases, "count", cmd);
+      // Signed, so that "-1" is refused instead of wrapping round to four billion cases.
+      TCLAP::ValueArg<int64_t>     cases("n", "cases", "Number of cases", false, defaults.cases, "count", cmd);
       TCLAP::ValueArg<uint64_t>    seed("s", "seed", "Seed of the whole dataset", false, defaults.seed, "integer", cmd);
       TCLAP::ValueArg<std::string> prefix("", "name-prefix", "Case name prefix", false, defaults.namePrefix, "text",
                                           cmd);
@@ -55,7 +59,12 @@ main(int argc, char ** argv)
 
       itk::PhantomDataset::Options options;
       options.outputDirectory = output.getValue();
-      options.cases = cases.getValue();
+      if (cases.getValue() < 1 || cases.getValue() > 100000)
+      {
+        throw std::invalid_argument("option --cases: \"" + std::to_string(cases.getValue()) +
+                                    "\" is not a number of cases from 1 to 100000");
+      }
+      options.cases = static_cast<unsigned>(cases.getValue());
       options.seed = seed.getValue();
       options.namePrefix = prefix.getValue();
       options.fieldOfView = app::ParseTriple("--fov", fov.getValue());

@@ -223,7 +223,6 @@ main(int argc, char ** argv)
         throw TCLAP::CmdLineParseException("--dataset and --output-dir are required (or --resume, or a config)");
       }
       options.Validate();
-      std::filesystem::create_directories(options.outputDirectory);
 
       if (options.deterministic)
       {
@@ -236,7 +235,11 @@ main(int argc, char ** argv)
       }
       torch::manual_seed(options.seed);
 
-      auto       data = itk::PrepareTrainingData(options);
+      // Everything that can fail on the inputs (dataset, split, stage-1 model, network) is checked before the output
+      // directory is touched, so that a bad input leaves no output behind.
+      diva::TrainingOptions preparation = options;
+      preparation.outputDirectory.clear();
+      auto       data = itk::PrepareTrainingData(preparation);
       const auto problems = data.AllProblems();
       std::cout << "dataset: " << itk::SegmentationDatasetReader::LayoutName(data.listing.layout) << ", "
                 << data.training->NumberOfCases() << " training cases (" << data.training->NumberOfInstances()
@@ -253,8 +256,18 @@ main(int argc, char ** argv)
         data.validation->UseStage1Predictions(*coarse.network, coarse.description.preprocessing, computeDevice);
       }
 
-      const int64_t          inputChannels = options.stage == 1 ? 2 : 1;
-      auto                   network = diva::CreateTrainingNetwork(options, inputChannels);
+      const int64_t inputChannels = options.stage == 1 ? 2 : 1;
+      auto          network = diva::CreateTrainingNetwork(options, inputChannels);
+      try
+      {
+        std::filesystem::create_directories(options.outputDirectory);
+      }
+      catch (const std::filesystem::filesystem_error & error)
+      {
+        throw std::runtime_error("--output-dir \"" + options.outputDirectory + "\": cannot be created (" +
+                                 error.code().message() + ")");
+      }
+      data.split.Save(options.outputDirectory + "/split.json");
       diva::ModelDescription description;
       description.preset = options.preset;
       description.inputChannels =

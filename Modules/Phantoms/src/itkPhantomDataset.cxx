@@ -86,11 +86,16 @@ PhantomDataset::Validate(const Options & options)
                                << options.fieldOfView[d] << " mm");
     }
   }
-  if (!(options.inPlaneSpacing > 0.0) || !(options.sliceThickness[0] > 0.0) ||
-      !(options.sliceThickness[1] >= options.sliceThickness[0]))
+  if (!(options.inPlaneSpacing > 0.0) || !std::isfinite(options.inPlaneSpacing))
   {
-    itkGenericExceptionMacro(<< "DivAttention: phantom dataset: spacing must be positive and the slice thickness "
-                                "range ordered (min <= max)");
+    itkGenericExceptionMacro(<< "DivAttention: phantom dataset: in-plane spacing must be positive, got "
+                             << options.inPlaneSpacing << " mm");
+  }
+  if (!(options.sliceThickness[0] > 0.0) || !(options.sliceThickness[1] >= options.sliceThickness[0]) ||
+      !std::isfinite(options.sliceThickness[1]))
+  {
+    itkGenericExceptionMacro(<< "DivAttention: phantom dataset: slice thickness range " << options.sliceThickness[0]
+                             << "," << options.sliceThickness[1] << " mm must be positive and ordered (min <= max)");
   }
   if (!(options.minimumLesionDiameter > 0.0) || options.maximumLesionDiameter < options.minimumLesionDiameter)
   {
@@ -113,6 +118,23 @@ std::vector<PhantomDataset::CaseSummary>
 PhantomDataset::Write(const Options & options)
 {
   Validate(options);
+  // The label map is read before anything is written: an unreadable one leaves no output behind.
+  LabelMapCTPainter::LabelImageType::Pointer realLabels;
+  if (!options.labelMap.empty())
+  {
+    auto reader = ImageFileReader<LabelMapCTPainter::LabelImageType>::New();
+    reader->SetFileName(options.labelMap);
+    try
+    {
+      reader->Update();
+    }
+    catch (const ExceptionObject & error)
+    {
+      itkGenericExceptionMacro(<< "DivAttention: phantom dataset: label map \"" << options.labelMap
+                               << "\" cannot be read: " << error.GetDescription());
+    }
+    realLabels = reader->GetOutput();
+  }
   const fs::path root(options.outputDirectory);
   try
   {
@@ -123,15 +145,6 @@ PhantomDataset::Write(const Options & options)
   {
     itkGenericExceptionMacro(<< "DivAttention: phantom dataset: cannot create \"" << options.outputDirectory
                              << "\": " << error.what());
-  }
-
-  LabelMapCTPainter::LabelImageType::Pointer realLabels;
-  if (!options.labelMap.empty())
-  {
-    auto reader = ImageFileReader<LabelMapCTPainter::LabelImageType>::New();
-    reader->SetFileName(options.labelMap);
-    reader->Update();
-    realLabels = reader->GetOutput();
   }
 
   std::vector<CaseSummary> summaries;

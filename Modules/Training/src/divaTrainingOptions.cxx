@@ -2,9 +2,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cmath>
+#include <cstddef>
 #include <fstream>
+#include <limits>
 #include <stdexcept>
+#include <type_traits>
+#include <vector>
 
 namespace diva
 {
@@ -64,6 +69,83 @@ namespace
   X("loader_threads", loaderThreads)                                                                                   \
   X("progress", progress)                                                                                              \
   X("export_float16", exportFloat16)
+
+// Reads one field. nlohmann's get_to converts any JSON number to any arithmetic type with a plain cast: a real or an
+// out-of-range integer for an integer field is undefined behaviour (1.5e300 to int64) or silently another value (1.5
+// to 1, 70000 to uint16 4464, -1 to unsigned 4294967295), and a boolean reads as a number. These accept only what
+// the field can hold exactly: an integer in the field's range, a finite number (JSON cannot write an infinite one
+// back, so the run's checkpoint could not be read), and arrays element by element (std::array of exactly its length).
+template<typename T>
+void
+Read(const nlohmann::json & value, T & field)
+{
+  if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, std::string>)
+  {
+    value.get_to(field); // refuses every other JSON type
+  }
+  else if constexpr (std::is_integral_v<T>)
+  {
+    const auto max = static_cast<uint64_t>(std::numeric_limits<T>::max());
+    bool       fits = false;
+    if (value.is_number_unsigned())
+    {
+      fits = value.get<uint64_t>() <= max;
+    }
+    else if (value.is_number_integer())
+    {
+      const auto number = value.get<int64_t>();
+      fits = number >= 0 ? static_cast<uint64_t>(number) <= max
+                         : std::is_signed_v<T> && number >= static_cast<int64_t>(std::numeric_limits<T>::min());
+    }
+    if (!fits)
+    {
+      throw std::invalid_argument("expected an integer from " + std::to_string(std::numeric_limits<T>::min()) + " to " +
+                                  std::to_string(std::numeric_limits<T>::max()) + ", got " + value.dump());
+    }
+    field = value.is_number_unsigned() ? static_cast<T>(value.get<uint64_t>()) : static_cast<T>(value.get<int64_t>());
+  }
+  else
+  {
+    static_assert(std::is_floating_point_v<T>, "a field of a type Read does not know");
+    if (!value.is_number() || !std::isfinite(value.get<double>()))
+    {
+      throw std::invalid_argument("expected a finite number, got " + value.dump());
+    }
+    field = value.get<T>();
+  }
+}
+
+template<typename T>
+void
+Read(const nlohmann::json & value, std::vector<T> & field)
+{
+  if (!value.is_array())
+  {
+    throw std::invalid_argument("expected an array, got " + value.dump());
+  }
+  std::vector<T> items(value.size());
+  for (std::size_t i = 0; i < items.size(); ++i)
+  {
+    Read(value[i], items[i]);
+  }
+  field = std::move(items);
+}
+
+template<typename T, std::size_t N>
+void
+Read(const nlohmann::json & value, std::array<T, N> & field)
+{
+  if (!value.is_array() || value.size() != N)
+  {
+    throw std::invalid_argument("expected an array of " + std::to_string(N) + ", got " + value.dump());
+  }
+  std::array<T, N> items{};
+  for (std::size_t i = 0; i < N; ++i)
+  {
+    Read(value[i], items[i]);
+  }
+  field = items;
+}
 } // namespace
 
 std::string
@@ -88,6 +170,10 @@ TrainingOptions::Validate() const
   if (resolved != "munet" && resolved != "unetr" && resolved != "espnet")
   {
     fail("model must be munet, unetr or espnet, not '" + resolved + "'");
+  }
+  if (preset != "paper" && preset != "small")
+  {
+    fail("preset must be paper or small, not '" + preset + "'");
   }
   if (instances != "organ" && instances != "lesion" && instances != "label-components")
   {
@@ -168,13 +254,17 @@ UpdateFromJson(TrainingOptions & o, const nlohmann::json & json, const std::stri
 #define DIVA_READ(name, field)                                                                                         \
   if (key == name)                                                                                                     \
   {                                                                                                                    \
-    it.value().get_to(o.field);                                                                                        \
+    Read(it.value(), o.field);                                                                                         \
     known = true;                                                                                                      \
   }
       DIVA_TRAINING_FIELDS(DIVA_READ)
 #undef DIVA_READ
     }
     catch (const nlohmann::json::exception & error)
+    {
+      throw std::invalid_argument(sourceName + ": key \"" + key + "\": " + error.what());
+    }
+    catch (const std::invalid_argument & error)
     {
       throw std::invalid_argument(sourceName + ": key \"" + key + "\": " + error.what());
     }
