@@ -1,0 +1,131 @@
+#ifndef divaCliTestSupport_h
+#define divaCliTestSupport_h
+// What the application bad-input tests share: run a built executable, capture its output and exit code, make tiny
+// images, and check the failure contract (one "<app>: error: " line naming the input, non-zero exit, no output).
+#include "itkImage.h"
+#include "itkWriteImageAtomically.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+namespace diva
+{
+namespace clitest
+{
+namespace fs = std::filesystem;
+
+struct Result
+{
+  int         exitCode = -1;
+  std::string output; // stdout and stderr together
+};
+
+inline Result
+Run(const std::string & executable, const std::string & arguments)
+{
+  const std::string command = executable + " " + arguments + " 2>&1";
+  Result            result;
+  FILE *            pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr)
+  {
+    return result;
+  }
+  std::array<char, 4096> buffer{};
+  while (fgets(buffer.data(), static_cast<int>(buffer.size()), pipe) != nullptr)
+  {
+    result.output += buffer.data();
+  }
+  const int status = pclose(pipe);
+  result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+/** A scratch directory of this process (CTest runs the cases of a suite in parallel processes). */
+inline fs::path
+MakeScratch(const std::string & name)
+{
+  const fs::path root = fs::temp_directory_path() / ("divattention-" + name + "-cli-" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root);
+  return root;
+}
+
+/** Runs `application` with `arguments` and expects the failure contract: exit code `exitCode` (1 for a bad input, 2 for
+ * a command-line usage error), one "<application>: error: " message holding every fragment, and none of `absent`
+ * left on disk. */
+inline void
+ExpectFailure(const std::string &              executable,
+              const std::string &              application,
+              const std::string &              arguments,
+              const std::vector<std::string> & fragments,
+              const std::vector<fs::path> &    absent,
+              int                              exitCode = 1)
+{
+  const Result result = Run(executable, arguments);
+  EXPECT_EQ(result.exitCode, exitCode) << result.output;
+  const std::string prefix = application + ": error: ";
+  const auto        start = result.output.find(prefix);
+  ASSERT_NE(start, std::string::npos) << result.output;
+  const std::string message = result.output.substr(start, result.output.find('\n', start) - start);
+  for (const auto & fragment : fragments)
+  {
+    EXPECT_NE(message.find(fragment), std::string::npos) << "expected \"" << fragment << "\" in: " << message;
+  }
+  for (const auto & path : absent)
+  {
+    EXPECT_FALSE(fs::exists(path)) << "left behind: " << path;
+  }
+}
+
+/** A 3D image of `size` voxels (spacing 2 mm) filled with `value`, a cube of `cube` from index 4 to 11. */
+template<typename TPixel>
+void
+WriteCube(const fs::path & path, itk::Size<3> size, TPixel value, TPixel cube)
+{
+  using ImageType = itk::Image<TPixel, 3>;
+  auto image = ImageType::New();
+  image->SetRegions(size);
+  typename ImageType::SpacingType spacing;
+  spacing.Fill(2.0);
+  image->SetSpacing(spacing);
+  image->Allocate();
+  image->FillBuffer(value);
+  for (itk::IndexValueType z = 4; z < 12 && z < static_cast<itk::IndexValueType>(size[2]); ++z)
+  {
+    for (itk::IndexValueType y = 4; y < 12; ++y)
+    {
+      for (itk::IndexValueType x = 4; x < 12; ++x)
+      {
+        image->SetPixel({ { x, y, z } }, cube);
+      }
+    }
+  }
+  itk::WriteImageAtomically(image.GetPointer(), path.string());
+}
+
+/** Writes case `id` into `directory`: a 16^3 CT (40 HU, a 300 HU cube) and its label (the cube holds `label`). */
+inline void
+WriteCase(const fs::path & directory, const std::string & id, uint8_t label = 1, unsigned labelSlices = 16)
+{
+  WriteCube<float>(directory / (id + "_ct.nii.gz"), itk::Size<3>{ { 16, 16, 16 } }, 40.0f, 300.0f);
+  WriteCube<uint8_t>(directory / (id + "_label.nii.gz"), itk::Size<3>{ { 16, 16, labelSlices } }, 0, label);
+}
+
+inline void
+WriteText(const fs::path & path, const std::string & text)
+{
+  std::ofstream(path) << text;
+}
+
+} // namespace clitest
+} // namespace diva
+
+#endif
