@@ -6,9 +6,14 @@ option(DivAttention_WARNINGS_AS_ERRORS "Treat compiler warnings in the project's
 option(BUILD_SHARED_LIBS "Build shared libraries" ON)
 option(DivAttention_TORCH_ONLY "Build only the LibTorch half (DivAttentionTorch and its tests), without ITK" OFF)
 option(DivAttention_FORCE_STANDALONE "Build standalone even when ITK's module machinery is available" OFF)
+# DivAttention_SANITIZE and DivAttention_BUILD_FUZZERS (Documentation/Reliability.md).
+include(DivAttentionSanitizers)
 
-# Warnings for the project's own targets only; ITK and LibTorch headers come in as system headers.
+# Warnings for the project's own targets only; ITK and LibTorch headers come in as system headers. Every project
+# target passes through here, so the sanitizer flags (DivAttention_SANITIZE, DivAttention_BUILD_FUZZERS) are added here
+# too.
 function(divattention_target_warnings target)
+  divattention_target_sanitizers(${target})
   if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
     target_compile_options(${target} PRIVATE -Wall -Wextra)
     # GCC 13 reports maybe-uninitialized inside LibTorch 2.x's inlined std::optional members (a known false

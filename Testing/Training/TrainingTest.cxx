@@ -141,6 +141,33 @@ TEST(TrainingOptions, JsonRoundTripKeepsEveryFieldAndRejectsUnknownKeys)
   EXPECT_THROW(diva::UpdateFromJson(back, nlohmann::json{ { "epochs", "many" } }, "test"), std::invalid_argument);
 }
 
+// Found by the TrainingOptions fuzz target (Documentation/Reliability.md): a real for an integer field was converted
+// with undefined behaviour (1.5e300 to int64) and out-of-range integers wrapped silently (70000 to uint16).
+TEST(TrainingOptions, ConfigRefusesValuesItsFieldsCannotHoldExactly)
+{
+  for (const char * text :
+       { R"({"epochs": 1.5e300})", R"({"epochs": 1.5})", R"({"target_labels": [70000]})", R"({"target_labels": [-1]})",
+         R"({"seed": -1})", R"({"stage": 4294967297})", R"({"minimum_extent": -2})", R"({"learning_rate": true})",
+         R"({"patch_size": [64, 64]})", R"({"target_spacing": [1, 1, 1, 1]})", R"({"milestones": [1, 2.5]})" })
+  {
+    diva::TrainingOptions options;
+    const auto            before = nlohmann::json(options);
+    EXPECT_THROW(diva::UpdateFromJson(options, nlohmann::json::parse(text), "test"), std::invalid_argument) << text;
+    EXPECT_EQ(nlohmann::json(options), before) << text; // nothing half-read
+  }
+  diva::TrainingOptions options;
+  diva::UpdateFromJson(options,
+                       nlohmann::json::parse(R"({"epochs": 7, "target_labels": [65535, 0], "seed": 18446744073709551615,
+                                                 "clip_minimum": -200, "learning_rate": 1, "patch_size": [8, 16, 32]})"),
+                       "test");
+  EXPECT_EQ(options.epochs, 7);
+  EXPECT_EQ(options.targetLabels, (std::vector<uint16_t>{ 65535, 0 }));
+  EXPECT_EQ(options.seed, UINT64_MAX);
+  EXPECT_EQ(options.clipMinimum, -200.0);
+  EXPECT_EQ(options.learningRate, 1.0);
+  EXPECT_EQ(options.patchSize, (std::array<int64_t, 3>{ { 8, 16, 32 } }));
+}
+
 TEST(TrainingOptions, DefaultsAreThePapers)
 {
   const diva::TrainingOptions options;

@@ -220,16 +220,18 @@ CTPhantomGenerator::Update()
   addOrgan("kidney_left", LabelKidneyLeft, 36.0, { 72.0, 62.0, -25.0 }, { 28.0, 30.0, 55.0 });
   // The stomach touches the spleen on its anterior-medial side at nearly the spleen's HU.
   {
-    const Organ & spleen = organs[1];
-    const Vec3    towards = { -0.6, -0.8, 0.0 };
-    const double  stomachRadius = 40.0;
-    const double  reach = 0.5 * (spleen.shape.semiAxes[0] + spleen.shape.semiAxes[1]) + stomachRadius;
-    addOrgan("stomach", LabelStomach, 47.0,
-             { spleen.shape.center[0] + 0.92 * reach * towards[0], spleen.shape.center[1] + 0.92 * reach * towards[1],
-               spleen.shape.center[2] },
-             { 45.0, stomachRadius, 60.0 });
-    organs.back().shape.center = { spleen.shape.center[0] + 0.92 * reach * towards[0],
-                                   spleen.shape.center[1] + 0.92 * reach * towards[1], spleen.shape.center[2] };
+    // A copy, not a reference into `organs`: addOrgan's push_back may reallocate the vector (AddressSanitizer found
+    // the stomach's centre read from the freed block).
+    const DeformedEllipsoid spleen = organs[1].shape;
+    const Vec3              towards = { -0.6, -0.8, 0.0 };
+    const double            stomachRadius = 40.0;
+    const double            reach = 0.5 * (spleen.semiAxes[0] + spleen.semiAxes[1]) + stomachRadius;
+    addOrgan(
+      "stomach", LabelStomach, 47.0,
+      { spleen.center[0] + 0.92 * reach * towards[0], spleen.center[1] + 0.92 * reach * towards[1], spleen.center[2] },
+      { 45.0, stomachRadius, 60.0 });
+    organs.back().shape.center = { spleen.center[0] + 0.92 * reach * towards[0],
+                                   spleen.center[1] + 0.92 * reach * towards[1], spleen.center[2] };
   }
   // Unlabelled bowel loops pressed against each kidney's anterior-lateral side, at the kidneys' HU.
   std::vector<DeformedEllipsoid> bowel;
