@@ -1,6 +1,7 @@
 #ifndef divaAtomicFile_h
 #define divaAtomicFile_h
 
+#include <cstddef>
 #include <functional>
 #include <string>
 
@@ -23,6 +24,18 @@ WriteFileAtomically(const std::string &                                         
 /** The temporary path WriteFileAtomically would use for `destination` (exposed for tests and cleanup tools). */
 std::string
 TemporaryPathFor(const std::string & destination);
+
+/** Removes the temporaries of WriteFileAtomically in `directory` whose writing process no longer runs (a process
+ * killed in the middle of a write cannot remove its own); returns how many were removed. Temporaries of running
+ * processes (this one included) are kept. */
+size_t
+RemoveStaleTemporaries(const std::string & directory);
+
+/** Testing hook (Documentation/Reliability.md, "Faults"). When the environment variable DIVATTENTION_FAULT_AT holds
+ * "NAME:N", the N-th call (1-based, counted per process) of WriteFileAtomically whose destination's file name is
+ * NAME ("*": any name) cuts its finished temporary to half its size and kills the process with SIGKILL before the
+ * rename: what a crash in the middle of a write leaves on disk. Unset, it costs one getenv per write. */
+constexpr const char * FaultInjectionVariable = "DIVATTENTION_FAULT_AT";
 
 } // namespace diva
 

@@ -1,10 +1,12 @@
 #include "divaAtomicFile.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
@@ -34,6 +36,56 @@ SyncPath(const fs::path & path, int flags)
     ::close(descriptor);
   }
 }
+
+// The marker between a temporary's stem and its writer's process id (TemporaryPathFor).
+constexpr const char * PartialMarker = ".partial-";
+
+// True when the fault-injection hook asks to kill this process during this write to `fileName`.
+bool
+FaultRequested(const std::string & fileName)
+{
+  const char * spec = std::getenv(FaultInjectionVariable);
+  if (spec == nullptr || *spec == '\0')
+  {
+    return false;
+  }
+  const std::string text(spec);
+  const auto        colon = text.rfind(':');
+  char *            end = nullptr;
+  const auto        ordinal = colon == std::string::npos ? 0 : std::strtoul(text.c_str() + colon + 1, &end, 10);
+  if (ordinal == 0 || end == nullptr || *end != '\0')
+  {
+    // A hook that silently never fires would let a fault test pass without a fault.
+    throw std::runtime_error(std::string(FaultInjectionVariable) + "=\"" + text + "\": expected NAME:N with N >= 1");
+  }
+  const std::string name = text.substr(0, colon);
+  if (name != "*" && name != fileName)
+  {
+    return false;
+  }
+  static std::atomic<unsigned long> matchingWrites{ 0 };
+  return matchingWrites.fetch_add(1) + 1 == ordinal;
+}
+
+// Leaves what a kill in the middle of writing leaves: the first half of the temporary, and no rename.
+[[noreturn]] void
+DieWithPartialTemporary(const std::string & temporary)
+{
+  std::error_code error;
+  const auto      size = fs::file_size(temporary, error);
+  if (!error)
+  {
+    fs::resize_file(temporary, size / 2, error);
+  }
+  ::raise(SIGKILL);
+  std::abort(); // not reached
+}
+
+bool
+ProcessRuns(pid_t process)
+{
+  return process == ::getpid() || ::kill(process, 0) == 0 || errno == EPERM;
+}
 } // namespace
 
 std::string
@@ -45,7 +97,7 @@ TemporaryPathFor(const std::string & destination)
   const std::string            extension = FullExtension(name);
   const std::string            stem = name.substr(0, name.size() - extension.size());
   const std::string            temporaryName =
-    "." + stem + ".partial-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1)) + extension;
+    "." + stem + PartialMarker + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1)) + extension;
   return (target.parent_path() / temporaryName).string();
 }
 
@@ -75,6 +127,10 @@ WriteFileAtomically(const std::string & destination, const std::function<void(co
     {
       throw std::runtime_error("output \"" + destination + "\": the writer produced no file");
     }
+    if (FaultRequested(target.filename().string()))
+    {
+      DieWithPartialTemporary(temporary);
+    }
     SyncPath(temporary, O_RDONLY);
     fs::rename(temporary, target); // atomic within one file system
   }
@@ -84,6 +140,36 @@ WriteFileAtomically(const std::string & destination, const std::function<void(co
     throw;
   }
   SyncPath(directory, O_RDONLY | O_DIRECTORY);
+}
+
+size_t
+RemoveStaleTemporaries(const std::string & directory)
+{
+  size_t          removed = 0;
+  std::error_code error;
+  for (fs::directory_iterator it(directory, error), last; !error && it != last; it.increment(error))
+  {
+    // ".<stem>.partial-<pid>-<n><extension>"
+    const std::string name = it->path().filename().string();
+    const auto        marker = name.find(PartialMarker);
+    if (name.empty() || name[0] != '.' || marker == std::string::npos)
+    {
+      continue;
+    }
+    const char * digits = name.c_str() + marker + std::strlen(PartialMarker);
+    char *       end = nullptr;
+    const long   process = std::strtol(digits, &end, 10);
+    if (end == digits || *end != '-' || process <= 0 || ProcessRuns(static_cast<pid_t>(process)))
+    {
+      continue;
+    }
+    std::error_code removeError;
+    if (it->is_regular_file(removeError) && fs::remove(it->path(), removeError))
+    {
+      ++removed;
+    }
+  }
+  return removed;
 }
 
 } // namespace diva
