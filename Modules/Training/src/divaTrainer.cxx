@@ -356,6 +356,10 @@ Trainer::Resume(const std::string & checkpointPath)
   {
     m_State.history.push_back(RecordFromJson(record));
   }
+  if (!m_Options.outputDirectory.empty())
+  {
+    RemoveStaleTemporaries(m_Options.outputDirectory); // left by a run killed in the middle of a write
+  }
 }
 
 void
@@ -452,11 +456,13 @@ Trainer::Fit()
       : static_cast<int64_t>((m_Data.trainingCount + static_cast<size_t>(m_Options.batchSize) - 1) /
                              static_cast<size_t>(m_Options.batchSize));
   const bool showBar = m_Options.progress && isatty(STDERR_FILENO);
-  m_State.stoppedEarly = false;
   m_State.interrupted = false;
   const auto runStart = std::chrono::steady_clock::now();
   int64_t    epochsThisRun = 0;
-  while (m_NextEpoch < m_Options.epochs)
+  // A run killed after its early-stopping epoch was committed but before final.pt must not train on when resumed.
+  const bool patienceSpent = m_Options.patience > 0 && m_State.epochsWithoutImprovement >= m_Options.patience;
+  m_State.stoppedEarly = patienceSpent;
+  while (m_NextEpoch < m_Options.epochs && !patienceSpent)
   {
     const int64_t epoch = m_NextEpoch;
     const auto    epochStart = std::chrono::steady_clock::now();
@@ -527,7 +533,8 @@ Trainer::Fit()
               << " s" << (improved ? " (best)" : "") << std::endl;
     if (!m_Options.outputDirectory.empty())
     {
-      SaveCheckpoint(m_Options.outputDirectory + "/latest.pt");
+      // latest.pt last: it commits the epoch. A kill before it makes a resumed run redo the epoch (which rewrites the
+      // other files the same way); a kill after it finds best.pt, model-best.pt and the log already up to date.
       if (improved)
       {
         SaveCheckpoint(m_Options.outputDirectory + "/best.pt");
@@ -537,6 +544,7 @@ Trainer::Fit()
         SaveModel(m_Options.outputDirectory + "/model-best.pt", *m_Network, m_Description, saveOptions);
       }
       WriteLog();
+      SaveCheckpoint(m_Options.outputDirectory + "/latest.pt");
     }
     if (m_Options.patience > 0 && m_State.epochsWithoutImprovement >= m_Options.patience)
     {
