@@ -1,6 +1,7 @@
 // DivAttentionTrain: trains stage 1 (coarse mUnet on CT + click map) or stage 2 (refinement network on the PCA crop)
 // from a dataset, with the paper's defaults, checkpoints and resume (Documentation/Training.md).
 #include "divaApplicationSupport.h"
+#include "divaDistributedContext.h"
 #include "divaTrainer.h"
 #include "itkDivAttentionRuntime.h"
 #include "itkTrainingSampleSource.h"
@@ -126,6 +127,24 @@ main(int argc, char ** argv)
                                           cmd);
       TCLAP::ValueArg<std::string> plot("", "plot", "Draw loss and Dice curves into this PNG (gnuplot)", false, "",
                                         "file", cmd);
+      // Distributed training (Documentation/Training.md): not part of the configuration, so WORLD_SIZE, RANK,
+      // MASTER_ADDR and MASTER_PORT give the defaults, as for any c10d program.
+      const diva::DistributedOptions dd = diva::DistributedOptions::FromEnvironment();
+      TCLAP::ValueArg<int> worldSize("", "world-size", "Ranks training together (default $WORLD_SIZE or 1)", false,
+                                     dd.worldSize, "N", cmd);
+      TCLAP::ValueArg<int> rank("", "rank", "This process's rank, 0 to world size - 1 (default $RANK or 0)", false,
+                                dd.rank, "r", cmd);
+      TCLAP::ValueArg<std::string> masterAddress("", "master-addr",
+                                                 "Host of rank 0, which serves the rendezvous (default $MASTER_ADDR "
+                                                 "or 127.0.0.1)",
+                                                 false, dd.masterAddress, "host", cmd);
+      TCLAP::ValueArg<int>         masterPort("", "master-port",
+                                              "Rendezvous port on rank 0 (default $MASTER_PORT or "
+                                                      "29500)",
+                                              false, dd.masterPort, "port", cmd);
+      TCLAP::ValueArg<double>      distTimeout("", "dist-timeout",
+                                               "Seconds to wait for the other ranks, at the start and in every step", false,
+                                               dd.timeoutSeconds, "s", cmd);
       cmd.parse(argc, argv);
 
       diva::TrainingOptions options;
@@ -223,6 +242,26 @@ main(int argc, char ** argv)
         throw TCLAP::CmdLineParseException("--dataset and --output-dir are required (or --resume, or a config)");
       }
       options.Validate();
+      diva::DistributedOptions distributed = dd;
+      distributed.worldSize = worldSize.getValue();
+      distributed.rank = rank.getValue();
+      distributed.masterAddress = masterAddress.getValue();
+      distributed.masterPort = masterPort.getValue();
+      distributed.timeoutSeconds = distTimeout.getValue();
+      distributed.Validate();
+      if (distributed.Enabled() && !diva::DistributedContext::IsAvailable())
+      {
+        throw std::runtime_error("--world-size " + std::to_string(distributed.worldSize) +
+                                 ": distributed training is not available in this build (LibTorch's c10d Gloo "
+                                 "headers were not found when it was configured: install libgloo-dev and configure "
+                                 "again)");
+      }
+      if (distributed.Enabled() && options.batchSize % distributed.worldSize != 0)
+      {
+        throw std::invalid_argument("--batch-size " + std::to_string(options.batchSize) +
+                                    " is not a multiple of --world-size " + std::to_string(distributed.worldSize) +
+                                    " (the batch size is the global batch; each rank takes batch / world size)");
+      }
 
       if (options.deterministic)
       {
@@ -234,6 +273,17 @@ main(int argc, char ** argv)
         itk::DivAttentionRuntime::SetThreadBudget(options.threads);
       }
       torch::manual_seed(options.seed);
+      const torch::Device computeDevice = itk::DivAttentionRuntime::ResolveDevice(options.device);
+
+      // The ranks meet before anything is read or written: a rank that waits in vain leaves no output behind.
+      std::shared_ptr<diva::DistributedContext> group;
+      if (distributed.Enabled())
+      {
+        group = std::make_shared<diva::DistributedContext>(distributed, computeDevice);
+        std::cerr << "rank " << group->Rank() << " of " << group->WorldSize() << " joined (" << group->BackendName()
+                  << ", rendezvous " << distributed.masterAddress << ':' << distributed.masterPort << ")" << std::endl;
+      }
+      const bool isMain = !group || group->IsMain();
 
       // Everything that can fail on the inputs (dataset, split, stage-1 model, network) is checked before the output
       // directory is touched, so that a bad input leaves no output behind.
@@ -241,14 +291,16 @@ main(int argc, char ** argv)
       preparation.outputDirectory.clear();
       auto       data = itk::PrepareTrainingData(preparation);
       const auto problems = data.AllProblems();
-      std::cout << "dataset: " << itk::SegmentationDatasetReader::LayoutName(data.listing.layout) << ", "
-                << data.training->NumberOfCases() << " training cases (" << data.training->NumberOfInstances()
-                << " instances), " << data.validation->NumberOfCases() << " validation cases ("
-                << data.validation->NumberOfInstances() << " instances), " << problems.size()
-                << " cases skipped with problems, "
-                << data.training->NumberOfDiscardedInstances() + data.validation->NumberOfDiscardedInstances()
-                << " instances discarded by the size rule" << std::endl;
-      const torch::Device computeDevice = itk::DivAttentionRuntime::ResolveDevice(options.device);
+      if (isMain)
+      {
+        std::cout << "dataset: " << itk::SegmentationDatasetReader::LayoutName(data.listing.layout) << ", "
+                  << data.training->NumberOfCases() << " training cases (" << data.training->NumberOfInstances()
+                  << " instances), " << data.validation->NumberOfCases() << " validation cases ("
+                  << data.validation->NumberOfInstances() << " instances), " << problems.size()
+                  << " cases skipped with problems, "
+                  << data.training->NumberOfDiscardedInstances() + data.validation->NumberOfDiscardedInstances()
+                  << " instances discarded by the size rule" << std::endl;
+      }
       if (options.stage == 2 && !options.stage1Model.empty())
       {
         auto coarse = diva::LoadModel(options.stage1Model, computeDevice);
@@ -258,16 +310,19 @@ main(int argc, char ** argv)
 
       const int64_t inputChannels = options.stage == 1 ? 2 : 1;
       auto          network = diva::CreateTrainingNetwork(options, inputChannels);
-      try
+      if (isMain) // only rank 0 writes
       {
-        std::filesystem::create_directories(options.outputDirectory);
+        try
+        {
+          std::filesystem::create_directories(options.outputDirectory);
+        }
+        catch (const std::filesystem::filesystem_error & error)
+        {
+          throw std::runtime_error("--output-dir \"" + options.outputDirectory + "\": cannot be created (" +
+                                   error.code().message() + ")");
+        }
+        data.split.Save(options.outputDirectory + "/split.json");
       }
-      catch (const std::filesystem::filesystem_error & error)
-      {
-        throw std::runtime_error("--output-dir \"" + options.outputDirectory + "\": cannot be created (" +
-                                 error.code().message() + ")");
-      }
-      data.split.Save(options.outputDirectory + "/split.json");
       diva::ModelDescription description;
       description.preset = options.preset;
       description.inputChannels =
@@ -306,9 +361,14 @@ main(int argc, char ** argv)
       {
         trainer.Resume(options.outputDirectory + "/latest.pt");
       }
+      trainer.UseDistributed(group);
       std::signal(SIGINT, OnSignal);
       std::signal(SIGTERM, OnSignal);
       const auto summary = trainer.Fit();
+      if (!isMain)
+      {
+        return summary.interrupted ? 130 : 0;
+      }
       if (plot.isSet())
       {
         Plot(options.outputDirectory + "/training_log.csv", plot.getValue());

@@ -21,6 +21,8 @@
 
 namespace diva
 {
+class DistributedContext;
+
 /** \brief One batch: input (N, C, z, y, x) and target (N, 1, z, y, x). \ingroup DivAttention */
 struct Batch
 {
@@ -128,6 +130,13 @@ public:
   static TrainingOptions
   CheckpointOptions(const std::string & checkpointPath);
 
+  /** Trains as one rank of a data-parallel group (Documentation/Training.md, "Distributed training"): the batch size
+   * stays the global batch, of which rank r takes samples r, r + W, ...; gradients are averaged over the ranks; every
+   * rank starts from rank 0's weights; validation is shared out and its sums reduced; only rank 0 prints and writes.
+   * std::invalid_argument when the batch size is not a multiple of the world size. Call before Fit(). */
+  void
+  UseDistributed(std::shared_ptr<DistributedContext> group);
+
   /** Trains until options.epochs, early stopping or a stop request; returns the whole history. */
   TrainingSummary
   Fit();
@@ -162,6 +171,12 @@ private:
    * quarter of the cores (at least 2) when the step runs on a GPU. */
   size_t
   LoaderThreads() const;
+  /** Rank 0, or no group: the rank that prints and writes. */
+  bool
+  IsMainRank() const;
+  /** Distributed: every rank takes rank 0's weights and must be at rank 0's epoch. */
+  void
+  SynchronizeRanks();
 
   TrainingOptions                          m_Options;
   std::shared_ptr<SegmentationNetworkImpl> m_Network;
@@ -171,6 +186,7 @@ private:
   torch::Device                            m_Device{ torch::kCPU };
   TrainingSummary                          m_State;
   int64_t                                  m_NextEpoch = 0; ///< 0-based
+  std::shared_ptr<DistributedContext>      m_Distributed;   ///< null: a single process
 };
 } // namespace diva
 

@@ -1,6 +1,7 @@
 #include "divaTrainer.h"
 
 #include "divaAtomicFile.h"
+#include "divaDistributedContext.h"
 #include "divaESPNet3D.h"
 #include "divaMUnet.h"
 #include "divaSegmentationLoss.h"
@@ -388,7 +389,10 @@ Trainer::MakeTrainingBatch(const std::vector<size_t> & order, size_t batchIndex,
 {
   std::vector<torch::Tensor> inputs;
   std::vector<torch::Tensor> targets;
-  for (int64_t i = 0; i < m_Options.batchSize; ++i)
+  // Distributed: rank r of W takes samples r, r + W, ... of the global batch, so the ranks together see the batch that
+  // one process would.
+  const int64_t ranks = m_Distributed ? m_Distributed->WorldSize() : 1;
+  for (int64_t i = m_Distributed ? m_Distributed->Rank() : 0; i < m_Options.batchSize; i += ranks)
   {
     // Steps beyond one pass wrap around the epoch's order.
     const size_t position =
@@ -422,7 +426,17 @@ Trainer::Validate()
                              .dice_form(ParseDiceForm(m_Options.diceForm));
   EpochRecord record;
   double      lossSum = 0.0;
-  for (size_t index = 0; index < m_Data.validationCount; ++index)
+  size_t      first = 0;
+  size_t      stride = 1;
+  if (m_Distributed)
+  {
+    // Every rank validates rank 0's model (batch-norm statistics move with each rank's own batches) on instances
+    // r, r + W, ...; the sums are reduced below.
+    m_Distributed->Broadcast(m_Network->buffers());
+    first = static_cast<size_t>(m_Distributed->Rank());
+    stride = static_cast<size_t>(m_Distributed->WorldSize());
+  }
+  for (size_t index = first; index < m_Data.validationCount; index += stride)
   {
     const auto          sample = m_Data.validation(index);
     const torch::Tensor input = sample.first.unsqueeze(0).to(m_Device);
@@ -433,6 +447,14 @@ Trainer::Validate()
     record.dice += metrics.dice;
     record.recall += metrics.recall;
     record.precision += metrics.precision;
+  }
+  if (m_Distributed)
+  {
+    const auto sums = m_Distributed->Sum({ lossSum, record.dice, record.recall, record.precision });
+    lossSum = sums[0];
+    record.dice = sums[1];
+    record.recall = sums[2];
+    record.precision = sums[3];
   }
   const auto count = static_cast<double>(m_Data.validationCount);
   record.validationLoss = lossSum / count;
@@ -455,7 +477,8 @@ Trainer::Fit()
       ? m_Options.stepsPerEpoch
       : static_cast<int64_t>((m_Data.trainingCount + static_cast<size_t>(m_Options.batchSize) - 1) /
                              static_cast<size_t>(m_Options.batchSize));
-  const bool showBar = m_Options.progress && isatty(STDERR_FILENO);
+  const bool showBar = m_Options.progress && isatty(STDERR_FILENO) && IsMainRank();
+  SynchronizeRanks();
   m_State.interrupted = false;
   const auto runStart = std::chrono::steady_clock::now();
   int64_t    epochsThisRun = 0;
@@ -483,8 +506,18 @@ Trainer::Fit()
       const auto    output = m_Network->Segment(batch.input.to(m_Device));
       torch::Tensor loss = DeepSupervisedLoss(output, batch.target.to(m_Device), lossOptions);
       loss.backward();
+      double stepLoss = loss.item<double>();
+      bool   stop = stopRequested.load();
+      if (m_Distributed)
+      {
+        // One all-reduce per step: the mean gradient, the loss for the log, and whether any rank was asked to stop
+        // (so that all stop after the same step).
+        const auto sums = m_Distributed->AverageGradients(m_Network->parameters(), { stepLoss, stop ? 1.0 : 0.0 });
+        stepLoss = sums[0] / m_Distributed->WorldSize();
+        stop = sums[1] > 0.0;
+      }
       m_Optimizer->step();
-      lossSum += loss.item<double>();
+      lossSum += stepLoss;
       if (showBar)
       {
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - runStart).count();
@@ -496,10 +529,12 @@ Trainer::Fit()
                   << std::setprecision(4) << lossSum / static_cast<double>(step + 1) << " left "
                   << Clock(elapsed / done * (total - done)) << "   " << std::flush;
       }
-      if (stopRequested.load())
+      if (stop)
       {
         m_State.interrupted = true;
-        std::cerr << "\nstop requested: epoch " << epoch + 1 << " dropped; " << m_Options.outputDirectory
+        std::cerr << "\n"
+                  << (IsMainRank() ? "" : "rank " + std::to_string(m_Distributed->Rank()) + ": ")
+                  << "stop requested: epoch " << epoch + 1 << " dropped; " << m_Options.outputDirectory
                   << "/latest.pt holds epoch " << epoch << std::endl;
         return m_State;
       }
@@ -511,7 +546,15 @@ Trainer::Fit()
     record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epochStart).count();
     m_State.history.push_back(record);
     ++epochsThisRun;
-    const bool improved = record.dice > m_State.bestDice + m_Options.minimumImprovement;
+    bool improved = record.dice > m_State.bestDice + m_Options.minimumImprovement;
+    if (m_Distributed)
+    {
+      // The ranks hold the same reduced metrics; rank 0's decision is made everyone's all the same, so that early
+      // stopping can never leave one rank training alone.
+      auto decision = torch::full({ 1 }, improved ? 1 : 0, torch::kInt64);
+      m_Distributed->Broadcast({ decision });
+      improved = decision.item<int64_t>() != 0;
+    }
     if (improved)
     {
       m_State.bestDice = record.dice;
@@ -527,11 +570,14 @@ Trainer::Fit()
     {
       std::cerr << '\n';
     }
-    std::cout << "epoch " << record.epoch << '/' << m_Options.epochs << ": loss " << record.trainingLoss
-              << ", validation loss " << record.validationLoss << ", Dice " << record.dice << ", recall "
-              << record.recall << ", precision " << record.precision << ", lr " << rate << ", " << record.seconds
-              << " s" << (improved ? " (best)" : "") << std::endl;
-    if (!m_Options.outputDirectory.empty())
+    if (IsMainRank())
+    {
+      std::cout << "epoch " << record.epoch << '/' << m_Options.epochs << ": loss " << record.trainingLoss
+                << ", validation loss " << record.validationLoss << ", Dice " << record.dice << ", recall "
+                << record.recall << ", precision " << record.precision << ", lr " << rate << ", " << record.seconds
+                << " s" << (improved ? " (best)" : "") << std::endl;
+    }
+    if (!m_Options.outputDirectory.empty() && IsMainRank())
     {
       // latest.pt last: it commits the epoch. A kill before it makes a resumed run redo the epoch (which rewrites the
       // other files the same way); a kill after it finds best.pt, model-best.pt and the log already up to date.
@@ -549,15 +595,62 @@ Trainer::Fit()
     if (m_Options.patience > 0 && m_State.epochsWithoutImprovement >= m_Options.patience)
     {
       m_State.stoppedEarly = true;
-      std::cout << "early stopping: no validation Dice improvement for " << m_Options.patience << " epochs (best "
-                << m_State.bestDice << " at epoch " << m_State.bestEpoch << ")" << std::endl;
+      if (IsMainRank())
+      {
+        std::cout << "early stopping: no validation Dice improvement for " << m_Options.patience << " epochs (best "
+                  << m_State.bestDice << " at epoch " << m_State.bestEpoch << ")" << std::endl;
+      }
       break;
     }
   }
-  if (!m_Options.outputDirectory.empty())
+  if (!m_Options.outputDirectory.empty() && IsMainRank())
   {
     SaveCheckpoint(m_Options.outputDirectory + "/final.pt");
   }
   return m_State;
+}
+
+void
+Trainer::UseDistributed(std::shared_ptr<DistributedContext> group)
+{
+  if (group && m_Options.batchSize % group->WorldSize() != 0)
+  {
+    throw std::invalid_argument("batch size " + std::to_string(m_Options.batchSize) + " is not a multiple of the " +
+                                "world size " + std::to_string(group->WorldSize()) +
+                                " (the batch size is the global batch; each rank takes batch / world size)");
+  }
+  m_Distributed = std::move(group);
+}
+
+bool
+Trainer::IsMainRank() const
+{
+  return !m_Distributed || m_Distributed->IsMain();
+}
+
+void
+Trainer::SynchronizeRanks()
+{
+  if (!m_Distributed)
+  {
+    return;
+  }
+  // A fresh run may have drawn other initial weights on each rank; a resumed one read them from its own copy of the
+  // checkpoint. Rank 0's win either way. (Optimizer state is not sent: resumed ranks read the same latest.pt.)
+  std::vector<torch::Tensor> state = m_Network->parameters();
+  for (const auto & buffer : m_Network->buffers())
+  {
+    state.push_back(buffer);
+  }
+  m_Distributed->Broadcast(state);
+  auto epoch = torch::full({ 1 }, m_NextEpoch, torch::kInt64);
+  m_Distributed->Broadcast({ epoch });
+  const auto mainEpoch = epoch.item<int64_t>();
+  if (m_Distributed->Sum({ mainEpoch != m_NextEpoch ? 1.0 : 0.0 })[0] > 0.0)
+  {
+    throw std::runtime_error("rank " + std::to_string(m_Distributed->Rank()) + " is at epoch " +
+                             std::to_string(m_NextEpoch) + ", rank 0 at epoch " + std::to_string(mainEpoch) +
+                             " (or another rank differs): every rank must resume from the same latest.pt");
+  }
 }
 } // namespace diva
