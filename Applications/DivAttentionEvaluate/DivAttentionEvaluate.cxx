@@ -1,6 +1,9 @@
-// DivAttentionEvaluate: runs one or several trained models of one stage over a split (or the whole dataset) with
-// clicks simulated from the reference masks (fixed seed) and reports Dice, recall, precision and HD95 per sample and
-// per model, as CSV and as a table laid out like the paper's Table 1.
+// DivAttentionEvaluate: runs trained models over a split (or the whole dataset) with clicks simulated from the
+// reference masks (fixed seed) and reports Dice, recall, precision and HD95 per sample and per model, as CSV and as a
+// table laid out like the paper's Table 1. Two modes:
+// - whole pipeline (--coarse-model, or NAME=coarse.pt,refine.pt models): ClickGuidedSegmentationFilter on the full CT
+//   for each simulated click, the full-resolution mask scored against the instance's reference mask;
+// - one stage (otherwise): each model on its own stage's input (stage 1's window, stage 2's PCA crop).
 #include "divaApplicationSupport.h"
 #include "divaAtomicFile.h"
 #include "divaDevice.h"
@@ -8,20 +11,40 @@
 #include "divaModelFile.h"
 #include "divaSegmentationLoss.h"
 #include "divaSegmentationMetrics.h"
+#include "itkBinaryThresholdImageFilter.h"
+#include "itkClickGuidedSegmentationFilter.h"
+#include "itkClickSampler.h"
+#include "itkDatasetCaseValidator.h"
 #include "itkDatasetSplit.h"
+#include "itkDivAttentionRuntime.h"
+#include "itkImageFileReader.h"
+#include "itkLabelInstanceExtractor.h"
+#include "itkResampleImageFilter.h"
 #include "itkTrainingSampleSource.h"
+#include "itkWriteImageAtomically.h"
 
 #include <tclap/CmdLine.h>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
+#include <map>
+#include <memory>
 #include <sstream>
 
 namespace
 {
+namespace fs = std::filesystem;
+using CTImageType = itk::Image<float, 3>;
+using MaskImageType = itk::Image<uint8_t, 3>;
+using LabelImageType = itk::LabelInstanceExtractor::LabelImageType;
+using SegmentationFilterType = itk::ClickGuidedSegmentationFilter<CTImageType, MaskImageType>;
+using ModelPointer = std::shared_ptr<diva::LoadedModel>;
+
 void
 WriteText(const std::string & path, const std::string & text)
 {
@@ -36,6 +59,332 @@ WriteText(const std::string & path, const std::string & text)
                               }
                             });
 }
+
+// A --model value: NAME=file (one model), or NAME=coarse.pt,refine.pt (a whole-pipeline pair).
+struct ModelSpec
+{
+  std::string name;
+  std::string coarseFile; ///< empty: --coarse-model (whole pipeline) or none (one stage)
+  std::string file;       ///< the model of the column (stage 2 in the whole pipeline)
+};
+
+ModelSpec
+ParseModelSpec(const std::string & text)
+{
+  const auto equals = text.find('=');
+  if (equals == std::string::npos || equals == 0 || equals + 1 == text.size())
+  {
+    throw TCLAP::CmdLineParseException("--model expects NAME=file or NAME=coarse.pt,refine.pt, got \"" + text + "\"");
+  }
+  ModelSpec         spec;
+  const std::string files = text.substr(equals + 1);
+  spec.name = text.substr(0, equals);
+  const auto comma = files.find(',');
+  if (comma == std::string::npos)
+  {
+    spec.file = files;
+  }
+  else
+  {
+    spec.coarseFile = files.substr(0, comma);
+    spec.file = files.substr(comma + 1);
+    if (spec.coarseFile.empty() || spec.file.empty() || spec.file.find(',') != std::string::npos)
+    {
+      throw TCLAP::CmdLineParseException("--model expects NAME=file or NAME=coarse.pt,refine.pt, got \"" + text + "\"");
+    }
+  }
+  return spec;
+}
+
+void
+CheckFileExists(const std::string & option, const std::string & path)
+{
+  if (!fs::is_regular_file(path))
+  {
+    throw std::runtime_error(option + ": model file \"" + path + "\" does not exist");
+  }
+}
+
+// Stable across runs and platforms (std::hash is not): the clicks of a case depend on its id, not on its position.
+uint64_t
+HashText(const std::string & text)
+{
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (const unsigned char c : text)
+  {
+    hash = (hash ^ c) * 0x100000001b3ULL;
+  }
+  return hash;
+}
+
+// A file-name-safe form of a model name ("UNETR+div attention" -> "UNETR+div_attention").
+std::string
+SafeName(std::string text)
+{
+  for (char & c : text)
+  {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '+' && c != '.')
+    {
+      c = '_';
+    }
+  }
+  return text;
+}
+
+// A view of an image's buffer as a (z, y, x) tensor; the image must outlive it.
+torch::Tensor
+AsTensor(const MaskImageType * image)
+{
+  const auto size = image->GetBufferedRegion().GetSize();
+  return torch::from_blob(
+    const_cast<uint8_t *>(image->GetBufferPointer()),
+    { static_cast<int64_t>(size[2]), static_cast<int64_t>(size[1]), static_cast<int64_t>(size[0]) }, torch::kUInt8);
+}
+
+// First and one-past-last index along each of the three tensor axes where `mask` has a non-zero voxel.
+std::array<std::pair<int64_t, int64_t>, 3>
+BoundingBox(const torch::Tensor & mask)
+{
+  std::array<std::pair<int64_t, int64_t>, 3> box;
+  for (int64_t axis = 0; axis < 3; ++axis)
+  {
+    torch::Tensor any = mask;
+    for (int64_t other = 2; other >= 0; --other)
+    {
+      if (other != axis)
+      {
+        any = any.any(other);
+      }
+    }
+    const auto where = any.nonzero().flatten();
+    box[axis] = { where.min().item<int64_t>(), where.max().item<int64_t>() + 1 };
+  }
+  return box;
+}
+
+// Scores a full-resolution mask against the reference. HD95 runs on the union's bounding box plus one voxel (clipped
+// to the grid): the surface voxels and their distances are the same as on the whole grid, at a fraction of the cost
+// of two distance maps over a whole CT.
+diva::EvaluatedSample
+Score(const MaskImageType * mask, const MaskImageType * reference)
+{
+  const torch::Tensor   prediction = AsTensor(mask);
+  const torch::Tensor   truth = AsTensor(reference);
+  const auto            metrics = diva::ComputeBinaryMetrics(prediction, truth);
+  diva::EvaluatedSample sample;
+  sample.dice = metrics.dice;
+  sample.recall = metrics.recall;
+  sample.precision = metrics.precision;
+  sample.truePositives = metrics.truePositives;
+  sample.falsePositives = metrics.falsePositives;
+  sample.falseNegatives = metrics.falseNegatives;
+  sample.hd95 = std::numeric_limits<double>::quiet_NaN();
+  const auto & spacing = mask->GetSpacing();
+  if (metrics.truePositives + metrics.falsePositives > 0 && metrics.truePositives + metrics.falseNegatives > 0)
+  {
+    const auto    box = BoundingBox(prediction.ne(0).logical_or(truth.ne(0)));
+    torch::Tensor a = prediction, b = truth;
+    for (int64_t axis = 0; axis < 3; ++axis)
+    {
+      const int64_t first = std::max<int64_t>(0, box[axis].first - 1);
+      const int64_t last = std::min<int64_t>(prediction.size(axis), box[axis].second + 1);
+      a = a.slice(axis, first, last);
+      b = b.slice(axis, first, last);
+    }
+    sample.hd95 = diva::HausdorffDistance95(a, b, { { spacing[0], spacing[1], spacing[2] } });
+  }
+  return sample;
+}
+
+// Stage 1 alone at full resolution: the coarse probability (its own grid) resampled linearly onto the CT's grid and
+// thresholded as the pipeline thresholds its coarse mask.
+MaskImageType::Pointer
+CoarseMaskOnGrid(const SegmentationFilterType::FloatImageType * probability, const CTImageType * ct, double threshold)
+{
+  using FloatImageType = SegmentationFilterType::FloatImageType;
+  auto resample = itk::ResampleImageFilter<FloatImageType, FloatImageType>::New();
+  resample->SetInput(probability);
+  resample->SetOutputParametersFromImage(ct);
+  resample->SetDefaultPixelValue(0.0f);
+  auto binary = itk::BinaryThresholdImageFilter<FloatImageType, MaskImageType>::New();
+  binary->SetInput(resample->GetOutput());
+  binary->SetLowerThreshold(static_cast<float>(threshold));
+  binary->SetUpperThreshold(itk::NumericTraits<float>::max());
+  binary->SetInsideValue(1);
+  binary->SetOutsideValue(0);
+  binary->Update();
+  return binary->GetOutput();
+}
+
+struct PipelineSettings
+{
+  std::vector<ModelSpec>                            specs;
+  std::string                                       coarseFile;
+  std::string                                       stage1Name; ///< empty: no stage-1-only column
+  itk::LabelInstanceExtractor::Options              extraction;
+  itk::ClickSamplerEnums::Strategy                  strategy = itk::ClickSamplerEnums::Strategy::Uniform;
+  unsigned                                          clicks = 1;
+  uint64_t                                          seed = 0;
+  double                                            threshold = 0.5;
+  double                                            coarseMaximumExtent = 400.0;
+  std::string                                       masksDirectory;
+  torch::Device                                     device{ torch::kCPU };
+  std::vector<itk::SegmentationDatasetReader::Case> cases;
+};
+
+// Whole-pipeline evaluation: every instance of every case, `clicks` clicks drawn once from its reference mask, the same
+// clicks for every column.
+std::vector<diva::EvaluatedSample>
+EvaluatePipeline(const PipelineSettings & settings)
+{
+  // Each model file is loaded once, however many columns use it; roles are checked before any case is read.
+  std::map<std::string, ModelPointer> loaded;
+  auto load = [&](const std::string & file, const std::string & option, const std::string & role)
+  {
+    auto found = loaded.find(file);
+    if (found == loaded.end())
+    {
+      found = loaded.emplace(file, itk::SegmentationModelSupport::Load(file, settings.device, option)).first;
+    }
+    itk::SegmentationModelSupport::CheckRole(*found->second, role, option);
+    return found->second;
+  };
+  struct Column
+  {
+    std::string  name;
+    ModelPointer coarse;
+    ModelPointer refine;
+    bool         sharedCoarse = false;
+  };
+  std::vector<Column> columns;
+  const ModelPointer  sharedCoarse =
+    settings.coarseFile.empty() ? nullptr : load(settings.coarseFile, "--coarse-model", "coarse");
+  for (const auto & spec : settings.specs)
+  {
+    const std::string option = "--model " + spec.name;
+    Column            column;
+    column.name = spec.name;
+    column.sharedCoarse = spec.coarseFile.empty();
+    column.coarse = column.sharedCoarse ? sharedCoarse : load(spec.coarseFile, option, "coarse");
+    column.refine = load(spec.file, option, "refine");
+    columns.push_back(column);
+  }
+  const bool stage1Column = !settings.stage1Name.empty() && sharedCoarse != nullptr;
+
+  itk::DatasetCaseValidator::Options checks;
+  checks.targetLabels = settings.extraction.targetLabels;
+  std::vector<diva::EvaluatedSample> samples;
+  size_t                             skipped = 0, instances = 0;
+  for (const auto & entry : settings.cases)
+  {
+    const auto reasons = itk::DatasetCaseValidator::Check(entry, checks);
+    if (!reasons.empty())
+    {
+      std::string joined;
+      for (const auto & reason : reasons)
+      {
+        joined += (joined.empty() ? "" : "; ") + reason;
+      }
+      std::cerr << "warning: case \"" << entry.id << "\" skipped: " << joined << std::endl;
+      ++skipped;
+      continue;
+    }
+    auto ctReader = itk::ImageFileReader<CTImageType>::New();
+    ctReader->SetFileName(entry.image);
+    ctReader->Update();
+    const CTImageType::Pointer ct = ctReader->GetOutput();
+    auto                       labelReader = itk::ImageFileReader<LabelImageType>::New();
+    labelReader->SetFileName(entry.label);
+    labelReader->Update();
+    const auto extracted = itk::LabelInstanceExtractor::Extract(labelReader->GetOutput(), settings.extraction);
+    if (extracted.kept.empty())
+    {
+      std::cerr << "warning: case \"" << entry.id
+                << "\" skipped: no instance left after discarding those below the size rule" << std::endl;
+      ++skipped;
+      continue;
+    }
+    for (const auto & instance : extracted.kept)
+    {
+      ++instances;
+      // The reference of this instance on the CT's grid: the organ's label(s), or the lesion component the clicks
+      // fall in (the extractor's instance image already separates the components).
+      auto reference = MaskImageType::New();
+      reference->CopyInformation(ct);
+      reference->SetRegions(ct->GetLargestPossibleRegion());
+      reference->Allocate();
+      const size_t     count = reference->GetBufferedRegion().GetNumberOfPixels();
+      const uint16_t * ids = extracted.instances->GetBufferPointer();
+      uint8_t *        out = reference->GetBufferPointer();
+      for (size_t i = 0; i < count; ++i)
+      {
+        out[i] = ids[i] == instance.id ? 1 : 0;
+      }
+      // All clicks of an instance come from one generator seeded by (seed, case id, instance): the first k clicks
+      // are the same whatever --clicks says, and no other case or model changes them.
+      auto sampler = itk::ClickSampler<MaskImageType>::New();
+      sampler->SetMask(reference);
+      sampler->SetStrategy(settings.strategy);
+      sampler->SetSeed(itk::TrainingSampleSource::SampleSeed(settings.seed, HashText(entry.id), instance.id, 3));
+      std::vector<itk::Point<double, 3>> clicks;
+      for (unsigned k = 0; k < settings.clicks; ++k)
+      {
+        clicks.push_back(sampler->Sample());
+      }
+      for (unsigned k = 0; k < settings.clicks; ++k)
+      {
+        std::vector<diva::EvaluatedSample> row;
+        auto record = [&](const std::string & name, const MaskImageType * mask, int fallback)
+        {
+          diva::EvaluatedSample sample = Score(mask, reference);
+          sample.model = name;
+          sample.caseId = entry.id;
+          sample.instance = instance.id;
+          sample.click = k;
+          for (unsigned d = 0; d < 3; ++d)
+          {
+            sample.clickPoint[d] = clicks[k][d];
+          }
+          sample.fallbackCrop = fallback;
+          if (!settings.masksDirectory.empty())
+          {
+            itk::WriteImageAtomically(
+              mask, (fs::path(settings.masksDirectory) / (SafeName(entry.id) + "_i" + std::to_string(instance.id) +
+                                                          "_c" + std::to_string(k) + "_" + SafeName(name) + ".nii.gz"))
+                      .string());
+          }
+          return sample;
+        };
+        bool stage1Done = !stage1Column;
+        for (const auto & column : columns)
+        {
+          auto filter = SegmentationFilterType::New();
+          filter->SetInput(ct);
+          filter->SetCoarseModel(column.coarse);
+          filter->SetRefineModel(column.refine);
+          filter->SetClicks({ clicks[k] });
+          filter->SetDevice(diva::DescribeDevice(settings.device));
+          filter->SetThreshold(settings.threshold);
+          filter->SetCoarseMaximumExtent(settings.coarseMaximumExtent);
+          filter->Update();
+          row.push_back(record(column.name, filter->GetOutput(), filter->GetUsedFallbackCrop() ? 1 : 0));
+          // Stage 1 is the same in every column that uses --coarse-model: its mask is taken from the first such run.
+          if (!stage1Done && column.sharedCoarse)
+          {
+            const auto coarseMask = CoarseMaskOnGrid(filter->GetCoarseProbability(), ct, settings.threshold);
+            row.insert(row.begin(), record(settings.stage1Name, coarseMask, -1));
+            stage1Done = true;
+          }
+        }
+        samples.insert(samples.end(), row.begin(), row.end());
+      }
+    }
+  }
+  std::cout << "DivAttentionEvaluate: whole pipeline, " << settings.cases.size() - skipped << " cases, " << instances
+            << " instances, " << settings.clicks << " click(s) each, " << columns.size() + (stage1Column ? 1 : 0)
+            << " column(s)" << (skipped > 0 ? ", " + std::to_string(skipped) + " case(s) skipped" : "") << std::endl;
+  return samples;
+}
 } // namespace
 
 int
@@ -45,12 +394,23 @@ main(int argc, char ** argv)
     "DivAttentionEvaluate",
     [&]()
     {
-      TCLAP::CmdLine cmd("Evaluates models of one stage on a dataset split with simulated clicks: Dice, recall, "
-                         "precision, HD95 per sample and a Table-1-style summary.",
+      TCLAP::CmdLine cmd("Evaluates models with clicks simulated from the reference masks: the whole pipeline on the "
+                         "full CT (--coarse-model, or NAME=coarse.pt,refine.pt models) or one stage on its own input; "
+                         "Dice, recall, precision, HD95 per sample and a Table-1-style summary.",
                          ' ', diva::application::VersionText());
       cmd.setExceptionHandling(false);
-      TCLAP::MultiArg<std::string> models("m", "model", "NAME=model-file (repeat to put models side by side)", true,
-                                          "name=file", cmd);
+      TCLAP::MultiArg<std::string> models("m", "model",
+                                          "NAME=model-file, or NAME=coarse.pt,refine.pt for the whole pipeline "
+                                          "(repeat to put models side by side)",
+                                          true, "name=file", cmd);
+      TCLAP::ValueArg<std::string> coarseModel("", "coarse-model",
+                                               "Stage-1 model of the whole pipeline: every NAME=refine.pt model runs "
+                                               "after it, on the full CT",
+                                               false, "", "file", cmd);
+      TCLAP::ValueArg<std::string> stage1Name("", "stage1-name",
+                                              "Whole pipeline: title of the column of --coarse-model's mask alone",
+                                              false, "Stage 1 only", "text", cmd);
+      TCLAP::SwitchArg             noStage1("", "no-stage1", "Whole pipeline: leave out the stage-1-only column", cmd);
       TCLAP::ValueArg<std::string> dataset("", "dataset", "Dataset root or CSV file", true, "", "path", cmd);
       TCLAP::ValueArg<std::string> layout("", "layout", "auto, msd, kits, nnunet or csv", false, "auto", "name", cmd);
       TCLAP::ValueArg<std::string> split("", "split", "Split JSON (e.g. the training run's split.json)", false, "",
@@ -59,13 +419,28 @@ main(int argc, char ** argv)
                                           cmd);
       TCLAP::ValueArg<std::string> label("", "label", "Target label id(s), e.g. 1 or 1,2,3", false, "1", "ids", cmd);
       TCLAP::ValueArg<std::string> device("", "device", "auto, cpu, cuda or cuda:N", false, "auto", "device", cmd);
+      TCLAP::ValueArg<int> threads("", "threads", "CPU threads (default: all this process may use)", false, 0, "count",
+                                   cmd);
       TCLAP::ValueArg<std::string> instances("", "instances", "organ, lesion or label-components", false, "organ",
                                              "kind", cmd);
-      TCLAP::ValueArg<int>      stage("", "stage", "1 or 2 (0: from the model's input channels)", false, 0, "N", cmd);
-      TCLAP::ValueArg<unsigned> clicks("", "clicks", "Simulated clicks per instance", false, 3, "N", cmd);
-      TCLAP::ValueArg<uint64_t> seed("", "seed", "Seed of the simulated clicks", false, 0, "integer", cmd);
+      TCLAP::ValueArg<int> stage("", "stage", "One-stage mode: 1 or 2 (0: from the model's input channels)", false, 0,
+                                 "N", cmd);
+      TCLAP::ValueArg<unsigned>    clicks("", "clicks", "Simulated clicks per instance", false, 3, "N", cmd);
+      TCLAP::ValueArg<uint64_t>    seed("", "seed", "Seed of the simulated clicks", false, 0, "integer", cmd);
+      TCLAP::ValueArg<std::string> clickStrategy(
+        "", "click-strategy", "Where clicks fall in the object: uniform or interior", false, "uniform", "name", cmd);
+      TCLAP::ValueArg<double> threshold("", "threshold", "Whole pipeline: probability threshold of the masks", false,
+                                        0.5, "probability", cmd);
+      TCLAP::ValueArg<double> coarseExtent("", "coarse-max-extent",
+                                           "Whole pipeline: largest region (mm) the coarse stage may grow to", false,
+                                           400.0, "mm", cmd);
+      TCLAP::ValueArg<std::string> masks("", "masks",
+                                         "Whole pipeline: also write every mask to this directory "
+                                         "(<case>_i<instance>_c<click>_<model>.nii.gz)",
+                                         false, "", "directory", cmd);
       TCLAP::ValueArg<std::string> name("", "dataset-name", "Column group title of the table", false, "Dataset", "text",
                                         cmd);
+      TCLAP::SwitchArg perCase("", "per-case", "Also print (and put in --markdown) mean Dice per case", cmd);
       TCLAP::ValueArg<std::string> csv("", "csv", "Per-sample CSV output", false, "", "file", cmd);
       TCLAP::ValueArg<std::string> markdown("", "markdown", "Markdown table output", false, "", "file", cmd);
       cmd.parse(argc, argv);
@@ -82,23 +457,101 @@ main(int argc, char ** argv)
       {
         throw std::invalid_argument("option --label: give at least one label id");
       }
+      if (clicks.getValue() == 0)
+      {
+        throw std::invalid_argument("option --clicks: give at least 1 click per instance");
+      }
+      if (clickStrategy.getValue() != "uniform" && clickStrategy.getValue() != "interior")
+      {
+        throw TCLAP::CmdLineParseException("--click-strategy must be uniform or interior, not \"" +
+                                           clickStrategy.getValue() + "\"");
+      }
+      if (threads.getValue() < 0)
+      {
+        throw std::invalid_argument("option --threads: " + std::to_string(threads.getValue()) + " is not >= 0");
+      }
+      if (threads.getValue() > 0)
+      {
+        itk::DivAttentionRuntime::SetThreadBudget(threads.getValue());
+      }
+      std::vector<ModelSpec> specs;
+      bool                   pipeline = coarseModel.isSet();
       for (const auto & text : models.getValue())
       {
-        const auto equals = text.find('=');
-        if (equals == std::string::npos || equals == 0 || equals + 1 == text.size())
+        specs.push_back(ParseModelSpec(text));
+        pipeline = pipeline || !specs.back().coarseFile.empty();
+      }
+      if (pipeline)
+      {
+        if (stage.isSet())
         {
-          throw TCLAP::CmdLineParseException("--model expects NAME=file, got \"" + text + "\"");
+          throw TCLAP::CmdLineParseException("--stage is for one-stage mode; the whole pipeline (--coarse-model or "
+                                             "NAME=coarse.pt,refine.pt) runs both stages");
         }
-        if (!std::filesystem::is_regular_file(text.substr(equals + 1)))
+        if (!(threshold.getValue() > 0.0 && threshold.getValue() < 1.0))
         {
-          throw std::runtime_error("--model " + text.substr(0, equals) + ": model file \"" + text.substr(equals + 1) +
-                                   "\" does not exist");
+          throw std::invalid_argument("option --threshold: " + std::to_string(threshold.getValue()) +
+                                      " is not in (0, 1)");
         }
+        if (!(coarseExtent.getValue() > 0.0))
+        {
+          throw std::invalid_argument("option --coarse-max-extent: " + std::to_string(coarseExtent.getValue()) +
+                                      " is not > 0");
+        }
+        if (coarseModel.isSet())
+        {
+          CheckFileExists("--coarse-model", coarseModel.getValue());
+        }
+        bool usesShared = false;
+        for (const auto & spec : specs)
+        {
+          if (spec.coarseFile.empty() && !coarseModel.isSet())
+          {
+            throw TCLAP::CmdLineParseException("--model " + spec.name +
+                                               " gives one model file: give --coarse-model "
+                                               "too, or NAME=coarse.pt,refine.pt");
+          }
+          usesShared = usesShared || spec.coarseFile.empty();
+        }
+        if (coarseModel.isSet() && !usesShared)
+        {
+          throw TCLAP::CmdLineParseException("--coarse-model is given but every --model names its own stage-1 model; "
+                                             "give at least one NAME=refine.pt");
+        }
+        if (masks.isSet() && !fs::is_directory(masks.getValue()))
+        {
+          throw std::runtime_error("--masks \"" + masks.getValue() + "\": directory does not exist");
+        }
+      }
+      else
+      {
+        for (const auto * option : { &threshold, &coarseExtent })
+        {
+          if (option->isSet())
+          {
+            throw TCLAP::CmdLineParseException("--" + option->getName() +
+                                               " is for the whole pipeline (--coarse-model); one-stage mode "
+                                               "thresholds at 0.5");
+          }
+        }
+        if (masks.isSet() || stage1Name.isSet() || noStage1.isSet())
+        {
+          throw TCLAP::CmdLineParseException("--masks, --stage1-name and --no-stage1 are for the whole pipeline "
+                                             "(--coarse-model)");
+        }
+      }
+      for (const auto & spec : specs)
+      {
+        if (!spec.coarseFile.empty())
+        {
+          CheckFileExists("--model " + spec.name, spec.coarseFile);
+        }
+        CheckFileExists("--model " + spec.name, spec.file);
       }
       for (const auto * output : { &csv, &markdown })
       {
-        const auto directory = std::filesystem::path(output->getValue()).parent_path();
-        if (output->isSet() && !directory.empty() && !std::filesystem::is_directory(directory))
+        const auto directory = fs::path(output->getValue()).parent_path();
+        if (output->isSet() && !directory.empty() && !fs::is_directory(directory))
         {
           throw std::runtime_error("--" + output->getName() + " \"" + output->getValue() + "\": directory \"" +
                                    directory.string() + "\" does not exist");
@@ -121,54 +574,93 @@ main(int argc, char ** argv)
       }
       const torch::Device                computeDevice = diva::ResolveDevice(device.getValue());
       std::vector<diva::EvaluatedSample> samples;
-      for (const auto & text : models.getValue())
+      if (pipeline)
       {
-        const auto            equals = text.find('=');
-        const std::string     modelName = text.substr(0, equals);
-        auto                  loaded = diva::LoadModel(text.substr(equals + 1), computeDevice);
-        diva::TrainingOptions options;
-        options.stage = stage.getValue() != 0 ? stage.getValue() : (loaded.network->GetInputChannels() == 2 ? 1 : 2);
-        options.targetLabels = labels;
-        options.instances = instances.getValue();
-        options.patchSize = loaded.description.preprocessing.patchSize;
-        options.targetSpacing = loaded.description.preprocessing.targetSpacing;
-        options.augment = false;
-        options.seed = seed.getValue();
-        itk::TrainingSampleSource source(options, cases);
-        source.SetPreprocessing(loaded.description.preprocessing);
-        torch::NoGradGuard noGrad;
-        loaded.network->eval();
-        for (size_t index = 0; index < source.NumberOfInstances(); ++index)
+        for (const auto & problem : listing.problems)
         {
-          for (unsigned click = 0; click < clicks.getValue(); ++click)
+          std::cerr << "warning: case \"" << problem.id << "\" skipped: " << problem.reason << std::endl;
+        }
+        PipelineSettings settings;
+        settings.specs = specs;
+        settings.coarseFile = coarseModel.getValue();
+        settings.stage1Name = noStage1.getValue() ? std::string() : stage1Name.getValue();
+        settings.extraction.targetLabels = labels;
+        settings.extraction.mode = itk::LabelInstanceExtractor::ModeFromName(instances.getValue());
+        settings.strategy = clickStrategy.getValue() == "interior" ? itk::ClickSamplerEnums::Strategy::Interior
+                                                                   : itk::ClickSamplerEnums::Strategy::Uniform;
+        settings.clicks = clicks.getValue();
+        settings.seed = seed.getValue();
+        settings.threshold = threshold.getValue();
+        settings.coarseMaximumExtent = coarseExtent.getValue();
+        settings.masksDirectory = masks.getValue();
+        settings.device = computeDevice;
+        settings.cases = cases;
+        samples = EvaluatePipeline(settings);
+      }
+      else
+      {
+        for (const auto & spec : specs)
+        {
+          auto                  loaded = diva::LoadModel(spec.file, computeDevice);
+          diva::TrainingOptions options;
+          options.stage = stage.getValue() != 0 ? stage.getValue() : (loaded.network->GetInputChannels() == 2 ? 1 : 2);
+          options.targetLabels = labels;
+          options.instances = instances.getValue();
+          options.patchSize = loaded.description.preprocessing.patchSize;
+          options.targetSpacing = loaded.description.preprocessing.targetSpacing;
+          options.clickStrategy = clickStrategy.getValue();
+          options.augment = false;
+          options.seed = seed.getValue();
+          itk::TrainingSampleSource source(options, cases);
+          source.SetPreprocessing(loaded.description.preprocessing);
+          torch::NoGradGuard noGrad;
+          loaded.network->eval();
+          for (size_t index = 0; index < source.NumberOfInstances(); ++index)
           {
-            const auto            sample = source.MakeValidationSample(index, click);
-            const auto            output = loaded.network->Segment(sample.input.unsqueeze(0).to(computeDevice));
-            const torch::Tensor   prediction = (diva::ForegroundProbability(output.logits).squeeze() >= 0.5).cpu();
-            const torch::Tensor   reference = sample.target.squeeze();
-            const auto            metrics = diva::ComputeBinaryMetrics(prediction, reference);
-            diva::EvaluatedSample result;
-            result.model = modelName;
-            result.caseId = source.CaseId(source.Instances()[index].caseIndex);
-            result.instance = source.Instances()[index].id;
-            result.click = click;
-            result.dice = metrics.dice;
-            result.recall = metrics.recall;
-            result.precision = metrics.precision;
-            result.hd95 = diva::HausdorffDistance95(prediction, reference, sample.spacing);
-            samples.push_back(result);
+            for (unsigned click = 0; click < clicks.getValue(); ++click)
+            {
+              const auto            sample = source.MakeValidationSample(index, click);
+              const auto            output = loaded.network->Segment(sample.input.unsqueeze(0).to(computeDevice));
+              const torch::Tensor   prediction = (diva::ForegroundProbability(output.logits).squeeze() >= 0.5).cpu();
+              const torch::Tensor   reference = sample.target.squeeze();
+              const auto            metrics = diva::ComputeBinaryMetrics(prediction, reference);
+              diva::EvaluatedSample result;
+              result.model = spec.name;
+              result.caseId = source.CaseId(source.Instances()[index].caseIndex);
+              result.instance = source.Instances()[index].id;
+              result.click = click;
+              result.dice = metrics.dice;
+              result.recall = metrics.recall;
+              result.precision = metrics.precision;
+              result.truePositives = metrics.truePositives;
+              result.falsePositives = metrics.falsePositives;
+              result.falseNegatives = metrics.falseNegatives;
+              result.hd95 = diva::HausdorffDistance95(prediction, reference, sample.spacing);
+              samples.push_back(result);
+            }
           }
         }
       }
-      const auto summaries = diva::Summarize(samples);
-      std::cout << diva::FormatTable1(summaries, name.getValue(), false);
+      if (samples.empty())
+      {
+        throw std::runtime_error("no case of --dataset \"" + dataset.getValue() + "\" could be evaluated");
+      }
+      const auto  summaries = diva::Summarize(samples);
+      std::string table = diva::FormatTable1(summaries, name.getValue(), false);
+      std::string markdownTable = diva::FormatTable1(summaries, name.getValue(), true);
+      if (perCase.getValue())
+      {
+        table += "\n" + diva::FormatPerCaseDice(samples, false);
+        markdownTable += "\n" + diva::FormatPerCaseDice(samples, true);
+      }
+      std::cout << table;
       if (csv.isSet())
       {
         WriteText(csv.getValue(), diva::FormatSamplesCSV(samples));
       }
       if (markdown.isSet())
       {
-        WriteText(markdown.getValue(), diva::FormatTable1(summaries, name.getValue(), true));
+        WriteText(markdown.getValue(), markdownTable);
       }
       return 0;
     });

@@ -1,12 +1,22 @@
 // DivAttentionEvaluate's bad inputs as a user meets them: every one is a one-line message naming the option or file and
-// the problem, a non-zero exit, and no CSV or Markdown output left behind.
+// the problem, a non-zero exit, and no CSV or Markdown output left behind. And the whole-pipeline mode on a tiny
+// phantom dataset with the bundled models: one CSV row per (case, instance, click, model), metrics that agree with the
+// masks it wrote, the same clicks for every model and run, and a Table-1 Markdown table.
 #include "divaCliTestSupport.h"
 #include "divaMUnet.h"
 #include "divaModelFile.h"
+#include "itkImageFileReader.h"
+#include "itkPhantomDataset.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
 
 namespace fs = std::filesystem;
@@ -38,6 +48,39 @@ protected:
     torch::manual_seed(1);
     diva::MUnet coarse(diva::MUnetOptions::Preset("small").in_channels(2).num_stages(3));
     diva::SaveModel((root / "coarse.pt").string(), *coarse, description);
+    fs::create_directories(root / "masks");
+  }
+
+  // A phantom at 8 mm (48 x 38 x 33 voxels) with its spleen (label 2) as the organ: made once, by the tests that
+  // run the whole pipeline.
+  static const fs::path &
+  Phantoms()
+  {
+    static const fs::path path = []()
+    {
+      itk::PhantomDataset::Options options;
+      options.outputDirectory = (root / "phantoms").string();
+      options.cases = 1;
+      options.seed = 11;
+      options.inPlaneSpacing = 8.0;
+      options.sliceThickness = { { 8.0, 8.0 } };
+      options.organLesions = 0;
+      options.nodules = 0;
+      itk::PhantomDataset::Write(options);
+      return fs::path(options.outputDirectory);
+    }();
+    return path;
+  }
+
+  // The bundled models of the source tree (this file is Testing/Applications/ in it), or $DIVATTENTION_MODEL_DIR's.
+  static std::string
+  Bundled(const std::string & file)
+  {
+    const char *   directory = std::getenv("DIVATTENTION_MODEL_DIR");
+    const fs::path models = directory != nullptr
+                              ? fs::path(directory)
+                              : fs::path(__FILE__).parent_path().parent_path().parent_path() / "Models";
+    return (models / file).string();
   }
 
   static fs::path
@@ -130,4 +173,165 @@ TEST_F(DivAttentionEvaluateCli, UnknownDevice)
 TEST_F(DivAttentionEvaluateCli, UnknownInstances)
 {
   ExpectFailure("--instances tumours", { "instances must be", "'tumours'" });
+}
+
+// ---- Whole-pipeline mode ----
+
+namespace
+{
+std::vector<std::vector<std::string>>
+ReadCsv(const fs::path & path)
+{
+  std::vector<std::vector<std::string>> rows;
+  std::ifstream                         in(path);
+  std::string                           line;
+  while (std::getline(in, line))
+  {
+    std::vector<std::string> fields;
+    std::stringstream        stream(line);
+    std::string              field;
+    while (std::getline(stream, field, ','))
+    {
+      fields.push_back(field);
+    }
+    if (!line.empty() && line.back() == ',')
+    {
+      fields.emplace_back(); // a trailing empty field
+    }
+    rows.push_back(fields);
+  }
+  return rows;
+}
+
+std::string
+ReadAll(const fs::path & path)
+{
+  std::ifstream      in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+template<typename TImage>
+typename TImage::Pointer
+ReadImage(const fs::path & path)
+{
+  auto reader = itk::ImageFileReader<TImage>::New();
+  reader->SetFileName(path.string());
+  reader->Update();
+  return reader->GetOutput();
+}
+} // namespace
+
+TEST_F(DivAttentionEvaluateCli, WholePipelineRowsAgreeWithTheMasksAndClicksAreShared)
+{
+  const fs::path dataset = Phantoms();
+  const fs::path csv = root / "pipeline.csv", table = root / "pipeline.md", masks = root / "masks";
+  // ESPNet `small` is the cheapest stage 2; one window of stage 1 (--coarse-max-extent 96) keeps the run short.
+  const std::string common = "--dataset " + dataset.string() + " --subset all --label 2 --clicks 1 --seed 5 " +
+                             "--threads 2 --coarse-max-extent 96 --coarse-model " + Bundled("coarse-munet-small.pt");
+  const auto run =
+    diva::clitest::Run(DIVATTENTION_EVALUATE_EXE, common + " -m ESPNet=" + Bundled("refine-espnet-small.pt") +
+                                                    " -m ESPNet+div=" + Bundled("refine-espnet-small-divattention.pt") +
+                                                    " --dataset-name Phantom --csv " + csv.string() + " --markdown " +
+                                                    table.string() + " --masks " + masks.string());
+  ASSERT_EQ(run.exitCode, 0) << run.output;
+  EXPECT_NE(run.output.find("whole pipeline, 1 cases, 1 instances, 1 click(s) each, 3 column(s)"), std::string::npos)
+    << run.output;
+
+  const auto rows = ReadCsv(csv);
+  ASSERT_EQ(rows.size(), 4u) << ReadAll(csv); // header + (1 case x 1 instance x 1 click) x 3 columns
+  const std::vector<std::string> header{ "model",  "case",      "instance", "click",   "dice",
+                                         "recall", "precision", "hd95_mm",  "tp",      "fp",
+                                         "fn",     "click_x",   "click_y",  "click_z", "fallback_crop" };
+  EXPECT_EQ(rows[0], header);
+  EXPECT_EQ(rows[1][0], "Stage 1 only"); // the stage-1 column first, then the models in the order given
+  EXPECT_EQ(rows[2][0], "ESPNet");
+  EXPECT_EQ(rows[3][0], "ESPNet+div");
+
+  auto       label = ReadImage<itk::Image<uint8_t, 3>>(dataset / "labelsTr" / (rows[1][1] + ".nii.gz"));
+  const auto labelPixels = label->GetBufferedRegion().GetNumberOfPixels();
+  for (size_t r = 1; r < rows.size(); ++r)
+  {
+    const auto & row = rows[r];
+    ASSERT_EQ(row.size(), header.size());
+    // Every model saw the same click, and that click lies in the reference object.
+    for (size_t c = 11; c <= 13; ++c)
+    {
+      EXPECT_EQ(row[c], rows[1][c]);
+    }
+    itk::Image<uint8_t, 3>::PointType click;
+    for (unsigned d = 0; d < 3; ++d)
+    {
+      click[d] = std::stod(row[11 + d]);
+    }
+    itk::Index<3> index;
+    ASSERT_TRUE(label->TransformPhysicalPointToIndex(click, index));
+    EXPECT_EQ(label->GetPixel(index), 2);
+
+    // The ratios are those of the counts, and the counts are those of the mask the run wrote.
+    const double tp = std::stod(row[8]), fp = std::stod(row[9]), fn = std::stod(row[10]);
+    EXPECT_NEAR(std::stod(row[4]), tp + fp + fn > 0 ? 2 * tp / (2 * tp + fp + fn) : 1.0, 1e-7);
+    EXPECT_NEAR(std::stod(row[5]), tp + fn > 0 ? tp / (tp + fn) : 1.0, 1e-7);
+    EXPECT_NEAR(std::stod(row[6]), tp + fp > 0 ? tp / (tp + fp) : 1.0, 1e-7);
+    std::string safe = row[0]; // the application's file-name form of the model name
+    std::replace(safe.begin(), safe.end(), ' ', '_');
+    const fs::path maskFile = masks / (row[1] + "_i" + row[2] + "_c0_" + safe + ".nii.gz");
+    ASSERT_TRUE(fs::exists(maskFile)) << maskFile;
+    auto mask = ReadImage<itk::Image<uint8_t, 3>>(maskFile);
+    ASSERT_EQ(mask->GetBufferedRegion().GetNumberOfPixels(), labelPixels);
+    double both = 0, maskOnly = 0, labelOnly = 0;
+    for (size_t i = 0; i < labelPixels; ++i)
+    {
+      const bool inMask = mask->GetBufferPointer()[i] != 0, inLabel = label->GetBufferPointer()[i] == 2;
+      both += inMask && inLabel;
+      maskOnly += inMask && !inLabel;
+      labelOnly += !inMask && inLabel;
+    }
+    EXPECT_EQ(both, tp) << row[0];
+    EXPECT_EQ(maskOnly, fp) << row[0];
+    EXPECT_EQ(labelOnly, fn) << row[0];
+    EXPECT_TRUE(row[7] == "nan" || std::stod(row[7]) >= 0.0) << row[7]; // NaN: a mask is empty
+  }
+  EXPECT_EQ(rows[1][14], ""); // the fallback crop is a stage-2 matter
+  EXPECT_TRUE(rows[2][14] == "0" || rows[2][14] == "1");
+
+  const std::string markdown = ReadAll(table);
+  EXPECT_NE(markdown.find("| Model | Phantom Dice | Recall | Precision | HD95 (mm) | Samples |"), std::string::npos)
+    << markdown;
+  for (const char * model : { "| Stage 1 only | ", "| ESPNet | ", "| ESPNet+div | " })
+  {
+    EXPECT_NE(markdown.find(model), std::string::npos) << markdown;
+  }
+
+  // The same seed gives the same CSV row for a model whatever else runs beside it: same click, same mask.
+  const fs::path again = root / "pipeline-again.csv";
+  const auto     second = diva::clitest::Run(
+        DIVATTENTION_EVALUATE_EXE, common + " --no-stage1 -m ESPNet+div=" + Bundled("refine-espnet-small-divattention.pt") +
+                                     " --csv " + again.string());
+  ASSERT_EQ(second.exitCode, 0) << second.output;
+  const auto rowsAgain = ReadCsv(again);
+  ASSERT_EQ(rowsAgain.size(), 2u);
+  EXPECT_EQ(rowsAgain[1], rows[3]);
+}
+
+TEST_F(DivAttentionEvaluateCli, WholePipelineBadInputs)
+{
+  const std::string coarse = Bundled("coarse-munet-small.pt"), refine = Bundled("refine-espnet-small.pt");
+  // A one-file model needs a stage-1 model to run after.
+  ExpectFailure("", { "--model b gives one model file", "--coarse-model" },
+                " --model a=" + coarse + "," + refine + " --model b=" + refine, 2);
+  ExpectFailure("--coarse-model " + coarse + " --stage 2", { "--stage is for one-stage mode" }, " --model a=" + refine,
+                2);
+  ExpectFailure("--coarse-model " + (root / "none.pt").string(), { "--coarse-model", "none.pt", "does not exist" },
+                " --model a=" + refine);
+  ExpectFailure("--coarse-model " + coarse, { "--model a", "none.pt", "does not exist" },
+                " --model a=" + (root / "none.pt").string());
+  ExpectFailure("--coarse-model " + coarse + " --threshold 1.5", { "--threshold", "1.5" }, " --model a=" + refine);
+  ExpectFailure("--coarse-model " + coarse + " --masks " + (root / "no-such-dir").string(),
+                { "--masks", "no-such-dir", "does not exist" }, " --model a=" + refine);
+  ExpectFailure("--masks " + (root / "masks").string(), { "--masks", "whole pipeline" }, "", 2);
+  // Stage-1 and stage-2 models swapped: named before any case is read.
+  ExpectFailure("--coarse-model " + refine, { "--coarse-model", "swapped" }, " --model a=" + coarse);
+  ExpectFailure("--coarse-model " + coarse, { "--model a", "swapped" }, " --model a=" + coarse);
 }

@@ -4,6 +4,7 @@
 #include <torch/types.h>
 
 #include <array>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,17 @@ struct EvaluatedSample
   double      recall = 0.0;
   double      precision = 0.0;
   double      hd95 = 0.0; ///< mm; NaN when either mask is empty
+  // Voxel counts behind the ratios (-1: not recorded), so a reader can recompute them or pool them.
+  int64_t truePositives = -1;
+  int64_t falsePositives = -1;
+  int64_t falseNegatives = -1;
+  /** The simulated click (physical LPS, mm) when the evaluation knows it (whole-pipeline mode); NaN otherwise. */
+  std::array<double, 3> clickPoint{ { std::numeric_limits<double>::quiet_NaN(),
+                                      std::numeric_limits<double>::quiet_NaN(),
+                                      std::numeric_limits<double>::quiet_NaN() } };
+  /** Whole pipeline: 1 when the coarse mask was empty and the refinement cropped around the click, 0 when not;
+   * -1 where it does not apply. */
+  int fallbackCrop = -1;
 };
 
 /** \brief Means over the samples of one model (HD95 over the samples where it is defined). \ingroup DivAttention */
@@ -52,9 +64,14 @@ Summarize(const std::vector<EvaluatedSample> & samples);
 std::string
 FormatTable1(const std::vector<ModelSummary> & summaries, const std::string & datasetName, bool markdown);
 
-/** Per-sample CSV (header: model,case,instance,click,dice,recall,precision,hd95_mm). */
+/** Per-sample CSV (header: model,case,instance,click,dice,recall,precision,hd95_mm,tp,fp,fn,click_x,click_y,click_z,
+ * fallback_crop); a value not recorded (NaN, -1) is an empty field. */
 std::string
 FormatSamplesCSV(const std::vector<EvaluatedSample> & samples);
+
+/** Mean Dice per case (rows, in order of appearance) and model (columns), as aligned text or Markdown. */
+std::string
+FormatPerCaseDice(const std::vector<EvaluatedSample> & samples, bool markdown);
 } // namespace diva
 
 #endif

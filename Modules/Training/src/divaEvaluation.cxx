@@ -214,11 +214,114 @@ std::string
 FormatSamplesCSV(const std::vector<EvaluatedSample> & samples)
 {
   std::ostringstream out;
-  out << "model,case,instance,click,dice,recall,precision,hd95_mm\n" << std::setprecision(9);
+  out << "model,case,instance,click,dice,recall,precision,hd95_mm,tp,fp,fn,click_x,click_y,click_z,fallback_crop\n"
+      << std::setprecision(9);
+  // Unrecorded values stay empty, so a spreadsheet or pandas reads them as missing rather than as numbers.
+  auto count = [&out](int64_t value)
+  {
+    out << ',';
+    if (value >= 0)
+    {
+      out << value;
+    }
+  };
   for (const auto & s : samples)
   {
     out << s.model << ',' << s.caseId << ',' << s.instance << ',' << s.click << ',' << s.dice << ',' << s.recall << ','
-        << s.precision << ',' << s.hd95 << '\n';
+        << s.precision << ',' << s.hd95;
+    count(s.truePositives);
+    count(s.falsePositives);
+    count(s.falseNegatives);
+    for (const double coordinate : s.clickPoint)
+    {
+      out << ',';
+      if (std::isfinite(coordinate))
+      {
+        out << coordinate;
+      }
+    }
+    count(s.fallbackCrop);
+    out << '\n';
+  }
+  return out.str();
+}
+
+std::string
+FormatPerCaseDice(const std::vector<EvaluatedSample> & samples, bool markdown)
+{
+  std::vector<std::string>                                                  models;
+  std::vector<std::string>                                                  cases;
+  std::map<std::pair<std::string, std::string>, std::pair<double, int64_t>> sums; // (case, model) -> (sum, count)
+  for (const auto & s : samples)
+  {
+    if (std::find(models.begin(), models.end(), s.model) == models.end())
+    {
+      models.push_back(s.model);
+    }
+    if (std::find(cases.begin(), cases.end(), s.caseId) == cases.end())
+    {
+      cases.push_back(s.caseId);
+    }
+    auto & sum = sums[{ s.caseId, s.model }];
+    sum.first += s.dice;
+    ++sum.second;
+  }
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(4);
+  auto cell = [&sums](const std::string & caseId, const std::string & model)
+  {
+    const auto         found = sums.find({ caseId, model });
+    std::ostringstream text;
+    text << std::fixed << std::setprecision(4);
+    if (found != sums.end())
+    {
+      text << found->second.first / static_cast<double>(found->second.second);
+    }
+    return text.str();
+  };
+  if (markdown)
+  {
+    out << "| Case (mean Dice) |";
+    for (const auto & model : models)
+    {
+      out << ' ' << model << " |";
+    }
+    out << "\n|---|";
+    for (size_t i = 0; i < models.size(); ++i)
+    {
+      out << "---:|";
+    }
+    out << '\n';
+    for (const auto & caseId : cases)
+    {
+      out << "| " << caseId << " |";
+      for (const auto & model : models)
+      {
+        out << ' ' << cell(caseId, model) << " |";
+      }
+      out << '\n';
+    }
+    return out.str();
+  }
+  size_t width = 4;
+  for (const auto & caseId : cases)
+  {
+    width = std::max(width, caseId.size());
+  }
+  out << std::left << std::setw(static_cast<int>(width)) << "Case";
+  for (const auto & model : models)
+  {
+    out << "  " << std::setw(static_cast<int>(std::max<size_t>(6, model.size()))) << model;
+  }
+  out << '\n';
+  for (const auto & caseId : cases)
+  {
+    out << std::setw(static_cast<int>(width)) << caseId;
+    for (const auto & model : models)
+    {
+      out << "  " << std::setw(static_cast<int>(std::max<size_t>(6, model.size()))) << cell(caseId, model);
+    }
+    out << '\n';
   }
   return out.str();
 }
