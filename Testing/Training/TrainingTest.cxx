@@ -19,7 +19,6 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <map>
 #include <thread>
 #include <unistd.h>
@@ -479,57 +478,4 @@ TEST(BatchPrefetcher, SeveralWorkersDeliverInOrder)
         failing.Next();
     },
     std::runtime_error);
-}
-
-// Throughput figures for Documentation/Performance.md ("Training"); disabled: timings are not tests. Run with
-// DivAttentionTrainingTests --gtest_also_run_disabled_tests --gtest_filter='*Throughput*'.
-TEST(TrainingThroughput, DISABLED_SamplesPerSecondAt96)
-{
-  itk::DivAttentionRuntime::Initialize();
-  for (const int stage : { 1, 2 })
-  {
-    auto options = TinyOptions(stage, "");
-    options.patchSize = { { 96, 96, 96 } };
-    options.targetSpacing = { { 2.0, 2.0, 2.0 } };
-    auto       data = itk::PrepareTrainingData(options);
-    const auto count = data.training->NumberOfInstances();
-    const auto start = std::chrono::steady_clock::now();
-    const int  samples = 8;
-    for (int i = 0; i < samples; ++i)
-    {
-      data.training->MakeTrainingSample(static_cast<size_t>(i) % count, i);
-    }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::cout << "data pipeline, stage " << stage << ", 96^3, augmented: " << samples / seconds << " samples/s"
-              << std::endl;
-  }
-  for (const std::string model : { "munet", "espnet", "unetr" })
-  {
-    for (const bool divAttention : { false, true })
-    {
-      auto options = TinyOptions(model == "munet" ? 1 : 2, "");
-      options.model = model;
-      options.divAttention = divAttention;
-      options.patchSize = { { 96, 96, 96 } };
-      auto               network = diva::CreateTrainingNetwork(options, model == "munet" ? 2 : 1);
-      torch::optim::Adam optimizer(network->parameters(), torch::optim::AdamOptions(1e-4));
-      const auto         input = torch::randn({ 2, network->GetInputChannels(), 96, 96, 96 });
-      const auto         target = (torch::rand({ 2, 1, 96, 96, 96 }) > 0.5).to(torch::kFloat32);
-      double             seconds = 0.0;
-      for (int step = 0; step < 3; ++step) // the first is warm-up
-      {
-        const auto start = std::chrono::steady_clock::now();
-        optimizer.zero_grad();
-        auto loss = diva::DeepSupervisedLoss(network->Segment(input), target, diva::SegmentationLossOptions());
-        loss.backward();
-        optimizer.step();
-        if (step > 0)
-        {
-          seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        }
-      }
-      std::cout << "train step, " << model << " small" << (divAttention ? " +div-attention" : "")
-                << ", batch 2, 96^3: " << 4.0 / seconds << " samples/s (" << seconds / 2.0 << " s/step)" << std::endl;
-    }
-  }
 }
