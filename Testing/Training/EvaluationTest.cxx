@@ -63,3 +63,25 @@ TEST(Evaluation, SummaryAndTable1Layout)
   EXPECT_NE(markdown.find("| UNETR | 0.7500 | 0.8000 | 0.8000 |"), std::string::npos) << markdown;
   EXPECT_NE(markdown.find("| UNETR+div-attention | 0.9000 | 0.8000 | 1.0000 |"), std::string::npos) << markdown;
 }
+
+TEST(Evaluation, SamplesCsvLeavesUnrecordedFieldsEmptyAndPerCaseDiceAverages)
+{
+  std::vector<diva::EvaluatedSample> samples(3);
+  samples[0] = { "Stage 1", "a", 1, 0, 0.5, 0.6, 0.7, 2.0 };
+  samples[0].truePositives = 3;
+  samples[0].falsePositives = 2;
+  samples[0].falseNegatives = 4;
+  samples[0].clickPoint = { { 1.5, -2.0, 3.25 } };
+  samples[1] = { "UNETR", "a", 1, 0, 1.0, 1.0, 1.0, 0.0 };
+  samples[1].fallbackCrop = 1;
+  samples[2] = { "UNETR", "a", 2, 0, 0.0, 0.0, 1.0, std::nan("") };
+  const std::string csv = diva::FormatSamplesCSV(samples);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "model,case,instance,click,dice,recall,precision,hd95_mm,tp,fp,fn,click_x,click_y,click_z,fallback_crop");
+  EXPECT_NE(csv.find("\nStage 1,a,1,0,0.5,0.6,0.7,2,3,2,4,1.5,-2,3.25,\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\nUNETR,a,1,0,1,1,1,0,,,,,,,1\n"), std::string::npos) << csv;
+  // Mean Dice per case and model: UNETR's two instances of case a average to 0.5.
+  const std::string table = diva::FormatPerCaseDice(samples, true);
+  EXPECT_NE(table.find("| Case (mean Dice) | Stage 1 | UNETR |"), std::string::npos) << table;
+  EXPECT_NE(table.find("| a | 0.5000 | 0.5000 |"), std::string::npos) << table;
+}
