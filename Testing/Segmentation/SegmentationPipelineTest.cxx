@@ -7,6 +7,7 @@
 #include "itkClickPoints.h"
 #include "itkCoarseSegmentationFilter.h"
 #include "itkDivAttentionRefineFilter.h"
+#include "itkDivAttentionRuntime.h"
 #include "itkImageRegionIteratorWithIndex.h"
 #include "itkMetaDataObject.h"
 #include "itkStreamingImageFilter.h"
@@ -14,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <iostream>
 #include <thread>
 
@@ -71,6 +73,10 @@ MakeSegmentation(const CTImageType * ct, const PointType & click)
 bool
 SameMask(const MaskImageType * a, const MaskImageType * b)
 {
+  if (a->GetLargestPossibleRegion() != b->GetLargestPossibleRegion())
+  {
+    return false; // checked first: iterating over a larger region than b's would read past b's buffer
+  }
   itk::ImageRegionConstIterator<MaskImageType> ia(a, a->GetLargestPossibleRegion());
   itk::ImageRegionConstIterator<MaskImageType> ib(b, b->GetLargestPossibleRegion());
   for (; !ia.IsAtEnd(); ++ia, ++ib)
@@ -80,7 +86,16 @@ SameMask(const MaskImageType * a, const MaskImageType * b)
       return false;
     }
   }
-  return a->GetLargestPossibleRegion() == b->GetLargestPossibleRegion();
+  return true;
+}
+
+/** Same size and the same bits in every voxel (not "equal within a tolerance", not "same after thresholding"). */
+bool
+SameBits(const FloatImageType * a, const FloatImageType * b)
+{
+  return a != nullptr && b != nullptr && a->GetLargestPossibleRegion() == b->GetLargestPossibleRegion() &&
+         std::memcmp(a->GetBufferPointer(), b->GetBufferPointer(),
+                     a->GetLargestPossibleRegion().GetNumberOfPixels() * sizeof(float)) == 0;
 }
 
 void
@@ -464,5 +479,29 @@ TEST(ClickGuidedSegmentation, TwoThreadsSharingOneModelMatchSequentialRuns)
   EXPECT_TRUE(SameMask(first, parallel[0]));
   EXPECT_TRUE(SameMask(second, parallel[1]));
   EXPECT_FALSE(SameMask(first, second)); // two objects: the comparison above can fail
+}
+
+// Determinism (issue 8): at a fixed thread count on the CPU two runs -- fresh filters, models loaded afresh -- give the
+// same probabilities bit for bit at every step, not only the same mask (a mask hides any difference that does not
+// cross the threshold). Two threads, so that the work split of LibTorch's and ITK's pools is part of what is checked.
+TEST(ClickGuidedSegmentation, ProbabilitiesAreBitIdenticalAcrossRunsAtAFixedThreadCount)
+{
+  const int before = itk::DivAttentionRuntime::GetThreadBudget();
+  itk::DivAttentionRuntime::SetThreadBudget(2);
+  const auto phantom = StandardPhantom();
+  const auto spleen = ObjectNamed(*phantom, "spleen").click;
+  auto       first = MakeSegmentation(phantom->GetCT(), spleen);
+  first->Update();
+  auto second = MakeSegmentation(phantom->GetCT(), spleen);
+  second->Update();
+  EXPECT_TRUE(SameBits(first->GetCoarseProbability(), second->GetCoarseProbability()));
+  EXPECT_TRUE(SameBits(first->GetCrop(), second->GetCrop()));
+  EXPECT_TRUE(SameBits(first->GetRefinedPatch(), second->GetRefinedPatch()));
+  EXPECT_TRUE(SameBits(first->GetProbabilityImage(), second->GetProbabilityImage()));
+  // The comparison can fail: another click gives other probabilities.
+  auto other = MakeSegmentation(phantom->GetCT(), ObjectNamed(*phantom, "kidney_left").click);
+  other->Update();
+  EXPECT_FALSE(SameBits(first->GetProbabilityImage(), other->GetProbabilityImage()));
+  itk::DivAttentionRuntime::SetThreadBudget(before);
 }
 } // namespace
