@@ -407,10 +407,10 @@ FreePort()
 }
 
 std::string
-CliArguments(const fs::path & output, int batchSize = 2)
+CliArguments(const fs::path & output, int batchSize = 2, int epochs = 1)
 {
   return "--dataset " + PhantomDataset() + " --labels 2 --stage 2 --model unetr --preset small --patch 16,16,16 " +
-         "--epochs 1 --batch-size " + std::to_string(batchSize) +
+         "--epochs " + std::to_string(epochs) + " --batch-size " + std::to_string(batchSize) +
          " --steps-per-epoch 2 --lr 1e-3 --no-progress --threads 1 --output-dir " + output.string();
 }
 } // namespace
@@ -460,6 +460,33 @@ TEST(DivAttentionTrainDistributed, TwoProcessesTrainAndOnlyRankZeroWrites)
   EXPECT_NE(result.output.find("best validation Dice"), std::string::npos) << result.output;
   EXPECT_TRUE(fs::exists(root / "out0" / "model-best.pt"));
   EXPECT_TRUE(fs::exists(root / "out0" / "split.json"));
+  EXPECT_FALSE(fs::exists(root / "out1"));
+}
+#endif
+
+#ifdef DIVATTENTION_TRAIN_EXE
+// SIGTERM to rank 1 only: the stop flag rides on the next gradient all-reduce, so rank 0 stops after the same step
+// (exit code 130 from both) and its latest.pt is the last complete epoch, instead of rank 0 waiting in a collective
+// for a rank that has gone.
+TEST(DivAttentionTrainDistributed, StopOnOneRankStopsBoth)
+{
+  const auto        root = Scratch("cli-stop");
+  const std::string port = std::to_string(FreePort());
+  const std::string exe = DIVATTENTION_TRAIN_EXE;
+  const std::string log0 = (root / "rank0.log").string();
+  const std::string log1 = (root / "rank1.log").string();
+  const std::string common = " --patience 0 --dist-timeout 120 --world-size 2 --master-port " + port;
+  const std::string script =
+    exe + " " + CliArguments(root / "out1", 2, 200) + common + " --rank 1 > " + log1 + " 2>&1 & p1=$!; " + exe + " " +
+    CliArguments(root / "out0", 2, 200) + common + " --rank 0 > " + log0 +
+    " 2>&1 & p0=$!; for i in $(seq 1 1200); do grep -q \"^epoch 1/200\" " + log0 +
+    " && break; kill -0 $p0 || break; sleep 0.1; done; kill -TERM $p1; wait $p0; r0=$?; wait $p1; r1=$?; cat " + log0 +
+    " " + log1 + "; echo \"exit codes $r0 $r1\"";
+  const auto result = diva::clitest::Run("/bin/sh -c", "'" + script + "'");
+  EXPECT_NE(result.output.find("exit codes 130 130"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("stop requested"), std::string::npos) << result.output;
+  EXPECT_TRUE(fs::exists(root / "out0" / "latest.pt"));
+  EXPECT_FALSE(fs::exists(root / "out0" / "final.pt")); // stopped, not finished
   EXPECT_FALSE(fs::exists(root / "out1"));
 }
 #endif
