@@ -383,6 +383,42 @@ TEST_F(DistributedTraining, BatchSizeMustBeAMultipleOfTheWorldSize)
   EXPECT_THROW(run->trainer->UseDistributed(rank0), std::invalid_argument);
 }
 
+// A rank resumed from another checkpoint than rank 0 (here: rank 0 fresh, rank 1 at epoch 1) would train on other
+// epochs' samples and learning rates: every rank refuses to start, naming the checkpoint, instead of going on.
+TEST_F(DistributedTraining, RanksAtDifferentEpochsRefuseToStart)
+{
+  auto options = TinyOptions(Scratch("resume-source").string());
+  options.stepsPerEpoch = 1;
+  MakeRun(options, 1)->trainer->Fit();
+  const std::string checkpoint = options.outputDirectory + "/latest.pt";
+  options.epochs = 2;
+  options.outputDirectory.clear();
+  std::vector<std::unique_ptr<TrainingRun>> ranks;
+  ranks.push_back(MakeRun(options, 1));
+  ranks.push_back(MakeRun(options, 1));
+  ranks[1]->trainer->Resume(checkpoint);
+  std::vector<std::string> errors(2);
+  const auto               store = diva::DistributedContext::MakeLocalStore();
+  OnRanks(2,
+          [&](int rank)
+          {
+            auto group = std::make_shared<diva::DistributedContext>(store, rank, 2, torch::kCPU, 60.0);
+            ranks[static_cast<size_t>(rank)]->trainer->UseDistributed(group);
+            try
+            {
+              ranks[static_cast<size_t>(rank)]->trainer->Fit();
+            }
+            catch (const std::runtime_error & error)
+            {
+              errors[static_cast<size_t>(rank)] = error.what();
+            }
+          });
+  for (const auto & error : errors)
+  {
+    EXPECT_NE(error.find("same latest.pt"), std::string::npos) << "\"" << error << "\"";
+  }
+}
+
 #ifdef DIVATTENTION_TRAIN_EXE
 namespace
 {
