@@ -67,14 +67,36 @@ Words(const std::string & text)
   return words;
 }
 
+/** When to kill a child: once `trigger` (a text it prints; empty: from its start) has appeared in its output, after
+ * `delay` seconds. Tying the kill to the child's own progress keeps the point it lands in the same on a busy or an
+ * idle machine, where a plain delay would not. */
+struct KillRule
+{
+  bool        enabled = false;
+  std::string trigger;
+  double      delay = 0.0;
+};
+
+std::string
+ReadText(const fs::path & path)
+{
+  std::ifstream     in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 /** Runs `executable` with `arguments` (split on blanks), stdout and stderr to `log`, with the fault hook set to
- * `fault` (empty: unset); kills it with SIGKILL after `killAfter` seconds when that is positive. */
+ * `fault` (empty: unset), killing it with SIGKILL as `rule` says; when `watch` is given, the time it first appears
+ * in the output goes to `*watchSeconds`. */
 Child
 Spawn(const std::string & executable,
       const std::string & arguments,
       const fs::path &    log,
       const std::string & fault,
-      double              killAfter = 0.0)
+      const KillRule &    rule = KillRule(),
+      const std::string & watch = "",
+      double *            watchSeconds = nullptr)
 {
   const auto  start = std::chrono::steady_clock::now();
   const pid_t pid = ::fork();
@@ -101,30 +123,42 @@ Spawn(const std::string & executable,
     ::execv(executable.c_str(), argv.data());
     ::_exit(127);
   }
-  Child child;
-  if (killAfter > 0.0)
+  Child      child;
+  const auto since = [&start]()
+  { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  bool   triggered = rule.trigger.empty();
+  double triggeredAt = 0.0;
+  bool   watched = watch.empty();
+  for (;;)
   {
-    // Poll so that a child that finishes early is not waited for until the deadline.
-    const auto deadline = start + std::chrono::duration<double>(killAfter);
-    while (std::chrono::steady_clock::now() < deadline && ::waitpid(pid, &child.status, WNOHANG) == 0)
+    if (::waitpid(pid, &child.status, WNOHANG) == pid)
     {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      break;
     }
-    if (::waitpid(pid, &child.status, WNOHANG) == 0)
+    if (!triggered || !watched)
+    {
+      const std::string output = ReadText(log);
+      if (!triggered && output.find(rule.trigger) != std::string::npos)
+      {
+        triggered = true;
+        triggeredAt = since();
+      }
+      if (!watched && output.find(watch) != std::string::npos)
+      {
+        watched = true;
+        *watchSeconds = since();
+      }
+    }
+    if (rule.enabled && triggered && since() - triggeredAt >= rule.delay)
     {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &child.status, 0);
+      break;
     }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  else
-  {
-    ::waitpid(pid, &child.status, 0);
-  }
-  child.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::ifstream     in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  child.output = text.str();
+  child.seconds = since();
+  child.output = ReadText(log);
   return child;
 }
 
@@ -253,7 +287,7 @@ protected:
            " --steps-per-epoch 2 --lr 0.003 --patience 0 --seed 11 --deterministic --no-progress --prefetch 1";
   }
 
-  static constexpr int64_t Epochs = 8;
+  static constexpr int64_t Epochs = 10;
   static inline fs::path   root;
 };
 
@@ -329,13 +363,11 @@ TEST_F(TrainingFaults, KilledAtRandomPointsAndResumedMatchesAnUninterruptedRun)
 {
   const std::string exe = DIVATTENTION_TRAIN_EXE;
   const fs::path    reference = root / "reference";
-  const Child       whole = Spawn(exe, Arguments(reference), root / "reference.txt", "");
+  double            startup = 0.0; // until "dataset: ..." is printed
+  const Child whole = Spawn(exe, Arguments(reference), root / "reference.txt", "", KillRule(), "dataset:", &startup);
   ASSERT_TRUE(whole.Succeeded()) << whole.output;
   ASSERT_EQ(PrintedEpochs(whole.output).size(), static_cast<size_t>(Epochs)) << whole.output;
 
-  // Random kill times are drawn within the start-up plus about one epoch of the reference run, so that a kill lands
-  // anywhere in start-up, a training step, validation or a write, and training still has epochs left for the
-  // scheduled hook kills after it.
   const auto referenceRows = LogRows(reference / "training_log.csv");
   double     epochSeconds = 0.0;
   {
@@ -348,15 +380,18 @@ TEST_F(TrainingFaults, KilledAtRandomPointsAndResumedMatchesAnUninterruptedRun)
     }
     epochSeconds /= static_cast<double>(Epochs);
   }
-  const double    startup = std::max(0.1, whole.seconds - epochSeconds * static_cast<double>(Epochs));
   const char *    seedText = std::getenv("DIVATTENTION_FAULT_SEED");
   const auto      seed = seedText != nullptr ? std::strtoull(seedText, nullptr, 10) : 20261126ULL;
   std::mt19937_64 random(seed);
-  std::cout << "fault schedule seed " << seed << " (DIVATTENTION_FAULT_SEED), reference " << whole.seconds
+  std::cout << "fault schedule seed " << seed << " (DIVATTENTION_FAULT_SEED); reference run " << whole.seconds
             << " s, start-up " << startup << " s, epoch " << epochSeconds << " s" << std::endl;
 
   // Hook kills: in the middle of writing the exported model of the first epoch (before any latest.pt exists), the
-  // second latest.pt of a process, the log, and final.pt; random-time kills between them.
+  // second latest.pt of a process, the log, and final.pt. Between them, random kills: a random delay after a random
+  // point of the child's own progress -- its start (delay up to 1.5 reference start-ups: lands in start-up or the
+  // first epoch), the end of start-up ("dataset:" printed) or the end of its first epoch (delays up to one epoch:
+  // lands in a step, validation or a write). Tied to progress, a kill never lets a child run far, so the hook kills
+  // after it still have epochs to act on, whatever the load of the machine.
   const std::vector<std::string> schedule{ "model-best.pt:1",    "", "latest.pt:2", "",
                                            "training_log.csv:1", "", "final.pt:1" };
   const fs::path                 run = root / "faulted";
@@ -366,18 +401,24 @@ TEST_F(TrainingFaults, KilledAtRandomPointsAndResumedMatchesAnUninterruptedRun)
   for (size_t attempt = 0; attempt < schedule.size() + 4 && !finished; ++attempt)
   {
     const std::string fault = attempt < schedule.size() ? schedule[attempt] : "";
-    double            killAfter = 0.0;
+    KillRule          rule;
     if (attempt < schedule.size() && fault.empty())
     {
-      killAfter = std::uniform_real_distribution<double>(0.3 * startup, startup + 1.2 * epochSeconds)(random);
+      rule.enabled = true;
+      const auto point = std::uniform_int_distribution<int>(0, 2)(random);
+      const auto share = std::uniform_real_distribution<double>(0.0, 1.0)(random);
+      rule.trigger = point == 0 ? "" : point == 1 ? "dataset:" : "epoch " + std::to_string(committed + 1) + "/";
+      rule.delay = point == 0 ? 1.5 * startup * share : epochSeconds * share;
     }
     // Until latest.pt exists there is nothing to resume: the user reruns the original command.
     const bool        resume = fs::exists(run / "latest.pt");
     const std::string arguments = resume ? "--resume " + run.string() + " --no-progress" : Arguments(run);
-    const std::string what = "attempt " + std::to_string(attempt) + " (" + (resume ? "resume" : "fresh") + ", " +
-                             (fault.empty() ? "kill at " + std::to_string(killAfter) + " s" : "hook " + fault) + ")";
+    const std::string what =
+      "attempt " + std::to_string(attempt) + " (" + (resume ? "resume" : "fresh") + ", " +
+      (fault.empty() ? "kill " + std::to_string(rule.delay) + " s after \"" + rule.trigger + "\"" : "hook " + fault) +
+      ")";
     SCOPED_TRACE(what);
-    const Child child = Spawn(exe, arguments, root / ("attempt-" + std::to_string(attempt) + ".txt"), fault, killAfter);
+    const Child child = Spawn(exe, arguments, root / ("attempt-" + std::to_string(attempt) + ".txt"), fault, rule);
     const auto  printed = PrintedEpochs(child.output);
     // No committed epoch is redone or lost: a resumed run starts right after the last committed one.
     if (!printed.empty())
