@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <limits>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 #include <type_traits>
 
@@ -234,10 +235,12 @@ DistributedContext::DistributedContext(const DistributedOptions & options, torch
   }
   catch (const std::exception & error)
   {
-    throw std::runtime_error(
-      "distributed rendezvous of rank " + std::to_string(options.rank) + " of " + std::to_string(options.worldSize) +
-      " at " + options.masterAddress + ":" + std::to_string(options.masterPort) + " failed (timeout " +
-      std::to_string(static_cast<int64_t>(options.timeoutSeconds)) + " s): " + FirstLine(error.what()));
+    std::ostringstream message;
+    message << "distributed rendezvous of rank " << options.rank << " of " << options.worldSize << " at "
+            << options.masterAddress << ':' << options.masterPort << " failed (timeout " << options.timeoutSeconds
+            << " s): " << FirstLine(error.what()) << "; are all " << options.worldSize
+            << " ranks started, with the same master address and port?";
+    throw std::runtime_error(message.str());
   }
 }
 
