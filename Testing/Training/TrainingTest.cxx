@@ -393,6 +393,23 @@ TEST(Training, EarlyStoppingTriggersWhenValidationStalls)
   EXPECT_EQ(summary.bestEpoch, 1);
 }
 
+// Faults (issue 8): a run killed after the epoch that spent its patience was committed (latest.pt written) but before
+// final.pt must stop again when resumed, not train on. Zero learning rate as above: the Dice never improves.
+TEST(Training, ResumeAfterEarlyStoppingDoesNotTrainOn)
+{
+  auto options = TinyOptions(1, Scratch("early-resume").string());
+  options.epochs = 6;
+  options.learningRate = 0.0;
+  options.patience = 2;
+  options.stepsPerEpoch = 1;
+  ASSERT_TRUE(MakeRun(options)->trainer->Fit().stoppedEarly);
+  auto resumed = MakeRun(options);
+  resumed->trainer->Resume(options.outputDirectory + "/latest.pt");
+  const auto summary = resumed->trainer->Fit();
+  EXPECT_TRUE(summary.stoppedEarly);
+  EXPECT_EQ(summary.history.size(), 3u); // still the three epochs of the first run
+}
+
 TEST(Training, CheckpointsAndTheExportedModelAreWritten)
 {
   const auto output = Scratch("files");
