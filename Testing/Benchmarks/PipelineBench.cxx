@@ -1,10 +1,11 @@
 // DivAttentionPipelineBench: click -> mask on a large phantom CT held in memory, with the time of each step of
 // ClickGuidedSegmentationFilter and the peak resident memory (Documentation/Performance.md, "Pipeline").
 //   DivAttentionPipelineBench [--size X,Y,Z] [--spacing X,Y,Z] [--preset small|paper] [--threads N]
-//                             [--repeat N] [--object spleen]
+//                             [--repeat N] [--object spleen] [--device cpu|cuda|auto]
 // `small` uses the bundled models; `paper` builds untrained paper-preset models (mUnet and UNETR + div-attention)
 // with the bundled models' preprocessing: their masks are meaningless, their cost is the paper networks' cost (with
 // the coarse region fixed to one window, since an untrained network would grow it at random).
+#include "divaDevice.h"
 #include "divaMUnet.h"
 #include "divaModelFile.h"
 #include "divaUNETR.h"
@@ -76,7 +77,7 @@ PaperModel(const diva::LoadedModel & like, bool coarse)
 int
 main(int argc, char ** argv)
 {
-  std::string size = "512,512,300", spacing = "0.75,0.75,1.0", preset = "small", object = "spleen";
+  std::string size = "512,512,300", spacing = "0.75,0.75,1.0", preset = "small", object = "spleen", device = "cpu";
   int         threads = 0, repeat = 3;
   for (int i = 1; i + 1 < argc; i += 2)
   {
@@ -93,6 +94,8 @@ main(int argc, char ** argv)
       repeat = std::stoi(value);
     else if (key == "--object")
       object = value;
+    else if (key == "--device")
+      device = value;
     else
     {
       std::cerr << "unknown option " << key << std::endl;
@@ -140,9 +143,11 @@ main(int argc, char ** argv)
     {
       throw std::invalid_argument("--preset must be small or paper");
     }
-    std::printf("DivAttentionPipelineBench: %s CT %s at %s mm (%.0f MiB as int16), preset %s, %d threads, object %s\n",
-                size.c_str(), size.c_str(), spacing.c_str(), s[0] * s[1] * s[2] * 2.0 / 1048576.0, preset.c_str(),
-                itk::DivAttentionRuntime::GetThreadBudget(), object.c_str());
+    std::printf("DivAttentionPipelineBench: CT %s at %s mm (%.0f MiB as int16), preset %s, %d threads, object %s, "
+                "device %s\n",
+                size.c_str(), spacing.c_str(), s[0] * s[1] * s[2] * 2.0 / 1048576.0, preset.c_str(),
+                itk::DivAttentionRuntime::GetThreadBudget(), object.c_str(),
+                diva::DescribeDevice(diva::ResolveDevice(device)).c_str());
     for (int run = 0; run < repeat; ++run)
     {
       auto filter = FilterType::New();
@@ -150,7 +155,7 @@ main(int argc, char ** argv)
       filter->SetCoarseModel(coarse);
       filter->SetRefineModel(refine);
       filter->SetClicks({ target->click });
-      filter->SetDevice("cpu");
+      filter->SetDevice(device); // the outputs are ITK images on the host: each run ends synchronised
       if (preset == "paper")
       {
         filter->SetCoarseMaximumExtent(0.0); // one window: see the header comment

@@ -1,6 +1,8 @@
 // The div-attention module alone: shapes, eq. 4's bounds under both readings, gradients, input checks.
 #include "divaDivAttentionBlock.h"
 
+#include "DivAttentionTestDevice.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -14,19 +16,22 @@ using diva::DivAttentionBlockImpl;
 using diva::DivAttentionOptions;
 using diva::SoftmaxAxis;
 
+// Drawn on the CPU (the same numbers on every device), then moved to the test device (CUDA in the twins).
 struct Inputs
 {
-  torch::Tensor upper = torch::randn({ 2, 8, 8, 8, 8 });
-  torch::Tensor lower = torch::randn({ 2, 16, 4, 4, 4 });
-  torch::Tensor image = torch::randn({ 2, 1, 32, 32, 32 });
+  torch::Tensor upper = torch::randn({ 2, 8, 8, 8, 8 }).to(diva::testing::TestDevice());
+  torch::Tensor lower = torch::randn({ 2, 16, 4, 4, 4 }).to(diva::testing::TestDevice());
+  torch::Tensor image = torch::randn({ 2, 1, 32, 32, 32 }).to(diva::testing::TestDevice());
 };
 
 TEST(DivAttentionBlock, ShapesOfFusedLogitsAndAttention)
 {
   torch::manual_seed(1);
   DivAttentionBlock block(DivAttentionOptions(8, 16, 1).prediction_channels(2));
-  Inputs            in;
-  const auto        result = block(in.upper, in.lower, in.image);
+  block->to(diva::testing::TestDevice());
+  Inputs     in;
+  const auto result = block(in.upper, in.lower, in.image);
+  EXPECT_EQ(result.fused.device(), in.upper.device());
   EXPECT_EQ(result.fused.sizes(), in.upper.sizes());
   EXPECT_EQ(result.logits.sizes(), torch::IntArrayRef({ 2, 2, 8, 8, 8 }));
   EXPECT_EQ(result.attention.sizes(), in.upper.sizes());
@@ -90,7 +95,8 @@ TEST(DivAttentionBlock, EveryParameterAndTheAttentionCarryGradients)
 {
   torch::manual_seed(3);
   DivAttentionBlock block(DivAttentionOptions(8, 16, 1).prediction_channels(1));
-  Inputs            in;
+  block->to(diva::testing::TestDevice());
+  Inputs in;
   in.lower.requires_grad_(true);
   const auto result = block(in.upper, in.lower, in.image);
   ASSERT_TRUE(result.attention.requires_grad()); // never detached: the loss reaches O_{i-1} through eq. 4

@@ -15,22 +15,26 @@ TEST(ESPNet3D, ShapesAt96AndAnotherSize)
 {
   torch::manual_seed(15);
   torch::InferenceMode inference;
+  const auto           device = diva::testing::TestDevice();
   ESPNet3D             baseline(ESPNet3DOptions::Preset("small"));
+  baseline->to(device);
   baseline->eval();
-  const auto plain = baseline->Segment(torch::randn({ 1, 1, 96, 96, 96 }));
+  const auto plain = baseline->Segment(torch::randn({ 1, 1, 96, 96, 96 }).to(device));
+  EXPECT_EQ(plain.logits.device(), device);
   EXPECT_EQ(plain.logits.sizes(), torch::IntArrayRef({ 1, 2, 96, 96, 96 }));
   EXPECT_TRUE(plain.intermediateLogits.empty());
 
   auto options = ESPNet3DOptions::Preset("small").in_channels(2).out_channels(1);
   options.div_attention().enabled(true);
   ESPNet3D withModule(options);
+  withModule->to(device);
   withModule->eval();
-  const auto result = withModule->Segment(torch::randn({ 2, 2, 40, 48, 32 }));
+  const auto result = withModule->Segment(torch::randn({ 2, 2, 40, 48, 32 }).to(device));
   EXPECT_EQ(result.logits.sizes(), torch::IntArrayRef({ 2, 1, 40, 48, 32 }));
   ASSERT_EQ(result.intermediateLogits.size(), 2U);
   EXPECT_EQ(result.intermediateLogits[0].sizes(), torch::IntArrayRef({ 2, 1, 20, 24, 16 }));
   EXPECT_EQ(result.intermediateLogits[1].sizes(), torch::IntArrayRef({ 2, 1, 10, 12, 8 }));
-  EXPECT_THROW(withModule->Segment(torch::randn({ 1, 2, 36, 32, 32 })), std::invalid_argument);
+  EXPECT_THROW(withModule->Segment(torch::randn({ 1, 2, 36, 32, 32 }).to(device)), std::invalid_argument);
 }
 
 TEST(ESPNet3D, DivAttentionReplacesTheDecodersESPBlocks)

@@ -31,8 +31,11 @@ TEST(MUnet, ShapesAt96AndAnotherSize)
 {
   torch::manual_seed(9);
   torch::InferenceMode inference;
+  const auto           device = diva::testing::TestDevice();
   MUnet                network(MUnetOptions::Preset("small").deep_supervision(true));
-  const auto           result = network->Segment(torch::randn({ 1, 2, 96, 96, 96 }));
+  network->to(device);
+  const auto result = network->Segment(torch::randn({ 1, 2, 96, 96, 96 }).to(device));
+  EXPECT_EQ(result.logits.device(), device);
   EXPECT_EQ(result.logits.sizes(), torch::IntArrayRef({ 1, 2, 96, 96, 96 }));
   ASSERT_EQ(result.intermediateLogits.size(), 2U); // decoder stages 2 and 1 (48^3, 24^3); the coarsest unsupervised
   EXPECT_EQ(result.intermediateLogits[0].sizes(), torch::IntArrayRef({ 1, 2, 48, 48, 48 }));
@@ -40,13 +43,14 @@ TEST(MUnet, ShapesAt96AndAnotherSize)
 
   auto options = MUnetOptions::Preset("small").out_channels(1);
   options.div_attention().enabled(true);
-  MUnet      withModule(options);
-  const auto other = withModule->Segment(torch::randn({ 2, 2, 32, 48, 64 }));
+  MUnet withModule(options);
+  withModule->to(device);
+  const auto other = withModule->Segment(torch::randn({ 2, 2, 32, 48, 64 }).to(device));
   EXPECT_EQ(other.logits.sizes(), torch::IntArrayRef({ 2, 1, 32, 48, 64 }));
   EXPECT_TRUE(other.intermediateLogits.empty()); // deep supervision off
   ASSERT_EQ(other.attentionMaps.size(), 3U);
   EXPECT_EQ(other.attentionMaps[0].sizes(), torch::IntArrayRef({ 2, 16, 32, 48, 64 }));
-  EXPECT_THROW(withModule->Segment(torch::randn({ 1, 2, 40, 32, 32 })), std::invalid_argument);
+  EXPECT_THROW(withModule->Segment(torch::randn({ 1, 2, 40, 32, 32 }).to(device)), std::invalid_argument);
 }
 
 TEST(MUnet, EveryParameterReceivesAGradient)

@@ -6,6 +6,8 @@
 #include "divaSegmentationMetrics.h"
 #include "divaSegmentationNetwork.h"
 
+#include "DivAttentionTestDevice.h"
+
 #include <torch/torch.h>
 
 #include <utility>
@@ -13,7 +15,8 @@
 namespace diva::testing
 {
 /** A bright ellipsoid (the "lesion") on a noisy background, [1, channels, side^3]; channel 1 (if any) is a click map
- * (distance to the lesion centre, as the stage-1 input has), and the mask [1, 1, side^3]. Deterministic. */
+ * (distance to the lesion centre, as the stage-1 input has), and the mask [1, 1, side^3]. Deterministic (drawn on the
+ * CPU), then moved to the test device (TestDevice()). */
 inline std::pair<torch::Tensor, torch::Tensor>
 MakePhantom(int64_t side, int64_t channels = 1)
 {
@@ -31,7 +34,8 @@ MakePhantom(int64_t side, int64_t channels = 1)
     const auto click = (z * z + y * y + x * x).sqrt().view({ 1, 1, side, side, side });
     image = torch::cat({ image, click }, 1);
   }
-  return { image, mask };
+  const auto device = TestDevice();
+  return { image.to(device), mask.to(device) };
 }
 
 /** Trains on one phantom with Adam until the final output's Dice exceeds 0.9 or maxSteps pass; returns
@@ -43,6 +47,7 @@ Overfit(SegmentationNetworkImpl & network,
         int                       maxSteps,
         double                    learningRate)
 {
+  network.to(image.device());
   network.train();
   torch::optim::Adam optimizer(network.parameters(), torch::optim::AdamOptions(learningRate));
   double             dice = 0.0;
@@ -67,6 +72,7 @@ Overfit(SegmentationNetworkImpl & network,
 inline std::vector<std::string>
 ParametersWithoutGradient(SegmentationNetworkImpl & network, const torch::Tensor & image, const torch::Tensor & mask)
 {
+  network.to(image.device());
   network.train();
   network.zero_grad();
   const auto output = network.Segment(image);

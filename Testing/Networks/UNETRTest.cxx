@@ -42,16 +42,20 @@ TEST(UNETR, ShapesAt96WithAndWithoutDivAttention)
 {
   torch::manual_seed(4);
   torch::InferenceMode inference;
-  const auto           image = torch::randn({ 1, 1, 96, 96, 96 });
+  const auto           device = diva::testing::TestDevice();
+  const auto           image = torch::randn({ 1, 1, 96, 96, 96 }).to(device);
   UNETR                baseline(UNETROptions::Preset("small"));
-  const auto           plain = baseline->Segment(image);
+  baseline->to(device);
+  const auto plain = baseline->Segment(image);
   EXPECT_EQ(plain.logits.sizes(), torch::IntArrayRef({ 1, 2, 96, 96, 96 }));
   EXPECT_TRUE(plain.intermediateLogits.empty());
 
   auto options = UNETROptions::Preset("small");
   options.div_attention().enabled(true);
-  UNETR      withModule(options);
+  UNETR withModule(options);
+  withModule->to(device);
   const auto result = withModule->Segment(image);
+  EXPECT_EQ(result.logits.device(), device);
   EXPECT_EQ(result.logits.sizes(), torch::IntArrayRef({ 1, 2, 96, 96, 96 }));
   ASSERT_EQ(result.intermediateLogits.size(), 2U);
   EXPECT_EQ(result.intermediateLogits[0].sizes(), torch::IntArrayRef({ 1, 2, 48, 48, 48 }));
@@ -71,7 +75,9 @@ TEST(UNETR, ShapesAtAnotherSize)
   auto                 options = UNETROptions::Preset("small").image_size(32).in_channels(2).out_channels(1);
   options.div_attention().enabled(true);
   UNETR      network(options);
-  const auto result = network->Segment(torch::randn({ 2, 2, 32, 32, 32 }));
+  const auto device = diva::testing::TestDevice();
+  network->to(device);
+  const auto result = network->Segment(torch::randn({ 2, 2, 32, 32, 32 }).to(device));
   EXPECT_EQ(result.logits.sizes(), torch::IntArrayRef({ 2, 1, 32, 32, 32 }));
   EXPECT_EQ(result.intermediateLogits[1].sizes(), torch::IntArrayRef({ 2, 1, 8, 8, 8 }));
 }

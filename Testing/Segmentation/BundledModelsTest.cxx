@@ -3,6 +3,8 @@
 #include "itkCTPhantomGenerator.h"
 #include "itkClickGuidedSegmentationFilter.h"
 
+#include "DivAttentionTestDevice.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -98,7 +100,7 @@ TEST(BundledModels, SegmentAFreshPhantom)
     filter->SetCoarseModel(coarse);
     filter->SetRefineModel(refine);
     filter->SetClicks({ object->click });
-    filter->SetDevice("cpu");
+    filter->SetDevice(diva::testing::TestDeviceName());
     filter->Update();
     const auto overlap = Compare(filter->GetOutput(), phantom->GetLabels(), object->label);
     std::cout << organ << ": Dice " << overlap.dice << ", recall " << overlap.recall << ", precision "

@@ -12,6 +12,8 @@
 #include "itkMetaDataObject.h"
 #include "itkStreamingImageFilter.h"
 
+#include "DivAttentionTestDevice.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -66,7 +68,7 @@ MakeSegmentation(const CTImageType * ct, const PointType & click)
   filter->SetCoarseModelFile(ModelPath("coarse"));
   filter->SetRefineModelFile(ModelPath("refine"));
   filter->SetClicks({ click });
-  filter->SetDevice("cpu");
+  filter->SetDevice(diva::testing::TestDeviceName());
   return filter;
 }
 
@@ -271,6 +273,7 @@ TEST(ClickGuidedSegmentation, EmptyCoarseMaskFallsBackToACropAroundTheClick)
   filter->SetRefineModelFile(ModelPath("refine"));
   filter->SetClicks({ click });
   filter->SetFallbackCropSize(72.0);
+  filter->SetDevice(diva::testing::TestDeviceName());
   filter->Update();
   EXPECT_TRUE(filter->GetUsedFallbackCrop());
   std::string fallback;
@@ -464,6 +467,7 @@ TEST(ClickGuidedSegmentation, TwoThreadsSharingOneModelMatchSequentialRuns)
     filter->SetCoarseModel(coarse);
     filter->SetRefineModel(refine);
     filter->SetClicks({ click });
+    filter->SetDevice(diva::testing::TestDeviceName());
     filter->Update();
     MaskImageType::Pointer mask = filter->GetOutput();
     mask->DisconnectPipeline();

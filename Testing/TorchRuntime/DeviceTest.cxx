@@ -1,4 +1,5 @@
 // LibTorch-side run-time settings: device choice (also built where no ITK exists).
+#include "DivAttentionTestDevice.h"
 #include "divaDevice.h"
 #include "divaThreadBudget.h"
 
@@ -75,4 +76,35 @@ TEST(ThreadBudget, DefaultHonoursEnvironment)
   setenv("DIVATTENTION_NUM_THREADS", "not-a-number", 1);
   EXPECT_GE(diva::DefaultThreadBudget(), 1); // falls back to the CPUs this process may use
   unsetenv("DIVATTENTION_NUM_THREADS");
+}
+
+// The CUDA twins of the device-dependent tests (Testing/CMakeLists.txt) get their device from DIVATTENTION_TEST_DEVICE;
+// a twin must fail where CUDA is missing rather than run on the CPU and pass as a copy of its CPU test.
+TEST(TestDevice, FollowsTheEnvironmentAndNeverFallsBackToTheCpu)
+{
+  const char *      saved = std::getenv("DIVATTENTION_TEST_DEVICE");
+  const std::string restore = saved == nullptr ? "" : saved;
+  unsetenv("DIVATTENTION_TEST_DEVICE");
+  EXPECT_EQ(diva::testing::TestDeviceName(), "cpu");
+  EXPECT_TRUE(diva::testing::TestDevice().is_cpu());
+  setenv("DIVATTENTION_TEST_DEVICE", "cuda", 1);
+  EXPECT_EQ(diva::testing::TestDeviceName(), "cuda");
+  if (torch::cuda::is_available())
+  {
+    EXPECT_TRUE(diva::testing::TestDevice().is_cuda());
+  }
+  else
+  {
+    EXPECT_THROW(diva::testing::TestDevice(), std::runtime_error);
+  }
+  setenv("DIVATTENTION_TEST_DEVICE", "gpu-please", 1);
+  EXPECT_THROW(diva::testing::TestDevice(), std::invalid_argument);
+  if (saved == nullptr)
+  {
+    unsetenv("DIVATTENTION_TEST_DEVICE");
+  }
+  else
+  {
+    setenv("DIVATTENTION_TEST_DEVICE", restore.c_str(), 1);
+  }
 }
