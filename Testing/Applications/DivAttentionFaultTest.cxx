@@ -6,8 +6,7 @@
 // DIVATTENTION_FAULT_SEED=<n> replays another kill schedule (the seed in use is printed).
 #include "divaAtomicFile.h"
 #include "divaCliTestSupport.h"
-#include "divaMUnet.h"
-#include "divaModelFile.h"
+#include "divaTinyModelFiles.h"
 #include "divaTrainer.h"
 #include "itkCTPhantomGenerator.h"
 #include "itkImageFileReader.h"
@@ -502,25 +501,7 @@ protected:
     const auto & liver = generator->GetObjects().front();
     click =
       std::to_string(liver.click[0]) + "," + std::to_string(liver.click[1]) + "," + std::to_string(liver.click[2]);
-    // Small untrained models: what they segment does not matter, only that outputs get written.
-    const auto describe = [](const std::string & role, std::vector<std::string> channels)
-    {
-      diva::ModelDescription description;
-      description.preset = "small";
-      description.role = role;
-      description.inputChannels = std::move(channels);
-      description.preprocessing.targetSpacing = { { 8.0, 8.0, 8.0 } };
-      description.preprocessing.patchSize = { { 32, 32, 32 } };
-      description.preprocessing.normalization = "range";
-      description.preprocessing.clipMinimum = -200.0;
-      description.preprocessing.clipMaximum = 300.0;
-      return description;
-    };
-    torch::manual_seed(1);
-    diva::MUnet coarse(diva::MUnetOptions::Preset("small").in_channels(2).num_stages(3));
-    diva::SaveModel((root / "coarse.pt").string(), *coarse, describe("coarse", { "CT (HU)", "click map" }));
-    diva::MUnet refine(diva::MUnetOptions::Preset("small").in_channels(1).num_stages(3));
-    diva::SaveModel((root / "refine.pt").string(), *refine, describe("refine", { "CT (HU)" }));
+    diva::testing::WriteTinyModelFiles(root); // untrained: only that outputs get written matters
   }
 
   static std::string

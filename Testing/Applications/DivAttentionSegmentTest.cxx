@@ -1,7 +1,6 @@
 // DivAttentionSegment as a user runs it: every bad input is a one-line message naming the input and the problem, a
 // non-zero exit, and no output file; a good run writes its outputs on the input's grid.
-#include "divaMUnet.h"
-#include "divaModelFile.h"
+#include "divaTinyModelFiles.h"
 #include "itkCTPhantomGenerator.h"
 #include "itkImageFileReader.h"
 #include "itkWriteImageAtomically.h"
@@ -78,26 +77,7 @@ protected:
     generator->GetCT()->TransformIndexToPhysicalPoint({ { 0, 0, 0 } }, corner);
     air = std::to_string(corner[0]) + "," + std::to_string(corner[1]) + "," + std::to_string(corner[2]);
 
-    auto describe = [](const std::string & role, std::vector<std::string> channels)
-    {
-      diva::ModelDescription description;
-      description.preset = "small";
-      description.role = role;
-      description.inputChannels = std::move(channels);
-      description.preprocessing.targetSpacing = { { 8.0, 8.0, 8.0 } };
-      description.preprocessing.patchSize = { { 32, 32, 32 } };
-      description.preprocessing.normalization = "range";
-      description.preprocessing.clipMinimum = -200.0;
-      description.preprocessing.clipMaximum = 300.0;
-      return description;
-    };
-    torch::manual_seed(1);
-    auto        coarseOptions = diva::MUnetOptions::Preset("small").in_channels(2).num_stages(3);
-    diva::MUnet coarse(coarseOptions);
-    diva::SaveModel((root / "coarse.pt").string(), *coarse, describe("coarse", { "CT (HU)", "click map" }));
-    auto        refineOptions = diva::MUnetOptions::Preset("small").in_channels(1).num_stages(3);
-    diva::MUnet refine(refineOptions);
-    diva::SaveModel((root / "refine.pt").string(), *refine, describe("refine", { "CT (HU)" }));
+    diva::testing::WriteTinyModelFiles(root); // untrained: only that outputs get written matters
     std::ofstream(root / "garbage.pt") << "this is not a model file";
   }
 
