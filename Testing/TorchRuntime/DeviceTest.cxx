@@ -4,6 +4,8 @@
 #include "divaThreadBudget.h"
 
 #include <gtest/gtest.h>
+
+#include <dlfcn.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
@@ -76,6 +78,26 @@ TEST(ThreadBudget, DefaultHonoursEnvironment)
   setenv("DIVATTENTION_NUM_THREADS", "not-a-number", 1);
   EXPECT_GE(diva::DefaultThreadBudget(), 1); // falls back to the CPUs this process may use
   unsetenv("DIVATTENTION_NUM_THREADS");
+}
+
+TEST(ThreadBudget, OpenBlasGetsOneThreadUnlessTheEnvironmentSaysOtherwise)
+{
+  unsetenv("DIVATTENTION_BLAS_THREADS");
+  EXPECT_EQ(diva::BlasThreads(2), 1);
+  setenv("DIVATTENTION_BLAS_THREADS", "2", 1);
+  EXPECT_EQ(diva::BlasThreads(4), 2);
+  EXPECT_EQ(diva::BlasThreads(1), 1); // never more than the budget
+  setenv("DIVATTENTION_BLAS_THREADS", "many", 1);
+  EXPECT_EQ(diva::BlasThreads(2), 1);
+  unsetenv("DIVATTENTION_BLAS_THREADS");
+  // Where OpenBLAS is the BLAS (setup.sh installs it), the budget really reaches its pool.
+  using GetterType = int (*)();
+  if (auto getter = reinterpret_cast<GetterType>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads")))
+  {
+    diva::SetTorchThreadBudget(2);
+    EXPECT_EQ(getter(), 1);
+    EXPECT_EQ(torch::get_num_threads(), 2);
+  }
 }
 
 // The CUDA twins of the device-dependent tests (Testing/CMakeLists.txt) get their device from DIVATTENTION_TEST_DEVICE;

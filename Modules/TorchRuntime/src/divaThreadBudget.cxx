@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
@@ -31,6 +32,21 @@ SetBlasThreads(int threads)
   }
 }
 } // namespace
+
+int
+BlasThreads(int budget)
+{
+  if (const char * text = std::getenv("DIVATTENTION_BLAS_THREADS"))
+  {
+    char *     end = nullptr;
+    const long value = std::strtol(text, &end, 10);
+    if (end != text && *end == '\0' && value > 0 && value <= 4096)
+    {
+      return static_cast<int>(std::min<long>(value, budget));
+    }
+  }
+  return 1;
+}
 
 int
 DefaultThreadBudget()
@@ -80,7 +96,7 @@ SetTorchThreadBudget(int threads)
                      // Already started by someone else: its size is then not ours to choose.
                    }
                  });
-  SetBlasThreads(threads);
+  SetBlasThreads(BlasThreads(threads));
   g_Budget = threads;
 }
 

@@ -1,0 +1,74 @@
+#ifndef divaCpuKernelSelection_h
+#define divaCpuKernelSelection_h
+
+#include <torch/types.h>
+
+#include <string>
+
+namespace diva
+{
+/** Which CPU kernels the networks' convolutions and linear layers use. */
+enum class CpuKernels
+{
+  /** LibTorch's own dispatch, unchanged (for comparison and as an escape hatch). */
+  LibTorch,
+  /** The selection below, where LibTorch's own choice is slow on a CPU (the default). */
+  Selected
+};
+
+/** "libtorch" or "selected". */
+std::string
+ToString(CpuKernels kernels);
+
+/** Parses "libtorch" or "selected"; throws std::invalid_argument naming the text otherwise. */
+CpuKernels
+ParseCpuKernels(const std::string & text);
+
+/** The process-wide choice. Its initial value comes from the environment variable DIVATTENTION_CPU_KERNELS
+ * ("libtorch" or "selected"; unset: selected). \ingroup DivAttention */
+CpuKernels
+GetCpuKernels();
+
+/** Sets the process-wide choice (thread-safe; takes effect at the next layer call). */
+void
+SetCpuKernels(CpuKernels kernels);
+
+/** \brief A 3D convolution (zero padding) that picks the fastest CPU kernel LibTorch has for its shape.
+ *
+ * Why: measured on the project's 2-core machine (Documentation/Performance.md, "CPU kernel selection"), LibTorch
+ * 1.13's convolution dispatcher is tuned for 2D images and makes two costly choices for 3D networks at batch 1:
+ * - a 3^3 convolution whose N*C*D*H is at most 20480 (32 channels at 24^3, 128 at 12^3, 320 at 6^3, a 1-channel
+ *   stem at 96^3) goes to an im2col + BLAS fallback at 15-20 GFLOP/s, where oneDNN reaches 140-155 GFLOP/s on the
+ *   same shape: such convolutions call oneDNN directly (`at::mkldnn_convolution`);
+ * - a 1x1x1 convolution with more than one thread goes to oneDNN, which reorders the whole volume into its blocked
+ *   layout and back (2.5-5x slower than one matrix product): these become one matrix product over the voxels.
+ * Both are the same mathematical operation with another summation order (results agree to float rounding, tested
+ * in CpuKernelSelectionTest), and both are differentiable (oneDNN's convolution has its own autograd formula).
+ * Anything else (CUDA, other dtypes, a LibTorch without oneDNN, CpuKernels::LibTorch) calls `torch::conv3d`.
+ * \ingroup DivAttention
+ */
+torch::Tensor
+Convolution3d(const torch::Tensor & input,
+              const torch::Tensor & weight,
+              const torch::Tensor & bias,
+              at::IntArrayRef       stride,
+              at::IntArrayRef       padding,
+              at::IntArrayRef       dilation,
+              int64_t               groups);
+
+/** \brief A linear layer (y = x W^T + b over the last axis) that picks the fastest CPU kernel for it.
+ *
+ * Why: with more than one thread, LibTorch's linear layer calls OpenBLAS, whose own worker threads compete for the
+ * cores with LibTorch's OpenMP threads that are still spinning after the previous operator: the transformer's
+ * 216 x 768 x 3072 products run at 45-60 GFLOP/s on two threads, slower than on one. Run as a 1x1x1 oneDNN
+ * convolution over the rows (oneDNN shares LibTorch's OpenMP pool), they reach 80-145 GFLOP/s. With one thread
+ * (or on CUDA, other dtypes, without oneDNN) it calls `torch::nn::functional::linear`. The result may be a strided
+ * view (rows transposed back), never a copy; reshape, not view, if a caller needs another layout.
+ * \ingroup DivAttention
+ */
+torch::Tensor
+Linear(const torch::Tensor & input, const torch::Tensor & weight, const torch::Tensor & bias);
+
+} // namespace diva
+
+#endif

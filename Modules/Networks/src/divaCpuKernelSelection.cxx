@@ -1,0 +1,156 @@
+#include "divaCpuKernelSelection.h"
+
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <ATen/ops/mkldnn_convolution.h>
+#include <torch/nn/functional/linear.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace diva
+{
+namespace
+{
+CpuKernels
+InitialCpuKernels()
+{
+  const char * text = std::getenv("DIVATTENTION_CPU_KERNELS");
+  return text == nullptr || *text == '\0' ? CpuKernels::Selected : ParseCpuKernels(text);
+}
+
+std::atomic<CpuKernels> &
+ProcessCpuKernels()
+{
+  static std::atomic<CpuKernels> kernels{ InitialCpuKernels() };
+  return kernels;
+}
+
+// The tensors the selected kernels accept: dense float32 on the CPU, with a LibTorch built with oneDNN.
+bool
+Selectable(const torch::Tensor & input, const torch::Tensor & weight)
+{
+  return GetCpuKernels() == CpuKernels::Selected && at::hasMKLDNN() && input.device().is_cpu() &&
+         weight.device().is_cpu() && input.scalar_type() == torch::kFloat && weight.scalar_type() == torch::kFloat &&
+         input.layout() == torch::kStrided && weight.layout() == torch::kStrided && input.numel() > 0;
+}
+
+bool
+AllEqual(at::IntArrayRef values, int64_t expected)
+{
+  for (const auto v : values)
+  {
+    if (v != expected)
+    {
+      return false;
+    }
+  }
+  return true;
+}
+
+// y[n] = W x[n] + b over the voxels: a 1x1x1 convolution as one matrix product per sample.
+torch::Tensor
+PointwiseConvolution(const torch::Tensor & input, const torch::Tensor & weight, const torch::Tensor & bias)
+{
+  const int64_t batch = input.size(0);
+  const int64_t outChannels = weight.size(0);
+  const auto    matrix = weight.reshape({ outChannels, input.size(1) });
+  const auto    columns = input.reshape({ batch, input.size(1), -1 });
+  torch::Tensor output;
+  if (batch == 1)
+  {
+    output = bias.defined() ? torch::addmm(bias.unsqueeze(1), matrix, columns[0]) : torch::mm(matrix, columns[0]);
+    output = output.unsqueeze(0);
+  }
+  else
+  {
+    output = torch::matmul(matrix, columns);
+    if (bias.defined())
+    {
+      output = output + bias.view({ 1, outChannels, 1 });
+    }
+  }
+  return output.view({ batch, outChannels, input.size(2), input.size(3), input.size(4) });
+}
+} // namespace
+
+std::string
+ToString(CpuKernels kernels)
+{
+  return kernels == CpuKernels::LibTorch ? "libtorch" : "selected";
+}
+
+CpuKernels
+ParseCpuKernels(const std::string & text)
+{
+  if (text == "libtorch")
+  {
+    return CpuKernels::LibTorch;
+  }
+  if (text == "selected")
+  {
+    return CpuKernels::Selected;
+  }
+  throw std::invalid_argument("CPU kernels must be 'libtorch' or 'selected' (DIVATTENTION_CPU_KERNELS), got '" + text +
+                              "'");
+}
+
+CpuKernels
+GetCpuKernels()
+{
+  return ProcessCpuKernels().load(std::memory_order_relaxed);
+}
+
+void
+SetCpuKernels(CpuKernels kernels)
+{
+  ProcessCpuKernels().store(kernels, std::memory_order_relaxed);
+}
+
+torch::Tensor
+Convolution3d(const torch::Tensor & input,
+              const torch::Tensor & weight,
+              const torch::Tensor & bias,
+              at::IntArrayRef       stride,
+              at::IntArrayRef       padding,
+              at::IntArrayRef       dilation,
+              int64_t               groups)
+{
+  if (!Selectable(input, weight) || input.dim() != 5 || weight.dim() != 5 ||
+      (bias.defined() && (!bias.device().is_cpu() || bias.scalar_type() != torch::kFloat)))
+  {
+    return torch::conv3d(input, weight, bias, stride, padding, dilation, groups);
+  }
+  const auto kernel = weight.sizes().slice(2);
+  if (AllEqual(kernel, 1) && AllEqual(stride, 1) && AllEqual(padding, 0) && groups == 1 &&
+      input.size(1) == weight.size(1))
+  {
+    return PointwiseConvolution(input, weight, bias);
+  }
+  return at::mkldnn_convolution(input.contiguous(), weight.contiguous(), bias, padding, stride, dilation, groups);
+}
+
+torch::Tensor
+Linear(const torch::Tensor & input, const torch::Tensor & weight, const torch::Tensor & bias)
+{
+  if (!Selectable(input, weight) || at::get_num_threads() < 2 || input.dim() < 2 || weight.dim() != 2 ||
+      input.size(-1) != weight.size(1) ||
+      (bias.defined() && (!bias.device().is_cpu() || bias.scalar_type() != torch::kFloat)))
+  {
+    return torch::nn::functional::linear(input, weight, bias);
+  }
+  const int64_t inFeatures = weight.size(1);
+  const int64_t outFeatures = weight.size(0);
+  const auto    rows = input.reshape({ -1, inFeatures });
+  const int64_t count = rows.size(0);
+  // Rows become the voxels of a [1, in, rows, 1, 1] volume; the weight a 1x1x1 kernel.
+  const auto volume = rows.t().contiguous().view({ 1, inFeatures, count, 1, 1 });
+  const auto output = at::mkldnn_convolution(volume, weight.contiguous().view({ outFeatures, inFeatures, 1, 1, 1 }),
+                                             bias, { 0, 0, 0 }, { 1, 1, 1 }, { 1, 1, 1 }, 1);
+  auto       sizes = input.sizes().vec();
+  sizes.back() = outFeatures;
+  return output.view({ outFeatures, count }).t().view(sizes);
+}
+
+} // namespace diva

@@ -1,0 +1,194 @@
+// The CPU kernel selection (divaCpuKernelSelection.h) computes what LibTorch's own kernels compute, values and
+// gradients, for every convolution shape the networks use, and the networks give the same output either way.
+#include "divaCountedLayers.h"
+#include "divaCpuKernelSelection.h"
+#include "divaUNETR.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace
+{
+using diva::CpuKernels;
+
+// Restores the process-wide choice and the thread count a test changed.
+class CpuKernelSelection : public ::testing::Test
+{
+protected:
+  void
+  SetUp() override
+  {
+    m_Kernels = diva::GetCpuKernels();
+    m_Threads = torch::get_num_threads();
+    // Two threads: the linear layer is selected only with more than one (it then runs on oneDNN).
+    torch::set_num_threads(2);
+  }
+  void
+  TearDown() override
+  {
+    diva::SetCpuKernels(m_Kernels);
+    torch::set_num_threads(m_Threads);
+  }
+
+private:
+  CpuKernels m_Kernels{ CpuKernels::Selected };
+  int        m_Threads{ 1 };
+};
+
+// Float32 sums over up to 27 * 64 products in another order: they agree to ~1e-6 of the largest magnitude; 1e-4
+// leaves room for oneDNN's blocked accumulation and still fails on any wrong tap, stride or channel.
+void
+ExpectClose(const torch::Tensor & actual, const torch::Tensor & expected, const char * what, double tolerance = 1e-4)
+{
+  ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
+  const double scale = std::max(1.0, expected.abs().max().item<double>());
+  EXPECT_LE((actual - expected).abs().max().item<double>(), tolerance * scale) << what;
+}
+
+struct ConvolutionCase
+{
+  int64_t batch, in, out, side, kernel, stride, padding, dilation, groups;
+  bool    bias;
+};
+
+class ConvolutionShapes
+    : public CpuKernelSelection
+    , public ::testing::WithParamInterface<ConvolutionCase>
+{
+};
+
+TEST_P(ConvolutionShapes, MatchLibTorchInValuesAndGradients)
+{
+  const auto c = GetParam();
+  torch::manual_seed(3);
+  const auto input = torch::randn({ c.batch, c.in, c.side, c.side + 1, c.side + 2 });
+  const auto weight = torch::randn({ c.out, c.in / c.groups, c.kernel, c.kernel, c.kernel }) * 0.2;
+  const auto bias = c.bias ? torch::randn({ c.out }) : torch::Tensor();
+  const auto upstream =
+    torch::randn_like(torch::conv3d(input, weight, bias, c.stride, c.padding, c.dilation, c.groups));
+
+  std::vector<torch::Tensor> results[2];
+  std::string                gradientFunction[2];
+  const CpuKernels           kernels[2] = { CpuKernels::LibTorch, CpuKernels::Selected };
+  for (int k = 0; k < 2; ++k)
+  {
+    diva::SetCpuKernels(kernels[k]);
+    auto       x = input.clone().requires_grad_();
+    auto       w = weight.clone().requires_grad_();
+    auto       b = c.bias ? bias.clone().requires_grad_() : torch::Tensor();
+    const auto y = diva::Convolution3d(x, w, b, { c.stride, c.stride, c.stride }, { c.padding, c.padding, c.padding },
+                                       { c.dilation, c.dilation, c.dilation }, c.groups);
+    gradientFunction[k] = y.grad_fn()->name();
+    (y * upstream).sum().backward();
+    results[k] = { y.detach(), x.grad(), w.grad() };
+    if (c.bias)
+    {
+      results[k].push_back(b.grad());
+    }
+  }
+  if (at::hasMKLDNN())
+  {
+    // The selection really ran another kernel (oneDNN's or a matrix product), not LibTorch's dispatch again.
+    EXPECT_NE(gradientFunction[1], gradientFunction[0]);
+  }
+  const char * names[] = { "output", "input gradient", "weight gradient", "bias gradient" };
+  for (std::size_t i = 0; i < results[0].size(); ++i)
+  {
+    ExpectClose(results[1][i], results[0][i], names[i]);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+  NetworkShapes,
+  ConvolutionShapes,
+  ::testing::Values(ConvolutionCase{ 1, 1, 8, 12, 3, 1, 1, 1, 1, true },   // one-channel stem
+                    ConvolutionCase{ 1, 16, 16, 6, 3, 1, 1, 1, 1, true },  // small N*C*D*H: LibTorch's im2col path
+                    ConvolutionCase{ 1, 8, 16, 9, 3, 2, 1, 1, 1, true },   // strided down-sampling (mUnet)
+                    ConvolutionCase{ 1, 8, 8, 10, 3, 1, 2, 2, 1, false },  // dilated (ESPNet's ESP blocks)
+                    ConvolutionCase{ 2, 8, 8, 6, 3, 1, 1, 1, 2, true },    // batch 2, grouped
+                    ConvolutionCase{ 1, 12, 5, 7, 1, 1, 0, 1, 1, true },   // 1x1x1: one matrix product
+                    ConvolutionCase{ 2, 12, 5, 7, 1, 1, 0, 1, 1, false },  // 1x1x1, batch 2, no bias
+                    ConvolutionCase{ 1, 6, 12, 8, 2, 2, 0, 1, 1, true })); // patch embedding (kernel = stride)
+
+TEST_F(CpuKernelSelection, LinearMatchesLibTorchInValuesAndGradients)
+{
+  torch::manual_seed(5);
+  const auto                 input = torch::randn({ 2, 27, 48 });
+  const auto                 weight = torch::randn({ 40, 48 }) * 0.2;
+  const auto                 bias = torch::randn({ 40 });
+  const auto                 upstream = torch::randn({ 2, 27, 40 });
+  std::vector<torch::Tensor> results[2];
+  const CpuKernels           kernels[2] = { CpuKernels::LibTorch, CpuKernels::Selected };
+  for (int k = 0; k < 2; ++k)
+  {
+    diva::SetCpuKernels(kernels[k]);
+    auto       x = input.clone().requires_grad_();
+    auto       w = weight.clone().requires_grad_();
+    auto       b = bias.clone().requires_grad_();
+    const auto y = diva::Linear(x, w, b);
+    ASSERT_EQ(y.sizes(), (std::vector<int64_t>{ 2, 27, 40 }));
+    // The attention block splits the last axis of the qkv projection with view(): it must stay possible.
+    EXPECT_NO_THROW(y.view({ 2, 27, 2, 4, 5 }));
+    if (kernels[k] == CpuKernels::Selected && at::hasMKLDNN())
+    {
+      // oneDNN's output is [out, rows]; the selection returns its transposed view, not LibTorch's row-major result.
+      EXPECT_FALSE(y.is_contiguous());
+    }
+    (y * upstream).sum().backward();
+    results[k] = { y.detach(), x.grad(), w.grad(), b.grad() };
+  }
+  const char * names[] = { "output", "input gradient", "weight gradient", "bias gradient" };
+  for (std::size_t i = 0; i < 4; ++i)
+  {
+    ExpectClose(results[1][i], results[0][i], names[i]);
+  }
+}
+
+TEST_F(CpuKernelSelection, ReflectPaddedConvolutionKeepsItsPaddingMode)
+{
+  // Counted() hands only zero-padded convolutions to the selection; any other padding mode stays the module's own.
+  torch::nn::Conv3d conv(torch::nn::Conv3dOptions(3, 4, 3).padding(1).padding_mode(torch::kReflect));
+  const auto        input = torch::randn({ 1, 3, 6, 6, 6 });
+  diva::SetCpuKernels(CpuKernels::Selected);
+  torch::NoGradGuard noGrad;
+  ExpectClose(diva::Counted(conv, input), conv->forward(input), "reflect-padded convolution");
+  const auto zeroPadded = torch::conv3d(input, conv->weight, conv->bias, 1, 1);
+  EXPECT_GT((diva::Counted(conv, input) - zeroPadded).abs().max().item<double>(), 1e-3);
+}
+
+TEST_F(CpuKernelSelection, UNETRGivesTheSameOutputWithEitherKernels)
+{
+  torch::manual_seed(11);
+  diva::UNETR network(diva::UNETROptions::Preset("small").image_size(32));
+  network->eval();
+  const auto         image = torch::randn({ 1, 1, 32, 32, 32 });
+  torch::NoGradGuard noGrad;
+  diva::SetCpuKernels(CpuKernels::LibTorch);
+  const auto reference = network->Segment(image).logits;
+  diva::SetCpuKernels(CpuKernels::Selected);
+  const auto selected = network->Segment(image).logits;
+  // ~40 layers deep, each within float rounding: 1e-3 of the logits' range.
+  ExpectClose(selected, reference, "UNETR logits", 1e-3);
+}
+
+TEST(CpuKernels, ParseNamesBothChoicesAndRefusesOthers)
+{
+  EXPECT_EQ(diva::ParseCpuKernels("libtorch"), CpuKernels::LibTorch);
+  EXPECT_EQ(diva::ParseCpuKernels("selected"), CpuKernels::Selected);
+  EXPECT_EQ(diva::ToString(CpuKernels::LibTorch), "libtorch");
+  EXPECT_EQ(diva::ToString(CpuKernels::Selected), "selected");
+  try
+  {
+    diva::ParseCpuKernels("fast");
+    FAIL() << "'fast' was accepted";
+  }
+  catch (const std::invalid_argument & error)
+  {
+    EXPECT_NE(std::string(error.what()).find("'fast'"), std::string::npos) << error.what();
+  }
+}
+
+} // namespace
