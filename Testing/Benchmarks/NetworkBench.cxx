@@ -3,6 +3,8 @@
 // nothing but a pip LibTorch (built with -DDivAttention_TORCH_ONLY=ON).
 //   DivAttentionNetworkBench [--device auto|cpu|cuda] [--model unetr|munet|espnet] [--preset small|paper]
 //                            [--div-attention 0|1] [--batch N] [--side S] [--iterations N] [--threads N]
+//                            [--profile PREFIX]  (also writes PREFIX-forward.json / PREFIX-train.json: chrome traces
+//                                                 of one forward and one train step; Utilities/profile-summary.py)
 #include "divaDevice.h"
 #include "divaESPNet3D.h"
 #include "divaHostAllocator.h"
@@ -11,6 +13,7 @@
 #include "divaThreadBudget.h"
 #include "divaUNETR.h"
 
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
@@ -88,7 +91,8 @@ main(int argc, char ** argv)
 {
   std::map<std::string, std::string> args = { { "device", "auto" },     { "model", "unetr" }, { "preset", "paper" },
                                               { "div-attention", "1" }, { "batch", "1" },     { "side", "96" },
-                                              { "iterations", "10" },   { "threads", "0" },   { "inputs", "1" } };
+                                              { "iterations", "10" },   { "threads", "0" },   { "inputs", "1" },
+                                              { "profile", "" } };
   for (int i = 1; i + 1 < argc; i += 2)
   {
     if (std::strncmp(argv[i], "--", 2) != 0 || args.count(argv[i] + 2) == 0)
@@ -118,6 +122,14 @@ main(int argc, char ** argv)
                                                 torch::InferenceMode inference;
                                                 network->Segment(input);
                                               });
+    if (!args["profile"].empty())
+    {
+      // One more forward under LibTorch's profiler, as a chrome trace; Utilities/profile-summary.py sums it.
+      torch::autograd::profiler::RecordProfile recording(args["profile"] + "-forward.json");
+      torch::InferenceMode                     inference;
+      network->Segment(input);
+      Synchronize(device);
+    }
     network->train();
     torch::optim::Adam                  optimizer(network->parameters(), torch::optim::AdamOptions(1e-4));
     const diva::SegmentationLossOptions lossOptions;
@@ -130,6 +142,14 @@ main(int argc, char ** argv)
                                              value.backward();
                                              optimizer.step();
                                            });
+    if (!args["profile"].empty())
+    {
+      torch::autograd::profiler::RecordProfile recording(args["profile"] + "-train.json");
+      optimizer.zero_grad();
+      diva::DeepSupervisedLoss(network->Segment(input), target, lossOptions).backward();
+      optimizer.step();
+      Synchronize(device);
+    }
     std::printf("device=%s model=%s preset=%s div_attention=%s batch=%lld side=%lld threads=%d params=%.2fM "
                 "forward_ms=%.2f train_step_ms=%.2f\n",
                 diva::DescribeDevice(device).c_str(), args["model"].c_str(), args["preset"].c_str(),
