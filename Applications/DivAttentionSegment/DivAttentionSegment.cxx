@@ -434,6 +434,8 @@ main(int argc, char ** argv)
       filter->SetClicks(points);
       filter->SetDevice(diva::DescribeDevice(resolved));
       filter->SetThreshold(threshold.getValue());
+      // The float probability on the input's grid only when it is written (it is the size of the CT).
+      filter->SetComputeProbabilityImage(!probability.getValue().empty());
       if (::isatty(STDERR_FILENO))
       {
         filter->AddObserver(itk::ProgressEvent(), ProgressBar::New());

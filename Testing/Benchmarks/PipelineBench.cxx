@@ -1,7 +1,7 @@
 // DivAttentionPipelineBench: click -> mask on a large phantom CT held in memory, with the time of each step of
 // ClickGuidedSegmentationFilter and the peak resident memory (Documentation/Performance.md, "Pipeline").
 //   DivAttentionPipelineBench [--size X,Y,Z] [--spacing X,Y,Z] [--preset small|paper] [--threads N]
-//                             [--repeat N] [--object spleen] [--device cpu|cuda|auto]
+//                             [--repeat N] [--object spleen] [--device cpu|cuda|auto] [--probability 0|1]
 // `small` uses the bundled models; `paper` builds untrained paper-preset models (mUnet and UNETR + div-attention)
 // with the bundled models' preprocessing: their masks are meaningless, their cost is the paper networks' cost (with
 // the coarse region fixed to one window, since an untrained network would grow it at random).
@@ -79,6 +79,7 @@ main(int argc, char ** argv)
 {
   std::string size = "512,512,300", spacing = "0.75,0.75,1.0", preset = "small", object = "spleen", device = "cpu";
   int         threads = 0, repeat = 3;
+  bool        probability = false; // as DivAttentionSegment without --probability: the label is pasted directly
   for (int i = 1; i + 1 < argc; i += 2)
   {
     const std::string key = argv[i], value = argv[i + 1];
@@ -96,6 +97,8 @@ main(int argc, char ** argv)
       object = value;
     else if (key == "--device")
       device = value;
+    else if (key == "--probability")
+      probability = value == "1";
     else
     {
       std::cerr << "unknown option " << key << std::endl;
@@ -156,6 +159,7 @@ main(int argc, char ** argv)
       filter->SetRefineModel(refine);
       filter->SetClicks({ target->click });
       filter->SetDevice(device); // the outputs are ITK images on the host: each run ends synchronised
+      filter->SetComputeProbabilityImage(probability);
       if (preset == "paper")
       {
         filter->SetCoarseMaximumExtent(0.0); // one window: see the header comment

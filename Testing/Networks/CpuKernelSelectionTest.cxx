@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -50,9 +51,18 @@ ExpectClose(const torch::Tensor & actual, const torch::Tensor & expected, const 
 
 struct ConvolutionCase
 {
-  int64_t batch, in, out, side, kernel, stride, padding, dilation, groups;
-  bool    bias;
+  const char * name;
+  int64_t      batch, in, out, side, kernel, stride, padding, dilation, groups;
+  bool         bias;
 };
+
+// Readable, deterministic test names and values (CTest lists the value next to each name).
+void
+PrintTo(const ConvolutionCase & c, std::ostream * os)
+{
+  *os << c.name << " (batch " << c.batch << ", " << c.in << "->" << c.out << ", kernel " << c.kernel << ", stride "
+      << c.stride << ", dilation " << c.dilation << ", groups " << c.groups << (c.bias ? ", bias)" : ", no bias)");
+}
 
 class ConvolutionShapes
     : public CpuKernelSelection
@@ -101,17 +111,21 @@ TEST_P(ConvolutionShapes, MatchLibTorchInValuesAndGradients)
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-  NetworkShapes,
-  ConvolutionShapes,
-  ::testing::Values(ConvolutionCase{ 1, 1, 8, 12, 3, 1, 1, 1, 1, true },   // one-channel stem
-                    ConvolutionCase{ 1, 16, 16, 6, 3, 1, 1, 1, 1, true },  // small N*C*D*H: LibTorch's im2col path
-                    ConvolutionCase{ 1, 8, 16, 9, 3, 2, 1, 1, 1, true },   // strided down-sampling (mUnet)
-                    ConvolutionCase{ 1, 8, 8, 10, 3, 1, 2, 2, 1, false },  // dilated (ESPNet's ESP blocks)
-                    ConvolutionCase{ 2, 8, 8, 6, 3, 1, 1, 1, 2, true },    // batch 2, grouped
-                    ConvolutionCase{ 1, 12, 5, 7, 1, 1, 0, 1, 1, true },   // 1x1x1: one matrix product
-                    ConvolutionCase{ 2, 12, 5, 7, 1, 1, 0, 1, 1, false },  // 1x1x1, batch 2, no bias
-                    ConvolutionCase{ 1, 6, 12, 8, 2, 2, 0, 1, 1, true })); // patch embedding (kernel = stride)
+// The shape families of the networks: a one-channel stem; a small N*C*D*H that LibTorch sends to im2col; mUnet's
+// strided down-sampling; ESPNet's dilated ESP branches; batch 2 with groups; 1x1x1 (one matrix product) with and
+// without bias; the transformer's patch embedding (kernel = stride).
+INSTANTIATE_TEST_SUITE_P(NetworkShapes,
+                         ConvolutionShapes,
+                         ::testing::Values(ConvolutionCase{ "Stem", 1, 1, 8, 12, 3, 1, 1, 1, 1, true },
+                                           ConvolutionCase{ "Im2colShape", 1, 16, 16, 6, 3, 1, 1, 1, 1, true },
+                                           ConvolutionCase{ "Strided", 1, 8, 16, 9, 3, 2, 1, 1, 1, true },
+                                           ConvolutionCase{ "Dilated", 1, 8, 8, 10, 3, 1, 2, 2, 1, false },
+                                           ConvolutionCase{ "GroupedBatchTwo", 2, 8, 8, 6, 3, 1, 1, 1, 2, true },
+                                           ConvolutionCase{ "Pointwise", 1, 12, 5, 7, 1, 1, 0, 1, 1, true },
+                                           ConvolutionCase{ "PointwiseBatchTwo", 2, 12, 5, 7, 1, 1, 0, 1, 1, false },
+                                           ConvolutionCase{ "PatchEmbedding", 1, 6, 12, 8, 2, 2, 0, 1, 1, true }),
+                         [](const ::testing::TestParamInfo<ConvolutionCase> & info)
+                         { return std::string(info.param.name); });
 
 TEST_F(CpuKernelSelection, LinearMatchesLibTorchInValuesAndGradients)
 {

@@ -8,6 +8,7 @@
 #include "itkCoarseSegmentationFilter.h"
 #include "itkDivAttentionRefineFilter.h"
 #include "itkDivAttentionRuntime.h"
+#include "itkImageRegionConstIterator.h"
 #include "itkImageRegionIteratorWithIndex.h"
 #include "itkMetaDataObject.h"
 #include "itkStreamingImageFilter.h"
@@ -15,6 +16,8 @@
 #include "DivAttentionTestDevice.h"
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 #include <cmath>
 #include <cstring>
@@ -191,20 +194,7 @@ TEST(ClickGuidedSegmentation, MaskOverlapsTheObjectAndIsRepeatable)
 TEST(ClickGuidedSegmentation, OrientationAndClickSpaces)
 {
   // Oblique (20 degrees about z, then 10 about x) and anisotropic grid; the anatomy is the same physical phantom.
-  itk::CTPhantomGenerator::DirectionType direction;
-  const double                           a = 20.0 * M_PI / 180.0, b = 10.0 * M_PI / 180.0;
-  itk::Matrix<double, 3, 3>              rz, rx;
-  rz.SetIdentity();
-  rx.SetIdentity();
-  rz(0, 0) = std::cos(a);
-  rz(0, 1) = -std::sin(a);
-  rz(1, 0) = std::sin(a);
-  rz(1, 1) = std::cos(a);
-  rx(1, 1) = std::cos(b);
-  rx(1, 2) = -std::sin(b);
-  rx(2, 1) = std::sin(b);
-  rx(2, 2) = std::cos(b);
-  direction = rz * rx;
+  const auto                           direction = ObliqueDirection();
   itk::CTPhantomGenerator::SpacingType spacing;
   spacing[0] = 5.5;
   spacing[1] = 6.5;
@@ -261,6 +251,47 @@ TEST(ClickGuidedSegmentation, StreamingGivesTheSameMask)
   }
   EXPECT_TRUE(SameMask(results[0], results[1]));
   EXPECT_GE(Dice(results[1].GetPointer(), phantom->GetLabels(), ObjectNamed(*phantom, "spleen").label), EndToEndDice);
+}
+
+TEST(ClickGuidedSegmentation, WithoutTheProbabilityImageTheLabelIsPastedDirectly)
+{
+  const auto phantom = StandardPhantom();
+  const auto spleen = ObjectNamed(*phantom, "spleen");
+  auto       withProbability = MakeSegmentation(phantom->GetCT(), spleen.click);
+  withProbability->Update();
+  auto direct = MakeSegmentation(phantom->GetCT(), spleen.click);
+  direct->ComputeProbabilityImageOff();
+  direct->Update();
+
+  ASSERT_NE(withProbability->GetProbabilityImage(), nullptr);
+  EXPECT_EQ(direct->GetProbabilityImage(), nullptr);
+  std::vector<std::string> steps;
+  for (const auto & step : direct->GetStepSeconds())
+  {
+    steps.push_back(step.first);
+  }
+  EXPECT_EQ(std::count(steps.begin(), steps.end(), "threshold"), 0) << "the label is pasted, not thresholded";
+  EXPECT_EQ(std::count(steps.begin(), steps.end(), "paste back"), 1);
+
+  const MaskImageType * a = withProbability->GetOutput();
+  const MaskImageType * b = direct->GetOutput();
+  ExpectSameGeometry(b, phantom->GetCT());
+  // The direct paste compares the interpolated probability in double precision, the other path its float copy: a
+  // voxel can differ only where the probability lies within float rounding (~6e-8) of the threshold. Allow one
+  // voxel in a million for that; anything more is a different mask.
+  itk::ImageRegionConstIterator<MaskImageType> ia(a, a->GetLargestPossibleRegion());
+  itk::ImageRegionConstIterator<MaskImageType> ib(b, b->GetLargestPossibleRegion());
+  std::size_t                                  differing = 0, foreground = 0, voxels = 0;
+  for (; !ia.IsAtEnd(); ++ia, ++ib, ++voxels)
+  {
+    differing += ia.Get() != ib.Get();
+    foreground += ib.Get() != 0;
+  }
+  EXPECT_LE(differing, voxels / 1000000);
+  EXPECT_GT(foreground, 100U) << "the direct label holds the object";
+  std::cout << "direct label: " << foreground << " object voxels, " << differing << " of " << voxels
+            << " differ from the thresholded probability" << std::endl;
+  EXPECT_GE(Dice(b, phantom->GetLabels(), spleen.label), EndToEndDice);
 }
 
 TEST(ClickGuidedSegmentation, EmptyCoarseMaskFallsBackToACropAroundTheClick)

@@ -116,8 +116,14 @@ public:
   /** Largest region (mm) the coarse stage may grow to; default 400. */
   itkSetMacro(CoarseMaximumExtent, double);
   itkGetConstMacro(CoarseMaximumExtent, double);
+  /** Keep the refined probability pasted onto the input's grid (GetProbabilityImage(); default on). Off, the patch
+   * is pasted straight into the label (PasteBackFilter's Label mode, the same threshold), which saves a float image
+   * of the input's size (315 MB for 512x512x300) and the threshold pass; GetProbabilityImage() is then null. */
+  itkSetMacro(ComputeProbabilityImage, bool);
+  itkGetConstMacro(ComputeProbabilityImage, bool);
+  itkBooleanMacro(ComputeProbabilityImage);
 
-  /** Intermediate results of the last run. */
+  /** Intermediate results of the last run (the probability image only with ComputeProbabilityImage on). */
   FloatImageType *
   GetProbabilityImage() const
   {
@@ -188,6 +194,7 @@ private:
   using CropFilterType = PCACropResampleFilter<InputImageType, FloatImageType, FloatImageType>;
   using RefineFilterType = DivAttentionRefineFilter<FloatImageType, FloatImageType>;
   using PasteFilterType = PasteBackFilter<FloatImageType, FloatImageType, InputImageType, FloatImageType>;
+  using LabelPasteFilterType = PasteBackFilter<FloatImageType, OutputImageType, InputImageType, OutputImageType>;
 
   std::string   m_CoarseModelFile;
   std::string   m_RefineModelFile;
@@ -202,6 +209,7 @@ private:
   bool          m_AlignCropWithPrincipalAxes{ false };
   double        m_FallbackCropSize{ 64.0 };
   double        m_CoarseMaximumExtent{ 400.0 };
+  bool          m_ComputeProbabilityImage{ true };
 
   // Models loaded from the files, kept until the file or the device changes.
   ModelPointer

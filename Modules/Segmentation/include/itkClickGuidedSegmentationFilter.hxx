@@ -179,17 +179,38 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
     refine->SetClickMap(cropClickMap->GetOutput());
   }
 
-  auto paste = PasteFilterType::New();
-  paste->SetInput(refine->GetOutput());
-  paste->SetReferenceImage(input);
-  paste->SetOutputMode(PasteFilterType::OutputEnum::Probability);
-
-  auto threshold = BinaryThresholdImageFilter<FloatImageType, OutputImageType>::New();
-  threshold->SetInput(paste->GetOutput());
-  threshold->SetLowerThreshold(static_cast<float>(m_Threshold));
-  threshold->SetUpperThreshold(NumericTraits<float>::max());
-  threshold->SetInsideValue(1);
-  threshold->SetOutsideValue(0);
+  // Paste back: the probability on the input's grid, then a threshold; or (ComputeProbabilityImage off) straight
+  // into the label, which never holds a float image of the input's size.
+  typename PasteFilterType::Pointer                                             paste;
+  typename BinaryThresholdImageFilter<FloatImageType, OutputImageType>::Pointer threshold;
+  typename LabelPasteFilterType::Pointer                                        labelPaste;
+  ProcessObject *                                                               pasteStep = nullptr;
+  OutputImageType *                                                             label = nullptr;
+  if (m_ComputeProbabilityImage)
+  {
+    paste = PasteFilterType::New();
+    paste->SetInput(refine->GetOutput());
+    paste->SetReferenceImage(input);
+    paste->SetOutputMode(PasteFilterType::OutputEnum::Probability);
+    threshold = BinaryThresholdImageFilter<FloatImageType, OutputImageType>::New();
+    threshold->SetInput(paste->GetOutput());
+    threshold->SetLowerThreshold(static_cast<float>(m_Threshold));
+    threshold->SetUpperThreshold(NumericTraits<float>::max());
+    threshold->SetInsideValue(1);
+    threshold->SetOutsideValue(0);
+    pasteStep = paste;
+    label = threshold->GetOutput();
+  }
+  else
+  {
+    labelPaste = LabelPasteFilterType::New();
+    labelPaste->SetInput(refine->GetOutput());
+    labelPaste->SetReferenceImage(input);
+    labelPaste->SetOutputMode(LabelPasteFilterType::OutputEnum::Label);
+    labelPaste->SetThreshold(m_Threshold);
+    pasteStep = labelPaste;
+    label = labelPaste->GetOutput();
+  }
 
   progress->RegisterInternalFilter(clickMap, 0.05f);
   progress->RegisterInternalFilter(coarse, 0.4f);
@@ -199,16 +220,23 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
     progress->RegisterInternalFilter(cropClickMap, 0.02f);
   }
   progress->RegisterInternalFilter(refine, cropClickMap ? 0.28f : 0.3f);
-  progress->RegisterInternalFilter(paste, 0.1f);
-  progress->RegisterInternalFilter(threshold, 0.05f);
+  progress->RegisterInternalFilter(pasteStep, threshold ? 0.1f : 0.15f);
+  if (threshold)
+  {
+    progress->RegisterInternalFilter(threshold, 0.05f);
+  }
 
   // Step timings: each internal filter's StartEvent..EndEvent, wall clock.
   m_StepSeconds.clear();
-  std::vector<std::pair<std::string, ProcessObject *>> steps{
-    { "click map", clickMap.GetPointer() }, { "coarse segmentation", coarse.GetPointer() },
-    { "crop", crop.GetPointer() },          { "refinement", refine.GetPointer() },
-    { "paste back", paste.GetPointer() },   { "threshold", threshold.GetPointer() }
-  };
+  std::vector<std::pair<std::string, ProcessObject *>> steps{ { "click map", clickMap.GetPointer() },
+                                                              { "coarse segmentation", coarse.GetPointer() },
+                                                              { "crop", crop.GetPointer() },
+                                                              { "refinement", refine.GetPointer() },
+                                                              { "paste back", pasteStep } };
+  if (threshold)
+  {
+    steps.emplace_back("threshold", threshold.GetPointer());
+  }
   if (cropClickMap)
   {
     steps.insert(steps.begin() + 3, { "crop click map", cropClickMap.GetPointer() });
@@ -224,7 +252,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
       { seconds[k] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started[k]).count(); });
   }
 
-  threshold->Update();
+  label->Update();
   for (size_t k = 0; k < steps.size(); ++k)
   {
     if (seconds[k] >= 0.0)
@@ -233,8 +261,8 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
     }
   }
 
-  m_Label = threshold->GetOutput();
-  m_ProbabilityImage = paste->GetOutput();
+  m_Label = label;
+  m_ProbabilityImage = paste ? paste->GetOutput() : nullptr;
   m_CoarseProbability = coarse->GetOutput();
   m_Crop = crop->GetOutput();
   m_RefinedPatch = refine->GetOutput();
@@ -242,7 +270,10 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   for (DataObject * image : std::initializer_list<DataObject *>{ m_Label, m_ProbabilityImage, m_CoarseProbability,
                                                                  m_Crop, m_RefinedPatch, m_AttentionMap })
   {
-    image->DisconnectPipeline();
+    if (image != nullptr)
+    {
+      image->DisconnectPipeline();
+    }
   }
   m_UsedFallbackCrop = crop->GetUsedFallback();
   m_DeviceUsed = coarse->GetDeviceUsed();
@@ -305,6 +336,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream
   os << indent << "AlignCropWithPrincipalAxes: " << m_AlignCropWithPrincipalAxes << std::endl;
   os << indent << "FallbackCropSize: " << m_FallbackCropSize << std::endl;
   os << indent << "CoarseMaximumExtent: " << m_CoarseMaximumExtent << std::endl;
+  os << indent << "ComputeProbabilityImage: " << (m_ComputeProbabilityImage ? "On" : "Off") << std::endl;
   os << indent << "CoarseFileModel: " << (m_CoarseFileModel ? m_CoarseFileModelKey : std::string("(none)"))
      << std::endl;
   os << indent << "RefineFileModel: " << (m_RefineFileModel ? m_RefineFileModelKey : std::string("(none)"))
