@@ -27,13 +27,15 @@ ProcessCpuKernels()
   return kernels;
 }
 
-// The tensors the selected kernels accept: dense float32 on the CPU, with a LibTorch built with oneDNN.
+// The tensors the selected kernels accept: dense float32 on the CPU (the bias too, if any), with a LibTorch built
+// with oneDNN.
 bool
-Selectable(const torch::Tensor & input, const torch::Tensor & weight)
+Selectable(const torch::Tensor & input, const torch::Tensor & weight, const torch::Tensor & bias)
 {
   return GetCpuKernels() == CpuKernels::Selected && at::hasMKLDNN() && input.device().is_cpu() &&
          weight.device().is_cpu() && input.scalar_type() == torch::kFloat && weight.scalar_type() == torch::kFloat &&
-         input.layout() == torch::kStrided && weight.layout() == torch::kStrided && input.numel() > 0;
+         input.layout() == torch::kStrided && weight.layout() == torch::kStrided && input.numel() > 0 &&
+         (!bias.defined() || (bias.device().is_cpu() && bias.scalar_type() == torch::kFloat));
 }
 
 bool
@@ -117,8 +119,7 @@ Convolution3d(const torch::Tensor & input,
               at::IntArrayRef       dilation,
               int64_t               groups)
 {
-  if (!Selectable(input, weight) || input.dim() != 5 || weight.dim() != 5 ||
-      (bias.defined() && (!bias.device().is_cpu() || bias.scalar_type() != torch::kFloat)))
+  if (!Selectable(input, weight, bias) || input.dim() != 5 || weight.dim() != 5)
   {
     return torch::conv3d(input, weight, bias, stride, padding, dilation, groups);
   }
@@ -134,9 +135,8 @@ Convolution3d(const torch::Tensor & input,
 torch::Tensor
 Linear(const torch::Tensor & input, const torch::Tensor & weight, const torch::Tensor & bias)
 {
-  if (!Selectable(input, weight) || at::get_num_threads() < 2 || input.dim() < 2 || weight.dim() != 2 ||
-      input.size(-1) != weight.size(1) ||
-      (bias.defined() && (!bias.device().is_cpu() || bias.scalar_type() != torch::kFloat)))
+  if (!Selectable(input, weight, bias) || at::get_num_threads() < 2 || input.dim() < 2 || weight.dim() != 2 ||
+      input.size(-1) != weight.size(1))
   {
     return torch::nn::functional::linear(input, weight, bias);
   }
