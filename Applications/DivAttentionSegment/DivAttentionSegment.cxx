@@ -229,6 +229,7 @@ PrintSlicerXml()
     <file><name>refineModel</name><longflag>refine-model</longflag><label>Stage-2 model file</label><channel>input</channel><description>Default: the bundled model</description></file>
     <string-enumeration><name>device</name><longflag>device</longflag><label>Device</label><default>auto</default><element>auto</element><element>cpu</element><element>cuda</element><description>Where the networks run</description></string-enumeration>
     <double><name>threshold</name><longflag>threshold</longflag><label>Threshold</label><default>0.5</default><description>Probability threshold of the mask</description></double>
+    <double><name>coarseMaxExtent</name><longflag>coarse-max-extent</longflag><label>Largest object extent (mm)</label><default>400</default><description>The coarse stage looks no further than this cube around the click (one window at least)</description></double>
   </parameters>
 </executable>
 )";
@@ -346,7 +347,12 @@ main(int argc, char ** argv)
                                    cmd);
       TCLAP::ValueArg<double> threshold("", "threshold", "Probability threshold of the mask", false, 0.5, "probability",
                                         cmd);
-      TCLAP::SwitchArg        verbose("v", "verbose", "Say what happens and how long it takes", cmd);
+      TCLAP::ValueArg<double> coarseMaxExtent(
+        "", "coarse-max-extent",
+        "Largest object extent in mm: the coarse stage looks no further than this cube around the click (one window "
+        "at least; smaller is faster for small targets)",
+        false, 400.0, "mm", cmd);
+      TCLAP::SwitchArg             verbose("v", "verbose", "Say what happens and how long it takes", cmd);
       TCLAP::ValueArg<std::string> reference("", "reference",
                                              "Reference label image on the input's grid: print Dice, recall and "
                                              "precision of the mask against it",
@@ -376,6 +382,11 @@ main(int argc, char ** argv)
       {
         throw std::invalid_argument("option --threshold: " + std::to_string(threshold.getValue()) +
                                     " is not in (0, 1)");
+      }
+      if (!(coarseMaxExtent.getValue() > 0.0 && std::isfinite(coarseMaxExtent.getValue())))
+      {
+        throw std::invalid_argument("option --coarse-max-extent: " + std::to_string(coarseMaxExtent.getValue()) +
+                                    " is not a finite number > 0 mm");
       }
       // Everything that can be checked before the work is checked before the work.
       CheckWritable("--output", output.getValue());
@@ -434,6 +445,7 @@ main(int argc, char ** argv)
       filter->SetClicks(points);
       filter->SetDevice(diva::DescribeDevice(resolved));
       filter->SetThreshold(threshold.getValue());
+      filter->SetCoarseMaximumExtent(coarseMaxExtent.getValue());
       // The float probability on the input's grid only when it is written (it is the size of the CT).
       filter->SetComputeProbabilityImage(!probability.getValue().empty());
       if (::isatty(STDERR_FILENO))
@@ -443,6 +455,17 @@ main(int argc, char ** argv)
       filter->Update();
       log("segmented on " + std::string(filter->GetDeviceUsed()) +
           (filter->GetUsedFallbackCrop() ? " (the coarse mask was empty: crop centred on the click)" : ""));
+      if (verbose.getValue())
+      {
+        // Each step's own wall-clock time (StartEvent to EndEvent of the composite filter's internal filters).
+        std::ostringstream steps;
+        steps << std::fixed << std::setprecision(2);
+        for (const auto & [step, seconds] : filter->GetStepSeconds())
+        {
+          steps << (steps.tellp() > 0 ? ", " : "") << step << " " << seconds << " s";
+        }
+        log("steps: " + steps.str() + " (" + std::to_string(filter->GetNumberOfCoarseWindows()) + " coarse windows)");
+      }
       if (filter->GetUsedFallbackCrop())
       {
         std::cerr << "DivAttentionSegment: note: the coarse stage found nothing under the click; the refinement "

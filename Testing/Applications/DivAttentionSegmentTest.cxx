@@ -140,6 +140,16 @@ TEST_F(DivAttentionSegmentCli, ClickOutsideTheImageAndOnAir)
   ExpectFailure("--input " + (root / "ct.nii.gz").string() + " --click 1,2" + Models(), "\"1,2\"");
 }
 
+TEST_F(DivAttentionSegmentCli, CoarseExtentMustBePositive)
+{
+  for (const std::string value : { "0", "-5" })
+  {
+    ExpectFailure("--input " + (root / "ct.nii.gz").string() + " --click " + click + Models() +
+                    " --coarse-max-extent " + value,
+                  "--coarse-max-extent");
+  }
+}
+
 TEST_F(DivAttentionSegmentCli, MissingCorruptWrongKindAndSwappedModels)
 {
   const std::string input = "--input " + (root / "ct.nii.gz").string() + " --click " + click;
@@ -183,9 +193,15 @@ TEST_F(DivAttentionSegmentCli, GoodRunWritesOutputsOnTheInputGrid)
                  preview = root / "out" / "preview.png";
   const Result result = RunSegment("--input " + (root / "ct.nii.gz").string() + " --click " + click + Models() +
                                    " --output " + mask.string() + " --probability " + probability.string() +
-                                   " --preview " + preview.string() + " --threads 2");
+                                   " --preview " + preview.string() + " --threads 2 --coarse-max-extent 150 --verbose");
   ASSERT_EQ(result.exitCode, 0) << result.output;
   EXPECT_NE(result.output.find("wrote"), std::string::npos) << result.output;
+  // --verbose reports each step's time.
+  for (const std::string step : { "click map", "coarse segmentation", "crop", "refinement", "paste back" })
+  {
+    EXPECT_NE(result.output.find("steps: "), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find(step + " "), std::string::npos) << step << "\n" << result.output;
+  }
   auto ct = itk::ImageFileReader<itk::Image<float, 3>>::New();
   ct->SetFileName((root / "ct.nii.gz").string());
   ct->Update();

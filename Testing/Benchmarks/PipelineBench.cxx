@@ -2,9 +2,13 @@
 // ClickGuidedSegmentationFilter and the peak resident memory (Documentation/Performance.md, "Pipeline").
 //   DivAttentionPipelineBench [--size X,Y,Z] [--spacing X,Y,Z] [--preset small|paper] [--threads N]
 //                             [--repeat N] [--object spleen] [--device cpu|cuda|auto] [--probability 0|1]
+//                             [--write-inputs DIR]
+// --write-inputs writes what the same run needs as a command line (DIR/ct.nii, uncompressed; DIR/click.txt, LPS;
+// for `paper`, DIR/coarse-paper.pt and DIR/refine-paper.pt), so DivAttentionSegment can be timed on the same CT.
 // `small` uses the bundled models; `paper` builds untrained paper-preset models (mUnet and UNETR + div-attention)
 // with the bundled models' preprocessing: their masks are meaningless, their cost is the paper networks' cost (with
-// the coarse region fixed to one window, since an untrained network would grow it at random).
+// the coarse region fixed to one window, since an untrained network would grow it at random: DivAttentionSegment's
+// --coarse-max-extent 1).
 #include "divaDevice.h"
 #include "divaMUnet.h"
 #include "divaModelFile.h"
@@ -12,6 +16,7 @@
 #include "itkCTPhantomGenerator.h"
 #include "itkClickGuidedSegmentationFilter.h"
 #include "itkDivAttentionRuntime.h"
+#include "itkImageFileWriter.h"
 
 #include <sys/resource.h>
 
@@ -19,6 +24,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -77,9 +84,10 @@ PaperModel(const diva::LoadedModel & like, bool coarse)
 int
 main(int argc, char ** argv)
 {
-  std::string size = "512,512,300", spacing = "0.75,0.75,1.0", preset = "small", object = "spleen", device = "cpu";
-  int         threads = 0, repeat = 3;
-  bool        probability = false; // as DivAttentionSegment without --probability: the label is pasted directly
+  std::string size = "512,512,300", spacing = "0.75,0.75,1.0", preset = "small", object = "spleen", device = "cpu",
+              writeInputs;
+  int  threads = 0, repeat = 3;
+  bool probability = false; // as DivAttentionSegment without --probability: the label is pasted directly
   for (int i = 1; i + 1 < argc; i += 2)
   {
     const std::string key = argv[i], value = argv[i + 1];
@@ -99,6 +107,8 @@ main(int argc, char ** argv)
       device = value;
     else if (key == "--probability")
       probability = value == "1";
+    else if (key == "--write-inputs")
+      writeInputs = value;
     else
     {
       std::cerr << "unknown option " << key << std::endl;
@@ -151,6 +161,25 @@ main(int argc, char ** argv)
                 size.c_str(), spacing.c_str(), s[0] * s[1] * s[2] * 2.0 / 1048576.0, preset.c_str(),
                 itk::DivAttentionRuntime::GetThreadBudget(), object.c_str(),
                 diva::DescribeDevice(diva::ResolveDevice(device)).c_str());
+    if (!writeInputs.empty())
+    {
+      const std::filesystem::path directory = writeInputs;
+      std::filesystem::create_directories(directory);
+      auto writer = itk::ImageFileWriter<CTImageType>::New();
+      writer->SetInput(phantom->GetCT());
+      writer->SetFileName((directory / "ct.nii").string());
+      writer->UseCompressionOff();
+      writer->Update();
+      std::ofstream(directory / "click.txt")
+        << std::setprecision(9) << target->click[0] << ',' << target->click[1] << ',' << target->click[2] << '\n';
+      if (preset == "paper")
+      {
+        diva::SaveModel((directory / "coarse-paper.pt").string(), *coarse->network, coarse->description);
+        diva::SaveModel((directory / "refine-paper.pt").string(), *refine->network, refine->description);
+      }
+      std::printf("wrote %s (ct.nii, click.txt%s)\n", directory.c_str(),
+                  preset == "paper" ? ", coarse-paper.pt, refine-paper.pt" : "");
+    }
     for (int run = 0; run < repeat; ++run)
     {
       auto filter = FilterType::New();
@@ -162,7 +191,7 @@ main(int argc, char ** argv)
       filter->SetComputeProbabilityImage(probability);
       if (preset == "paper")
       {
-        filter->SetCoarseMaximumExtent(0.0); // one window: see the header comment
+        filter->SetCoarseMaximumExtent(1.0); // one window (never less): see the header comment
       }
       const auto start = std::chrono::steady_clock::now();
       filter->Update();
