@@ -248,10 +248,18 @@ CoarseSegmentationFilter<TInputImage, TOutputImage>::GenerateData()
   };
   const std::array<std::vector<float>, 3> importance{ { gaussian(0), gaussian(1), gaussian(2) } };
 
-  float *            sum = output->GetBufferPointer();
-  std::vector<float> weight(static_cast<size_t>(gridSize[0] * gridSize[1] * gridSize[2]), 0.0f);
-  const auto         offsetOf = [&](int64_t x, int64_t y, int64_t z)
+  // The output buffer accumulates the importance-weighted probabilities. The windows run always form a box of the
+  // lattice (every round runs the whole box, which only grows), and the importance map is a product over axes, so the
+  // summed weight at a voxel is the product of three per-axis sums: no weight image of the grid's size is needed.
+  float *                           sum = output->GetBufferPointer();
+  std::array<std::vector<float>, 3> axisWeight;
+  const auto                        offsetOf = [&](int64_t x, int64_t y, int64_t z)
   { return static_cast<size_t>((z * gridSize[1] + y) * gridSize[0] + x); };
+  const auto weightAt = [&](int64_t x, int64_t y, int64_t z)
+  {
+    return axisWeight[0][static_cast<size_t>(x)] * axisWeight[1][static_cast<size_t>(y)] *
+           axisWeight[2][static_cast<size_t>(z)];
+  };
 
   using InterpolatorType = LinearInterpolateImageFunction<InputImageType, double>;
   using MapInterpolatorType = LinearInterpolateImageFunction<ClickMapImageType, double>;
@@ -333,10 +341,8 @@ CoarseSegmentationFilter<TInputImage, TOutputImage>::GenerateData()
       {
         for (int64_t x = 0; x < patch[0]; ++x)
         {
-          const float  w = importance[0][x] * importance[1][y] * importance[2][z];
-          const size_t offset = offsetOf(start[0] + x, start[1] + y, start[2] + z);
-          sum[offset] += w * values[0][0][z][y][x];
-          weight[offset] += w;
+          const float w = importance[0][x] * importance[1][y] * importance[2][z];
+          sum[offsetOf(start[0] + x, start[1] + y, start[2] + z)] += w * values[0][0][z][y][x];
         }
       }
     }
@@ -359,8 +365,8 @@ CoarseSegmentationFilter<TInputImage, TOutputImage>::GenerateData()
       {
         for (int64_t x = first[0]; x < last[0]; ++x)
         {
-          const size_t offset = offsetOf(x, y, z);
-          if (weight[offset] > 0.0f && sum[offset] >= m_GrowthThreshold * weight[offset])
+          const float weight = weightAt(x, y, z);
+          if (weight > 0.0f && sum[offsetOf(x, y, z)] >= m_GrowthThreshold * weight)
           {
             return true;
           }
@@ -387,6 +393,23 @@ CoarseSegmentationFilter<TInputImage, TOutputImage>::GenerateData()
           {
             runWindow(start);
           }
+        }
+      }
+    }
+    // Per-axis weight sums of the box run so far (each distinct window start once, as the windows themselves).
+    for (unsigned int a = 0; a < 3; ++a)
+    {
+      axisWeight[a].assign(static_cast<size_t>(gridSize[a]), 0.0f);
+      std::set<int64_t> starts;
+      for (int64_t k = kLow[a]; k <= kHigh[a]; ++k)
+      {
+        starts.insert(tileStart(a, k));
+      }
+      for (const int64_t first : starts)
+      {
+        for (int64_t i = 0; i < patch[a]; ++i)
+        {
+          axisWeight[a][static_cast<size_t>(first + i)] += importance[a][static_cast<size_t>(i)];
         }
       }
     }
@@ -420,9 +443,17 @@ CoarseSegmentationFilter<TInputImage, TOutputImage>::GenerateData()
     }
   }
 
-  for (size_t i = 0; i < weight.size(); ++i)
+  for (int64_t z = 0; z < gridSize[2]; ++z)
   {
-    sum[i] = weight[i] > 0.0f ? sum[i] / weight[i] : 0.0f;
+    for (int64_t y = 0; y < gridSize[1]; ++y)
+    {
+      for (int64_t x = 0; x < gridSize[0]; ++x)
+      {
+        const float  weight = weightAt(x, y, z);
+        const size_t offset = offsetOf(x, y, z);
+        sum[offset] = weight > 0.0f ? sum[offset] / weight : 0.0f;
+      }
+    }
   }
   this->UpdateProgress(1.0f);
 }
