@@ -2,7 +2,7 @@
 // ClickGuidedSegmentationFilter and the peak resident memory (Documentation/Performance.md, "Pipeline").
 //   DivAttentionPipelineBench [--size X,Y,Z] [--spacing X,Y,Z] [--preset small|paper] [--threads N]
 //                             [--repeat N] [--object spleen] [--device cpu|cuda|auto] [--probability 0|1]
-//                             [--write-inputs DIR]
+//                             [--write-inputs DIR] [--release-cache 0|1]
 // --write-inputs writes what the same run needs as a command line (DIR/ct.nii, uncompressed; DIR/click.txt, LPS;
 // for `paper`, DIR/coarse-paper.pt and DIR/refine-paper.pt), so DivAttentionSegment can be timed on the same CT.
 // `small` uses the bundled models; `paper` builds untrained paper-preset models (mUnet and UNETR + div-attention)
@@ -88,6 +88,7 @@ main(int argc, char ** argv)
               writeInputs;
   int  threads = 0, repeat = 3;
   bool probability = false; // as DivAttentionSegment without --probability: the label is pasted directly
+  bool releaseCache = true; // the filter's default (ReleaseCacheBetweenStages)
   for (int i = 1; i + 1 < argc; i += 2)
   {
     const std::string key = argv[i], value = argv[i + 1];
@@ -107,6 +108,8 @@ main(int argc, char ** argv)
       device = value;
     else if (key == "--probability")
       probability = value == "1";
+    else if (key == "--release-cache")
+      releaseCache = value == "1";
     else if (key == "--write-inputs")
       writeInputs = value;
     else
@@ -189,6 +192,7 @@ main(int argc, char ** argv)
       filter->SetClicks({ target->click });
       filter->SetDevice(device); // the outputs are ITK images on the host: each run ends synchronised
       filter->SetComputeProbabilityImage(probability);
+      filter->SetReleaseCacheBetweenStages(releaseCache);
       if (preset == "paper")
       {
         filter->SetCoarseMaximumExtent(1.0); // one window (never less): see the header comment

@@ -2,6 +2,8 @@
 // with tiny models trained by the tests (SegmentationTestSupport.h).
 #include "SegmentationTestSupport.h"
 
+#include "divaHostAllocator.h"
+
 #include "itkClickDistanceTransformFilter.h"
 #include "itkClickGuidedSegmentationFilter.h"
 #include "itkClickPoints.h"
@@ -292,6 +294,34 @@ TEST(ClickGuidedSegmentation, WithoutTheProbabilityImageTheLabelIsPastedDirectly
   std::cout << "direct label: " << foreground << " object voxels, " << differing << " of " << voxels
             << " differ from the thresholded probability" << std::endl;
   EXPECT_GE(Dice(b, phantom->GetLabels(), spleen.label), EndToEndDice);
+}
+
+TEST(ClickGuidedSegmentation, ReleaseCacheBetweenStagesGivesTheCoarseBuffersBack)
+{
+  // CPU only (not a CUDA twin): the caching host allocator serves LibTorch's CPU tensors.
+  itk::DivAttentionRuntime::Initialize();
+  ASSERT_TRUE(diva::HostAllocatorIsInstalled());
+  const auto phantom = StandardPhantom();
+  const auto spleen = ObjectNamed(*phantom, "spleen");
+  // Large blocks mapped afresh by one run of a filter that has run once before (new filter objects, same models).
+  const auto freshBlocksOfASecondRun = [&](bool release, MaskImageType::Pointer & mask)
+  {
+    auto first = MakeSegmentation(phantom->GetCT(), spleen.click);
+    first->SetReleaseCacheBetweenStages(release);
+    first->Update();
+    const auto before = diva::GetHostAllocatorStatistics();
+    auto       second = MakeSegmentation(phantom->GetCT(), spleen.click);
+    second->SetReleaseCacheBetweenStages(release);
+    second->Update();
+    mask = second->GetOutput();
+    return diva::GetHostAllocatorStatistics().fresh - before.fresh;
+  };
+  MaskImageType::Pointer kept, released;
+  // Kept: the second run asks for the same sizes as the first and finds every one in the cache.
+  EXPECT_EQ(freshBlocksOfASecondRun(false, kept), 0U);
+  // Released after each coarse stage: the second run maps the coarse network's buffers again.
+  EXPECT_GT(freshBlocksOfASecondRun(true, released), 0U);
+  EXPECT_TRUE(SameMask(kept, released)) << "releasing the cache changes memory, never the result";
 }
 
 TEST(ClickGuidedSegmentation, EmptyCoarseMaskFallsBackToACropAroundTheClick)

@@ -1,6 +1,7 @@
 #ifndef itkClickGuidedSegmentationFilter_hxx
 #define itkClickGuidedSegmentationFilter_hxx
 
+#include "divaHostAllocator.h"
 #include "itkBinaryThresholdImageFilter.h"
 #include "itkDivAttentionRuntime.h"
 #include "itkImageAlgorithm.h"
@@ -134,6 +135,11 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   clickMap->SetEncoding(
     SegmentationModelSupport::ClickEncodingOf(coarseModel->description.preprocessing.clickEncoding, "coarse model"));
 
+  // The click maps serve only the coarse stage: ITK releases their buffers once it has read them, so the refinement
+  // never runs beside an image the size of the CT's region that nothing reads any more.
+  clickMap->GetOutput()->ReleaseDataFlagOn();
+  clickMap->GetNegativeOutput()->ReleaseDataFlagOn();
+
   auto coarse = CoarseFilterType::New();
   coarse->SetInput(input);
   coarse->SetClickMap(clickMap->GetOutput());
@@ -252,6 +258,12 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
       { seconds[k] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started[k]).count(); });
   }
 
+  if (m_ReleaseCacheBetweenStages)
+  {
+    // After each network: the other network's blocks never serve this one (see the header).
+    coarse->AddObserver(EndEvent(), [](const EventObject &) { diva::ReleaseCachedHostMemory(); });
+    refine->AddObserver(EndEvent(), [](const EventObject &) { diva::ReleaseCachedHostMemory(); });
+  }
   label->Update();
   for (size_t k = 0; k < steps.size(); ++k)
   {
@@ -337,6 +349,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream
   os << indent << "FallbackCropSize: " << m_FallbackCropSize << std::endl;
   os << indent << "CoarseMaximumExtent: " << m_CoarseMaximumExtent << std::endl;
   os << indent << "ComputeProbabilityImage: " << (m_ComputeProbabilityImage ? "On" : "Off") << std::endl;
+  os << indent << "ReleaseCacheBetweenStages: " << (m_ReleaseCacheBetweenStages ? "On" : "Off") << std::endl;
   os << indent << "CoarseFileModel: " << (m_CoarseFileModel ? m_CoarseFileModelKey : std::string("(none)"))
      << std::endl;
   os << indent << "RefineFileModel: " << (m_RefineFileModel ? m_RefineFileModelKey : std::string("(none)"))
