@@ -13,6 +13,7 @@ set(DivAttention_ITK_DEPENDS
   ITKImageIntensity
   ITKThresholding
   ITKConnectedComponents
+  ITKDistanceMap
   ITKSmoothing
   ITKStatistics
   ITKTransform
@@ -27,7 +28,6 @@ set(DivAttention_ITK_DEPENDS
 set(DivAttention_ITK_TEST_DEPENDS
   ITKTestKernel
   ITKGoogleTest
-  ITKDistanceMap
   )
 
 if(COMMAND itk_module)
