@@ -3,7 +3,6 @@ option(DivAttention_BUILD_APPLICATIONS "Build the command-line applications (TCL
 option(DivAttention_BUILD_BENCHMARKS "Build the Google Benchmark target Testing/Benchmarks" ON)
 option(DivAttention_BUILD_EXAMPLES "Build the examples in Examples/" OFF)
 option(DivAttention_WARNINGS_AS_ERRORS "Treat compiler warnings in the project's own code as errors (CI does)" OFF)
-option(BUILD_SHARED_LIBS "Build shared libraries" ON)
 option(DivAttention_TORCH_ONLY "Build only the LibTorch half (DivAttentionTorch and its tests), without ITK" OFF)
 option(DivAttention_FORCE_STANDALONE "Build standalone even when ITK's module machinery is available" OFF)
 # Unity builds: each target's sources compile in batches (CMake's UNITY_BUILD, up to 8 files per translation unit),

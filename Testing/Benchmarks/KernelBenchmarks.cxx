@@ -1,5 +1,6 @@
 // The LibTorch kernels the networks spend their time in, as GFLOP/s: they show whether the BLAS and allocator
 // choices of the build (Documentation/Performance.md) took effect.
+#include "divaCpuKernelSelection.h"
 #include "itkDivAttentionRuntime.h"
 
 #include <benchmark/benchmark.h>
@@ -42,20 +43,40 @@ BM_Matmul1024(benchmark::State & state)
   ReportFlops(state, 2.0 * 1024.0 * 1024.0 * 1024.0);
 }
 
-// Direct convolution FLOPs: 2 * Cout * Cin * k^3 * output voxels.
+// Which convolution a benchmark times: the toolkit's (diva::Convolution3d with the default kernel selection, which
+// the networks call: Winograd F(2,3) for these shapes), the toolkit's direct one (oneDNN), or LibTorch's conv3d.
+enum class ConvolutionKernel
+{
+  Toolkit,
+  Direct,
+  LibTorch
+};
+
+// GFLOP/s counts a direct convolution's FLOPs, 2 * Cout * Cin * 27 * output voxels, whatever the kernel: the
+// Winograd kernel does 3.4x fewer multiplications, so its figure is the effective rate (as oneDNN and cuDNN report
+// theirs), the speed-up over a direct convolution times the direct rate.
 void
-Conv3d(benchmark::State & state, int64_t channelsIn, int64_t channelsOut, int64_t side)
+Conv3d(benchmark::State & state, int64_t channelsIn, int64_t channelsOut, int64_t side, ConvolutionKernel kernel)
 {
   UseThreads(state);
+  const auto previous = diva::GetCpuKernels();
+  diva::SetCpuKernels(kernel == ConvolutionKernel::Direct ? diva::CpuKernels::Direct : diva::CpuKernels::Selected);
   torch::InferenceMode inference;
   const auto           input = torch::randn({ 1, channelsIn, side, side, side });
   const auto           weight = torch::randn({ channelsOut, channelsIn, 3, 3, 3 }) * 0.05;
   const auto           bias = torch::zeros({ channelsOut });
-  benchmark::DoNotOptimize(torch::conv3d(input, weight, bias, 1, 1).data_ptr()); // warm-up (see Performance.md)
+  const auto           convolve = [&]
+  {
+    return kernel == ConvolutionKernel::LibTorch
+             ? torch::conv3d(input, weight, bias, 1, 1)
+             : diva::Convolution3d(input, weight, bias, { 1, 1, 1 }, { 1, 1, 1 }, { 1, 1, 1 }, 1);
+  };
+  benchmark::DoNotOptimize(convolve().data_ptr()); // warm-up (see Performance.md)
   for (auto _ : state)
   {
-    benchmark::DoNotOptimize(torch::conv3d(input, weight, bias, 1, 1).data_ptr());
+    benchmark::DoNotOptimize(convolve().data_ptr());
   }
+  diva::SetCpuKernels(previous);
   const double voxels = static_cast<double>(side * side * side);
   ReportFlops(state, 2.0 * static_cast<double>(channelsOut * channelsIn) * 27.0 * voxels);
 }
@@ -63,13 +84,40 @@ Conv3d(benchmark::State & state, int64_t channelsIn, int64_t channelsOut, int64_
 void
 BM_Conv3d_32to32_96(benchmark::State & state)
 {
-  Conv3d(state, 32, 32, 96);
+  Conv3d(state, 32, 32, 96, ConvolutionKernel::Toolkit);
 }
 
 void
 BM_Conv3d_64to64_48(benchmark::State & state)
 {
-  Conv3d(state, 64, 64, 48);
+  Conv3d(state, 64, 64, 48, ConvolutionKernel::Toolkit);
+}
+
+void
+BM_Conv3dDirect_32to32_96(benchmark::State & state)
+{
+  Conv3d(state, 32, 32, 96, ConvolutionKernel::Direct);
+}
+
+void
+BM_Conv3dDirect_64to64_48(benchmark::State & state)
+{
+  Conv3d(state, 64, 64, 48, ConvolutionKernel::Direct);
+}
+
+void
+BM_Conv3dLibTorch_32to32_96(benchmark::State & state)
+{
+  Conv3d(state, 32, 32, 96, ConvolutionKernel::LibTorch);
+}
+
+// The channel and size families of the networks' full-resolution convolutions, toolkit vs direct (args: threads,
+// channels, side): where the selection's Winograd threshold comes from.
+void
+BM_Conv3dFamily(benchmark::State & state)
+{
+  Conv3d(state, state.range(1), state.range(1), state.range(2),
+         state.range(3) == 0 ? ConvolutionKernel::Toolkit : ConvolutionKernel::Direct);
 }
 
 // Transposed convolution, kernel = stride = 2 (the U-Net's and UNETR's upsampling): each input voxel writes a 2^3
@@ -157,6 +205,14 @@ BENCHMARK(BM_Fp32FmaPeak)->Arg(1)->Arg(2)->ArgName("threads")->Unit(benchmark::k
 BENCHMARK(BM_Matmul1024)->Arg(1)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Conv3d_32to32_96)->Arg(1)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Conv3d_64to64_48)->Arg(1)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv3dDirect_32to32_96)->Arg(1)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv3dDirect_64to64_48)->Arg(1)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv3dLibTorch_32to32_96)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv3dFamily)
+  ->ArgsProduct({ { 2 }, { 8, 16, 32, 64, 128 }, { 12, 24, 48, 96 }, { 0, 1 } })
+  ->ArgNames({ "threads", "channels", "side", "direct" })
+  ->Unit(benchmark::kMillisecond)
+  ->UseRealTime();
 BENCHMARK(BM_ConvTranspose3d_64to32_48to96)
   ->Arg(1)
   ->Arg(2)

@@ -1,10 +1,15 @@
 // ITK-side run-time settings: one call sets ITK's and LibTorch's thread budgets; device errors as ITK exceptions.
 #include "divaHostAllocator.h"
 #include "itkDivAttentionRuntime.h"
+#include "itkImageIOFactory.h"
 #include "itkMultiThreaderBase.h"
+#include "itkObjectFactoryBase.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <map>
+#include <string>
 
 TEST(DivAttentionRuntime, DeviceErrorsAreItkExceptionsNamingTheText)
 {
@@ -42,4 +47,27 @@ TEST(DivAttentionRuntime, InitializeInstallsAllocatorAndKeepsAnExplicitBudget)
   itk::DivAttentionRuntime::Initialize(); // must not override a budget the program chose
   EXPECT_EQ(torch::get_num_threads(), 1);
   EXPECT_TRUE(diva::HostAllocatorIsInstalled());
+}
+
+TEST(DivAttentionRuntime, ImageIOFactoriesAreRegisteredOnceEachInEveryBuildMode)
+{
+  // Registered at library load (no call here first): a program that links DivAttention reads and writes these
+  // formats in every build mode. Calling again must not register a second copy of any factory.
+  itk::DivAttentionRuntime::RegisterImageIOFactories();
+  itk::DivAttentionRuntime::RegisterImageIOFactories();
+  std::map<std::string, int> count;
+  for (auto * factory : itk::ObjectFactoryBase::GetRegisteredFactories())
+  {
+    ++count[factory->GetNameOfClass()];
+  }
+  for (const char * name :
+       { "NiftiImageIOFactory", "NrrdImageIOFactory", "MetaImageIOFactory", "PNGImageIOFactory", "GDCMImageIOFactory" })
+  {
+    EXPECT_EQ(count[name], 1) << name;
+  }
+  // And the readers find them by file name.
+  for (const char * file : { "a.nii.gz", "a.nrrd", "a.mha", "a.png" })
+  {
+    EXPECT_NE(itk::ImageIOFactory::CreateImageIO(file, itk::ImageIOFactory::FileModeEnum::WriteMode), nullptr) << file;
+  }
 }

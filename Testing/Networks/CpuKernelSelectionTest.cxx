@@ -1,5 +1,6 @@
 // The CPU kernel selection (divaCpuKernelSelection.h) computes what LibTorch's own kernels compute, values and
 // gradients, for every convolution shape the networks use, and the networks give the same output either way.
+#include "ScopedCpuKernels.h"
 #include "divaCountedLayers.h"
 #include "divaCpuKernelSelection.h"
 #include "divaUNETR.h"
@@ -15,28 +16,19 @@ namespace
 {
 using diva::CpuKernels;
 
-// Restores the process-wide choice and the thread count a test changed.
+// Two threads: the linear layer is selected only with more than one (it then runs on oneDNN). The choice and the
+// thread count are restored after each test.
 class CpuKernelSelection : public ::testing::Test
 {
 protected:
   void
   SetUp() override
   {
-    m_Kernels = diva::GetCpuKernels();
-    m_Threads = torch::get_num_threads();
-    // Two threads: the linear layer is selected only with more than one (it then runs on oneDNN).
     torch::set_num_threads(2);
-  }
-  void
-  TearDown() override
-  {
-    diva::SetCpuKernels(m_Kernels);
-    torch::set_num_threads(m_Threads);
   }
 
 private:
-  CpuKernels m_Kernels{ CpuKernels::Selected };
-  int        m_Threads{ 1 };
+  ScopedCpuKernels m_Restore;
 };
 
 // Float32 sums over up to 27 * 64 products in another order: they agree to ~1e-6 of the largest magnitude; 1e-4
@@ -188,11 +180,13 @@ TEST_F(CpuKernelSelection, UNETRGivesTheSameOutputWithEitherKernels)
   ExpectClose(selected, reference, "UNETR logits", 1e-3);
 }
 
-TEST(CpuKernels, ParseNamesBothChoicesAndRefusesOthers)
+TEST(CpuKernels, ParseNamesEveryChoiceAndRefusesOthers)
 {
   EXPECT_EQ(diva::ParseCpuKernels("libtorch"), CpuKernels::LibTorch);
+  EXPECT_EQ(diva::ParseCpuKernels("direct"), CpuKernels::Direct);
   EXPECT_EQ(diva::ParseCpuKernels("selected"), CpuKernels::Selected);
   EXPECT_EQ(diva::ToString(CpuKernels::LibTorch), "libtorch");
+  EXPECT_EQ(diva::ToString(CpuKernels::Direct), "direct");
   EXPECT_EQ(diva::ToString(CpuKernels::Selected), "selected");
   try
   {

@@ -12,20 +12,22 @@ enum class CpuKernels
 {
   /** LibTorch's own dispatch, unchanged (for comparison and as an escape hatch). */
   LibTorch,
+  /** The selection below without the Winograd convolution (direct convolutions only; for comparison). */
+  Direct,
   /** The selection below, where LibTorch's own choice is slow on a CPU (the default). */
   Selected
 };
 
-/** "libtorch" or "selected". */
+/** "libtorch", "direct" or "selected". */
 std::string
 ToString(CpuKernels kernels);
 
-/** Parses "libtorch" or "selected"; throws std::invalid_argument naming the text otherwise. */
+/** Parses "libtorch", "direct" or "selected"; throws std::invalid_argument naming the text otherwise. */
 CpuKernels
 ParseCpuKernels(const std::string & text);
 
 /** The process-wide choice. Its initial value comes from the environment variable DIVATTENTION_CPU_KERNELS
- * ("libtorch" or "selected"; unset: selected). \ingroup DivAttention */
+ * ("libtorch", "direct" or "selected"; unset: selected). \ingroup DivAttention */
 CpuKernels
 GetCpuKernels();
 
@@ -36,13 +38,17 @@ SetCpuKernels(CpuKernels kernels);
 /** \brief A 3D convolution (zero padding) that picks the fastest CPU kernel LibTorch has for its shape.
  *
  * Why: measured on the project's 2-core machine (Documentation/Performance.md, "CPU kernel selection"), LibTorch
- * 1.13's convolution dispatcher is tuned for 2D images and makes two costly choices for 3D networks at batch 1:
+ * 1.13's convolution dispatcher is tuned for 2D images and makes two costly choices for 3D networks at batch 1,
+ * and has no FLOP-saving algorithm for 3D:
+ * - a 3^3 convolution with stride 1 and padding 1 where WinogradConvolution3dIsFaster (8+ channels, 32+ voxels
+ *   wide) and no gradient is asked of it (inference) runs as a Winograd F(2,3) convolution
+ *   (divaWinogradConvolution3d.h: 3.4x fewer multiplications than a direct one; not with CpuKernels::Direct);
  * - a 3^3 convolution whose N*C*D*H is at most 20480 (32 channels at 24^3, 128 at 12^3, 320 at 6^3, a 1-channel
  *   stem at 96^3) goes to an im2col + BLAS fallback at 15-20 GFLOP/s, where oneDNN reaches 140-155 GFLOP/s on the
  *   same shape: such convolutions call oneDNN directly (`at::mkldnn_convolution`);
  * - a 1x1x1 convolution with more than one thread goes to oneDNN, which reorders the whole volume into its blocked
  *   layout and back (2.5-5x slower than one matrix product): these become one matrix product over the voxels.
- * Both are the same mathematical operation with another summation order (results agree to float rounding, tested
+ * All are the same mathematical operation with another summation order (results agree to float rounding, tested
  * in CpuKernelSelectionTest), and both are differentiable (oneDNN's convolution has its own autograd formula).
  * Anything else (CUDA, other dtypes, a LibTorch without oneDNN, CpuKernels::LibTorch) calls `torch::conv3d`.
  * \ingroup DivAttention

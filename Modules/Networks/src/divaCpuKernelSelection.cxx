@@ -1,5 +1,7 @@
 #include "divaCpuKernelSelection.h"
 
+#include "divaWinogradConvolution3d.h"
+
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/ops/mkldnn_convolution.h>
@@ -32,7 +34,7 @@ ProcessCpuKernels()
 bool
 Selectable(const torch::Tensor & input, const torch::Tensor & weight, const torch::Tensor & bias)
 {
-  return GetCpuKernels() == CpuKernels::Selected && at::hasMKLDNN() && input.device().is_cpu() &&
+  return GetCpuKernels() != CpuKernels::LibTorch && at::hasMKLDNN() && input.device().is_cpu() &&
          weight.device().is_cpu() && input.scalar_type() == torch::kFloat && weight.scalar_type() == torch::kFloat &&
          input.layout() == torch::kStrided && weight.layout() == torch::kStrided && input.numel() > 0 &&
          (!bias.defined() || (bias.device().is_cpu() && bias.scalar_type() == torch::kFloat));
@@ -80,7 +82,16 @@ PointwiseConvolution(const torch::Tensor & input, const torch::Tensor & weight, 
 std::string
 ToString(CpuKernels kernels)
 {
-  return kernels == CpuKernels::LibTorch ? "libtorch" : "selected";
+  switch (kernels)
+  {
+    case CpuKernels::LibTorch:
+      return "libtorch";
+    case CpuKernels::Direct:
+      return "direct";
+    case CpuKernels::Selected:
+      break;
+  }
+  return "selected";
 }
 
 CpuKernels
@@ -90,12 +101,16 @@ ParseCpuKernels(const std::string & text)
   {
     return CpuKernels::LibTorch;
   }
+  if (text == "direct")
+  {
+    return CpuKernels::Direct;
+  }
   if (text == "selected")
   {
     return CpuKernels::Selected;
   }
-  throw std::invalid_argument("CPU kernels must be 'libtorch' or 'selected' (DIVATTENTION_CPU_KERNELS), got '" + text +
-                              "'");
+  throw std::invalid_argument(
+    "CPU kernels must be 'libtorch', 'direct' or 'selected' (DIVATTENTION_CPU_KERNELS), got '" + text + "'");
 }
 
 CpuKernels
@@ -128,6 +143,12 @@ Convolution3d(const torch::Tensor & input,
       input.size(1) == weight.size(1))
   {
     return PointwiseConvolution(input, weight, bias);
+  }
+  if (GetCpuKernels() == CpuKernels::Selected &&
+      WinogradConvolution3dApplies(input, weight, bias, stride, padding, dilation, groups) &&
+      WinogradConvolution3dIsFaster(input, weight))
+  {
+    return WinogradConvolution3d(input, weight, bias);
   }
   return at::mkldnn_convolution(input.contiguous(), weight.contiguous(), bias, padding, stride, dilation, groups);
 }

@@ -12,7 +12,7 @@ namespace F = torch::nn::functional;
 namespace
 {
 torch::Tensor
-LeakyRelu(const torch::Tensor & x)
+MonaiLeakyRelu(const torch::Tensor & x)
 {
   return F::leaky_relu(x, F::LeakyReLUFuncOptions().negative_slope(0.01).inplace(true));
 }
@@ -63,10 +63,10 @@ UnetResBlockImpl::UnetResBlockImpl(int64_t in, int64_t out, int64_t kernel)
 torch::Tensor
 UnetResBlockImpl::forward(const torch::Tensor & x)
 {
-  auto y = LeakyRelu(norm1(conv1(x)));
+  auto y = MonaiLeakyRelu(norm1(conv1(x)));
   y = norm2(conv2(y));
   const auto residual = conv3 ? norm3(conv3(x)) : x;
-  return LeakyRelu(y + residual);
+  return MonaiLeakyRelu(y + residual);
 }
 
 UnetrBasicBlockImpl::UnetrBasicBlockImpl(int64_t in, int64_t out, int64_t kernel)

@@ -1,0 +1,204 @@
+// The Winograd F(2,3) convolution (divaWinogradConvolution3d.h) computes what a direct 3x3x3 convolution computes,
+// for every shape its tiling has an edge case for, and the kernel selection uses it only where it may.
+#include "ScopedCpuKernels.h"
+#include "divaCpuKernelSelection.h"
+#include "divaWinogradConvolution3d.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <ostream>
+#include <string>
+
+namespace
+{
+using diva::CpuKernels;
+
+// F(2,3) sums the same 27 * Cin products as a direct convolution, regrouped by transforms whose entries are 0, +-1 and
+// +-1/2: the difference is float rounding, ~1e-6 of the output's scale for these channel counts. 1e-4 of the scale
+// leaves room for that and still fails on any wrong tap, tile edge, channel or bias.
+void
+ExpectClose(const torch::Tensor & actual, const torch::Tensor & expected, const std::string & what)
+{
+  ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
+  const double scale = std::max(1.0, expected.abs().max().item<double>());
+  EXPECT_LE((actual - expected).abs().max().item<double>(), 1e-4 * scale) << what;
+}
+
+struct WinogradCase
+{
+  const char * name;
+  int64_t      batch, in, out, depth, height, width;
+  bool         bias;
+};
+
+void
+PrintTo(const WinogradCase & c, std::ostream * os)
+{
+  *os << c.name << " (batch " << c.batch << ", " << c.in << "->" << c.out << ", " << c.depth << "x" << c.height << "x"
+      << c.width << (c.bias ? ", bias)" : ", no bias)");
+}
+
+class WinogradShapes : public ::testing::TestWithParam<WinogradCase>
+{
+protected:
+  void
+  SetUp() override
+  {
+    if (!diva::WinogradConvolution3dIsAvailable())
+    {
+      GTEST_SKIP() << "this CPU has no AVX2 + FMA: the Winograd kernel is never selected here";
+    }
+  }
+};
+
+TEST_P(WinogradShapes, MatchADirectConvolution)
+{
+  const auto c = GetParam();
+  torch::manual_seed(21);
+  const auto           input = torch::randn({ c.batch, c.in, c.depth, c.height, c.width });
+  const auto           weight = torch::randn({ c.out, c.in, 3, 3, 3 }) * 0.2;
+  const auto           bias = c.bias ? torch::randn({ c.out }) : torch::Tensor();
+  torch::InferenceMode inference;
+  const auto           expected = torch::conv3d(input, weight, bias, 1, 1);
+  ExpectClose(diva::WinogradConvolution3d(input, weight, bias), expected, c.name);
+}
+
+// Odd and even sizes on every axis (a tile's second output dropped at the far edge); widths of one, two and three
+// blocks of 24 tiles (the last block partly padding, and its last store cut short); channel counts that are not
+// multiples of the 4-channel register block; batch 2; one voxel.
+INSTANTIATE_TEST_SUITE_P(TileEdges,
+                         WinogradShapes,
+                         ::testing::Values(WinogradCase{ "Even", 1, 8, 8, 8, 8, 8, true },
+                                           WinogradCase{ "OddEverywhere", 1, 5, 7, 7, 9, 11, true },
+                                           WinogradCase{ "TwoBlocksWide", 1, 4, 4, 3, 4, 53, false },
+                                           WinogradCase{ "ThreeBlocksExactly", 1, 3, 6, 2, 3, 144, true },
+                                           WinogradCase{ "OneChannel", 1, 1, 1, 5, 6, 7, true },
+                                           WinogradCase{ "BatchTwo", 2, 6, 10, 6, 5, 9, true },
+                                           WinogradCase{ "OneVoxel", 1, 4, 3, 1, 1, 1, true },
+                                           WinogradCase{ "NetworkSized", 1, 32, 32, 16, 16, 20, true }),
+                         [](const ::testing::TestParamInfo<WinogradCase> & info)
+                         { return std::string(info.param.name); });
+
+class WinogradConvolution3d : public ::testing::Test
+{
+protected:
+  void
+  SetUp() override
+  {
+    if (!diva::WinogradConvolution3dIsAvailable())
+    {
+      GTEST_SKIP() << "this CPU has no AVX2 + FMA: the Winograd kernel is never selected here";
+    }
+  }
+
+private:
+  ScopedCpuKernels m_Restore; // the tests change the kernel choice and the thread count
+};
+
+TEST_F(WinogradConvolution3d, ReadsStridedInputsAsTheirValues)
+{
+  torch::manual_seed(22);
+  // A permuted view: the kernel must read values, not the view's memory order.
+  const auto           input = torch::randn({ 1, 9, 10, 8, 6 }).permute({ 0, 1, 4, 3, 2 });
+  const auto           weight = torch::randn({ 8, 9, 3, 3, 3 }) * 0.2;
+  torch::InferenceMode inference;
+  ASSERT_FALSE(input.is_contiguous());
+  ExpectClose(diva::WinogradConvolution3d(input, weight, torch::Tensor()), torch::conv3d(input, weight, {}, 1, 1),
+              "permuted input");
+}
+
+TEST_F(WinogradConvolution3d, IsBitIdenticalAtOneAndTwoThreads)
+{
+  torch::manual_seed(23);
+  const auto           input = torch::randn({ 1, 16, 18, 18, 50 });
+  const auto           weight = torch::randn({ 16, 16, 3, 3, 3 }) * 0.1;
+  const auto           bias = torch::randn({ 16 });
+  torch::InferenceMode inference;
+  torch::set_num_threads(1);
+  const auto one = diva::WinogradConvolution3d(input, weight, bias);
+  torch::set_num_threads(2);
+  const auto two = diva::WinogradConvolution3d(input, weight, bias);
+  EXPECT_TRUE(torch::equal(one, two)) << "every output is computed by one thread in a fixed order";
+}
+
+TEST_F(WinogradConvolution3d, AppliesOnlyToUnrecordedStrideOnePaddingOneThreeCubedFloatConvolutions)
+{
+  const auto input = torch::randn({ 1, 8, 6, 6, 6 });
+  const auto weight = torch::randn({ 8, 8, 3, 3, 3 });
+  const auto bias = torch::randn({ 8 });
+  const auto applies = [](const torch::Tensor & x, const torch::Tensor & w, const torch::Tensor & b, int64_t stride = 1,
+                          int64_t padding = 1, int64_t dilation = 1, int64_t groups = 1)
+  {
+    return diva::WinogradConvolution3dApplies(x, w, b, { stride, stride, stride }, { padding, padding, padding },
+                                              { dilation, dilation, dilation }, groups);
+  };
+  {
+    torch::NoGradGuard noGrad;
+    EXPECT_TRUE(applies(input, weight, bias));
+    EXPECT_TRUE(applies(input, weight, torch::Tensor()));
+    EXPECT_FALSE(applies(input, weight, bias, 2)) << "stride 2";
+    EXPECT_FALSE(applies(input, weight, bias, 1, 0)) << "padding 0";
+    EXPECT_FALSE(applies(input, weight, bias, 1, 2, 2)) << "dilation 2";
+    EXPECT_FALSE(applies(input, torch::randn({ 8, 4, 3, 3, 3 }), bias, 1, 1, 1, 2)) << "groups 2";
+    EXPECT_FALSE(applies(input, torch::randn({ 8, 8, 1, 1, 1 }), bias, 1, 0)) << "1x1x1 kernel";
+    EXPECT_FALSE(applies(input.to(torch::kDouble), weight.to(torch::kDouble), bias.to(torch::kDouble))) << "float64";
+    EXPECT_FALSE(applies(input, torch::randn({ 8, 7, 3, 3, 3 }), bias)) << "channels differ";
+    EXPECT_FALSE(applies(input[0], weight, bias)) << "4D input";
+    // Refused shapes are an error, not a silent wrong answer.
+    EXPECT_THROW(diva::WinogradConvolution3d(input, torch::randn({ 8, 7, 3, 3, 3 }), bias), std::invalid_argument);
+  }
+  // Autograd recording: the kernel has no backward, so a convolution whose weight needs a gradient is not its.
+  const auto trained = weight.clone().requires_grad_();
+  EXPECT_FALSE(applies(input, trained, bias));
+  torch::NoGradGuard noGrad;
+  EXPECT_TRUE(applies(input, trained, bias)) << "no gradient asked under NoGradGuard";
+}
+
+TEST_F(WinogradConvolution3d, IsFasterOnlyWhereItsBlocksFill)
+{
+  const auto weight = torch::randn({ 16, 16, 3, 3, 3 });
+  EXPECT_TRUE(diva::WinogradConvolution3dIsFaster(torch::empty({ 1, 16, 96, 96, 96 }), weight));
+  EXPECT_TRUE(diva::WinogradConvolution3dIsFaster(torch::empty({ 1, 16, 8, 8, 48 }), weight));
+  EXPECT_FALSE(diva::WinogradConvolution3dIsFaster(torch::empty({ 1, 16, 24, 24, 24 }), weight)) << "half a block";
+  EXPECT_FALSE(diva::WinogradConvolution3dIsFaster(torch::empty({ 1, 16, 48, 48, 52 }), weight)) << "26 of 48 tiles";
+  EXPECT_FALSE(
+    diva::WinogradConvolution3dIsFaster(torch::empty({ 1, 4, 96, 96, 96 }), torch::randn({ 16, 4, 3, 3, 3 })))
+    << "4 input channels";
+  EXPECT_FALSE(
+    diva::WinogradConvolution3dIsFaster(torch::empty({ 1, 16, 96, 96, 96 }), torch::randn({ 2, 16, 3, 3, 3 })))
+    << "2 output channels";
+}
+
+TEST_F(WinogradConvolution3d, IsWhatTheSelectionRunsForInferenceAndNotForTraining)
+{
+  torch::manual_seed(24);
+  const auto input = torch::randn({ 1, 16, 8, 8, 48 });
+  const auto weight = torch::randn({ 16, 16, 3, 3, 3 }) * 0.1;
+  const auto bias = torch::randn({ 16 });
+  const auto convolve = [&](const torch::Tensor & w) {
+    return diva::Convolution3d(input, w, bias, { 1, 1, 1 }, { 1, 1, 1 }, { 1, 1, 1 }, 1);
+  };
+  torch::Tensor winograd, selected, direct;
+  {
+    torch::InferenceMode inference;
+    winograd = diva::WinogradConvolution3d(input, weight, bias);
+    diva::SetCpuKernels(CpuKernels::Selected);
+    selected = convolve(weight);
+    diva::SetCpuKernels(CpuKernels::Direct);
+    direct = convolve(weight);
+  }
+  EXPECT_TRUE(torch::equal(selected, winograd)) << "inference with the default selection runs the Winograd kernel";
+  EXPECT_FALSE(torch::equal(direct, winograd)) << "CpuKernels::Direct runs another kernel (other rounding)";
+  ExpectClose(direct, winograd, "direct vs Winograd");
+  // Training: the weight needs a gradient, so the selection keeps a differentiable kernel, and it gets one.
+  diva::SetCpuKernels(CpuKernels::Selected);
+  const auto trained = weight.clone().requires_grad_();
+  const auto output = convolve(trained);
+  ASSERT_NE(output.grad_fn(), nullptr);
+  output.sum().backward();
+  ASSERT_TRUE(trained.grad().defined());
+  ExpectClose(output.detach(), winograd, "training forward vs Winograd");
+}
+
+} // namespace
