@@ -25,8 +25,9 @@ namespace itk
 class DivAttentionRuntime
 {
 public:
-  /** Registers the image IO factories, installs the host allocator and applies the default thread budget (DIVATTENTION_NUM_THREADS, else the CPUs
-   * this process may use) unless a budget was set before. Idempotent; every application calls it first. */
+  /** Registers the image IO factories, installs the host allocator and applies the default thread budget
+   * (DIVATTENTION_NUM_THREADS, else the CPUs this process may use) unless a budget was set before. Idempotent; every
+   * application calls it first. */
   static void
   Initialize();
 
