@@ -35,8 +35,11 @@ itk_version=$(sed -n 's/^set(ITK_VERSION_\(MAJOR\|MINOR\|PATCH\) "\([0-9]*\)")/\
   paste -sd.)
 echo "check-remote-module: ITK source $itk_source ($itk_version), DivAttention $commit"
 
+# Shared libraries and the system's GDCM, as Debian builds ITK: Debian's LibTorch loads the system's GDCM too
+# (through OpenCV), and a second, ITK-bundled copy of GDCM in the same process is freed twice at exit.
 common=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_EXAMPLES=OFF -DITK_BUILD_DEFAULT_MODULES=OFF
-  -DITK_USE_KWSTYLE=OFF -DITK_USE_CLANG_FORMAT=OFF -DITK_USE_SYSTEM_GOOGLETEST=ON)
+  -DITK_USE_KWSTYLE=OFF -DITK_USE_CLANG_FORMAT=OFF -DITK_USE_SYSTEM_GOOGLETEST=ON
+  -DBUILD_SHARED_LIBS=ON -DITK_USE_SYSTEM_GDCM=ON)
 summary=()
 
 if [ "$check_remote" = 1 ]; then
