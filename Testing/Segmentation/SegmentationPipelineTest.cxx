@@ -319,7 +319,7 @@ TEST(ClickGuidedSegmentation, ReleaseCacheBetweenStagesGivesTheCoarseBuffersBack
   MaskImageType::Pointer kept, released;
   // Kept: the second run asks for the same sizes as the first and finds every one in the cache.
   EXPECT_EQ(freshBlocksOfASecondRun(false, kept), 0U);
-  // Released after each coarse stage: the second run maps the coarse network's buffers again.
+  // Released after each network: the second run maps the networks' buffers again.
   EXPECT_GT(freshBlocksOfASecondRun(true, released), 0U);
   EXPECT_TRUE(SameMask(kept, released)) << "releasing the cache changes memory, never the result";
 }

@@ -49,7 +49,9 @@ SetCpuKernels(CpuKernels kernels);
  * - a 1x1x1 convolution with more than one thread goes to oneDNN, which reorders the whole volume into its blocked
  *   layout and back (2.5-5x slower than one matrix product): these become one matrix product over the voxels.
  * All are the same mathematical operation with another summation order (results agree to float rounding, tested
- * in CpuKernelSelectionTest), and both are differentiable (oneDNN's convolution has its own autograd formula).
+ * in CpuKernelSelectionTest and WinogradConvolution3dTest). The oneDNN and matrix-product paths are differentiable
+ * (oneDNN's convolution has its own autograd formula); the Winograd path is not, so it is taken only when no gradient
+ * is recorded.
  * Anything else (CUDA, other dtypes, a LibTorch without oneDNN, CpuKernels::LibTorch) calls `torch::conv3d`.
  * \ingroup DivAttention
  */
