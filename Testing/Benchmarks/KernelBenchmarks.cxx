@@ -121,7 +121,8 @@ BM_Conv3dFamily(benchmark::State & state)
 }
 
 // Transposed convolution, kernel = stride = 2 (the U-Net's and UNETR's upsampling): each input voxel writes a 2^3
-// block, so FLOPs = 2 * Cin * Cout * 8 * input voxels.
+// block, so FLOPs = 2 * Cin * Cout * 8 * input voxels. Args: threads, libtorch (0: the toolkit's selection, which runs
+// the non-overlapping kernel for inference; 1: LibTorch's `conv_transpose3d`).
 void
 BM_ConvTranspose3d_64to32_48to96(benchmark::State & state)
 {
@@ -130,12 +131,46 @@ BM_ConvTranspose3d_64to32_48to96(benchmark::State & state)
   const auto           input = torch::randn({ 1, 64, 48, 48, 48 });
   const auto           weight = torch::randn({ 64, 32, 2, 2, 2 }) * 0.05;
   const auto           bias = torch::zeros({ 32 });
-  benchmark::DoNotOptimize(torch::conv_transpose3d(input, weight, bias, 2).data_ptr()); // warm-up
+  const auto           upConvolve = [&]
+  {
+    return state.range(1) == 0
+             ? diva::TransposedConvolution3d(input, weight, bias, { 2, 2, 2 }, { 0, 0, 0 }, { 0, 0, 0 }, 1, { 1, 1, 1 })
+             : torch::conv_transpose3d(input, weight, bias, 2);
+  };
+  benchmark::DoNotOptimize(upConvolve().data_ptr()); // warm-up
   for (auto _ : state)
   {
-    benchmark::DoNotOptimize(torch::conv_transpose3d(input, weight, bias, 2).data_ptr());
+    benchmark::DoNotOptimize(upConvolve().data_ptr());
   }
   ReportFlops(state, 2.0 * 64.0 * 32.0 * 8.0 * 48.0 * 48.0 * 48.0);
+}
+
+// Instance norm + leaky ReLU (every conv-norm-act step of the networks) on [1, C, S^3] (args: threads, channels, side,
+// libtorch: 0 = the toolkit's fused inference kernel, 1 = LibTorch's module and an in-place leaky ReLU).
+void
+BM_InstanceNormLeakyRelu(benchmark::State & state)
+{
+  UseThreads(state);
+  torch::InferenceMode      inference;
+  const int64_t             channels = state.range(1), side = state.range(2);
+  const auto                input = torch::randn({ 1, channels, side, side, side });
+  torch::nn::InstanceNorm3d norm(torch::nn::InstanceNorm3dOptions(channels).affine(true));
+  const auto                step = [&]
+  {
+    if (state.range(3) == 0)
+    {
+      return diva::InstanceNorm3d(norm, input, {}, 0.01);
+    }
+    auto normalized = norm(input);
+    return torch::leaky_relu_(normalized, 0.01);
+  };
+  benchmark::DoNotOptimize(step().data_ptr()); // warm-up
+  for (auto _ : state)
+  {
+    benchmark::DoNotOptimize(step().data_ptr());
+  }
+  state.counters["GB/s"] = benchmark::Counter(3.0 * 4.0 * static_cast<double>(input.numel()) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
 }
 } // namespace
 
@@ -214,8 +249,19 @@ BENCHMARK(BM_Conv3dFamily)
   ->Unit(benchmark::kMillisecond)
   ->UseRealTime();
 BENCHMARK(BM_ConvTranspose3d_64to32_48to96)
-  ->Arg(1)
-  ->Arg(2)
-  ->ArgName("threads")
+  ->ArgsProduct({ { 1, 2 }, { 0, 1 } })
+  ->ArgNames({ "threads", "libtorch" })
+  ->Unit(benchmark::kMillisecond)
+  ->UseRealTime();
+BENCHMARK(BM_InstanceNormLeakyRelu)
+  ->Args({ 2, 16, 96, 0 })
+  ->Args({ 2, 16, 96, 1 })
+  ->Args({ 2, 32, 48, 0 })
+  ->Args({ 2, 32, 48, 1 })
+  ->Args({ 2, 64, 24, 0 })
+  ->Args({ 2, 64, 24, 1 })
+  ->Args({ 1, 16, 96, 0 })
+  ->Args({ 1, 16, 96, 1 })
+  ->ArgNames({ "threads", "channels", "side", "libtorch" })
   ->Unit(benchmark::kMillisecond)
   ->UseRealTime();

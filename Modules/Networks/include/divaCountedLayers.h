@@ -49,7 +49,19 @@ Counted(const torch::nn::Conv3d & conv, const torch::Tensor & input)
 inline torch::Tensor
 Counted(const torch::nn::ConvTranspose3d & conv, const torch::Tensor & input)
 {
-  auto output = conv.ptr()->forward(input);
+  const auto &  o = conv->options;
+  torch::Tensor output;
+  const auto *  padding = detail::Alternative<torch::ExpandingArray<3>>(o.padding());
+  if (padding != nullptr && detail::Alternative<torch::enumtype::kZeros>(o.padding_mode()) != nullptr)
+  {
+    // The CPU kernel selection (divaCpuKernelSelection.h); forward() without an output size computes the same.
+    output = TransposedConvolution3d(input, conv->weight, conv->bias, *o.stride(), **padding, *o.output_padding(),
+                                     o.groups(), *o.dilation());
+  }
+  else
+  {
+    output = conv.ptr()->forward(input);
+  }
   CountTransposedConvolution(input, conv->weight);
   return output;
 }

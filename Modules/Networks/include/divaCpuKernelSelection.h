@@ -1,7 +1,11 @@
 #ifndef divaCpuKernelSelection_h
 #define divaCpuKernelSelection_h
 
+#include <torch/nn/functional/instancenorm.h> // needed first by the module header in LibTorch 1.13
+#include <torch/nn/modules/instancenorm.h>
 #include <torch/types.h>
+
+#include <optional>
 
 #include <string>
 
@@ -76,6 +80,37 @@ Convolution3d(const torch::Tensor & input,
  */
 torch::Tensor
 Linear(const torch::Tensor & input, const torch::Tensor & weight, const torch::Tensor & bias);
+
+/** \brief A 3D transposed convolution that, for inference on a CPU, runs kernel = stride ones (the networks' 2^3
+ * up-convolutions) as one matrix product per input slice (divaNonOverlappingTransposedConvolution3d.h) instead of
+ * LibTorch 1.13's column-buffer kernel: 2.4-3.4x faster (Documentation/Performance.md). With autograd recording,
+ * other shapes, CUDA or CpuKernels::LibTorch it calls `torch::conv_transpose3d`.
+ * \ingroup DivAttention
+ */
+torch::Tensor
+TransposedConvolution3d(const torch::Tensor & input,
+                        const torch::Tensor & weight,
+                        const torch::Tensor & bias,
+                        at::IntArrayRef       stride,
+                        at::IntArrayRef       padding,
+                        at::IntArrayRef       outputPadding,
+                        int64_t               groups,
+                        at::IntArrayRef       dilation);
+
+/** \brief `norm(x)`, then `+ addend` (if defined), then a leaky ReLU with `negativeSlope` (if given): the networks'
+ * "instance norm [+ residual] + activation" step.
+ *
+ * For inference on a CPU (no autograd recording, float32, a norm without running statistics, not
+ * CpuKernels::LibTorch) it is one fused kernel (divaFusedInstanceNormalization.h: two reads and one write of the
+ * tensor, where LibTorch 1.13 takes 5-10x as long for the norm alone); otherwise the modules' own forward, an addition
+ * and an in-place leaky ReLU, as the networks called them before. Both give the same values to float rounding.
+ * \ingroup DivAttention
+ */
+torch::Tensor
+InstanceNorm3d(const torch::nn::InstanceNorm3d & norm,
+               const torch::Tensor &             input,
+               const torch::Tensor &             addend = {},
+               std::optional<double>             negativeSlope = std::nullopt);
 
 } // namespace diva
 

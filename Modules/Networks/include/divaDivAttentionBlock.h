@@ -117,6 +117,11 @@ public:
   DivAttentionResult
   forward(const torch::Tensor & upper, const torch::Tensor & lower, const torch::Tensor & image);
 
+  /** eq. 1: O'_{i-1} = project(upsample(O_{i-1})); for inference on a CPU, one transposed convolution with the
+   * composed weight (the same values to float rounding). */
+  torch::Tensor
+  AlignLowerPath(const torch::Tensor & lower);
+
   /** eq. 4 alone, for tests and inspection. */
   static torch::Tensor
   Attention(const torch::Tensor & upperMask,

@@ -1,10 +1,13 @@
 #include "divaCpuKernelSelection.h"
 
+#include "divaFusedInstanceNormalization.h"
+#include "divaNonOverlappingTransposedConvolution3d.h"
 #include "divaWinogradConvolution3d.h"
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/ops/mkldnn_convolution.h>
+#include <torch/nn/functional/activation.h>
 #include <torch/nn/functional/linear.h>
 
 #include <atomic>
@@ -172,6 +175,51 @@ Linear(const torch::Tensor & input, const torch::Tensor & weight, const torch::T
   auto       sizes = input.sizes().vec();
   sizes.back() = outFeatures;
   return output.view({ outFeatures, count }).t().view(sizes);
+}
+
+torch::Tensor
+TransposedConvolution3d(const torch::Tensor & input,
+                        const torch::Tensor & weight,
+                        const torch::Tensor & bias,
+                        at::IntArrayRef       stride,
+                        at::IntArrayRef       padding,
+                        at::IntArrayRef       outputPadding,
+                        int64_t               groups,
+                        at::IntArrayRef       dilation)
+{
+  if (GetCpuKernels() != CpuKernels::LibTorch &&
+      NonOverlappingTransposedConvolution3dApplies(input, weight, bias, stride, padding, outputPadding, dilation,
+                                                   groups))
+  {
+    return NonOverlappingTransposedConvolution3d(input, weight, bias);
+  }
+  return torch::conv_transpose3d(input, weight, bias, stride, padding, outputPadding, groups, dilation);
+}
+
+torch::Tensor
+InstanceNorm3d(const torch::nn::InstanceNorm3d & norm,
+               const torch::Tensor &             input,
+               const torch::Tensor &             addend,
+               std::optional<double>             negativeSlope)
+{
+  const auto & o = norm->options;
+  // Running statistics are used in eval mode when tracked: only the statistics-free norm is fused.
+  if (GetCpuKernels() != CpuKernels::LibTorch && !o.track_running_stats() &&
+      FusedInstanceNormalizationApplies(input, norm->weight, norm->bias, addend))
+  {
+    return FusedInstanceNormalization(input, norm->weight, norm->bias, o.eps(), addend, negativeSlope);
+  }
+  auto output = norm.ptr()->forward(input);
+  if (addend.defined())
+  {
+    output = output + addend;
+  }
+  if (negativeSlope)
+  {
+    namespace F = torch::nn::functional;
+    output = F::leaky_relu(output, F::LeakyReLUFuncOptions().negative_slope(*negativeSlope).inplace(true));
+  }
+  return output;
 }
 
 } // namespace diva

@@ -1,7 +1,10 @@
 #include "divaDivAttentionBlock.h"
 
 #include "divaCountedLayers.h"
+#include "divaFusedDivAttention.h"
+#include "divaNonOverlappingTransposedConvolution3d.h"
 
+#include <c10/core/GradMode.h>
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/functional/upsampling.h>
 
@@ -21,11 +24,7 @@ MakeInstanceNorm(int64_t channels, bool affine)
   return torch::nn::InstanceNorm3d(torch::nn::InstanceNorm3dOptions(channels).eps(1e-5).affine(affine));
 }
 
-torch::Tensor
-LeakyRelu(const torch::Tensor & x)
-{
-  return F::leaky_relu(x, F::LeakyReLUFuncOptions().negative_slope(0.01).inplace(true));
-}
+constexpr double kLeakySlope = 0.01;
 
 void
 CheckInputs(const DivAttentionOptions & o,
@@ -197,13 +196,37 @@ DivAttentionBlockImpl::Attention(const torch::Tensor & upperMask,
   return weights / std::sqrt(static_cast<double>(voxels));
 }
 
+torch::Tensor
+DivAttentionBlockImpl::AlignLowerPath(const torch::Tensor & lower)
+{
+  const auto & u = upsample->options;
+  const auto * padding = detail::Alternative<torch::ExpandingArray<3>>(u.padding());
+  const auto inference = !c10::GradMode::is_enabled() || !(lower.requires_grad() || upsample->weight.requires_grad() ||
+                                                           project->weight.requires_grad());
+  if (GetCpuKernels() == CpuKernels::LibTorch || !inference || padding == nullptr || !upsample->bias.defined() ||
+      !project->bias.defined() ||
+      !NonOverlappingTransposedConvolution3dApplies(lower, upsample->weight, upsample->bias, *u.stride(), **padding,
+                                                    *u.output_padding(), *u.dilation(), u.groups()))
+  {
+    return Counted(project, Counted(upsample, lower));
+  }
+  // Inference: a 1x1x1 convolution after a kernel = stride transposed convolution is one such transposed convolution
+  // with the composed weight W'[i, o, taps] = sum_c W_project[o, c] W_upsample[i, c, taps] and bias
+  // W_project b_upsample + b_project: one pass over the upper path's size instead of two (float rounding apart).
+  const auto mixing = project->weight.flatten(1); // [C, C]
+  const auto weight =
+    torch::einsum("ict,oc->iot", { upsample->weight.flatten(2), mixing }).reshape(upsample->weight.sizes());
+  const auto bias = torch::mv(mixing, upsample->bias) + project->bias;
+  const auto output = NonOverlappingTransposedConvolution3d(lower, weight, bias);
+  CountTransposedConvolution(lower, weight);
+  return output;
+}
+
 DivAttentionResult
 DivAttentionBlockImpl::forward(const torch::Tensor & upper, const torch::Tensor & lower, const torch::Tensor & image)
 {
   CheckInputs(options, upper, lower, image);
-  const auto lowerAligned = Counted(project, Counted(upsample, lower));
-  const auto attention = Attention(torch::sigmoid(upper), torch::sigmoid(lowerAligned), options.softmax_axis(),
-                                   options.absolute_placement());
+  const auto lowerAligned = AlignLowerPath(lower);
 
   auto resized = image;
   if (image.sizes().slice(2) != upper.sizes().slice(2))
@@ -213,16 +236,32 @@ DivAttentionBlockImpl::forward(const torch::Tensor & upper, const torch::Tensor 
                                       .mode(torch::kTrilinear)
                                       .align_corners(false));
   }
-  const auto imageFeatures = LeakyRelu(image_norm(Counted(image_conv, resized)));
-  auto       refined = attention * imageFeatures;
-  if (refined_norm)
-  {
-    refined = refined_norm(refined);
-  }
+  const auto imageFeatures = InstanceNorm3d(image_norm, Counted(image_conv, resized), {}, kLeakySlope);
 
   DivAttentionResult result;
-  result.attention = attention;
-  result.fused = LeakyRelu(fuse_norm(Counted(fuse_conv, upper + lowerAligned + refined)));
+  torch::Tensor      fusionInput; // O_i + O'_{i-1} + M_ref
+  if (GetCpuKernels() != CpuKernels::LibTorch &&
+      FusedDivAttentionApplies(upper, lowerAligned, imageFeatures, options.softmax_axis()) &&
+      (!refined_norm || !refined_norm->options.affine()))
+  {
+    // Inference on a CPU: eqs. 2-5, M_ref's norm and the sum in two passes (divaFusedDivAttention.h).
+    auto fused = FusedDivAttention(upper, lowerAligned, imageFeatures, options.absolute_placement(),
+                                   static_cast<bool>(refined_norm), refined_norm ? refined_norm->options.eps() : 0.0);
+    result.attention = fused.attention;
+    fusionInput = fused.fusionInput;
+  }
+  else
+  {
+    result.attention = Attention(torch::sigmoid(upper), torch::sigmoid(lowerAligned), options.softmax_axis(),
+                                 options.absolute_placement());
+    auto refined = result.attention * imageFeatures;
+    if (refined_norm)
+    {
+      refined = InstanceNorm3d(refined_norm, refined);
+    }
+    fusionInput = upper + lowerAligned + refined;
+  }
+  result.fused = InstanceNorm3d(fuse_norm, Counted(fuse_conv, fusionInput), {}, kLeakySlope);
   if (head)
   {
     result.logits = Counted(head, result.fused);

@@ -80,7 +80,7 @@ ConvNormReLUImpl::ConvNormReLUImpl(int64_t in, int64_t out, int64_t stride)
 torch::Tensor
 ConvNormReLUImpl::forward(const torch::Tensor & x)
 {
-  return F::leaky_relu(norm(Counted(conv, x)), F::LeakyReLUFuncOptions().negative_slope(0.01).inplace(true));
+  return InstanceNorm3d(norm, Counted(conv, x), {}, 0.01); // fused for inference (divaCpuKernelSelection.h)
 }
 
 StackedConvBlocksImpl::StackedConvBlocksImpl(int64_t in, int64_t out, int64_t firstStride)

@@ -2,20 +2,13 @@
 
 #include "divaCountedLayers.h"
 
-#include <torch/nn/functional/activation.h>
 #include <torch/nn/modules/container/sequential.h>
 
 namespace diva
 {
-namespace F = torch::nn::functional;
-
 namespace
 {
-torch::Tensor
-MonaiLeakyRelu(const torch::Tensor & x)
-{
-  return F::leaky_relu(x, F::LeakyReLUFuncOptions().negative_slope(0.01).inplace(true));
-}
+constexpr double kMonaiLeakySlope = 0.01; // MONAI's default "leakyrelu" act
 
 // MONAI's "instance" norm: InstanceNorm3d with its PyTorch defaults (no affine, no running statistics).
 torch::nn::InstanceNorm3d
@@ -63,10 +56,10 @@ UnetResBlockImpl::UnetResBlockImpl(int64_t in, int64_t out, int64_t kernel)
 torch::Tensor
 UnetResBlockImpl::forward(const torch::Tensor & x)
 {
-  auto y = MonaiLeakyRelu(norm1(conv1(x)));
-  y = norm2(conv2(y));
-  const auto residual = conv3 ? norm3(conv3(x)) : x;
-  return MonaiLeakyRelu(y + residual);
+  // MONAI's order: conv-norm-act, conv-norm, + (norm of a 1x1x1 conv of) the input, act; fused for inference.
+  const auto y = InstanceNorm3d(norm1, conv1(x), {}, kMonaiLeakySlope);
+  const auto residual = conv3 ? InstanceNorm3d(norm3, conv3(x)) : x;
+  return InstanceNorm3d(norm2, conv2(y), residual, kMonaiLeakySlope);
 }
 
 UnetrBasicBlockImpl::UnetrBasicBlockImpl(int64_t in, int64_t out, int64_t kernel)

@@ -1,0 +1,311 @@
+// The inference-only kernels beside the Winograd convolution: the non-overlapping transposed convolution
+// (divaNonOverlappingTransposedConvolution3d.h) and the fused instance norm (divaFusedInstanceNormalization.h) compute
+// what LibTorch's modules compute, for the shapes they have edge cases for, and the selection uses them only for
+// inference.
+#include "ScopedCpuKernels.h"
+#include "divaCpuKernelSelection.h"
+#include "divaDivAttentionBlock.h"
+#include "divaFusedDivAttention.h"
+#include "divaFusedInstanceNormalization.h"
+#include "divaNonOverlappingTransposedConvolution3d.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <optional>
+#include <string>
+
+namespace
+{
+using diva::CpuKernels;
+
+// Both kernels compute LibTorch's sums in another order (the transposed convolution: one product of Cin terms per
+// output; the norm: statistics in double instead of LibTorch's float/Welford mix), so they differ by float rounding,
+// ~1e-6 of the output's scale. 1e-5 of the scale fails on any wrong voxel, tap, channel, bias or statistic.
+void
+ExpectNearLibTorch(const torch::Tensor & actual, const torch::Tensor & expected, const std::string & what)
+{
+  ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
+  const double scale = std::max(1.0, expected.abs().max().item<double>());
+  EXPECT_LE((actual - expected).abs().max().item<double>(), 1e-5 * scale) << what;
+}
+
+struct TransposedCase
+{
+  const char * name;
+  int64_t      batch, in, out, depth, height, width, k0, k1, k2;
+  bool         bias;
+};
+
+class NonOverlappingTransposedConvolutionShapes : public ::testing::TestWithParam<TransposedCase>
+{
+};
+
+TEST_P(NonOverlappingTransposedConvolutionShapes, MatchLibTorch)
+{
+  const auto c = GetParam();
+  torch::manual_seed(31);
+  const auto           input = torch::randn({ c.batch, c.in, c.depth, c.height, c.width });
+  const auto           weight = torch::randn({ c.in, c.out, c.k0, c.k1, c.k2 }) * 0.3;
+  const auto           bias = c.bias ? torch::randn({ c.out }) : torch::Tensor();
+  torch::InferenceMode inference;
+  const auto           expected = torch::conv_transpose3d(input, weight, bias, torch::IntArrayRef{ c.k0, c.k1, c.k2 });
+  ExpectNearLibTorch(diva::NonOverlappingTransposedConvolution3d(input, weight, bias), expected, c.name);
+}
+
+// The networks' 2^3 up-convolution (odd sizes, batch 2), anisotropic kernels (one axis not upsampled; a 3-wide x,
+// which takes the general interleave), one input channel, one voxel, and the transformer's 768 channels at 6^3.
+INSTANTIATE_TEST_SUITE_P(Shapes,
+                         NonOverlappingTransposedConvolutionShapes,
+                         ::testing::Values(TransposedCase{ "Cube", 1, 8, 4, 6, 6, 6, 2, 2, 2, true },
+                                           TransposedCase{ "OddSizesBatchTwo", 2, 5, 3, 3, 5, 7, 2, 2, 2, true },
+                                           TransposedCase{ "Anisotropic", 1, 4, 6, 4, 3, 5, 1, 2, 3, true },
+                                           TransposedCase{ "OneInputChannelNoBias", 1, 1, 5, 4, 4, 4, 2, 2, 2, false },
+                                           TransposedCase{ "OneVoxel", 1, 6, 2, 1, 1, 1, 2, 2, 2, true },
+                                           TransposedCase{ "TransformerSized", 1, 768, 16, 3, 3, 3, 2, 2, 2, false }),
+                         [](const ::testing::TestParamInfo<TransposedCase> & info)
+                         { return std::string(info.param.name); });
+
+class InferenceKernels : public ::testing::Test
+{
+private:
+  ScopedCpuKernels m_Restore; // the tests change the kernel choice and the thread count
+};
+
+TEST_F(InferenceKernels, TransposedConvolutionReadsStridedInputsAndIsTheSameAtOneAndTwoThreads)
+{
+  torch::manual_seed(32);
+  const auto           input = torch::randn({ 1, 6, 7, 5, 9 }).permute({ 0, 1, 4, 3, 2 });
+  const auto           weight = torch::randn({ 6, 4, 2, 2, 2 });
+  const auto           bias = torch::randn({ 4 });
+  torch::InferenceMode inference;
+  ASSERT_FALSE(input.is_contiguous());
+  torch::set_num_threads(1);
+  const auto one = diva::NonOverlappingTransposedConvolution3d(input, weight, bias);
+  torch::set_num_threads(2);
+  const auto two = diva::NonOverlappingTransposedConvolution3d(input, weight, bias);
+  ExpectNearLibTorch(two, torch::conv_transpose3d(input, weight, bias, 2), "permuted input");
+  EXPECT_TRUE(torch::equal(one, two)) << "every output is computed by one thread in a fixed order";
+}
+
+TEST_F(InferenceKernels, TransposedConvolutionAppliesOnlyWhereKernelEqualsStrideAndNothingIsRecorded)
+{
+  const auto input = torch::randn({ 1, 4, 3, 3, 3 });
+  const auto weight = torch::randn({ 4, 2, 2, 2, 2 });
+  const auto bias = torch::randn({ 2 });
+  const auto applies = [&](const torch::Tensor & w, at::IntArrayRef stride, int64_t padding = 0,
+                           int64_t outputPadding = 0, int64_t dilation = 1, int64_t groups = 1)
+  {
+    return diva::NonOverlappingTransposedConvolution3dApplies(input, w, bias, stride, { padding, padding, padding },
+                                                              { outputPadding, outputPadding, outputPadding },
+                                                              { dilation, dilation, dilation }, groups);
+  };
+  torch::NoGradGuard noGrad;
+  EXPECT_TRUE(applies(weight, { 2, 2, 2 }));
+  EXPECT_FALSE(applies(weight, { 1, 1, 1 })) << "stride 1: outputs overlap";
+  EXPECT_FALSE(applies(torch::randn({ 4, 2, 3, 3, 3 }), { 2, 2, 2 })) << "kernel 3, stride 2: outputs overlap";
+  EXPECT_FALSE(applies(weight, { 2, 2, 2 }, 1)) << "padding";
+  EXPECT_FALSE(applies(weight, { 2, 2, 2 }, 0, 1)) << "output padding";
+  EXPECT_FALSE(applies(weight, { 2, 2, 2 }, 0, 0, 2)) << "dilation";
+  EXPECT_FALSE(applies(torch::randn({ 4, 1, 2, 2, 2 }), { 2, 2, 2 }, 0, 0, 1, 2)) << "groups";
+  EXPECT_FALSE(applies(torch::randn({ 3, 2, 2, 2, 2 }), { 2, 2, 2 })) << "channels differ";
+  EXPECT_THROW(diva::NonOverlappingTransposedConvolution3d(input, torch::randn({ 3, 2, 2, 2, 2 }), bias),
+               std::invalid_argument);
+}
+
+TEST_F(InferenceKernels, TheSelectionRunsTheTransposedKernelForInferenceAndLibTorchsForTraining)
+{
+  torch::manual_seed(33);
+  const auto input = torch::randn({ 1, 6, 4, 5, 6 });
+  const auto weight = torch::randn({ 6, 3, 2, 2, 2 });
+  const auto bias = torch::randn({ 3 });
+  const auto upConvolve = [&](const torch::Tensor & w) {
+    return diva::TransposedConvolution3d(input, w, bias, { 2, 2, 2 }, { 0, 0, 0 }, { 0, 0, 0 }, 1, { 1, 1, 1 });
+  };
+  torch::Tensor ours, selected, libtorch;
+  {
+    torch::InferenceMode inference;
+    ours = diva::NonOverlappingTransposedConvolution3d(input, weight, bias);
+    diva::SetCpuKernels(CpuKernels::Selected);
+    selected = upConvolve(weight);
+    diva::SetCpuKernels(CpuKernels::LibTorch);
+    libtorch = upConvolve(weight);
+  }
+  EXPECT_TRUE(torch::equal(selected, ours)) << "inference with the selection runs the non-overlapping kernel";
+  ExpectNearLibTorch(libtorch, ours, "LibTorch vs ours");
+  diva::SetCpuKernels(CpuKernels::Selected);
+  const auto trained = weight.clone().requires_grad_();
+  const auto output = upConvolve(trained);
+  ASSERT_NE(output.grad_fn(), nullptr) << "training keeps a differentiable kernel";
+  output.sum().backward();
+  EXPECT_TRUE(trained.grad().defined());
+}
+
+struct NormCase
+{
+  const char * name;
+  int64_t      batch, channels, depth, height, width;
+  bool         affine, addend;
+  double       slope;  // < 0: no activation
+  double       offset; // added to the input: a mean far from 0 tests the variance for cancellation
+};
+
+class FusedInstanceNormalizationShapes : public ::testing::TestWithParam<NormCase>
+{
+};
+
+TEST_P(FusedInstanceNormalizationShapes, MatchNormAddendAndLeakyRelu)
+{
+  const auto c = GetParam();
+  torch::manual_seed(34);
+  const auto                input = torch::randn({ c.batch, c.channels, c.depth, c.height, c.width }) * 3.0 + c.offset;
+  torch::nn::InstanceNorm3d norm(torch::nn::InstanceNorm3dOptions(c.channels).eps(1e-5).affine(c.affine));
+  if (c.affine)
+  {
+    torch::NoGradGuard noGrad;
+    norm->weight.uniform_(0.5, 1.5);
+    norm->bias.uniform_(-0.5, 0.5);
+  }
+  const auto            addend = c.addend ? torch::randn(input.sizes()) : torch::Tensor();
+  std::optional<double> slope;
+  if (c.slope >= 0)
+  {
+    slope = c.slope;
+  }
+  torch::InferenceMode inference;
+  auto                 expected = norm(input);
+  if (c.addend)
+  {
+    expected = expected + addend;
+  }
+  if (slope)
+  {
+    expected = torch::leaky_relu(expected, *slope);
+  }
+  const auto actual = diva::FusedInstanceNormalization(input, norm->weight, norm->bias, 1e-5, addend, slope);
+  ExpectNearLibTorch(actual, expected, c.name);
+}
+
+// Sizes below and above the kernel's 1024-value blocks and its 8 lanes (a remainder in each), affine or not, with
+// and without the residual addend and the activation, batch 2, and a mean of 1000 (x - mean cancels badly in float).
+INSTANTIATE_TEST_SUITE_P(Shapes,
+                         FusedInstanceNormalizationShapes,
+                         ::testing::Values(NormCase{ "NormOnly", 1, 4, 5, 6, 7, false, false, -1.0, 0.0 },
+                                           NormCase{ "MonaiResidualStep", 1, 3, 12, 11, 13, false, true, 0.01, 0.0 },
+                                           NormCase{ "NnUnetAffineStep", 2, 5, 9, 8, 7, true, false, 0.01, 0.0 },
+                                           NormCase{ "AffineWithAddendNoActivation", 1, 2, 3, 4, 5, true, true, -1.0,
+                                                     0.0 },
+                                           NormCase{ "FewerThanEightVoxels", 1, 3, 1, 1, 7, true, false, 0.2, 0.0 },
+                                           NormCase{ "FarFromZero", 1, 2, 16, 16, 16, false, false, -1.0, 1000.0 }),
+                         [](const ::testing::TestParamInfo<NormCase> & info) { return std::string(info.param.name); });
+
+TEST_F(InferenceKernels, FusedNormIsTheSameAtOneAndTwoThreadsAndRefusesWhatItCannotCompute)
+{
+  torch::manual_seed(35);
+  const auto           input = torch::randn({ 1, 6, 10, 11, 12 });
+  torch::InferenceMode inference;
+  torch::set_num_threads(1);
+  const auto one = diva::FusedInstanceNormalization(input, {}, {}, 1e-5, {}, 0.01);
+  torch::set_num_threads(2);
+  const auto two = diva::FusedInstanceNormalization(input, {}, {}, 1e-5, {}, 0.01);
+  EXPECT_TRUE(torch::equal(one, two)) << "each instance is one thread's, summed in a fixed order";
+  EXPECT_FALSE(diva::FusedInstanceNormalizationApplies(input, torch::ones({ 5 }), {}, {})) << "weight of 5 channels";
+  EXPECT_FALSE(diva::FusedInstanceNormalizationApplies(input, {}, {}, torch::ones({ 1, 6, 10, 11, 11 })))
+    << "addend of another shape";
+  EXPECT_FALSE(diva::FusedInstanceNormalizationApplies(input.to(torch::kDouble), {}, {}, {})) << "float64";
+  EXPECT_THROW(diva::FusedInstanceNormalization(input, torch::ones({ 5 }), {}, 1e-5, {}, std::nullopt),
+               std::invalid_argument);
+}
+
+TEST_F(InferenceKernels, TheSelectionFusesTheNormForInferenceAndKeepsTheModulesForTraining)
+{
+  torch::manual_seed(36);
+  torch::nn::InstanceNorm3d norm(torch::nn::InstanceNorm3dOptions(4).affine(true));
+  const auto                input = torch::randn({ 1, 4, 6, 7, 8 });
+  const auto                residual = torch::randn({ 1, 4, 6, 7, 8 });
+  torch::Tensor             fused, selected, libtorch;
+  {
+    torch::InferenceMode inference;
+    fused = diva::FusedInstanceNormalization(input, norm->weight, norm->bias, 1e-5, residual, 0.01);
+    diva::SetCpuKernels(CpuKernels::Selected);
+    selected = diva::InstanceNorm3d(norm, input, residual, 0.01);
+    diva::SetCpuKernels(CpuKernels::LibTorch);
+    libtorch = diva::InstanceNorm3d(norm, input, residual, 0.01);
+  }
+  EXPECT_TRUE(torch::equal(selected, fused)) << "inference with the selection runs the fused kernel";
+  ExpectNearLibTorch(libtorch, fused, "modules vs fused");
+  // Training: the norm's weight needs a gradient, so the modules run and the weight gets one.
+  diva::SetCpuKernels(CpuKernels::Selected);
+  const auto output = diva::InstanceNorm3d(norm, input, residual, 0.01);
+  ASSERT_NE(output.grad_fn(), nullptr);
+  output.sum().backward();
+  EXPECT_TRUE(norm->weight.grad().defined());
+  ExpectNearLibTorch(output.detach(), fused, "training path vs fused");
+  // A norm with running statistics uses them in eval mode: it is never fused.
+  torch::nn::InstanceNorm3d tracked(torch::nn::InstanceNorm3dOptions(4).track_running_stats(true));
+  tracked->eval();
+  torch::InferenceMode inference;
+  ExpectNearLibTorch(diva::InstanceNorm3d(tracked, input), tracked(input), "running statistics");
+  EXPECT_FALSE(torch::allclose(tracked(input), diva::FusedInstanceNormalization(input, {}, {}, 1e-5, {}, {})));
+}
+
+// Relative to the expected tensor's own largest magnitude (attention values are ~1/sqrt(D*H*W), far below 1).
+void
+ExpectRelativelyClose(const torch::Tensor & actual,
+                      const torch::Tensor & expected,
+                      double                tolerance,
+                      const std::string &   what)
+{
+  ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
+  const double scale = expected.abs().max().item<double>();
+  ASSERT_GT(scale, 0.0) << what;
+  EXPECT_LE((actual - expected).abs().max().item<double>(), tolerance * scale) << what;
+}
+
+TEST_F(InferenceKernels, FusedDivAttentionGivesTheModulesOutputsForEveryReadingOfEquation4)
+{
+  for (const auto placement : { diva::AbsolutePlacement::OfResidual, diva::AbsolutePlacement::OfSoftmax })
+  {
+    for (const bool normalize : { true, false })
+    {
+      const std::string what = diva::ToString(placement) + (normalize ? ", M_ref normalised" : ", M_ref as is");
+      torch::manual_seed(37);
+      diva::DivAttentionBlock block(
+        diva::DivAttentionOptions(8, 16, 1).prediction_channels(2).absolute_placement(placement).normalize_refined(
+          normalize));
+      block->eval();
+      const auto           upper = torch::randn({ 2, 8, 6, 8, 10 }) * 2.0;
+      const auto           lower = torch::randn({ 2, 16, 3, 4, 5 }) * 2.0;
+      const auto           image = torch::randn({ 2, 1, 12, 16, 20 });
+      torch::InferenceMode inference;
+      diva::SetCpuKernels(CpuKernels::Selected);
+      const auto fused = block->forward(upper, lower, image);
+      diva::SetCpuKernels(CpuKernels::LibTorch);
+      const auto modules = block->forward(upper, lower, image);
+      // attn: element-wise only; the polynomial exp is within 2e-7 relative, the sums in double: 1e-5 of its scale.
+      ExpectRelativelyClose(fused.attention, modules.attention, 1e-5, what + ": attention");
+      // fused / logits also pass through two norms and convolutions run by other kernels (oneDNN vs LibTorch's):
+      // 1e-4 of their scale.
+      ExpectRelativelyClose(fused.fused, modules.fused, 1e-4, what + ": fused");
+      ExpectRelativelyClose(fused.logits, modules.logits, 1e-4, what + ": logits");
+    }
+  }
+}
+
+TEST_F(InferenceKernels, FusedDivAttentionAppliesOnlyToTheSpatialSoftmaxWithoutRecording)
+{
+  const auto x = torch::randn({ 1, 4, 3, 4, 5 });
+  {
+    torch::NoGradGuard noGrad;
+    EXPECT_TRUE(diva::FusedDivAttentionApplies(x, x, x, diva::SoftmaxAxis::Space));
+    EXPECT_FALSE(diva::FusedDivAttentionApplies(x, x, x, diva::SoftmaxAxis::Channel)) << "channel softmax";
+    EXPECT_FALSE(diva::FusedDivAttentionApplies(x, torch::randn({ 1, 4, 3, 4, 4 }), x, diva::SoftmaxAxis::Space))
+      << "shapes differ";
+    EXPECT_THROW(diva::FusedDivAttention(x, x, x[0], diva::AbsolutePlacement::OfResidual, true, 1e-5),
+                 std::invalid_argument);
+  }
+  EXPECT_FALSE(diva::FusedDivAttentionApplies(x.clone().requires_grad_(), x, x, diva::SoftmaxAxis::Space))
+    << "recording a gradient";
+}
+
+} // namespace
