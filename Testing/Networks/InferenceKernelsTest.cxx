@@ -113,32 +113,55 @@ TEST_F(InferenceKernels, TransposedConvolutionAppliesOnlyWhereKernelEqualsStride
                std::invalid_argument);
 }
 
-TEST_F(InferenceKernels, TheSelectionRunsTheTransposedKernelForInferenceAndLibTorchsForTraining)
+TEST_F(InferenceKernels, TheSelectionRunsTheTransposedKernelForInferenceAndTrainingWithMatchingGradients)
 {
   torch::manual_seed(33);
-  const auto input = torch::randn({ 1, 6, 4, 5, 6 });
+  const auto input = torch::randn({ 2, 6, 4, 5, 6 });
   const auto weight = torch::randn({ 6, 3, 2, 2, 2 });
   const auto bias = torch::randn({ 3 });
-  const auto upConvolve = [&](const torch::Tensor & w) {
-    return diva::TransposedConvolution3d(input, w, bias, { 2, 2, 2 }, { 0, 0, 0 }, { 0, 0, 0 }, 1, { 1, 1, 1 });
+  const auto upConvolve = [&](const torch::Tensor & x, const torch::Tensor & w, const torch::Tensor & b) {
+    return diva::TransposedConvolution3d(x, w, b, { 2, 2, 2 }, { 0, 0, 0 }, { 0, 0, 0 }, 1, { 1, 1, 1 });
   };
   torch::Tensor ours, selected, libtorch;
   {
     torch::InferenceMode inference;
     ours = diva::NonOverlappingTransposedConvolution3d(input, weight, bias);
     diva::SetCpuKernels(CpuKernels::Selected);
-    selected = upConvolve(weight);
+    selected = upConvolve(input, weight, bias);
     diva::SetCpuKernels(CpuKernels::LibTorch);
-    libtorch = upConvolve(weight);
+    libtorch = upConvolve(input, weight, bias);
   }
   EXPECT_TRUE(torch::equal(selected, ours)) << "inference with the selection runs the non-overlapping kernel";
   ExpectNearLibTorch(libtorch, ours, "LibTorch vs ours");
+  // Training: the same forward inside an autograd function whose matrix-product gradients must be LibTorch's (a
+  // weighted sum as the loss, so every output voxel's gradient differs).
+  const auto gradients = [&](CpuKernels kernels)
+  {
+    diva::SetCpuKernels(kernels);
+    auto x = input.clone().requires_grad_();
+    auto w = weight.clone().requires_grad_();
+    auto b = bias.clone().requires_grad_();
+    auto output = upConvolve(x, w, b);
+    (output * torch::linspace(-1.0, 1.0, output.numel()).view(output.sizes())).sum().backward();
+    return std::vector<torch::Tensor>{ output.detach(), x.grad(), w.grad(), b.grad() };
+  };
+  const auto trained = gradients(CpuKernels::Selected);
+  const auto reference = gradients(CpuKernels::LibTorch);
+  EXPECT_TRUE(torch::equal(trained[0], ours)) << "the training forward is the non-overlapping kernel's";
+  const char * names[] = { "output", "input gradient", "weight gradient", "bias gradient" };
+  for (size_t k = 0; k < trained.size(); ++k)
+  {
+    ASSERT_TRUE(trained[k].defined()) << names[k];
+    ExpectNearLibTorch(trained[k], reference[k], names[k]);
+  }
+  // Only the gradients asked for are computed: a frozen weight gets none and the input still gets its own.
   diva::SetCpuKernels(CpuKernels::Selected);
-  const auto trained = weight.clone().requires_grad_();
-  const auto output = upConvolve(trained);
-  ASSERT_NE(output.grad_fn(), nullptr) << "training keeps a differentiable kernel";
-  output.sum().backward();
-  EXPECT_TRUE(trained.grad().defined());
+  auto x = input.clone().requires_grad_();
+  upConvolve(x, weight, bias).sum().backward();
+  auto libtorchInput = input.clone().requires_grad_();
+  torch::conv_transpose3d(libtorchInput, weight, bias, 2).sum().backward();
+  ASSERT_TRUE(x.grad().defined());
+  ExpectNearLibTorch(x.grad(), libtorchInput.grad(), "input gradient with a frozen weight");
 }
 
 struct NormCase
@@ -308,4 +331,36 @@ TEST_F(InferenceKernels, FusedDivAttentionAppliesOnlyToTheSpatialSoftmaxWithoutR
     << "recording a gradient";
 }
 
+} // namespace
+
+namespace
+{
+// The networks' UNETR convolutions have no bias: training through the selected kernels must work without one and
+// give LibTorch's gradients (the same 1e-5 of scale as above).
+TEST_F(InferenceKernels, TrainingWithoutABiasGivesLibTorchsGradients)
+{
+  torch::manual_seed(38);
+  const auto input = torch::randn({ 1, 16, 6, 6, 48 });
+  const auto weights =
+    std::vector<torch::Tensor>{ torch::randn({ 16, 16, 3, 3, 3 }) * 0.1, torch::randn({ 16, 8, 2, 2, 2 }) };
+  for (size_t kind = 0; kind < weights.size(); ++kind)
+  {
+    const auto gradients = [&](CpuKernels kernels)
+    {
+      diva::SetCpuKernels(kernels);
+      auto       x = input.clone().requires_grad_();
+      auto       w = weights[kind].clone().requires_grad_();
+      const auto output =
+        kind == 0 ? diva::Convolution3d(x, w, {}, { 1, 1, 1 }, { 1, 1, 1 }, { 1, 1, 1 }, 1)
+                  : diva::TransposedConvolution3d(x, w, {}, { 2, 2, 2 }, { 0, 0, 0 }, { 0, 0, 0 }, 1, { 1, 1, 1 });
+      (output * output).sum().backward();
+      return std::vector<torch::Tensor>{ x.grad(), w.grad() };
+    };
+    const auto        selected = gradients(CpuKernels::Selected);
+    const auto        libtorch = gradients(CpuKernels::LibTorch);
+    const std::string what = kind == 0 ? "3^3 convolution" : "transposed convolution";
+    ExpectNearLibTorch(selected[0], libtorch[0], what + ": input gradient");
+    ExpectNearLibTorch(selected[1], libtorch[1], what + ": weight gradient");
+  }
+}
 } // namespace

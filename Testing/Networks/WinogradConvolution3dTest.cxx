@@ -170,35 +170,48 @@ TEST_F(WinogradConvolution3d, IsFasterOnlyWhereItsBlocksFill)
     << "2 output channels";
 }
 
-TEST_F(WinogradConvolution3d, IsWhatTheSelectionRunsForInferenceAndNotForTraining)
+TEST_F(WinogradConvolution3d, IsWhatTheSelectionRunsForInferenceAndForTrainingWithLibTorchsGradients)
 {
   torch::manual_seed(24);
   const auto input = torch::randn({ 1, 16, 8, 8, 48 });
   const auto weight = torch::randn({ 16, 16, 3, 3, 3 }) * 0.1;
   const auto bias = torch::randn({ 16 });
-  const auto convolve = [&](const torch::Tensor & w) {
-    return diva::Convolution3d(input, w, bias, { 1, 1, 1 }, { 1, 1, 1 }, { 1, 1, 1 }, 1);
+  const auto convolve = [&](const torch::Tensor & x, const torch::Tensor & w, const torch::Tensor & b) {
+    return diva::Convolution3d(x, w, b, { 1, 1, 1 }, { 1, 1, 1 }, { 1, 1, 1 }, 1);
   };
   torch::Tensor winograd, selected, direct;
   {
     torch::InferenceMode inference;
     winograd = diva::WinogradConvolution3d(input, weight, bias);
     diva::SetCpuKernels(CpuKernels::Selected);
-    selected = convolve(weight);
+    selected = convolve(input, weight, bias);
     diva::SetCpuKernels(CpuKernels::Direct);
-    direct = convolve(weight);
+    direct = convolve(input, weight, bias);
   }
   EXPECT_TRUE(torch::equal(selected, winograd)) << "inference with the default selection runs the Winograd kernel";
   EXPECT_FALSE(torch::equal(direct, winograd)) << "CpuKernels::Direct runs another kernel (other rounding)";
   ExpectClose(direct, winograd, "direct vs Winograd");
-  // Training: the weight needs a gradient, so the selection keeps a differentiable kernel, and it gets one.
-  diva::SetCpuKernels(CpuKernels::Selected);
-  const auto trained = weight.clone().requires_grad_();
-  const auto output = convolve(trained);
-  ASSERT_NE(output.grad_fn(), nullptr);
-  output.sum().backward();
-  ASSERT_TRUE(trained.grad().defined());
-  ExpectClose(output.detach(), winograd, "training forward vs Winograd");
+  // Training: the Winograd forward inside an autograd function whose gradients are LibTorch's convolution_backward,
+  // so they match the direct (oneDNN) path's to float rounding, and every operand gets one.
+  const auto gradients = [&](CpuKernels kernels)
+  {
+    diva::SetCpuKernels(kernels);
+    auto x = input.clone().requires_grad_();
+    auto w = weight.clone().requires_grad_();
+    auto b = bias.clone().requires_grad_();
+    auto output = convolve(x, w, b);
+    (output * torch::linspace(-1.0, 1.0, output.numel()).view(output.sizes())).sum().backward();
+    return std::vector<torch::Tensor>{ output.detach(), x.grad(), w.grad(), b.grad() };
+  };
+  const auto trained = gradients(CpuKernels::Selected);
+  const auto reference = gradients(CpuKernels::Direct);
+  EXPECT_TRUE(torch::equal(trained[0], winograd)) << "the training forward is the Winograd kernel's";
+  const char * names[] = { "output", "input gradient", "weight gradient", "bias gradient" };
+  for (size_t k = 0; k < trained.size(); ++k)
+  {
+    ASSERT_TRUE(trained[k].defined()) << names[k];
+    ExpectClose(trained[k], reference[k], names[k]);
+  }
 }
 
 } // namespace

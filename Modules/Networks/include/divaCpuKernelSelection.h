@@ -45,17 +45,17 @@ SetCpuKernels(CpuKernels kernels);
  * 1.13's convolution dispatcher is tuned for 2D images and makes two costly choices for 3D networks at batch 1,
  * and has no FLOP-saving algorithm for 3D:
  * - a 3^3 convolution with stride 1 and padding 1 where WinogradConvolution3dIsFaster (8+ channels, 32+ voxels
- *   wide) and no gradient is asked of it (inference) runs as a Winograd F(2,3) convolution
- *   (divaWinogradConvolution3d.h: 3.4x fewer multiplications than a direct one; not with CpuKernels::Direct);
+ *   wide) runs as a Winograd F(2,3) convolution (divaWinogradConvolution3d.h: 3.4x fewer multiplications than a
+ *   direct one; not with CpuKernels::Direct); in training its gradients are LibTorch's `convolution_backward`, the
+ *   formula oneDNN's forward is differentiated with;
  * - a 3^3 convolution whose N*C*D*H is at most 20480 (32 channels at 24^3, 128 at 12^3, 320 at 6^3, a 1-channel
  *   stem at 96^3) goes to an im2col + BLAS fallback at 15-20 GFLOP/s, where oneDNN reaches 140-155 GFLOP/s on the
  *   same shape: such convolutions call oneDNN directly (`at::mkldnn_convolution`);
  * - a 1x1x1 convolution with more than one thread goes to oneDNN, which reorders the whole volume into its blocked
  *   layout and back (2.5-5x slower than one matrix product): these become one matrix product over the voxels.
  * All are the same mathematical operation with another summation order (results agree to float rounding, tested
- * in CpuKernelSelectionTest and WinogradConvolution3dTest). The oneDNN and matrix-product paths are differentiable
- * (oneDNN's convolution has its own autograd formula); the Winograd path is not, so it is taken only when no gradient
- * is recorded.
+ * in CpuKernelSelectionTest and WinogradConvolution3dTest). Every path is differentiable (oneDNN's convolution has
+ * its own autograd formula; the Winograd kernel runs inside an autograd function).
  * Anything else (CUDA, other dtypes, a LibTorch without oneDNN, CpuKernels::LibTorch) calls `torch::conv3d`.
  * \ingroup DivAttention
  */
@@ -81,10 +81,11 @@ Convolution3d(const torch::Tensor & input,
 torch::Tensor
 Linear(const torch::Tensor & input, const torch::Tensor & weight, const torch::Tensor & bias);
 
-/** \brief A 3D transposed convolution that, for inference on a CPU, runs kernel = stride ones (the networks' 2^3
- * up-convolutions) as one matrix product per input slice (divaNonOverlappingTransposedConvolution3d.h) instead of
- * LibTorch 1.13's column-buffer kernel: 2.4-3.4x faster (Documentation/Performance.md). With autograd recording,
- * other shapes, CUDA or CpuKernels::LibTorch it calls `torch::conv_transpose3d`.
+/** \brief A 3D transposed convolution that, on a CPU, runs kernel = stride ones (the networks' 2^3 up-convolutions)
+ * as one matrix product per input slice (divaNonOverlappingTransposedConvolution3d.h) instead of LibTorch 1.13's
+ * column-buffer kernel: 1.7-4.4x faster (Documentation/Performance.md). In training it runs inside an autograd
+ * function whose gradients are matrix products too (about half of LibTorch's backward time). Other shapes, CUDA,
+ * other dtypes and CpuKernels::LibTorch call `torch::conv_transpose3d`.
  * \ingroup DivAttention
  */
 torch::Tensor

@@ -28,8 +28,8 @@ NonOverlappingTransposedConvolution3dApplies(const torch::Tensor & input,
  * Threads share the slices; every output is computed by one thread (deterministic at any thread count).
  *
  * Accuracy: the same sums as LibTorch's (one product of C terms per output) in another order: float rounding.
- * Inference only: it records no autograd history. Throws std::invalid_argument where the Applies() test is false.
- * \ingroup DivAttention
+ * It records no autograd history itself (divaCpuKernelSelection.cxx wraps it in an autograd function for training).
+ * Throws std::invalid_argument where the Applies() test is false. \ingroup DivAttention
  */
 torch::Tensor
 NonOverlappingTransposedConvolution3d(const torch::Tensor & input,

@@ -42,9 +42,8 @@ WinogradConvolution3dIsFaster(const torch::Tensor & input, const torch::Tensor &
  * Accuracy: F(2,3)'s transforms hold only 0, +-1 and +-1/2, so the result differs from a direct convolution by
  * float rounding in another summation order (~1e-6 relative; tested against LibTorch to 1e-4 of the output's scale).
  * Deterministic: every output is computed by one thread in a fixed order, whatever the thread count.
- * Inference only: it records no autograd history. Throws std::invalid_argument where
- * WinogradConvolution3dApplies() is false.
- * \ingroup DivAttention
+ * It records no autograd history itself (divaCpuKernelSelection.cxx wraps it in an autograd function for training).
+ * Throws std::invalid_argument where WinogradConvolution3dApplies() is false. \ingroup DivAttention
  */
 torch::Tensor
 WinogradConvolution3d(const torch::Tensor & input, const torch::Tensor & weight, const torch::Tensor & bias);

@@ -6,7 +6,10 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <ATen/ops/convolution_backward.h>
 #include <ATen/ops/mkldnn_convolution.h>
+#include <c10/core/GradMode.h>
+#include <torch/autograd.h>
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/functional/linear.h>
 
@@ -80,6 +83,114 @@ PointwiseConvolution(const torch::Tensor & input, const torch::Tensor & weight, 
   }
   return output.view({ batch, outChannels, input.size(2), input.size(3), input.size(4) });
 }
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Training with the Winograd forward: LibTorch's own convolution_backward for the gradients (what oneDNN's forward
+// would have been differentiated with), so only the forward changes.
+class WinogradConvolutionFunction : public torch::autograd::Function<WinogradConvolutionFunction>
+{
+public:
+  static torch::Tensor
+  forward(AutogradContext *     context,
+          const torch::Tensor & input,
+          const torch::Tensor & weight,
+          const torch::Tensor & bias)
+  {
+    context->save_for_backward({ input, weight });
+    context->saved_data["bias"] = bias.defined();
+    return WinogradConvolution3d(input, weight, bias);
+  }
+
+  static variable_list
+  backward(AutogradContext * context, variable_list gradients)
+  {
+    const auto saved = context->get_saved_variables();
+    const bool hasBias = context->saved_data["bias"].toBool();
+    const auto biasSizes = hasBias ? std::vector<int64_t>{ saved[1].size(0) } : std::vector<int64_t>{};
+    const auto grads = at::convolution_backward(
+      gradients[0], saved[0], saved[1], hasBias ? at::OptionalIntArrayRef(biasSizes) : at::OptionalIntArrayRef(),
+      { 1, 1, 1 }, { 1, 1, 1 }, { 1, 1, 1 }, false, { 0, 0, 0 }, 1,
+      { context->needs_input_grad(0), context->needs_input_grad(1), hasBias && context->needs_input_grad(2) });
+    return { std::get<0>(grads), std::get<1>(grads), hasBias ? std::get<2>(grads) : torch::Tensor() };
+  }
+};
+
+// Training with the non-overlapping transposed convolution: its gradients are matrix products too. With G the output
+// gradient regrouped as [N, Cout k0 k1 k2, D H W] (the inverse of the forward's interleave): input gradient W G,
+// weight gradient sum_n X_n G_n^T, bias gradient the sum of the output gradient per channel. LibTorch 1.13's
+// column-buffer backward takes ~2x that (Documentation/Performance.md).
+class NonOverlappingTransposedConvolutionFunction
+    : public torch::autograd::Function<NonOverlappingTransposedConvolutionFunction>
+{
+public:
+  static torch::Tensor
+  forward(AutogradContext *     context,
+          const torch::Tensor & input,
+          const torch::Tensor & weight,
+          const torch::Tensor & bias)
+  {
+    context->save_for_backward({ input, weight });
+    context->saved_data["bias"] = bias.defined();
+    return NonOverlappingTransposedConvolution3d(input, weight, bias);
+  }
+
+  static variable_list
+  backward(AutogradContext * context, variable_list gradients)
+  {
+    const auto    saved = context->get_saved_variables();
+    const auto &  input = saved[0];
+    const auto &  weight = saved[1];
+    const auto &  gradient = gradients[0];
+    const int64_t batch = input.size(0), inChannels = input.size(1), outChannels = weight.size(1);
+    const int64_t k0 = weight.size(2), k1 = weight.size(3), k2 = weight.size(4);
+    const int64_t voxels = input.size(2) * input.size(3) * input.size(4);
+    const auto    regrouped =
+      gradient.view({ batch, outChannels, input.size(2), k0, input.size(3), k1, input.size(4), k2 })
+        .permute({ 0, 1, 3, 5, 7, 2, 4, 6 })
+        .reshape({ batch, outChannels * k0 * k1 * k2, voxels });
+    const auto    matrix = weight.reshape({ inChannels, outChannels * k0 * k1 * k2 });
+    torch::Tensor inputGradient, weightGradient, biasGradient;
+    if (context->needs_input_grad(0))
+    {
+      inputGradient = torch::matmul(matrix, regrouped).view(input.sizes());
+    }
+    if (context->needs_input_grad(1))
+    {
+      weightGradient = torch::matmul(input.reshape({ batch, inChannels, voxels }), regrouped.transpose(1, 2))
+                         .sum(0)
+                         .view(weight.sizes());
+    }
+    if (context->saved_data["bias"].toBool() && context->needs_input_grad(2))
+    {
+      biasGradient = gradient.sum({ 0, 2, 3, 4 });
+    }
+    return { inputGradient, weightGradient, biasGradient };
+  }
+};
+
+// Whether a kernel's shape rules hold, whatever autograd would record (the Applies() functions refuse recording).
+template<typename Test>
+bool
+AppliesIgnoringRecording(Test test)
+{
+  torch::NoGradGuard noGrad;
+  return test();
+}
+
+// LibTorch's custom autograd functions take no undefined tensors: a missing bias becomes zeros that need no gradient.
+torch::Tensor
+DefinedBias(const torch::Tensor & bias, int64_t channels, const torch::Tensor & weight)
+{
+  return bias.defined() ? bias : torch::zeros({ channels }, weight.options().requires_grad(false));
+}
+
+bool
+Recording(const torch::Tensor & input, const torch::Tensor & weight, const torch::Tensor & bias)
+{
+  return c10::GradMode::is_enabled() &&
+         (input.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
+}
 } // namespace
 
 std::string
@@ -147,11 +258,14 @@ Convolution3d(const torch::Tensor & input,
   {
     return PointwiseConvolution(input, weight, bias);
   }
-  if (GetCpuKernels() == CpuKernels::Selected &&
-      WinogradConvolution3dApplies(input, weight, bias, stride, padding, dilation, groups) &&
-      WinogradConvolution3dIsFaster(input, weight))
+  if (GetCpuKernels() == CpuKernels::Selected && WinogradConvolution3dIsFaster(input, weight) &&
+      AppliesIgnoringRecording(
+        [&] { return WinogradConvolution3dApplies(input, weight, bias, stride, padding, dilation, groups); }))
   {
-    return WinogradConvolution3d(input, weight, bias);
+    // Training: the Winograd forward with LibTorch's gradients; inference: the kernel alone.
+    return Recording(input, weight, bias)
+             ? WinogradConvolutionFunction::apply(input, weight, DefinedBias(bias, weight.size(0), weight))
+             : WinogradConvolution3d(input, weight, bias);
   }
   return at::mkldnn_convolution(input.contiguous(), weight.contiguous(), bias, padding, stride, dilation, groups);
 }
@@ -188,10 +302,16 @@ TransposedConvolution3d(const torch::Tensor & input,
                         at::IntArrayRef       dilation)
 {
   if (GetCpuKernels() != CpuKernels::LibTorch &&
-      NonOverlappingTransposedConvolution3dApplies(input, weight, bias, stride, padding, outputPadding, dilation,
-                                                   groups))
+      AppliesIgnoringRecording(
+        [&]
+        {
+          return NonOverlappingTransposedConvolution3dApplies(input, weight, bias, stride, padding, outputPadding,
+                                                              dilation, groups);
+        }))
   {
-    return NonOverlappingTransposedConvolution3d(input, weight, bias);
+    return Recording(input, weight, bias) ? NonOverlappingTransposedConvolutionFunction::apply(
+                                              input, weight, DefinedBias(bias, weight.size(1), weight))
+                                          : NonOverlappingTransposedConvolution3d(input, weight, bias);
   }
   return torch::conv_transpose3d(input, weight, bias, stride, padding, outputPadding, groups, dilation);
 }
