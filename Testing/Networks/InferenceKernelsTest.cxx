@@ -364,3 +364,25 @@ TEST_F(InferenceKernels, TrainingWithoutABiasGivesLibTorchsGradients)
   }
 }
 } // namespace
+
+namespace
+{
+// The 1x1x1 convolution's inference path shares the voxels between the threads in blocks of 4096 (one matrix product
+// each, into the strided output): a volume of several blocks with a ragged last one, with and without a bias, must
+// give torch::conv3d's values (1e-5 of scale: the same dot products over the channels).
+TEST_F(InferenceKernels, PointwiseConvolutionSharesTheVoxelsBetweenThreadsForInference)
+{
+  torch::manual_seed(39);
+  torch::set_num_threads(2);
+  const auto input = torch::randn({ 1, 12, 20, 20, 21 }); // 8400 voxels: blocks of 4096, 4096 and 208
+  const auto weight = torch::randn({ 5, 12, 1, 1, 1 });
+  for (const bool withBias : { true, false })
+  {
+    const auto           bias = withBias ? torch::randn({ 5 }) : torch::Tensor();
+    torch::InferenceMode inference;
+    diva::SetCpuKernels(CpuKernels::Selected);
+    const auto selected = diva::Convolution3d(input, weight, bias, { 1, 1, 1 }, { 0, 0, 0 }, { 1, 1, 1 }, 1);
+    ExpectNearLibTorch(selected, torch::conv3d(input, weight, bias), withBias ? "with bias" : "without bias");
+  }
+}
+} // namespace

@@ -68,7 +68,40 @@ PointwiseConvolution(const torch::Tensor & input, const torch::Tensor & weight, 
   const auto    matrix = weight.reshape({ outChannels, input.size(1) });
   const auto    columns = input.reshape({ batch, input.size(1), -1 });
   torch::Tensor output;
-  if (batch == 1)
+  const auto    recording = c10::GradMode::is_enabled() &&
+                         (input.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
+  if (batch == 1 && !recording && at::get_num_threads() > 1 && columns.size(2) >= 4096)
+  {
+    // Inference: OpenBLAS runs on one thread here (divaThreadBudget.h), so the threads share the voxels, one product
+    // per block of columns, written in place (BLAS reads and writes the strided blocks directly). The worker threads
+    // see plain tensors over the same memory: autograd and inference-mode state are the calling thread's alone.
+    const int64_t voxels = columns.size(2), inChannels = input.size(1);
+    output = torch::empty({ 1, outChannels, voxels }, input.options());
+    const auto source = columns[0].contiguous();
+    const auto weights = matrix.contiguous();
+    const auto shift = bias.defined() ? bias.contiguous() : torch::Tensor();
+    float *    target = output.data_ptr<float>();
+    const auto plain = torch::TensorOptions().dtype(torch::kFloat);
+    at::parallel_for(
+      0, voxels, 4096,
+      [&](int64_t begin, int64_t end)
+      {
+        const int64_t count = end - begin;
+        auto          block = torch::from_blob(target + begin, { outChannels, count }, { voxels, 1 }, plain);
+        const auto    w = torch::from_blob(weights.data_ptr<float>(), { outChannels, inChannels }, plain);
+        const auto x = torch::from_blob(source.data_ptr<float>() + begin, { inChannels, count }, { voxels, 1 }, plain);
+        if (shift.defined())
+        {
+          const auto b = torch::from_blob(shift.data_ptr<float>(), { outChannels, 1 }, plain);
+          at::addmm_out(block, b, w, x);
+        }
+        else
+        {
+          at::mm_out(block, w, x);
+        }
+      });
+  }
+  else if (batch == 1)
   {
     output = bias.defined() ? torch::addmm(bias.unsqueeze(1), matrix, columns[0]) : torch::mm(matrix, columns[0]);
     output = output.unsqueeze(0);
