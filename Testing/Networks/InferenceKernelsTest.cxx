@@ -386,3 +386,35 @@ TEST_F(InferenceKernels, PointwiseConvolutionSharesTheVoxelsBetweenThreadsForInf
   }
 }
 } // namespace
+
+namespace
+{
+// A temporary's memory is reused only when nothing else refers to it; an lvalue is never written.
+TEST_F(InferenceKernels, TheNormWritesIntoATemporaryOnlyWhenNothingElseSeesIt)
+{
+  torch::manual_seed(40);
+  torch::nn::InstanceNorm3d norm(torch::nn::InstanceNorm3dOptions(3).affine(true));
+  const auto                input = torch::randn({ 1, 3, 5, 6, 7 });
+  torch::InferenceMode      inference;
+  diva::SetCpuKernels(CpuKernels::Selected);
+  const auto expected = diva::FusedInstanceNormalization(input, norm->weight, norm->bias, 1e-5, {}, 0.01);
+
+  auto         alone = input.clone();
+  const void * aloneMemory = alone.data_ptr();
+  const auto   reused = diva::InstanceNorm3d(norm, std::move(alone), {}, 0.01);
+  EXPECT_EQ(reused.data_ptr(), aloneMemory) << "a uniquely owned temporary is overwritten";
+  EXPECT_TRUE(torch::equal(reused, expected));
+
+  auto       shared = input.clone();
+  const auto keeper = shared; // another owner: its values must survive
+  const auto fresh = diva::InstanceNorm3d(norm, std::move(shared), {}, 0.01);
+  EXPECT_NE(fresh.data_ptr(), keeper.data_ptr());
+  EXPECT_TRUE(torch::equal(keeper, input)) << "a tensor someone else holds is never written";
+  EXPECT_TRUE(torch::equal(fresh, expected));
+
+  const auto lvalue = input.clone();
+  const auto copy = diva::InstanceNorm3d(norm, lvalue, {}, 0.01);
+  EXPECT_NE(copy.data_ptr(), lvalue.data_ptr());
+  EXPECT_TRUE(torch::equal(lvalue, input)) << "an lvalue argument is never written";
+}
+} // namespace

@@ -113,6 +113,16 @@ InstanceNorm3d(const torch::nn::InstanceNorm3d & norm,
                const torch::Tensor &             addend = {},
                std::optional<double>             negativeSlope = std::nullopt);
 
+/** \copydoc InstanceNorm3d(const torch::nn::InstanceNorm3d &, const torch::Tensor &, const torch::Tensor &,
+ * std::optional<double>)
+ * For a temporary input (e.g. `InstanceNorm3d(norm, conv(x))`) the fused kernel writes into the input's memory when
+ * nothing else refers to it: one tensor fewer alive at a time. */
+torch::Tensor
+InstanceNorm3d(const torch::nn::InstanceNorm3d & norm,
+               torch::Tensor &&                  input,
+               const torch::Tensor &             addend = {},
+               std::optional<double>             negativeSlope = std::nullopt);
+
 } // namespace diva
 
 #endif

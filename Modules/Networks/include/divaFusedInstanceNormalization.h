@@ -33,6 +33,10 @@ FusedInstanceNormalizationApplies(const torch::Tensor & input,
  * Accuracy: statistics in double; the result differs from LibTorch's by float rounding (tested to 1e-5 of the output's
  * scale). Deterministic (each instance is one thread's, summed in a fixed order). Inference only: records no
  * autograd history. Throws std::invalid_argument where FusedInstanceNormalizationApplies() is false.
+ *
+ * overwriteInput: write the result into the input's memory when nothing else can see it (a contiguous tensor that is
+ * its storage's only user), and return it: for callers that pass a temporary (a convolution's output), one tensor of
+ * the input's size fewer alive at the peak of a forward.
  * \ingroup DivAttention
  */
 torch::Tensor
@@ -41,7 +45,8 @@ FusedInstanceNormalization(const torch::Tensor & input,
                            const torch::Tensor & bias,
                            double                eps,
                            const torch::Tensor & addend,
-                           std::optional<double> negativeSlope);
+                           std::optional<double> negativeSlope,
+                           bool                  overwriteInput = false);
 
 } // namespace diva
 

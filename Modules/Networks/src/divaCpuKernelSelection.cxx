@@ -349,18 +349,21 @@ TransposedConvolution3d(const torch::Tensor & input,
   return torch::conv_transpose3d(input, weight, bias, stride, padding, outputPadding, groups, dilation);
 }
 
+namespace
+{
 torch::Tensor
-InstanceNorm3d(const torch::nn::InstanceNorm3d & norm,
-               const torch::Tensor &             input,
-               const torch::Tensor &             addend,
-               std::optional<double>             negativeSlope)
+NormalizeAndActivate(const torch::nn::InstanceNorm3d & norm,
+                     const torch::Tensor &             input,
+                     const torch::Tensor &             addend,
+                     std::optional<double>             negativeSlope,
+                     bool                              overwriteInput)
 {
   const auto & o = norm->options;
   // Running statistics are used in eval mode when tracked: only the statistics-free norm is fused.
   if (GetCpuKernels() != CpuKernels::LibTorch && !o.track_running_stats() &&
       FusedInstanceNormalizationApplies(input, norm->weight, norm->bias, addend))
   {
-    return FusedInstanceNormalization(input, norm->weight, norm->bias, o.eps(), addend, negativeSlope);
+    return FusedInstanceNormalization(input, norm->weight, norm->bias, o.eps(), addend, negativeSlope, overwriteInput);
   }
   auto output = norm.ptr()->forward(input);
   if (addend.defined())
@@ -373,6 +376,26 @@ InstanceNorm3d(const torch::nn::InstanceNorm3d & norm,
     output = F::leaky_relu(output, F::LeakyReLUFuncOptions().negative_slope(*negativeSlope).inplace(true));
   }
   return output;
+}
+} // namespace
+
+torch::Tensor
+InstanceNorm3d(const torch::nn::InstanceNorm3d & norm,
+               const torch::Tensor &             input,
+               const torch::Tensor &             addend,
+               std::optional<double>             negativeSlope)
+{
+  return NormalizeAndActivate(norm, input, addend, negativeSlope, false);
+}
+
+torch::Tensor
+InstanceNorm3d(const torch::nn::InstanceNorm3d & norm,
+               torch::Tensor &&                  input,
+               const torch::Tensor &             addend,
+               std::optional<double>             negativeSlope)
+{
+  auto temporary = std::move(input); // the caller's reference is gone: only `temporary` refers to it now
+  return NormalizeAndActivate(norm, temporary, addend, negativeSlope, true);
 }
 
 } // namespace diva

@@ -123,18 +123,23 @@ FusedInstanceNormalization(const torch::Tensor & input,
                            const torch::Tensor & bias,
                            double                eps,
                            const torch::Tensor & addend,
-                           std::optional<double> negativeSlope)
+                           std::optional<double> negativeSlope,
+                           bool                  overwriteInput)
 {
   if (!FusedInstanceNormalizationApplies(input, weight, bias, addend))
   {
     throw std::invalid_argument("FusedInstanceNormalization: needs a float32 CPU input [N, C, ...], per-channel "
                                 "weight and bias, an addend of the input's shape, and no autograd recording");
   }
-  const auto    x = input.contiguous();
-  const auto    w = weight.defined() ? weight.contiguous() : weight;
-  const auto    b = bias.defined() ? bias.contiguous() : bias;
-  const auto    r = addend.defined() ? addend.contiguous() : addend;
-  auto          output = torch::empty_like(x);
+  const auto x = input.contiguous();
+  const auto w = weight.defined() ? weight.contiguous() : weight;
+  const auto b = bias.defined() ? bias.contiguous() : bias;
+  const auto r = addend.defined() ? addend.contiguous() : addend;
+  // Reused only when the caller's reference is the sole one (then `x` above shares it: two uses of one TensorImpl).
+  const bool reuse = overwriteInput && input.is_contiguous() && x.use_count() == 2 && x.storage().use_count() == 1 &&
+                     x.storage_offset() == 0 &&
+                     x.numel() * static_cast<int64_t>(sizeof(float)) == static_cast<int64_t>(x.storage().nbytes());
+  auto          output = reuse ? x : torch::empty_like(x);
   const int64_t channels = x.size(1), instances = x.size(0) * channels, count = x.numel() / instances;
   const float * xData = x.data_ptr<float>();
   const float * wData = w.defined() ? w.data_ptr<float>() : nullptr;
