@@ -116,6 +116,7 @@ PointwiseConvolution(const torch::Tensor & input, const torch::Tensor & weight, 
   }
   return output.view({ batch, outChannels, input.size(2), input.size(3), input.size(4) });
 }
+
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
@@ -130,22 +131,20 @@ public:
           const torch::Tensor & weight,
           const torch::Tensor & bias)
   {
-    context->save_for_backward({ input, weight });
-    context->saved_data["bias"] = bias.defined();
+    context->save_for_backward({ input, weight }); // the bias is always defined here (DefinedBias)
     return WinogradConvolution3d(input, weight, bias);
   }
 
   static variable_list
   backward(AutogradContext * context, variable_list gradients)
   {
-    const auto saved = context->get_saved_variables();
-    const bool hasBias = context->saved_data["bias"].toBool();
-    const auto biasSizes = hasBias ? std::vector<int64_t>{ saved[1].size(0) } : std::vector<int64_t>{};
-    const auto grads = at::convolution_backward(
-      gradients[0], saved[0], saved[1], hasBias ? at::OptionalIntArrayRef(biasSizes) : at::OptionalIntArrayRef(),
-      { 1, 1, 1 }, { 1, 1, 1 }, { 1, 1, 1 }, false, { 0, 0, 0 }, 1,
-      { context->needs_input_grad(0), context->needs_input_grad(1), hasBias && context->needs_input_grad(2) });
-    return { std::get<0>(grads), std::get<1>(grads), hasBias ? std::get<2>(grads) : torch::Tensor() };
+    const auto                 saved = context->get_saved_variables();
+    const std::vector<int64_t> biasSizes{ saved[1].size(0) };
+    const auto                 grads = at::convolution_backward(
+                      gradients[0], saved[0], saved[1], at::OptionalIntArrayRef(biasSizes), { 1, 1, 1 }, { 1, 1, 1 }, { 1, 1, 1 },
+                      false, { 0, 0, 0 }, 1,
+                      { context->needs_input_grad(0), context->needs_input_grad(1), context->needs_input_grad(2) });
+    return { std::get<0>(grads), std::get<1>(grads), std::get<2>(grads) };
   }
 };
 
@@ -163,8 +162,7 @@ public:
           const torch::Tensor & weight,
           const torch::Tensor & bias)
   {
-    context->save_for_backward({ input, weight });
-    context->saved_data["bias"] = bias.defined();
+    context->save_for_backward({ input, weight }); // the bias is always defined here (DefinedBias)
     return NonOverlappingTransposedConvolution3d(input, weight, bias);
   }
 
@@ -194,7 +192,7 @@ public:
                          .sum(0)
                          .view(weight.sizes());
     }
-    if (context->saved_data["bias"].toBool() && context->needs_input_grad(2))
+    if (context->needs_input_grad(2))
     {
       biasGradient = gradient.sum({ 0, 2, 3, 4 });
     }

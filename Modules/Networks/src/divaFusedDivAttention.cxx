@@ -1,6 +1,7 @@
 #include "divaFusedDivAttention.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <c10/core/GradMode.h>
 
 #include <algorithm>
@@ -212,6 +213,7 @@ FusedDivAttention(const torch::Tensor & upper,
                   bool                  normalizeRefined,
                   double                eps)
 {
+  RECORD_USER_SCOPE("diva::fused_div_attention"); // named in LibTorch profiles (Utilities/profile-summary.py)
   if (!FusedDivAttentionApplies(upper, lowerAligned, imageFeatures, SoftmaxAxis::Space))
   {
     throw std::invalid_argument("FusedDivAttention: needs float32 CPU tensors [N, C, D, H, W] of one shape and no "

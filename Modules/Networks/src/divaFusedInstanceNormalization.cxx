@@ -1,6 +1,7 @@
 #include "divaFusedInstanceNormalization.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <c10/core/GradMode.h>
 
 #include <algorithm>
@@ -126,6 +127,7 @@ FusedInstanceNormalization(const torch::Tensor & input,
                            std::optional<double> negativeSlope,
                            bool                  overwriteInput)
 {
+  RECORD_USER_SCOPE("diva::fused_instance_norm"); // named in LibTorch profiles (Utilities/profile-summary.py)
   if (!FusedInstanceNormalizationApplies(input, weight, bias, addend))
   {
     throw std::invalid_argument("FusedInstanceNormalization: needs a float32 CPU input [N, C, ...], per-channel "

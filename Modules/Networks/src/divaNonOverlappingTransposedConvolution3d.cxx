@@ -1,6 +1,7 @@
 #include "divaNonOverlappingTransposedConvolution3d.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <c10/core/GradMode.h>
 
 #include <stdexcept>
@@ -122,6 +123,8 @@ NonOverlappingTransposedConvolution3d(const torch::Tensor & input,
                                       const torch::Tensor & weight,
                                       const torch::Tensor & bias)
 {
+  RECORD_USER_SCOPE(
+    "diva::non_overlapping_conv_transpose3d"); // named in LibTorch profiles (Utilities/profile-summary.py)
   const auto kernelSizes = weight.dim() == 5 ? weight.sizes().slice(2) : at::IntArrayRef{};
   if (weight.dim() != 5 || !NonOverlappingTransposedConvolution3dApplies(input, weight, bias, kernelSizes, { 0, 0, 0 },
                                                                          { 0, 0, 0 }, { 1, 1, 1 }, 1))

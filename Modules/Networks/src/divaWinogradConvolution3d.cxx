@@ -1,6 +1,7 @@
 #include "divaWinogradConvolution3d.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <c10/core/GradMode.h>
 
 #include <algorithm>
@@ -401,6 +402,7 @@ WinogradConvolution3dIsFaster(const torch::Tensor & input, const torch::Tensor &
 torch::Tensor
 WinogradConvolution3d(const torch::Tensor & input, const torch::Tensor & weight, const torch::Tensor & bias)
 {
+  RECORD_USER_SCOPE("diva::winograd_conv3d"); // named in LibTorch profiles (Utilities/profile-summary.py)
   if (!WinogradConvolution3dApplies(input, weight, bias, { 1, 1, 1 }, { 1, 1, 1 }, { 1, 1, 1 }, 1))
   {
     throw std::invalid_argument("WinogradConvolution3d: needs float32 CPU tensors, a 3x3x3 kernel matching the "
