@@ -1,5 +1,6 @@
 // UNETR: MONAI's parameter count and state-dict names, shapes with and without div-attention, gradients, overfitting.
 #include "divaUNETR.h"
+#include "divaWeightInitialization.h"
 
 #include "NetworkTestSupport.h"
 
@@ -130,4 +131,51 @@ TEST(UNETR, SettingsRoundTrip)
   EXPECT_EQ(back.div_attention().softmax_axis(), diva::SoftmaxAxis::Channel);
 }
 
+} // namespace
+
+namespace
+{
+// LoadModel builds networks under diva::SkipWeightInitialization (their weights are overwritten): the project's own
+// initialisation (MONAI's N(0, 0.02) transformer weights, the position embeddings) is skipped only while the guard
+// lives, LibTorch's default initialisation still runs (uniform in +-1/sqrt(in): standard deviation 1/sqrt(3 in), twice
+// MONAI's 0.02 for the small preset's 192 inputs), and the state is restored after it.
+TEST(UNETR, WeightInitializationIsSkippedOnlyUnderTheGuard)
+{
+  const auto options = diva::UNETROptions::Preset("small");
+  const auto statistics = [](diva::UNETR & network)
+  {
+    double embeddingMagnitude = -1.0, linearStd = -1.0;
+    for (const auto & item : network->named_parameters())
+    {
+      const auto & key = item.key();
+      if (key.size() >= 19 && key.compare(key.size() - 19, 19, "position_embeddings") == 0)
+      {
+        embeddingMagnitude = item.value().abs().max().item<double>();
+      }
+      else if (linearStd < 0.0 && key.find("mlp.linear1.weight") != std::string::npos)
+      {
+        linearStd = item.value().std().item<double>();
+      }
+    }
+    return std::make_pair(embeddingMagnitude, linearStd);
+  };
+  torch::manual_seed(41);
+  diva::UNETR initialised(options);
+  const auto  normal = statistics(initialised);
+  EXPECT_FALSE(diva::WeightInitializationSkipped());
+  std::pair<double, double> skipped;
+  {
+    const diva::SkipWeightInitialization skip;
+    EXPECT_TRUE(diva::WeightInitializationSkipped());
+    diva::UNETR network(options);
+    skipped = statistics(network);
+  }
+  EXPECT_FALSE(diva::WeightInitializationSkipped()) << "the guard restores the previous state";
+  ASSERT_GE(normal.first, 0.0) << "no position_embeddings parameter found";
+  ASSERT_GE(normal.second, 0.0) << "no mlp.linear1.weight parameter found";
+  EXPECT_GT(normal.first, 0.0) << "initialised: N(0, 0.02) position embeddings";
+  EXPECT_EQ(skipped.first, 0.0) << "skipped: the position embeddings stay zero";
+  EXPECT_NEAR(normal.second, 0.02, 0.002) << "MONAI's N(0, 0.02)";
+  EXPECT_GT(skipped.second, 0.035) << "LibTorch's uniform initialisation (std ~0.042 for 192 inputs)";
+}
 } // namespace

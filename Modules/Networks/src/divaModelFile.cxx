@@ -4,6 +4,7 @@
 #include "divaESPNet3D.h"
 #include "divaMUnet.h"
 #include "divaUNETR.h"
+#include "divaWeightInitialization.h"
 
 #include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
@@ -901,6 +902,7 @@ LoadModelFromView(std::string_view bytes, const std::string & sourceName, const 
   {
     file = ParseFile(bytes);
     model.description = file.description;
+    const SkipWeightInitialization overwrittenBelow; // every weight comes from the file
     model.network = CreateNetwork(file.architecture);
   }
   catch (const std::exception & error)

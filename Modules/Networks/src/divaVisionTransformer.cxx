@@ -1,6 +1,7 @@
 #include "divaVisionTransformer.h"
 
 #include "divaCountedLayers.h"
+#include "divaWeightInitialization.h"
 
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/functional/dropout.h>
@@ -29,6 +30,10 @@ MakeLinear(int64_t in, int64_t out, bool bias)
 {
   torch::nn::Linear  linear(torch::nn::LinearOptions(in, out).bias(bias));
   torch::NoGradGuard noGrad;
+  if (WeightInitializationSkipped())
+  {
+    return linear; // weights about to be loaded (divaWeightInitialization.h)
+  }
   linear->weight.normal_(0.0, 0.02);
   if (bias)
   {
@@ -56,8 +61,12 @@ PatchEmbeddingBlockImpl::PatchEmbeddingBlockImpl(const VisionTransformerOptions 
     "patch_embeddings",
     torch::nn::Conv3d(torch::nn::Conv3dOptions(options.in_channels(), options.hidden_size(), options.patch_size())
                         .stride(options.patch_size())));
-  position_embeddings = register_parameter(
-    "position_embeddings", torch::zeros({ 1, side * side * side, options.hidden_size() }).normal_(0.0, 0.02));
+  auto embeddings = torch::zeros({ 1, side * side * side, options.hidden_size() });
+  if (!WeightInitializationSkipped())
+  {
+    embeddings.normal_(0.0, 0.02);
+  }
+  position_embeddings = register_parameter("position_embeddings", embeddings);
 }
 
 torch::Tensor
