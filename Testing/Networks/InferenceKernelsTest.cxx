@@ -418,3 +418,25 @@ TEST_F(InferenceKernels, TheNormWritesIntoATemporaryOnlyWhenNothingElseSeesIt)
   EXPECT_TRUE(torch::equal(lvalue, input)) << "an lvalue argument is never written";
 }
 } // namespace
+
+namespace
+{
+// Eq. 1's composition (projection folded into the up-convolution) has no backward: with frozen weights but trainable
+// bias the module must still take the differentiable path, so the bias gets its gradient.
+TEST_F(InferenceKernels, TrainableBiasesKeepEquation1Differentiable)
+{
+  torch::manual_seed(42);
+  diva::SetCpuKernels(CpuKernels::Selected);
+  diva::DivAttentionBlock block(diva::DivAttentionOptions(4, 8, 1));
+  for (auto & parameter : block->parameters())
+  {
+    parameter.set_requires_grad(false);
+  }
+  block->project->bias.set_requires_grad(true); // the one trainable operand of eq. 1
+  const auto result =
+    block->forward(torch::randn({ 1, 4, 6, 6, 6 }), torch::randn({ 1, 8, 3, 3, 3 }), torch::randn({ 1, 1, 6, 6, 6 }));
+  result.fused.sum().backward();
+  ASSERT_TRUE(block->project->bias.grad().defined()) << "the projection's bias got no gradient";
+  EXPECT_GT(block->project->bias.grad().abs().sum().item<double>(), 0.0);
+}
+} // namespace

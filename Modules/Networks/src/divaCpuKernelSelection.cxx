@@ -1,4 +1,5 @@
 #include "divaCpuKernelSelection.h"
+#include "divaAutogradRecording.h"
 
 #include "divaFusedInstanceNormalization.h"
 #include "divaNonOverlappingTransposedConvolution3d.h"
@@ -68,9 +69,7 @@ PointwiseConvolution(const torch::Tensor & input, const torch::Tensor & weight, 
   const auto    matrix = weight.reshape({ outChannels, input.size(1) });
   const auto    columns = input.reshape({ batch, input.size(1), -1 });
   torch::Tensor output;
-  const auto    recording = c10::GradMode::is_enabled() &&
-                         (input.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
-  if (batch == 1 && !recording && at::get_num_threads() > 1 && columns.size(2) >= 4096)
+  if (batch == 1 && !AutogradRecords(input, weight, bias) && at::get_num_threads() > 1 && columns.size(2) >= 4096)
   {
     // Inference: OpenBLAS runs on one thread here (divaThreadBudget.h), so the threads share the voxels, one product
     // per block of columns, written in place (BLAS reads and writes the strided blocks directly). The worker threads
@@ -216,12 +215,6 @@ DefinedBias(const torch::Tensor & bias, int64_t channels, const torch::Tensor & 
   return bias.defined() ? bias : torch::zeros({ channels }, weight.options().requires_grad(false));
 }
 
-bool
-Recording(const torch::Tensor & input, const torch::Tensor & weight, const torch::Tensor & bias)
-{
-  return c10::GradMode::is_enabled() &&
-         (input.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
-}
 } // namespace
 
 std::string
@@ -294,7 +287,7 @@ Convolution3d(const torch::Tensor & input,
         [&] { return WinogradConvolution3dApplies(input, weight, bias, stride, padding, dilation, groups); }))
   {
     // Training: the Winograd forward with LibTorch's gradients; inference: the kernel alone.
-    return Recording(input, weight, bias)
+    return AutogradRecords(input, weight, bias)
              ? WinogradConvolutionFunction::apply(input, weight, DefinedBias(bias, weight.size(0), weight))
              : WinogradConvolution3d(input, weight, bias);
   }
@@ -340,9 +333,9 @@ TransposedConvolution3d(const torch::Tensor & input,
                                                               dilation, groups);
         }))
   {
-    return Recording(input, weight, bias) ? NonOverlappingTransposedConvolutionFunction::apply(
-                                              input, weight, DefinedBias(bias, weight.size(1), weight))
-                                          : NonOverlappingTransposedConvolution3d(input, weight, bias);
+    return AutogradRecords(input, weight, bias) ? NonOverlappingTransposedConvolutionFunction::apply(
+                                                    input, weight, DefinedBias(bias, weight.size(1), weight))
+                                                : NonOverlappingTransposedConvolution3d(input, weight, bias);
   }
   return torch::conv_transpose3d(input, weight, bias, stride, padding, outputPadding, groups, dilation);
 }

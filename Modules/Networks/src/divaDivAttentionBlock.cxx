@@ -1,10 +1,10 @@
 #include "divaDivAttentionBlock.h"
+#include "divaAutogradRecording.h"
 
 #include "divaCountedLayers.h"
 #include "divaFusedDivAttention.h"
 #include "divaNonOverlappingTransposedConvolution3d.h"
 
-#include <c10/core/GradMode.h>
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/functional/upsampling.h>
 
@@ -201,10 +201,10 @@ DivAttentionBlockImpl::AlignLowerPath(const torch::Tensor & lower)
 {
   const auto & u = upsample->options;
   const auto * padding = detail::Alternative<torch::ExpandingArray<3>>(u.padding());
-  const auto inference = !c10::GradMode::is_enabled() || !(lower.requires_grad() || upsample->weight.requires_grad() ||
-                                                           project->weight.requires_grad());
-  if (GetCpuKernels() == CpuKernels::LibTorch || !inference || padding == nullptr || !upsample->bias.defined() ||
-      !project->bias.defined() ||
+  // Composed only when no operand, biases included, needs a gradient: the composition has no backward.
+  if (GetCpuKernels() == CpuKernels::LibTorch ||
+      AutogradRecords(lower, upsample->weight, upsample->bias, project->weight, project->bias) || padding == nullptr ||
+      !upsample->bias.defined() || !project->bias.defined() ||
       !NonOverlappingTransposedConvolution3dApplies(lower, upsample->weight, upsample->bias, *u.stride(), **padding,
                                                     *u.output_padding(), *u.dilation(), u.groups()))
   {

@@ -1,4 +1,5 @@
 #include "divaFusedDivAttention.h"
+#include "divaAutogradRecording.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
@@ -201,8 +202,7 @@ FusedDivAttentionApplies(const torch::Tensor & upper,
   {
     return false;
   }
-  return !(c10::GradMode::is_enabled() &&
-           (upper.requires_grad() || lowerAligned.requires_grad() || imageFeatures.requires_grad()));
+  return !AutogradRecords(upper, lowerAligned, imageFeatures);
 }
 
 FusedDivAttentionResult

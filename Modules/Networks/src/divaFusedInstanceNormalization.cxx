@@ -1,4 +1,5 @@
 #include "divaFusedInstanceNormalization.h"
+#include "divaAutogradRecording.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
@@ -19,12 +20,6 @@ bool
 NormalizableFloat(const torch::Tensor & t)
 {
   return t.device().is_cpu() && t.scalar_type() == torch::kFloat && t.layout() == torch::kStrided;
-}
-
-bool
-Recording(const torch::Tensor & t)
-{
-  return t.defined() && t.requires_grad();
 }
 
 struct Deviations
@@ -106,9 +101,8 @@ FusedInstanceNormalizationApplies(const torch::Tensor & input,
                                   const torch::Tensor & bias,
                                   const torch::Tensor & addend)
 {
-  const bool recording =
-    c10::GradMode::is_enabled() && (Recording(input) || Recording(weight) || Recording(bias) || Recording(addend));
-  if (recording || !input.defined() || !NormalizableFloat(input) || input.dim() < 3 || input.numel() == 0)
+  if (AutogradRecords(input, weight, bias, addend) || !input.defined() || !NormalizableFloat(input) ||
+      input.dim() < 3 || input.numel() == 0)
   {
     return false;
   }

@@ -1,4 +1,5 @@
 #include "divaNonOverlappingTransposedConvolution3d.h"
+#include "divaAutogradRecording.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
@@ -95,11 +96,10 @@ NonOverlappingTransposedConvolution3dApplies(const torch::Tensor & input,
                                              at::IntArrayRef       dilation,
                                              int64_t               groups)
 {
-  const bool recording = c10::GradMode::is_enabled() &&
-                         (input.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
-  if (recording || !ConvolvableFloat(input) || !ConvolvableFloat(weight) || input.dim() != 5 || weight.dim() != 5 ||
-      input.numel() == 0 || weight.numel() == 0 || weight.size(0) != input.size(1) || groups != 1 ||
-      stride.size() != 3 || padding.size() != 3 || outputPadding.size() != 3 || dilation.size() != 3)
+  if (AutogradRecords(input, weight, bias) || !ConvolvableFloat(input) || !ConvolvableFloat(weight) ||
+      input.dim() != 5 || weight.dim() != 5 || input.numel() == 0 || weight.numel() == 0 ||
+      weight.size(0) != input.size(1) || groups != 1 || stride.size() != 3 || padding.size() != 3 ||
+      outputPadding.size() != 3 || dilation.size() != 3)
   {
     return false;
   }

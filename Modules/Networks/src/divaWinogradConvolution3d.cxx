@@ -1,4 +1,5 @@
 #include "divaWinogradConvolution3d.h"
+#include "divaAutogradRecording.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
@@ -378,9 +379,8 @@ WinogradConvolution3dApplies(const torch::Tensor & input,
 {
   const auto cpuFloat = [](const torch::Tensor & t)
   { return t.device().is_cpu() && t.scalar_type() == torch::kFloat && t.layout() == torch::kStrided; };
-  const bool recording = c10::GradMode::is_enabled() &&
-                         (input.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
-  return WinogradConvolution3dIsAvailable() && !recording && cpuFloat(input) && cpuFloat(weight) &&
+  return WinogradConvolution3dIsAvailable() && !AutogradRecords(input, weight, bias) && cpuFloat(input) &&
+         cpuFloat(weight) &&
          (!bias.defined() || (cpuFloat(bias) && bias.dim() == 1 && bias.size(0) == weight.size(0))) &&
          input.dim() == 5 && weight.dim() == 5 && input.numel() > 0 && weight.size(1) == input.size(1) &&
          weight.sizes().slice(2).equals({ 3, 3, 3 }) && stride.equals({ 1, 1, 1 }) && padding.equals({ 1, 1, 1 }) &&
