@@ -19,7 +19,7 @@ build=/tmp/divattention-gpu-build
 log "configure"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DITK_DIR=/tmp/itk-bundle/cmake -DTorch_DIR="$torch_dir" \
   -DBUILD_TESTING=OFF -DTCLAP_INCLUDE_DIR=/tmp/itk-bundle/include -DDivAttention_JSON_INCLUDE_DIR=/tmp/itk-bundle/include \
-  -DCMAKE_CUDA_ARCHITECTURES=90 >"$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DDivAttention_USE_DISTRIBUTED=OFF >"$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
 log "build"
 cmake --build "$build" -j "$(nproc)" --target DivAttentionPhantom DivAttentionTrain DivAttentionEvaluate \
   >"$out/build.log" 2>&1 || { grep -E "error|FAILED|undefined" -A3 "$out/build.log" | head -60; exit 1; }

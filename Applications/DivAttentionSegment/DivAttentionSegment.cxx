@@ -229,6 +229,7 @@ PrintSlicerXml()
     <file><name>refineModel</name><longflag>refine-model</longflag><label>Stage-2 model file</label><channel>input</channel><description>Default: the bundled model</description></file>
     <string-enumeration><name>device</name><longflag>device</longflag><label>Device</label><default>auto</default><element>auto</element><element>cpu</element><element>cuda</element><description>Where the networks run</description></string-enumeration>
     <double><name>threshold</name><longflag>threshold</longflag><label>Threshold</label><default>0.5</default><description>Probability threshold of the mask</description></double>
+    <boolean><name>wholeCoarseMask</name><longflag>whole-coarse-mask</longflag><label>Crop by the whole coarse mask</label><default>false</default><description>Place the crop by PCA of the whole coarse mask, as the paper (default: only its components under the clicks)</description></boolean>
     <double><name>coarseMaxExtent</name><longflag>coarse-max-extent</longflag><label>Largest object extent (mm)</label><default>400</default><description>The coarse stage looks no further than this cube around the click (one window at least)</description></double>
   </parameters>
 </executable>
@@ -352,6 +353,10 @@ main(int argc, char ** argv)
         "Largest object extent in mm: the coarse stage looks no further than this cube around the click (one window "
         "at least; smaller is faster for small targets)",
         false, 400.0, "mm", cmd);
+      TCLAP::SwitchArg wholeCoarseMask(
+        "", "whole-coarse-mask",
+        "Place the crop by PCA of the whole coarse mask, as the paper (default: only its components under the clicks)",
+        cmd);
       TCLAP::SwitchArg             verbose("v", "verbose", "Say what happens and how long it takes", cmd);
       TCLAP::ValueArg<std::string> reference("", "reference",
                                              "Reference label image on the input's grid: print Dice, recall and "
@@ -446,6 +451,7 @@ main(int argc, char ** argv)
       filter->SetDevice(diva::DescribeDevice(resolved));
       filter->SetThreshold(threshold.getValue());
       filter->SetCoarseMaximumExtent(coarseMaxExtent.getValue());
+      filter->SetKeepClickedComponent(!wholeCoarseMask.getValue());
       // The float probability on the input's grid only when it is written (it is the size of the CT).
       filter->SetComputeProbabilityImage(!probability.getValue().empty());
       if (::isatty(STDERR_FILENO))
@@ -470,6 +476,12 @@ main(int argc, char ** argv)
       {
         std::cerr << "DivAttentionSegment: note: the coarse stage found nothing under the click; the refinement "
                      "worked on a crop centred on the click"
+                  << std::endl;
+      }
+      else if (filter->GetUsedAllCoarseComponents())
+      {
+        std::cerr << "DivAttentionSegment: note: no click lies on (or within 10 mm of) the coarse mask; the crop "
+                     "was placed by the whole coarse mask"
                   << std::endl;
       }
 

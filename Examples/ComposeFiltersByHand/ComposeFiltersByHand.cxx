@@ -1,10 +1,13 @@
 // ComposeFiltersByHand: one click on a CT, a 3D mask of the object under it, with the pipeline built by hand.
 //
-// itk::ClickGuidedSegmentationFilter runs the whole method as one composite filter. This example wires the same five
+// itk::ClickGuidedSegmentationFilter runs the whole method as one composite filter. This example wires the same
 // filters explicitly, one after the other, so that every step and every parameter can be seen (and changed):
 //
-//   CT ──┬─ ClickDistanceTransformFilter ─ CoarseSegmentationFilter ─ PCACropResampleFilter ─ DivAttentionRefineFilter
-//        │   (click map on the CT grid)      (stage 1 around the click)  (cube sized by PCA)    (stage 2 on the cube)
+//   CT ──┬─ ClickDistanceTransformFilter ─ CoarseSegmentationFilter ─ ClickedComponentImageFilter ─
+//   PCACropResampleFilter
+//        │   (click map on the CT grid)      (stage 1 around the click)  (the part under the click)   (cube sized by
+//        PCA) │                                                                            ─ DivAttentionRefineFilter
+//        │                                                                              (stage 2 on the cube)
 //        └──────────────────────────────────────────────────────────────────────────────────── PasteBackFilter ─ mask
 //                                                                                               (back on the CT grid)
 //
@@ -22,6 +25,7 @@
 #include "itkCTPhantomGenerator.h"
 #include "itkClickDistanceTransformFilter.h"
 #include "itkClickPoints.h"
+#include "itkClickedComponentImageFilter.h"
 #include "itkCoarseSegmentationFilter.h"
 #include "itkDivAttentionRefineFilter.h"
 #include "itkDivAttentionRuntime.h"
@@ -74,13 +78,14 @@ ParseOptions(int argc, char * argv[], const std::map<std::string, std::string> &
 void
 MakePhantom(const std::string & directory, const std::string & organ, PointType & click, int & label)
 {
-  // Small, so that the example runs in seconds: 160 x 128 x 48 voxels of 1.5 x 1.5 x 4 mm (240 x 192 x 192 mm).
+  // Coarse, so that the example runs in seconds: 190 x 150 x 52 voxels of 2 x 2 x 5 mm, the field of view the bundled
+  // models were trained on (380 x 300 x 260 mm; a field of view that cuts the body off is outside their training).
   auto phantom = itk::CTPhantomGenerator::New();
-  phantom->SetSize({ { 160, 128, 48 } });
+  phantom->SetSize({ { 190, 150, 52 } });
   itk::CTPhantomGenerator::SpacingType spacing;
-  spacing[0] = 1.5;
-  spacing[1] = 1.5;
-  spacing[2] = 4.0;
+  spacing[0] = 2.0;
+  spacing[1] = 2.0;
+  spacing[2] = 5.0;
   phantom->SetSpacing(spacing);
   phantom->SetSeed(7);
   phantom->Update();
@@ -215,8 +220,16 @@ Run(int argc, char * argv[])
   coarse->SetMaximumExtent(400.0); // mm: room for a large liver
   coarse->SetGrowthThreshold(0.5);
 
-  // --- Step 3: the crop. A cube centred on the coarse object, its side 1.5 x the object's longest axis (estimated by
-  // PCA; at least 48 mm), resampled from the CT to the refine model's patch size. If stage 1 found nothing, a 64 mm
+  // --- Step 2b: only the part of the coarse mask under the click (its connected component), so that a second object
+  // in the coarse mask cannot pull the crop away from the click. ---
+  using ComponentFilterType = itk::ClickedComponentImageFilter<FloatImageType, FloatImageType>;
+  auto component = ComponentFilterType::New();
+  component->SetInput(coarse->GetOutput());
+  component->SetClicks({ click });
+  component->SetThreshold(0.5);
+
+  // --- Step 3: the crop. A cube centred on the clicked object, its side 1.5 x the object's longest axis (estimated
+  // by PCA; at least 48 mm), resampled from the CT to the refine model's patch size. If stage 1 found nothing, a 64 mm
   // cube around the click is used instead. ---
   using CropFilterType = itk::PCACropResampleFilter<CTImageType, FloatImageType, FloatImageType>;
   CropFilterType::SizeType patchSize;
@@ -226,7 +239,7 @@ Run(int argc, char * argv[])
   }
   auto crop = CropFilterType::New();
   crop->SetInput(ct);
-  crop->SetMaskImage(coarse->GetOutput());
+  crop->SetMaskImage(component->GetOutput());
   crop->SetOutputSize(patchSize);
   crop->SetMaskThreshold(0.5);
   crop->SetMarginFactor(1.5);

@@ -236,13 +236,14 @@ Run(int argc, char * argv[])
   int                              label = -1;
   if (!options["phantom"].empty())
   {
-    // A phantom of 160 x 128 x 48 voxels of 1.5 x 1.5 x 4 mm, written as 48 DICOM slices.
+    // A phantom of 190 x 150 x 52 voxels of 2 x 2 x 5 mm (the bundled models' training field of view, 380 x 300 x
+    // 260 mm), written as 52 DICOM slices.
     phantom = itk::CTPhantomGenerator::New();
-    phantom->SetSize({ { 160, 128, 48 } });
+    phantom->SetSize({ { 190, 150, 52 } });
     itk::CTPhantomGenerator::SpacingType spacing;
-    spacing[0] = 1.5;
-    spacing[1] = 1.5;
-    spacing[2] = 4.0;
+    spacing[0] = 2.0;
+    spacing[1] = 2.0;
+    spacing[2] = 5.0;
     phantom->SetSpacing(spacing);
     phantom->SetSeed(11);
     phantom->Update();

@@ -3,6 +3,7 @@
 #include "DivAttentionTestImages.h"
 #include "FilterTestUtilities.h"
 #include "itkCastImageFilter.h"
+#include "itkLinearInterpolateImageFunction.h"
 #include "itkNearestNeighborInterpolateImageFunction.h"
 #include "itkPasteBackFilter.h"
 #include "itkTestingMacros.h"
@@ -10,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 
 namespace
 {
@@ -95,6 +97,24 @@ Where(const ProbabilityImageType * patch, const PointType & p)
   }
   return 0;
 }
+
+// ITK's linear interpolator under another type: PasteBackFilter evaluates it through its generic path (one virtual
+// call per voxel), the reference for the filter's inline interpolation of ITK's own linear interpolator.
+class GenericLinearInterpolator : public itk::LinearInterpolateImageFunction<itk::Image<float, 3>, double>
+{
+public:
+  ITK_DISALLOW_COPY_AND_MOVE(GenericLinearInterpolator);
+  using Self = GenericLinearInterpolator;
+  using Superclass = itk::LinearInterpolateImageFunction<itk::Image<float, 3>, double>;
+  using Pointer = itk::SmartPointer<Self>;
+  using ConstPointer = itk::SmartPointer<const Self>;
+  itkNewMacro(Self);
+  itkTypeMacro(GenericLinearInterpolator, LinearInterpolateImageFunction);
+
+protected:
+  GenericLinearInterpolator() = default;
+  ~GenericLinearInterpolator() override = default;
+};
 } // namespace
 
 TEST(PasteBackFilter, BasicObjectMethods)
@@ -222,6 +242,51 @@ TEST(PasteBackFilter, RequestsNoPixelOfTheReferenceAndStreams)
   {
     ASSERT_EQ(it.Get(), whole->GetPixel(it.GetIndex())) << it.GetIndex();
   }
+}
+
+TEST(PasteBackFilter, InlineLinearInterpolationEqualsITKsBitForBit)
+{
+  // Random values (an affine patch would hide a changed order of operations), a patch whose buffer does not start at
+  // index 0, rotated and larger than part of the reference, so that rows cross its clamped start and end borders.
+  using DoubleImageType = itk::Image<double, 3>;
+  const auto reference = DivAttentionTest::MakeObliqueImage<ProbabilityImageType>({ { 70, 60, 24 } });
+  auto       patch = MakePatch(reference);
+  ProbabilityImageType::RegionType region({ { 3, -2, 5 } }, patch->GetLargestPossibleRegion().GetSize());
+  patch->SetRegions(region);
+  patch->Allocate();
+  std::mt19937                          random(7);
+  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+  for (itk::ImageRegionIterator<ProbabilityImageType> it(patch, region); !it.IsAtEnd(); ++it)
+  {
+    it.Set(uniform(random));
+  }
+  patch->SetSpacing(patch->GetSpacing() * 1.7); // reaches past the reference on some sides
+
+  const auto paste = [&](bool inlinePath)
+  {
+    auto filter = itk::PasteBackFilter<ProbabilityImageType, DoubleImageType, ProbabilityImageType>::New();
+    filter->SetInput(patch);
+    filter->SetReferenceImage(reference);
+    if (!inlinePath)
+    {
+      filter->SetInterpolator(GenericLinearInterpolator::New());
+    }
+    filter->Update();
+    return DoubleImageType::Pointer(filter->GetOutput());
+  };
+  const auto                                     inlined = paste(true);
+  const auto                                     generic = paste(false);
+  std::size_t                                    inside = 0, differing = 0;
+  itk::ImageRegionConstIterator<DoubleImageType> a(inlined, inlined->GetBufferedRegion());
+  itk::ImageRegionConstIterator<DoubleImageType> b(generic, generic->GetBufferedRegion());
+  for (; !a.IsAtEnd(); ++a, ++b)
+  {
+    inside += a.Get() != 0.0 ? 1 : 0;
+    differing += a.Get() != b.Get() ? 1 : 0; // exact: the inline path promises ITK's values bit for bit
+  }
+  EXPECT_EQ(differing, 0u);
+  EXPECT_GT(inside, 10000u) << "the patch must cover a good part of the reference for the comparison to mean much";
+  EXPECT_LT(inside, inlined->GetBufferedRegion().GetNumberOfPixels()) << "and leave some of it outside";
 }
 
 TEST(PasteBackFilter, BadInputsGiveTheDocumentedErrors)

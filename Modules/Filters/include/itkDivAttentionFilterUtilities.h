@@ -7,6 +7,7 @@
 #include "itkNumericTraits.h"
 #include "itkTensorImportImageContainer.h"
 #include "itkTorchPixelTraits.h"
+#include "itkVector.h"
 
 #if defined(__SSE2__)
 #  include <emmintrin.h>
@@ -305,6 +306,66 @@ InsideRun(const TInterpolator *                       interpolator,
     ++end;
   }
   return { static_cast<SizeValueType>(begin), static_cast<SizeValueType>(end) };
+}
+
+/** Linear interpolation of a 3D `image` along one output row: calls `write(t, value)` for t in [first, last) with
+ * the value of ITK's LinearInterpolateImageFunction<TImage, double> at base + t * step, bit for bit (the same
+ * clamping at the buffer's start and end, the same order of operations: along x, then y, then z, in double), but
+ * without its virtual call and offset computation per voxel. Why: pasting a 96^3 patch back into a 512x512x300 CT
+ * interpolates up to tens of millions of voxels, where those calls were most of the time.
+ * The points must lie where InsideRun() says the interpolator's IsInsideBuffer() holds. */
+template<typename TImage, typename TWrite>
+void
+LinearInterpolateRow(const TImage *                     image,
+                     const ContinuousIndex<double, 3> & base,
+                     const Vector<double, 3> &          step,
+                     SizeValueType                      first,
+                     SizeValueType                      last,
+                     TWrite &&                          write)
+{
+  static_assert(TImage::ImageDimension == 3, "LinearInterpolateRow is for 3D images");
+  const auto &            region = image->GetBufferedRegion();
+  const auto *            buffer = image->GetBufferPointer();
+  const OffsetValueType * table = image->GetOffsetTable();
+  IndexValueType          start[3], end[3];
+  OffsetValueType         stride[3];
+  for (unsigned int d = 0; d < 3; ++d)
+  {
+    start[d] = region.GetIndex(d);
+    end[d] = start[d] + static_cast<IndexValueType>(region.GetSize(d)) - 1;
+    stride[d] = table[d];
+  }
+  for (SizeValueType t = first; t < last; ++t)
+  {
+    OffsetValueType offset = 0;
+    OffsetValueType next[3];
+    double          distance[3];
+    for (unsigned int d = 0; d < 3; ++d)
+    {
+      const double   position = base[d] + static_cast<double>(t) * step[d];
+      IndexValueType i = Math::Floor<IndexValueType>(position);
+      i = std::max(i, start[d]);
+      // ITK skips an axis whose distance is <= 0 (clamped at the start) or whose next voxel lies past the end; a zero
+      // distance or a zero difference gives the same value bit for bit.
+      const double fraction = position - static_cast<double>(i);
+      distance[d] = fraction > 0.0 ? fraction : 0.0;
+      next[d] = i < end[d] ? stride[d] : 0;
+      offset += (i - start[d]) * stride[d];
+    }
+    const auto * p = buffer + offset;
+    const auto   value = [p](OffsetValueType o) { return static_cast<double>(p[o]); };
+    const double v000 = value(0), v100 = value(next[0]);
+    const double v010 = value(next[1]), v110 = value(next[0] + next[1]);
+    const double v001 = value(next[2]), v101 = value(next[0] + next[2]);
+    const double v011 = value(next[1] + next[2]), v111 = value(next[0] + next[1] + next[2]);
+    const double x00 = v000 + (v100 - v000) * distance[0];
+    const double x10 = v010 + (v110 - v010) * distance[0];
+    const double x01 = v001 + (v101 - v001) * distance[0];
+    const double x11 = v011 + (v111 - v011) * distance[0];
+    const double xy0 = x00 + (x10 - x00) * distance[1];
+    const double xy1 = x01 + (x11 - x01) * distance[1];
+    write(t, xy0 + (xy1 - xy0) * distance[2]);
+  }
 }
 } // namespace DivAttentionDetail
 } // namespace itk

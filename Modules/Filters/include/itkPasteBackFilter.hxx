@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <typeinfo>
 
 namespace itk
 {
@@ -142,8 +143,11 @@ PasteBackFilter<TInputImage, TOutputImage, TReferenceImage, TFallbackImage>::Dyn
   const auto               length = static_cast<SizeValueType>(outputRegion.GetSize(0));
   const InterpolatorType * interpolator = m_Interpolator.GetPointer();
   const bool               label = m_OutputMode == OutputEnum::Label;
-  const double             threshold = m_Threshold;
-  const auto               encode = [label, threshold](double value) -> OutputPixelType
+  // ITK's own linear interpolator (not a subclass, which may evaluate otherwise) of a 3D patch: the same values,
+  // computed inline (LinearInterpolateRow).
+  const bool   linear = typeid(*interpolator) == typeid(LinearInterpolateImageFunction<InputImageType, double>);
+  const double threshold = m_Threshold;
+  const auto   encode = [label, threshold](double value) -> OutputPixelType
   {
     if (label)
     {
@@ -179,14 +183,28 @@ PasteBackFilter<TInputImage, TOutputImage, TReferenceImage, TFallbackImage>::Dyn
     OutputPixelType * out = &it.Value();
     const auto        run = DivAttentionDetail::InsideRun(interpolator, base, step, low, high, length);
     fillOutside(out, rowIndex, 0, run.first);
-    ContinuousIndex<double, ImageDimension> position;
-    for (SizeValueType t = run.first; t < run.second; ++t)
+    bool interpolated = false;
+    if constexpr (ImageDimension == 3)
     {
-      for (unsigned int d = 0; d < ImageDimension; ++d)
+      if (linear)
       {
-        position[d] = base[d] + static_cast<double>(t) * step[d];
+        DivAttentionDetail::LinearInterpolateRow(patch, base, step, run.first, run.second,
+                                                 [out, &encode](SizeValueType t, double value)
+                                                 { out[t] = encode(value); });
+        interpolated = true;
       }
-      out[t] = encode(interpolator->EvaluateAtContinuousIndex(position));
+    }
+    if (!interpolated)
+    {
+      ContinuousIndex<double, ImageDimension> position;
+      for (SizeValueType t = run.first; t < run.second; ++t)
+      {
+        for (unsigned int d = 0; d < ImageDimension; ++d)
+        {
+          position[d] = base[d] + static_cast<double>(t) * step[d];
+        }
+        out[t] = encode(interpolator->EvaluateAtContinuousIndex(position));
+      }
     }
     fillOutside(out, rowIndex, std::max(run.first, run.second), length);
     it.NextLine();

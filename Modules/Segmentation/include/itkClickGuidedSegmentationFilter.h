@@ -2,6 +2,7 @@
 #define itkClickGuidedSegmentationFilter_h
 
 #include "itkClickDistanceTransformFilter.h"
+#include "itkClickedComponentImageFilter.h"
 #include "itkCoarseSegmentationFilter.h"
 #include "itkDivAttentionMacros.h"
 #include "itkDivAttentionRefineFilter.h"
@@ -21,10 +22,11 @@ namespace itk
  * \brief A CT and a click in, a full-resolution mask out: the whole coarse-to-fine pipeline of the paper.
  *
  * Internal mini-pipeline: ClickDistanceTransformFilter (click map on the CT grid, encoded as the coarse model says)
- * -> CoarseSegmentationFilter (stage 1 around the first click) -> PCACropResampleFilter (cube sized by PCA of the
- * coarse mask, resampled to the refine model's patch size) -> DivAttentionRefineFilter (stage 2; a click map on the
- * patch grid is added when the refine model takes one) -> PasteBackFilter (probability back on the CT grid) ->
- * threshold. Progress is accumulated over the steps.
+ * -> CoarseSegmentationFilter (stage 1 around the first click) -> ClickedComponentImageFilter (the coarse mask's
+ * components the clicks touch; KeepClickedComponent) -> PCACropResampleFilter (cube sized by PCA of that mask,
+ * resampled to the refine model's patch size) -> DivAttentionRefineFilter (stage 2; a click map on the patch grid is
+ * added when the refine model takes one) -> PasteBackFilter (probability back on the CT grid) -> threshold. Progress is
+ * accumulated over the steps.
  *
  * If the coarse mask is empty, the crop is a cube of FallbackCropSize mm centred on the first click
  * (GetUsedFallbackCrop(), and the output's MetaDataDictionary key "DivAttention.FallbackCrop" is "true").
@@ -110,6 +112,13 @@ public:
   itkSetMacro(AlignCropWithPrincipalAxes, bool);
   itkGetConstMacro(AlignCropWithPrincipalAxes, bool);
   itkBooleanMacro(AlignCropWithPrincipalAxes);
+  /** Crop around only the coarse mask's components that the clicks touch (ClickedComponentImageFilter; default on).
+   * Off, the crop is placed by PCA of the whole coarse mask, as the paper states it: a second object in that mask
+   * (a neighbouring organ) then pulls the crop away from the click. GetUsedAllCoarseComponents() tells when no click
+   * touched the mask and the whole of it was used. */
+  itkSetMacro(KeepClickedComponent, bool);
+  itkGetConstMacro(KeepClickedComponent, bool);
+  itkBooleanMacro(KeepClickedComponent);
   /** Crop side (mm) around the click when the coarse mask is empty; default 64. */
   itkSetMacro(FallbackCropSize, double);
   itkGetConstMacro(FallbackCropSize, double);
@@ -159,6 +168,9 @@ public:
     return m_AttentionMap.GetPointer();
   }
   itkGetConstMacro(UsedFallbackCrop, bool);
+  /** After Update(), with KeepClickedComponent on: no click touched the coarse mask, so the whole mask placed the
+   * crop. */
+  itkGetConstMacro(UsedAllCoarseComponents, bool);
   itkGetStringMacro(DeviceUsed);
   /** Windows the coarse stage ran. */
   itkGetConstMacro(NumberOfCoarseWindows, unsigned int);
@@ -201,6 +213,7 @@ private:
   using CropClickMapFilterType = ClickDistanceTransformFilter<FloatImageType, FloatImageType>;
   using CoarseFilterType = CoarseSegmentationFilter<InputImageType, FloatImageType>;
   using CropFilterType = PCACropResampleFilter<InputImageType, FloatImageType, FloatImageType>;
+  using ComponentFilterType = ClickedComponentImageFilter<FloatImageType, FloatImageType>;
   using RefineFilterType = DivAttentionRefineFilter<FloatImageType, FloatImageType>;
   using PasteFilterType = PasteBackFilter<FloatImageType, FloatImageType, InputImageType, FloatImageType>;
   using LabelPasteFilterType = PasteBackFilter<FloatImageType, OutputImageType, InputImageType, OutputImageType>;
@@ -216,6 +229,7 @@ private:
   double        m_CropMarginFactor{ 1.5 };
   double        m_CropMinimumSize{ 48.0 };
   bool          m_AlignCropWithPrincipalAxes{ false };
+  bool          m_KeepClickedComponent{ true };
   double        m_FallbackCropSize{ 64.0 };
   double        m_CoarseMaximumExtent{ 400.0 };
   bool          m_ComputeProbabilityImage{ true };
@@ -244,6 +258,7 @@ private:
   std::vector<std::pair<std::string, double>> m_StepSeconds;
   ModifiedTimeType                            m_ResultTime{ 0 };
   bool                                        m_UsedFallbackCrop{ false };
+  bool                                        m_UsedAllCoarseComponents{ false };
   std::string                                 m_DeviceUsed;
   unsigned int                                m_NumberOfCoarseWindows{ 0 };
 };

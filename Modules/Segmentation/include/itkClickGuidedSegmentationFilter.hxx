@@ -158,9 +158,18 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   {
     patchSize[a] = static_cast<SizeValueType>(refineModel->description.preprocessing.patchSize[a]);
   }
+  // The crop follows the clicked object, not every object the coarse mask holds (KeepClickedComponent).
+  typename ComponentFilterType::Pointer component;
+  if (m_KeepClickedComponent)
+  {
+    component = ComponentFilterType::New();
+    component->SetInput(coarse->GetOutput());
+    component->SetClicks(m_Clicks);
+    component->SetThreshold(m_Threshold);
+  }
   auto crop = CropFilterType::New();
   crop->SetInput(input);
-  crop->SetMaskImage(coarse->GetOutput());
+  crop->SetMaskImage(component ? component->GetOutput() : coarse->GetOutput());
   crop->SetOutputSize(patchSize);
   crop->SetMaskThreshold(m_Threshold);
   crop->SetMarginFactor(m_CropMarginFactor);
@@ -219,7 +228,11 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   }
 
   progress->RegisterInternalFilter(clickMap, 0.05f);
-  progress->RegisterInternalFilter(coarse, 0.4f);
+  progress->RegisterInternalFilter(coarse, component ? 0.39f : 0.4f);
+  if (component)
+  {
+    progress->RegisterInternalFilter(component, 0.01f);
+  }
   progress->RegisterInternalFilter(crop, 0.1f);
   if (cropClickMap)
   {
@@ -243,9 +256,13 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   {
     steps.emplace_back("threshold", threshold.GetPointer());
   }
+  if (component)
+  {
+    steps.insert(steps.begin() + 2, { "clicked component", component.GetPointer() });
+  }
   if (cropClickMap)
   {
-    steps.insert(steps.begin() + 3, { "crop click map", cropClickMap.GetPointer() });
+    steps.insert(steps.begin() + (component ? 4 : 3), { "crop click map", cropClickMap.GetPointer() });
   }
   std::vector<std::chrono::steady_clock::time_point> started(steps.size());
   std::vector<double>                                seconds(steps.size(), -1.0);
@@ -288,6 +305,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
     }
   }
   m_UsedFallbackCrop = crop->GetUsedFallback();
+  m_UsedAllCoarseComponents = component ? component->GetUsedAllComponents() : false;
   m_DeviceUsed = coarse->GetDeviceUsed();
   m_NumberOfCoarseWindows = coarse->GetNumberOfWindows();
 }
@@ -346,6 +364,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream
   os << indent << "CropMarginFactor: " << m_CropMarginFactor << std::endl;
   os << indent << "CropMinimumSize: " << m_CropMinimumSize << std::endl;
   os << indent << "AlignCropWithPrincipalAxes: " << m_AlignCropWithPrincipalAxes << std::endl;
+  os << indent << "KeepClickedComponent: " << m_KeepClickedComponent << std::endl;
   os << indent << "FallbackCropSize: " << m_FallbackCropSize << std::endl;
   os << indent << "CoarseMaximumExtent: " << m_CoarseMaximumExtent << std::endl;
   os << indent << "ComputeProbabilityImage: " << (m_ComputeProbabilityImage ? "On" : "Off") << std::endl;
@@ -363,6 +382,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream
   os << indent << "ResultInput: " << m_ResultInput << std::endl;
   os << indent << "ResultTime: " << m_ResultTime << std::endl;
   os << indent << "UsedFallbackCrop: " << m_UsedFallbackCrop << std::endl;
+  os << indent << "UsedAllCoarseComponents: " << m_UsedAllCoarseComponents << std::endl;
   os << indent << "DeviceUsed: " << m_DeviceUsed << std::endl;
   os << indent << "NumberOfCoarseWindows: " << m_NumberOfCoarseWindows << std::endl;
 }
