@@ -22,8 +22,25 @@ if(DivAttention_USE_DISTRIBUTED)
   endif()
   set(DivAttention_C10D_CHECKED_FOR "${_divattention_c10d_key}" CACHE INTERNAL "")
   # Compiled and linked against LibTorch (the check's program links, so its inline code must resolve in libtorch).
+  # The libraries are given as files, not as the imported target `torch`: CMake 4 copies imported targets into the
+  # check's project, and a pip wheel's torch_cpu names protobuf::libprotobuf in its link interface, a target that
+  # exists nowhere, so the check itself failed to configure there.
+  set(_divattention_c10d_libraries torch)
+  if(TORCH_LIBRARY)
+    get_filename_component(_divattention_torch_lib_dir "${TORCH_LIBRARY}" DIRECTORY)
+    set(_divattention_c10d_libraries "${TORCH_LIBRARY}")
+    foreach(_divattention_lib torch_cpu c10)
+      string(TOUPPER "${_divattention_lib}" _divattention_LIB)
+      find_library(DivAttention_C10D_${_divattention_LIB}_LIBRARY ${_divattention_lib}
+                   PATHS "${_divattention_torch_lib_dir}" NO_DEFAULT_PATH)
+      mark_as_advanced(DivAttention_C10D_${_divattention_LIB}_LIBRARY)
+      if(DivAttention_C10D_${_divattention_LIB}_LIBRARY)
+        list(APPEND _divattention_c10d_libraries "${DivAttention_C10D_${_divattention_LIB}_LIBRARY}")
+      endif()
+    endforeach()
+  endif()
   set(CMAKE_REQUIRED_INCLUDES ${TORCH_INCLUDE_DIRS})
-  set(CMAKE_REQUIRED_LIBRARIES torch)
+  set(CMAKE_REQUIRED_LIBRARIES ${_divattention_c10d_libraries})
   set(CMAKE_REQUIRED_DEFINITIONS -DUSE_C10D_GLOO ${TORCH_CXX_FLAGS})
   if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
     set(CMAKE_REQUIRED_FLAGS "-std=c++17")
