@@ -4,6 +4,7 @@
 #include "itkClickDistanceTransformFilter.h"
 #include "itkDivAttentionRuntime.h"
 #include "itkImageRegionIteratorWithIndex.h"
+#include "itkLinearInterpolateImageFunction.h"
 #include "itkPCACropResampleFilter.h"
 #include "itkPasteBackFilter.h"
 #include "itkSignedMaurerDistanceMapImageFilter.h"
@@ -172,9 +173,25 @@ BM_PCACrop96(benchmark::State & state)
   }
 }
 
+// ITK's linear interpolator under another type name: PasteBackFilter then evaluates it through the interpolator's
+// virtual call per voxel (its generic path), the baseline of the inline interpolation it uses for ITK's own.
+class GenericLinearInterpolator : public itk::LinearInterpolateImageFunction<FloatImageType, double>
+{
+public:
+  ITK_DISALLOW_COPY_AND_MOVE(GenericLinearInterpolator);
+  using Self = GenericLinearInterpolator;
+  using Superclass = itk::LinearInterpolateImageFunction<FloatImageType, double>;
+  using Pointer = itk::SmartPointer<Self>;
+  itkNewMacro(Self);
+
+protected:
+  GenericLinearInterpolator() = default;
+  ~GenericLinearInterpolator() override = default;
+};
+
 template<typename TOutputImage>
 void
-PasteBack96(benchmark::State & state, itk::PasteBackFilterEnums::Output mode)
+PasteBack96(benchmark::State & state, itk::PasteBackFilterEnums::Output mode, bool generic = false)
 {
   UseThreads(state, static_cast<itk::ProcessObject *>(nullptr));
   const auto reference = MakeGrid<TOutputImage>(false); // geometry only
@@ -207,6 +224,10 @@ PasteBack96(benchmark::State & state, itk::PasteBackFilterEnums::Output mode)
     filter->SetInput(patch);
     filter->SetReferenceImage(reference);
     filter->SetOutputMode(mode);
+    if (generic)
+    {
+      filter->SetInterpolator(GenericLinearInterpolator::New());
+    }
     filter->Update();
     benchmark::DoNotOptimize(filter->GetOutput()->GetBufferPointer());
   }
@@ -216,6 +237,12 @@ void
 BM_PasteBack96ToLabel(benchmark::State & state)
 {
   PasteBack96<MaskImageType>(state, itk::PasteBackFilterEnums::Output::Label);
+}
+
+void
+BM_PasteBack96ToLabelGenericInterpolator(benchmark::State & state)
+{
+  PasteBack96<MaskImageType>(state, itk::PasteBackFilterEnums::Output::Label, true);
 }
 
 void
@@ -235,6 +262,12 @@ BENCHMARK(BM_MaurerDistanceMapOfSeed)
   ->Iterations(2);
 BENCHMARK(BM_PCACrop96)->Arg(1)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_PasteBack96ToLabel)->Arg(1)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_PasteBack96ToLabelGenericInterpolator)
+  ->Arg(1)
+  ->Arg(2)
+  ->ArgName("threads")
+  ->Unit(benchmark::kMillisecond)
+  ->UseRealTime();
 BENCHMARK(BM_PasteBack96ToProbability)
   ->Arg(1)
   ->Arg(2)

@@ -2,12 +2,14 @@
 // ClickGuidedSegmentationFilter and the peak resident memory (Documentation/Performance.md, "Pipeline").
 //   DivAttentionPipelineBench [--size X,Y,Z] [--spacing X,Y,Z] [--preset small|paper] [--threads N]
 //                             [--repeat N] [--object spleen] [--device cpu|cuda|auto] [--probability 0|1]
-//                             [--write-inputs DIR] [--release-cache 0|1]
+//                             [--write-inputs DIR] [--release-cache 0|1] [--models DIR]
 // --write-inputs writes what the same run needs as a command line (DIR/ct.nii, uncompressed; DIR/click.txt, LPS;
 // for `paper`, DIR/coarse-paper.pt and DIR/refine-paper.pt), so DivAttentionSegment can be timed on the same CT.
-// `small` uses the bundled models; `paper` builds untrained paper-preset models (mUnet and UNETR + div-attention)
-// with the bundled models' preprocessing: their masks are meaningless, their cost is the paper networks' cost (with
-// the coarse region fixed to one window, since an untrained network would grow it at random: DivAttentionSegment's
+// `small` uses the bundled models (or coarse-munet-small.pt and refine-unetr-small-divattention.pt from --models DIR,
+// e.g. an earlier set, to compare model sets on one binary); `paper` builds untrained paper-preset models (mUnet and
+// UNETR + div-attention) with the bundled models' preprocessing: their masks are meaningless, their cost is the paper
+// networks' cost (with the coarse region fixed to one window, since an untrained network would grow it at random:
+// DivAttentionSegment's
 // --coarse-max-extent 1).
 #include "divaDevice.h"
 #include "divaMUnet.h"
@@ -85,7 +87,7 @@ int
 main(int argc, char ** argv)
 {
   std::string size = "512,512,300", spacing = "0.75,0.75,1.0", preset = "small", object = "spleen", device = "cpu",
-              writeInputs;
+              writeInputs, modelDirectory = DIVATTENTION_BUNDLED_MODEL_DIR;
   int  threads = 0, repeat = 3;
   bool probability = false; // as DivAttentionSegment without --probability: the label is pasted directly
   bool releaseCache = true; // the filter's default (ReleaseCacheBetweenStages)
@@ -102,6 +104,8 @@ main(int argc, char ** argv)
       threads = std::stoi(value);
     else if (key == "--repeat")
       repeat = std::stoi(value);
+    else if (key == "--models")
+      modelDirectory = value;
     else if (key == "--object")
       object = value;
     else if (key == "--device")
@@ -146,7 +150,7 @@ main(int argc, char ** argv)
     {
       throw std::invalid_argument("no phantom object \"" + object + "\"");
     }
-    const std::filesystem::path models = DIVATTENTION_BUNDLED_MODEL_DIR;
+    const std::filesystem::path models = modelDirectory;
     auto coarse = std::make_shared<diva::LoadedModel>(diva::LoadModel((models / "coarse-munet-small.pt").string()));
     auto refine =
       std::make_shared<diva::LoadedModel>(diva::LoadModel((models / "refine-unetr-small-divattention.pt").string()));
