@@ -7,8 +7,9 @@
 # Environment (defaults in brackets): DEVICE [auto], TRAIN_SECONDS wall-clock budget of every training run [240],
 # CASES training+validation phantoms [48], TEST_CASES held-out phantoms [12], SEED [2026], SHARDS parallel phantom
 # writers [8], THREADS per training run [3], PARALLEL_RUNS train the five models at once (1) or one after another [1],
-# BATCH [4], LOADER_THREADS per run [0: DivAttentionTrain's default], STEPS_PER_EPOCH [50], RUNS which runs (names
-# below) [all five], CLICKS simulated per test object [3].
+# BATCH [4], LOADER_THREADS per run [0: DivAttentionTrain's default], FOV_CUT field-of-view cut probability [0; the
+# models of 2026-11-27 were trained without], STEPS_PER_EPOCH [50], RUNS which runs (names below) [all five], CLICKS
+# simulated per test object [3].
 # Runs are stopped by SIGTERM at their budget: DivAttentionTrain then saves and exits, and model-best.pt is the
 # checkpoint with the best validation Dice so far.
 set -euo pipefail
@@ -24,6 +25,7 @@ THREADS=${THREADS:-3}
 PARALLEL_RUNS=${PARALLEL_RUNS:-1}
 BATCH=${BATCH:-4}
 LOADER_THREADS=${LOADER_THREADS:-0}
+FOV_CUT=${FOV_CUT:-0}
 STEPS_PER_EPOCH=${STEPS_PER_EPOCH:-50}
 CLICKS=${CLICKS:-3}
 RUNS=${RUNS:-stage1-munet stage2-espnet stage2-espnet-divattention stage2-unetr stage2-unetr-divattention}
@@ -55,7 +57,7 @@ phantoms test $((SEED + 1)) "$TEST_CASES"
 # One object per organ label (liver, spleen, kidneys, stomach) and one per lesion: a model for any click.
 common=(--dataset "$work/train.csv" --layout csv --labels 1,2,3,4,5,6 --instances label-components --preset small
   --batch-size "$BATCH" --lr 3e-4 --epochs 10000 --milestones 10000 --steps-per-epoch "$STEPS_PER_EPOCH" --patience 0 --seed "$SEED"
-  --device "$DEVICE" --threads "$THREADS" --loader-threads "$LOADER_THREADS" --no-progress --export-float16)
+  --device "$DEVICE" --threads "$THREADS" --loader-threads "$LOADER_THREADS" --fov-cut "$FOV_CUT" --no-progress --export-float16)
 train() { # run-name options...
   local name=$1
   shift

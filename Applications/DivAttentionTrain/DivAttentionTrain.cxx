@@ -98,6 +98,10 @@ main(int argc, char ** argv)
       TCLAP::ValueArg<std::string> spacing("", "spacing", "Stage 1 ROI spacing x,y,z in mm", false, "1,1,1", "x,y,z",
                                            cmd);
       TCLAP::SwitchArg             noAugment("", "no-augment", "Switch augmentation off", cmd);
+      TCLAP::ValueArg<double>      fovCut("", "fov-cut",
+                                          "Probability that a training sample's CT ends beside the object along one axis "
+                                               "(a field of view that cuts the body; default 0)",
+                                          false, 0.0, "probability", cmd);
       TCLAP::ValueArg<double>      lr("", "lr", "Adam learning rate", false, d.learningRate, "rate", cmd);
       TCLAP::ValueArg<std::string> milestones("", "milestones",
                                               "Epochs after which the rate is multiplied by "
@@ -216,6 +220,8 @@ main(int argc, char ** argv)
           options.targetSpacing = app::ParseTriple("--spacing", spacing.getValue());
         if (noAugment.isSet())
           options.augment = false;
+        if (fovCut.isSet())
+          options.fieldOfViewCutProbability = fovCut.getValue();
         if (lr.isSet())
           options.learningRate = lr.getValue();
         if (milestones.isSet())

@@ -215,6 +215,56 @@ TEST(TrainingSampleSource, SamplesAreAPureFunctionOfSeedEpochAndInstance)
   EXPECT_FALSE(torch::equal(a.input, c.input)); // a new click and augmentation every epoch
 }
 
+TEST(TrainingSampleSource, FieldOfViewCutHidesOnlyWhatLiesBeyondTheObject)
+{
+  // Every other augmentation at zero, so that the two sources differ by the cut alone.
+  auto options = TinyOptions(1, "");
+  options.rotationDegrees = 0.0;
+  options.scaleRange = 0.0;
+  options.intensityShift = 0.0;
+  options.intensityScale = 0.0;
+  options.noiseStandardDeviation = 0.0;
+  auto plain = itk::PrepareTrainingData(options);
+  options.fieldOfViewCutProbability = 1.0;
+  auto cut = itk::PrepareTrainingData(options);
+
+  // What -1024 HU (outside the CT) becomes after clipping and normalisation.
+  const auto & pre = plain.training->GetPreprocessing();
+  double       air = std::max(-1024.0, pre.clipMinimum);
+  air = pre.normalization == "zscore"  ? (air - pre.mean) / pre.standardDeviation
+        : pre.normalization == "range" ? (air - pre.clipMinimum) / (pre.clipMaximum - pre.clipMinimum)
+                                       : air;
+  int samplesCut = 0;
+  for (int64_t epoch = 0; epoch < 6; ++epoch)
+  {
+    for (size_t index = 0; index < plain.training->NumberOfInstances(); ++index)
+    {
+      const auto a = plain.training->MakeTrainingSample(index, epoch);
+      const auto b = cut.training->MakeTrainingSample(index, epoch);
+      ASSERT_TRUE(torch::equal(a.target, b.target)) << "the cut never changes the object's reference";
+      ASSERT_TRUE(torch::equal(a.input[1], b.input[1])) << "nor the click map";
+      const auto changed = a.input[0].ne(b.input[0]);
+      const auto count = changed.sum().item<int64_t>();
+      if (count == 0)
+      {
+        continue; // no room beside the object on the side drawn
+      }
+      ++samplesCut;
+      // Changed voxels read as outside the CT, and none of them is object (the object is never cut).
+      EXPECT_NEAR(b.input[0].masked_select(changed).max().item<double>(), air, 1e-5);
+      EXPECT_NEAR(b.input[0].masked_select(changed).min().item<double>(), air, 1e-5);
+      EXPECT_EQ(a.target[0].gt(0.5).logical_and(changed).sum().item<int64_t>(), 0);
+    }
+  }
+  EXPECT_GT(samplesCut, 0) << "with probability 1 most samples have room for a cut";
+  // Validation samples are never augmented.
+  EXPECT_TRUE(
+    torch::equal(plain.validation->MakeValidationSample(0).input, cut.validation->MakeValidationSample(0).input));
+
+  options.fieldOfViewCutProbability = 1.5;
+  EXPECT_THROW(options.Validate(), std::exception);
+}
+
 TEST(TrainingSampleSource, Stage2ValidationSampleIsThePCACropFiltersOutput)
 {
   auto         options = TinyOptions(2, "");

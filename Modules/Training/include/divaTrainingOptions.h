@@ -53,6 +53,8 @@ struct TrainingOptions
   double intensityShift = 0.1;          ///< added to the normalised CT, uniform in +-this
   double intensityScale = 0.1;          ///< normalised CT times uniform 1 +- this
   double noiseStandardDeviation = 0.05; ///< Gaussian noise on the normalised CT
+  /** Probability that a sample's CT ends beside the object along one axis (the field of view cut off; 0: never). */
+  double fieldOfViewCutProbability = 0.0;
 
   // Optimisation (paper, section 3).
   double               learningRate = 1e-4;

@@ -48,8 +48,24 @@ ClickRegionCube(const Point<double, 3> &       click,
 
 /** CT (any scalar image) resampled onto `grid` (linear, -1024 HU outside), clipped and normalised as the model file's
  * Preprocessing says: the input channel every stage and inference share. Returned as (1, 1, z, y, x) float. */
+/** A field of view that ends beside the object: points of the CT's grid whose continuous index along `axis` lies past
+ * `index` (above it when `high`, else below) read as outside the CT (-1024 HU, as the pipeline's filters read points
+ * outside an image). Training draws it (TrainingOptions::fieldOfViewCutProbability) so that a network learns CTs whose
+ * field of view cuts the body close to the object. */
+struct FieldOfViewCut
+{
+  unsigned int axis = 0;
+  bool         high = true;
+  double       index = 0.0;
+};
+
+/** The CT resampled onto `grid` (linear, -1024 HU outside the CT and past `cut` when given), clipped and normalised as
+ * `preprocessing` says; (1, 1, z, y, x) float. */
 torch::Tensor
-PreprocessCT(const Image<int16_t, 3> * ct, const Image<float, 3> * grid, const diva::Preprocessing & preprocessing);
+PreprocessCT(const Image<int16_t, 3> *   ct,
+             const Image<float, 3> *     grid,
+             const diva::Preprocessing & preprocessing,
+             const FieldOfViewCut *      cut = nullptr);
 
 /** A binary mask resampled onto `grid` by nearest neighbour (0 outside), as (1, 1, z, y, x) float in {0, 1}. */
 torch::Tensor
@@ -74,6 +90,8 @@ ClickMap(const Image<float, 3> * grid, const Point<double, 3> & click);
  * - Stage 2: the cube PCACropResampleFilter finds for the crop mask (the instance's mask, or the stage-1 model's
  *   prediction when one was given), with centre and size jitter and the same rotation/zoom when augmenting; input
  *   [CT].
+ * With fieldOfViewCutProbability, a training sample's CT may end beside the object along one axis of the CT's grid
+ * (FieldOfViewCut; the object itself is never cut).
  * Intensity augmentation (shift, scale, noise) acts on the normalised CT afterwards. Validation samples use a fixed
  * click per instance and no augmentation or jitter.
  * \ingroup DivAttention */

@@ -49,6 +49,7 @@ namespace
   X("intensity_shift", intensityShift)                                                                                 \
   X("intensity_scale", intensityScale)                                                                                 \
   X("noise_std", noiseStandardDeviation)                                                                               \
+  X("field_of_view_cut", fieldOfViewCutProbability)                                                                    \
   X("learning_rate", learningRate)                                                                                     \
   X("milestones", milestones)                                                                                          \
   X("learning_rate_gamma", learningRateGamma)                                                                          \
@@ -211,9 +212,9 @@ TrainingOptions::Validate() const
   }
   if (rotationDegrees < 0.0 || scaleRange < 0.0 || scaleRange >= 1.0 || intensityShift < 0.0 || intensityScale < 0.0 ||
       intensityScale >= 1.0 || noiseStandardDeviation < 0.0 || cropCenterJitter < 0.0 || cropSizeJitter < 0.0 ||
-      cropSizeJitter >= 1.0)
+      cropSizeJitter >= 1.0 || !(fieldOfViewCutProbability >= 0.0 && fieldOfViewCutProbability <= 1.0))
   {
-    fail("augmentation and jitter ranges must be >= 0 (scale ranges < 1)");
+    fail("augmentation and jitter ranges must be >= 0 (scale ranges < 1; the field-of-view cut a probability)");
   }
   if (clickStrategy != "uniform" && clickStrategy != "interior")
   {

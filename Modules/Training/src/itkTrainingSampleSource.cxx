@@ -8,6 +8,7 @@
 #include "itkImageFileReader.h"
 #include "itkImageRegionConstIterator.h"
 #include "itkImageRegionIterator.h"
+#include "itkImageRegionIteratorWithIndex.h"
 #include "itkImageTensorBridge.h"
 #include "itkLabelInstanceExtractor.h"
 #include "itkLinearInterpolateImageFunction.h"
@@ -21,6 +22,8 @@
 #include <algorithm>
 #include <cmath>
 #include <iostream>
+#include <limits>
+#include <optional>
 
 namespace itk
 {
@@ -67,6 +70,63 @@ AugmentCube(SamplingCube & cube, std::mt19937_64 & generator, const diva::Traini
   {
     cube.side[d] *= zoom;
   }
+}
+
+// A cut of the field of view beside the object (FieldOfViewCut), or none: with the given probability, one axis of
+// the CT's grid and one side at random, the plane uniform between the object's extent (the instance's mask, which
+// carries a one-voxel margin) and the image's edge. No room on that side: no cut. Nothing is drawn at probability 0,
+// so samples without the option are those of earlier versions.
+std::optional<FieldOfViewCut>
+DrawFieldOfViewCut(const Image<int16_t, 3> * ct,
+                   const Image<uint8_t, 3> * mask,
+                   std::mt19937_64 &         generator,
+                   double                    probability)
+{
+  if (!(probability > 0.0) || 0.5 * (SignedUniform(generator) + 1.0) >= probability)
+  {
+    return std::nullopt;
+  }
+  FieldOfViewCut cut;
+  cut.axis = static_cast<unsigned int>(generator() % 3);
+  cut.high = (generator() & 1u) != 0;
+  const double position = 0.5 * (SignedUniform(generator) + 1.0);
+  // The object's extent along the axis, in the CT's continuous index: the mask region's eight corners.
+  const auto & region = mask->GetLargestPossibleRegion();
+  double       low = std::numeric_limits<double>::infinity(), high = -low;
+  for (unsigned int corner = 0; corner < 8; ++corner)
+  {
+    ContinuousIndex<double, 3> c;
+    for (unsigned int d = 0; d < 3; ++d)
+    {
+      c[d] = static_cast<double>(region.GetIndex(d)) - 0.5 +
+             ((corner >> d) & 1u ? static_cast<double>(region.GetSize(d)) : 0.0);
+    }
+    Point<double, 3> p;
+    mask->TransformContinuousIndexToPhysicalPoint(c, p);
+    const double along = ct->TransformPhysicalPointToContinuousIndex<double>(p)[cut.axis];
+    low = std::min(low, along);
+    high = std::max(high, along);
+  }
+  const auto & image = ct->GetLargestPossibleRegion();
+  const double first = static_cast<double>(image.GetIndex(cut.axis)) - 0.5;
+  const double last = first + static_cast<double>(image.GetSize(cut.axis));
+  if (cut.high)
+  {
+    if (!(high < last - 1.0))
+    {
+      return std::nullopt;
+    }
+    cut.index = high + position * (last - high);
+  }
+  else
+  {
+    if (!(low > first + 1.0))
+    {
+      return std::nullopt;
+    }
+    cut.index = low - position * (low - first);
+  }
+  return cut;
 }
 
 SamplingCube
@@ -166,7 +226,10 @@ SharedBufferView(const TImage * image)
 } // namespace
 
 torch::Tensor
-PreprocessCT(const Image<int16_t, 3> * ct, const Image<float, 3> * grid, const diva::Preprocessing & preprocessing)
+PreprocessCT(const Image<int16_t, 3> *   ct,
+             const Image<float, 3> *     grid,
+             const diva::Preprocessing & preprocessing,
+             const FieldOfViewCut *      cut)
 {
   using ResampleType = ResampleImageFilter<Image<int16_t, 3>, FloatImageType>;
   auto resample = ResampleType::New();
@@ -175,6 +238,30 @@ PreprocessCT(const Image<int16_t, 3> * ct, const Image<float, 3> * grid, const d
   resample->SetInterpolator(LinearInterpolateImageFunction<Image<int16_t, 3>, double>::New());
   resample->SetDefaultPixelValue(-1024.0f);
   resample->Update();
+  if (cut != nullptr)
+  {
+    // The CT's continuous index along the cut's axis is affine in the grid's index: c = c0 + sum_d step_d * i_d.
+    FloatImageType * values = resample->GetOutput();
+    const auto       along = [&](const FloatImageType::IndexType & index)
+    {
+      Point<double, 3> p;
+      values->TransformIndexToPhysicalPoint(index, p);
+      return ct->TransformPhysicalPointToContinuousIndex<double>(p)[cut->axis];
+    };
+    const double c0 = along({ { 0, 0, 0 } });
+    const double step[3] = { along({ { 1, 0, 0 } }) - c0, along({ { 0, 1, 0 } }) - c0, along({ { 0, 0, 1 } }) - c0 };
+    ImageRegionIteratorWithIndex<FloatImageType> it(values, values->GetBufferedRegion());
+    for (; !it.IsAtEnd(); ++it)
+    {
+      const auto & i = it.GetIndex();
+      const double c = c0 + step[0] * static_cast<double>(i[0]) + step[1] * static_cast<double>(i[1]) +
+                       step[2] * static_cast<double>(i[2]);
+      if (cut->high ? c > cut->index : c < cut->index)
+      {
+        it.Set(-1024.0f);
+      }
+    }
+  }
   torch::Tensor x = ImageToTensor(resample->GetOutput()).clone();
   x = x.clamp(preprocessing.clipMinimum, preprocessing.clipMaximum);
   if (preprocessing.normalization == "zscore")
@@ -432,7 +519,10 @@ TrainingSampleSource::MakeSample(size_t index, std::mt19937_64 & generator, bool
       AugmentCube(cube, generator, m_Options);
     }
     const auto grid = MakeCubeGrid(cube);
-    sample.input = torch::cat({ PreprocessCT(ct, grid, *m_Preprocessing), ClickMap(grid, click) }, 1);
+    const auto cut =
+      augment ? DrawFieldOfViewCut(ct, instance.mask, generator, m_Options.fieldOfViewCutProbability) : std::nullopt;
+    sample.input =
+      torch::cat({ PreprocessCT(ct, grid, *m_Preprocessing, cut ? &*cut : nullptr), ClickMap(grid, click) }, 1);
     sample.target = ResampleMask(instance.mask, grid);
     for (unsigned int d = 0; d < 3; ++d)
     {
@@ -460,7 +550,9 @@ TrainingSampleSource::MakeSample(size_t index, std::mt19937_64 & generator, bool
       AugmentCube(cube, generator, m_Options);
     }
     const auto grid = MakeCubeGrid(cube);
-    sample.input = PreprocessCT(ct, grid, *m_Preprocessing);
+    const auto cut =
+      augment ? DrawFieldOfViewCut(ct, instance.mask, generator, m_Options.fieldOfViewCutProbability) : std::nullopt;
+    sample.input = PreprocessCT(ct, grid, *m_Preprocessing, cut ? &*cut : nullptr);
     sample.target = ResampleMask(instance.mask, grid);
     for (unsigned int d = 0; d < 3; ++d)
     {
