@@ -13,6 +13,7 @@ set(DivAttention_ITK_DEPENDS
   ITKImageIntensity
   ITKThresholding
   ITKConnectedComponents
+  ITKRegionGrowing
   ITKDistanceMap
   ITKSmoothing
   ITKStatistics

@@ -25,8 +25,9 @@ namespace itk
  * GetUsedAllComponents() says so: the caller's own fallback (e.g. PCACropResampleFilter's crop around the click
  * for an empty mask) still decides what an empty mask means.
  *
- * The whole input is read and the whole output computed (components are global), in one thread: the stage-1 grid
- * is small (a 40 cm region at 3 mm is 134^3 voxels).
+ * The components are grown by ITK's ConnectedThresholdImageFilter from the seeds (the plain threshold by
+ * BinaryThresholdImageFilter when there is none); the whole input is read and the whole output computed (components
+ * are global). Meant for the stage-1 grid, which is small (a 40 cm region at 3 mm is 134^3 voxels).
  *
  * Errors (itk::ExceptionObject naming the input): no click.
  * \ingroup DivAttention

@@ -1,13 +1,16 @@
 #ifndef itkClickedComponentImageFilter_hxx
 #define itkClickedComponentImageFilter_hxx
 
+#include "itkBinaryThresholdImageFilter.h"
 #include "itkClickedComponentImageFilter.h"
+#include "itkConnectedThresholdImageFilter.h"
 #include "itkImageRegionConstIterator.h"
-#include "itkImageRegionIterator.h"
+#include "itkImageRegionConstIteratorWithIndex.h"
 
+#include <algorithm>
 #include <cmath>
-#include <deque>
 #include <limits>
+#include <type_traits>
 
 namespace itk
 {
@@ -46,46 +49,19 @@ ClickedComponentImageFilter<TInputImage, TOutputImage>::GenerateData()
   {
     itkDivAttentionInputError("Clicks", "at least one click is needed");
   }
+  using InputPixelType = typename InputImageType::PixelType;
   const InputImageType * input = this->GetInput();
-  OutputImageType *      output = this->GetOutput();
-  this->AllocateOutputs();
-  const auto region = input->GetBufferedRegion();
-  const auto size = region.GetSize();
-  // Linear offsets within the buffer; the input's and the output's buffers cover the same (whole) region.
-  const SizeValueType        count = region.GetNumberOfPixels();
-  std::vector<unsigned char> object(count);
-  {
-    ImageRegionConstIterator<InputImageType> it(input, region);
-    for (SizeValueType n = 0; !it.IsAtEnd(); ++it, ++n)
-    {
-      object[n] = static_cast<double>(it.Get()) >= m_Threshold ? 1 : 0;
-    }
-  }
-  OffsetValueType stride[ImageDimension];
-  stride[0] = 1;
-  for (unsigned int d = 1; d < ImageDimension; ++d)
-  {
-    stride[d] = stride[d - 1] * static_cast<OffsetValueType>(size[d - 1]);
-  }
-  const auto offsetOf = [&](const typename InputImageType::IndexType & index)
-  {
-    OffsetValueType offset = 0;
-    for (unsigned int d = 0; d < ImageDimension; ++d)
-    {
-      offset += (index[d] - region.GetIndex(d)) * stride[d];
-    }
-    return offset;
-  };
+  // Object: value >= Threshold, as the pixel type compares (an integer label needs the next integer up).
+  const double         threshold = std::is_integral<InputPixelType>::value ? std::ceil(m_Threshold) : m_Threshold;
+  const InputPixelType lower = static_cast<InputPixelType>(
+    std::max(threshold, static_cast<double>(NumericTraits<InputPixelType>::NonpositiveMin())));
 
   // Seeds: the click's voxel, else the nearest object voxel within SearchRadius (physical distance).
-  std::deque<OffsetValueType> queue;
-  std::vector<unsigned char>  kept(count, 0);
+  std::vector<typename InputImageType::IndexType> seeds;
+  const auto &                                    region = input->GetBufferedRegion();
   for (const auto & click : m_Clicks)
   {
     const auto                          centre = input->template TransformPhysicalPointToContinuousIndex<double>(click);
-    typename InputImageType::IndexType  nearestIndex;
-    double                              best = std::numeric_limits<double>::infinity();
-    bool                                found = false;
     typename InputImageType::RegionType window;
     for (unsigned int d = 0; d < ImageDimension; ++d)
     {
@@ -99,75 +75,68 @@ ClickedComponentImageFilter<TInputImage, TOutputImage>::GenerateData()
     {
       continue;
     }
-    ImageRegionConstIterator<InputImageType> it(input, window);
-    for (; !it.IsAtEnd(); ++it)
+    double                             best = std::numeric_limits<double>::infinity();
+    typename InputImageType::IndexType nearest;
+    for (ImageRegionConstIteratorWithIndex<InputImageType> it(input, window); !it.IsAtEnd(); ++it)
     {
-      const auto index = it.GetIndex();
-      if (!object[offsetOf(index)])
+      if (!(it.Get() >= lower))
       {
         continue;
       }
       typename InputImageType::PointType p;
-      input->TransformIndexToPhysicalPoint(index, p);
+      input->TransformIndexToPhysicalPoint(it.GetIndex(), p);
       const double distance = p.EuclideanDistanceTo(click);
       if (distance < best)
       {
         best = distance;
-        nearestIndex = index;
-        found = true;
+        nearest = it.GetIndex();
       }
     }
     // The voxel containing the click is at most half a voxel diagonal away; any object voxel within the radius
     // otherwise.
-    if (found && best <= m_SearchRadius + 0.5 * input->GetSpacing().GetNorm())
+    if (best <= m_SearchRadius + 0.5 * input->GetSpacing().GetNorm())
     {
-      const auto seed = offsetOf(nearestIndex);
-      if (!kept[seed])
-      {
-        kept[seed] = 1;
-        queue.push_back(seed);
-      }
+      seeds.push_back(nearest);
     }
   }
 
-  m_UsedAllComponents = queue.empty();
+  // The seeded components by ITK's region growing (face connectivity); without a seed, the plain threshold. Both run
+  // on a shallow copy of the input, so they do not reach into the pipeline upstream.
+  auto localInput = InputImageType::New();
+  localInput->Graft(input);
+  m_UsedAllComponents = seeds.empty();
+  typename OutputImageType::Pointer result;
   if (m_UsedAllComponents)
   {
-    kept = object;
+    auto all = BinaryThresholdImageFilter<InputImageType, OutputImageType>::New();
+    all->SetInput(localInput);
+    all->SetLowerThreshold(lower);
+    all->SetInsideValue(1);
+    all->SetOutsideValue(0);
+    all->Update();
+    result = all->GetOutput();
   }
-  // Flood fill over face neighbours.
-  while (!queue.empty())
+  else
   {
-    const OffsetValueType at = queue.front();
-    queue.pop_front();
-    OffsetValueType rest = at;
-    for (int d = static_cast<int>(ImageDimension) - 1; d >= 0; --d)
+    auto grow = ConnectedThresholdImageFilter<InputImageType, OutputImageType>::New();
+    grow->SetInput(localInput);
+    grow->SetLower(lower);
+    grow->SetUpper(NumericTraits<InputPixelType>::max());
+    grow->SetReplaceValue(1);
+    grow->SetConnectivity(ConnectedThresholdImageFilterEnums::Connectivity::FaceConnectivity);
+    for (const auto & seed : seeds)
     {
-      const auto coordinate = rest / stride[d];
-      rest -= coordinate * stride[d];
-      for (const int step : { -1, 1 })
-      {
-        const auto neighbourCoordinate = coordinate + step;
-        if (neighbourCoordinate < 0 || neighbourCoordinate >= static_cast<OffsetValueType>(size[d]))
-        {
-          continue;
-        }
-        const OffsetValueType neighbour = at + step * stride[d];
-        if (object[neighbour] && !kept[neighbour])
-        {
-          kept[neighbour] = 1;
-          queue.push_back(neighbour);
-        }
-      }
+      grow->AddSeed(seed);
     }
+    grow->Update();
+    result = grow->GetOutput();
   }
+  this->GraftOutput(result);
 
   m_NumberOfObjectVoxels = 0;
-  ImageRegionIterator<OutputImageType> out(output, region);
-  for (SizeValueType n = 0; !out.IsAtEnd(); ++out, ++n)
+  for (ImageRegionConstIterator<OutputImageType> it(result, result->GetBufferedRegion()); !it.IsAtEnd(); ++it)
   {
-    out.Set(kept[n] ? 1 : 0);
-    m_NumberOfObjectVoxels += kept[n];
+    m_NumberOfObjectVoxels += it.Get() != 0 ? 1 : 0;
   }
 }
 
