@@ -480,7 +480,7 @@ main(int argc, char ** argv)
       }
       else if (filter->GetUsedAllCoarseComponents())
       {
-        std::cerr << "DivAttentionSegment: note: no click lies on (or within 10 mm of) the coarse mask; the crop "
+        std::cerr << "DivAttentionSegment: note: no click lies on or near the coarse mask; the crop "
                      "was placed by the whole coarse mask"
                   << std::endl;
       }

@@ -20,7 +20,9 @@
 #include "itkDivAttentionRuntime.h"
 #include "itkImageFileWriter.h"
 
-#include <malloc.h>
+#if defined(__GLIBC__)
+#  include <malloc.h>
+#endif
 #include <sys/resource.h>
 
 #include <chrono>
@@ -67,7 +69,9 @@ PeakResidentSinceResetMiB()
 void
 ResetPeakResident()
 {
+#if defined(__GLIBC__)
   malloc_trim(0); // what the phantom generator freed goes back to the system first
+#endif
   std::ofstream("/proc/self/clear_refs") << "5";
 }
 
