@@ -3,7 +3,8 @@
 // nothing but a pip LibTorch (built with -DDivAttention_TORCH_ONLY=ON).
 //   DivAttentionNetworkBench [--device auto|cpu|cuda] [--model unetr|munet|espnet] [--preset small|paper]
 //                            [--div-attention 0|1] [--batch N] [--side S] [--iterations N] [--threads N]
-//                            [--profile PREFIX]  (also writes PREFIX-forward.json / PREFIX-train.json: chrome traces
+//                            [--feature-size F (UNETR only; 0 = the preset's)] [--profile PREFIX]  (also writes
+//                            PREFIX-forward.json / PREFIX-train.json: chrome traces
 //                                                 of one forward and one train step; Utilities/profile-summary.py)
 #include "divaDevice.h"
 #include "divaESPNet3D.h"
@@ -29,11 +30,24 @@
 namespace
 {
 std::shared_ptr<diva::SegmentationNetworkImpl>
-Build(const std::string & model, const std::string & preset, bool divAttention, int64_t inputs, int64_t side)
+Build(const std::string & model,
+      const std::string & preset,
+      bool                divAttention,
+      int64_t             inputs,
+      int64_t             side,
+      int64_t             featureSize)
 {
+  if (featureSize > 0 && model != "unetr")
+  {
+    throw std::invalid_argument("--feature-size applies to --model unetr only");
+  }
   if (model == "unetr")
   {
     auto o = diva::UNETROptions::Preset(preset);
+    if (featureSize > 0)
+    {
+      o.feature_size(featureSize);
+    }
     o.div_attention().enabled(divAttention);
     o.in_channels(inputs);
     o.image_size(side);
@@ -89,10 +103,10 @@ MedianMilliseconds(const torch::Device & device, int iterations, F && run)
 int
 main(int argc, char ** argv)
 {
-  std::map<std::string, std::string> args = { { "device", "auto" },     { "model", "unetr" }, { "preset", "paper" },
-                                              { "div-attention", "1" }, { "batch", "1" },     { "side", "96" },
-                                              { "iterations", "10" },   { "threads", "0" },   { "inputs", "1" },
-                                              { "profile", "" } };
+  std::map<std::string, std::string> args = { { "device", "auto" },     { "model", "unetr" },   { "preset", "paper" },
+                                              { "div-attention", "1" }, { "batch", "1" },       { "side", "96" },
+                                              { "iterations", "10" },   { "threads", "0" },     { "inputs", "1" },
+                                              { "profile", "" },        { "feature-size", "0" } };
   for (int i = 1; i + 1 < argc; i += 2)
   {
     if (std::strncmp(argv[i], "--", 2) != 0 || args.count(argv[i] + 2) == 0)
@@ -110,7 +124,8 @@ main(int argc, char ** argv)
     const torch::Device device = diva::ResolveDevice(args["device"]);
     const int64_t       batch = std::stoll(args["batch"]), side = std::stoll(args["side"]);
     const int           iterations = std::stoi(args["iterations"]);
-    auto network = Build(args["model"], args["preset"], args["div-attention"] == "1", std::stoll(args["inputs"]), side);
+    auto network = Build(args["model"], args["preset"], args["div-attention"] == "1", std::stoll(args["inputs"]), side,
+                         std::stoll(args["feature-size"]));
     network->to(device);
     const auto input = torch::randn({ batch, network->GetInputChannels(), side, side, side }, device);
     const auto target = (torch::rand({ batch, 1, side, side, side }, device) > 0.5).to(torch::kFloat32);

@@ -12,6 +12,7 @@
 // DivAttentionSegment's
 // --coarse-max-extent 1).
 #include "divaDevice.h"
+#include "divaHostAllocator.h"
 #include "divaMUnet.h"
 #include "divaModelFile.h"
 #include "divaUNETR.h"
@@ -118,8 +119,8 @@ main(int argc, char ** argv)
   std::string size = "512,512,300", spacing = "0.75,0.75,1.0", preset = "small", object = "spleen", device = "cpu",
               writeInputs, modelDirectory = DIVATTENTION_BUNDLED_MODEL_DIR;
   int  threads = 0, repeat = 3;
-  bool probability = false; // as DivAttentionSegment without --probability: the label is pasted directly
-  bool releaseCache = true; // the filter's default (ReleaseCacheBetweenStages)
+  bool probability = false;  // as DivAttentionSegment without --probability: the label is pasted directly
+  bool releaseCache = false; // the filter's default (ReleaseCacheBetweenStages)
   for (int i = 1; i + 1 < argc; i += 2)
   {
     const std::string key = argv[i], value = argv[i + 1];
@@ -237,6 +238,7 @@ main(int argc, char ** argv)
       {
         filter->SetCoarseMaximumExtent(1.0); // one window (never less): see the header comment
       }
+      diva::ResetHostAllocatorPeaks();
       const auto start = std::chrono::steady_clock::now();
       filter->Update();
       const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -245,8 +247,11 @@ main(int argc, char ** argv)
       {
         std::printf(" %s %.3f s (%.0f%%) |", step.c_str(), seconds, 100.0 * seconds / total);
       }
-      std::printf(" peak RSS %.0f MiB since the CT was ready (process: %.0f MiB)\n", PeakResidentSinceResetMiB(),
-                  PeakResidentMiB());
+      const auto allocator = diva::GetHostAllocatorStatistics();
+      std::printf(" peak RSS %.0f MiB since the CT was ready (process: %.0f MiB); tensor memory at most %.0f MiB live, "
+                  "%.0f MiB mapped\n",
+                  PeakResidentSinceResetMiB(), PeakResidentMiB(), allocator.peakLiveBytes / 1048576.0,
+                  allocator.peakMappedBytes / 1048576.0);
     }
     return 0;
   }

@@ -277,7 +277,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
 
   if (m_ReleaseCacheBetweenStages)
   {
-    // After each network: the other network's blocks never serve this one (see the header).
+    // After each network: memory back to the system, at the cost of first touches (see the header).
     coarse->AddObserver(EndEvent(), [](const EventObject &) { diva::ReleaseCachedHostMemory(); });
     refine->AddObserver(EndEvent(), [](const EventObject &) { diva::ReleaseCachedHostMemory(); });
   }

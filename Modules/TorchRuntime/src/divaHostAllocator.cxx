@@ -7,13 +7,17 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <new>
+#include <set>
 #include <string>
-#include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace diva
 {
@@ -74,6 +78,11 @@ MapAligned(std::size_t bytes)
   return block;
 }
 
+// Large blocks, best fit with splitting and coalescing (the design of LibTorch's CUDA caching allocator, here for
+// host memory): a request takes the smallest free block that holds it and leaves the rest free; a returned block
+// merges with free neighbours at adjacent addresses. So buffers of one size can be reused for another (stage 1's
+// activations for stage 2's) instead of each size keeping its own pages: the process maps the most that is live at
+// once, not the sum over all sizes ever used, and reused pages are not first-touched again.
 class BlockCache
 {
 public:
@@ -90,22 +99,42 @@ public:
     const std::size_t bytes = (requested + kHugePage - 1) & ~(kHugePage - 1);
     {
       std::lock_guard<std::mutex> lock(m_Mutex);
-      auto                        found = m_Free.find(bytes);
-      if (found != m_Free.end())
+      const auto                  found = m_FreeBySize.lower_bound({ bytes, 0 });
+      if (found != m_FreeBySize.end())
       {
-        void * block = found->second;
-        m_Free.erase(found);
+        const auto [size, address] = *found;
+        m_FreeBySize.erase(found);
+        auto block = m_Blocks.find(address);
+        block->second.free = false;
+        if (size > bytes)
+        {
+          // The rest stays free, as a block of its own.
+          block->second.size = bytes;
+          m_Blocks.emplace(address + bytes, Block{ size - bytes, true });
+          m_FreeBySize.emplace(size - bytes, address + bytes);
+          ++m_Statistics.splits;
+        }
         m_Statistics.cachedBytes -= bytes;
         m_Statistics.liveBytes += bytes;
         ++m_Statistics.reuses;
-        m_Live.emplace(block, bytes);
-        return block;
+        NotePeaks();
+        return reinterpret_cast<void *>(address);
       }
+    }
+    // No cached block holds the request: build it from the cached blocks as far as they go (moved into one range by
+    // mremap: their pages keep their contents and stay resident, so nothing is first-touched again and no memory is
+    // added while free memory sits in the cache), and fresh pages for the rest.
+    std::vector<std::pair<std::uintptr_t, std::size_t>> pieces;
+    {
+      std::lock_guard<std::mutex> lock(m_Mutex);
+      TakePieces(bytes, pieces);
     }
     void * block = MapAligned(bytes);
     if (block == nullptr)
     {
-      // Memory is short: give the cache back and try once more before failing like operator new.
+      // Memory is short: give the cache (and the pieces) back and try once more before failing like operator new.
+      Unmap(pieces);
+      pieces.clear();
       ReleaseAll();
       block = MapAligned(bytes);
       if (block == nullptr)
@@ -113,71 +142,101 @@ public:
         throw std::bad_alloc();
       }
     }
+    std::size_t moved = 0, offset = 0, freshBytes = bytes;
+    for (const auto & [address, size] : pieces)
+    {
+      if (MoveInto(address, size, reinterpret_cast<std::uintptr_t>(block) + offset))
+      {
+        ++moved;
+        freshBytes -= size;
+      }
+      else
+      {
+        munmap(reinterpret_cast<void *>(address), size); // the destination keeps its fresh pages there
+      }
+      offset += size;
+    }
     std::lock_guard<std::mutex> lock(m_Mutex);
+    m_Blocks.emplace(reinterpret_cast<std::uintptr_t>(block), Block{ bytes, false });
     m_Statistics.liveBytes += bytes;
-    ++m_Statistics.fresh;
-    m_Live.emplace(block, bytes);
+    m_Statistics.movedBlocks += moved;
+    m_Statistics.freshBytes += freshBytes;
+    if (freshBytes > 0)
+    {
+      ++m_Statistics.fresh;
+    }
+    else
+    {
+      ++m_Statistics.reuses;
+    }
+    NotePeaks();
     return block;
   }
 
   /** Takes back a large block and returns true, or returns false when `block` is not one of ours (a small one). */
   bool
-  Return(void * block)
+  Return(void * pointer)
   {
-    std::unique_lock<std::mutex> lock(m_Mutex);
-    auto                         found = m_Live.find(block);
-    if (found == m_Live.end())
+    std::vector<std::pair<std::uintptr_t, std::size_t>> released;
     {
-      return false;
-    }
-    const std::size_t bytes = found->second;
-    m_Live.erase(found);
-    m_Statistics.liveBytes -= bytes;
-    if (m_Statistics.cachedBytes + bytes <= m_Statistics.cacheLimit)
-    {
-      m_Free.emplace(bytes, block);
+      std::lock_guard<std::mutex> lock(m_Mutex);
+      auto                        block = m_Blocks.find(reinterpret_cast<std::uintptr_t>(pointer));
+      if (block == m_Blocks.end() || block->second.free)
+      {
+        return false;
+      }
+      const std::size_t bytes = block->second.size;
+      m_Statistics.liveBytes -= bytes;
       m_Statistics.cachedBytes += bytes;
-      return true;
+      block->second.free = true;
+      // Merge with the free neighbours at adjacent addresses (mappings that happen to touch merge too: munmap and
+      // madvise work on any page range).
+      if (block != m_Blocks.begin())
+      {
+        auto before = std::prev(block);
+        if (before->second.free && before->first + before->second.size == block->first)
+        {
+          m_FreeBySize.erase({ before->second.size, before->first });
+          before->second.size += block->second.size;
+          m_Blocks.erase(block);
+          block = before;
+        }
+      }
+      auto after = std::next(block);
+      if (after != m_Blocks.end() && after->second.free && block->first + block->second.size == after->first)
+      {
+        m_FreeBySize.erase({ after->second.size, after->first });
+        block->second.size += after->second.size;
+        m_Blocks.erase(after);
+      }
+      m_FreeBySize.emplace(block->second.size, block->first);
+      TrimTo(m_Statistics.cacheLimit, released);
     }
-    lock.unlock();
-    munmap(block, bytes);
+    Unmap(released);
     return true;
   }
 
   void
   ReleaseAll()
   {
-    std::multimap<std::size_t, void *> released;
+    std::vector<std::pair<std::uintptr_t, std::size_t>> released;
     {
       std::lock_guard<std::mutex> lock(m_Mutex);
-      released.swap(m_Free);
-      m_Statistics.cachedBytes = 0;
+      TrimTo(0, released);
     }
-    for (const auto & entry : released)
-    {
-      munmap(entry.second, entry.first);
-    }
+    Unmap(released);
   }
 
   void
   SetLimit(std::size_t bytes)
   {
-    std::multimap<std::size_t, void *> released;
+    std::vector<std::pair<std::uintptr_t, std::size_t>> released;
     {
       std::lock_guard<std::mutex> lock(m_Mutex);
       m_Statistics.cacheLimit = bytes;
-      while (m_Statistics.cachedBytes > bytes && !m_Free.empty())
-      {
-        auto largest = std::prev(m_Free.end());
-        m_Statistics.cachedBytes -= largest->first;
-        released.emplace(largest->first, largest->second);
-        m_Free.erase(largest);
-      }
+      TrimTo(bytes, released);
     }
-    for (const auto & entry : released)
-    {
-      munmap(entry.second, entry.first);
-    }
+    Unmap(released);
   }
 
   HostAllocatorStatistics
@@ -187,13 +246,106 @@ public:
     return m_Statistics;
   }
 
+  void
+  ResetPeaks()
+  {
+    std::lock_guard<std::mutex> lock(m_Mutex);
+    m_Statistics.peakLiveBytes = m_Statistics.liveBytes;
+    m_Statistics.peakMappedBytes = m_Statistics.liveBytes + m_Statistics.cachedBytes;
+  }
+
 private:
+  struct Block
+  {
+    std::size_t size;
+    bool        free;
+  };
+
   BlockCache() { m_Statistics.cacheLimit = DefaultCacheLimit(); }
 
-  std::mutex                              m_Mutex;
-  std::multimap<std::size_t, void *>      m_Free;
-  std::unordered_map<void *, std::size_t> m_Live;
-  HostAllocatorStatistics                 m_Statistics;
+  void
+  NotePeaks()
+  {
+    m_Statistics.peakLiveBytes = std::max(m_Statistics.peakLiveBytes, m_Statistics.liveBytes);
+    m_Statistics.peakMappedBytes =
+      std::max(m_Statistics.peakMappedBytes, m_Statistics.liveBytes + m_Statistics.cachedBytes);
+  }
+
+  // Takes cached blocks out, largest first, that add up to at most `bytes`, splitting the last if it holds more than
+  // is still needed (its rest stays cached).
+  void
+  TakePieces(std::size_t bytes, std::vector<std::pair<std::uintptr_t, std::size_t>> & pieces)
+  {
+    std::size_t taken = 0;
+    while (taken < bytes && !m_FreeBySize.empty())
+    {
+      const auto largest = std::prev(m_FreeBySize.end());
+      const auto [size, address] = *largest;
+      m_FreeBySize.erase(largest);
+      auto              block = m_Blocks.find(address);
+      const std::size_t used = std::min(size, bytes - taken);
+      if (used < size)
+      {
+        block->second.size = size - used; // the rest, from the block's end, stays cached where it is
+        m_FreeBySize.emplace(size - used, address);
+        pieces.emplace_back(address + size - used, used);
+        ++m_Statistics.splits;
+      }
+      else
+      {
+        m_Blocks.erase(block);
+        pieces.emplace_back(address, size);
+      }
+      m_Statistics.cachedBytes -= used;
+      taken += used;
+    }
+  }
+
+  // Moves the pages of [from, from + size) to `to` (which lies in a mapping of ours), without copying. False when
+  // this system cannot (no mremap, or it refused): the caller then gives the piece back and keeps fresh pages at `to`.
+  static bool
+  MoveInto(std::uintptr_t from, std::size_t size, std::uintptr_t to)
+  {
+#if defined(MREMAP_FIXED) && defined(MREMAP_MAYMOVE)
+    return mremap(reinterpret_cast<void *>(from), size, size, MREMAP_MAYMOVE | MREMAP_FIXED,
+                  reinterpret_cast<void *>(to)) != MAP_FAILED;
+#else
+    (void)from;
+    (void)size;
+    (void)to;
+    return false;
+#endif
+  }
+
+  // Takes free blocks out, largest first, until the cache holds at most `limit` bytes; the caller unmaps them outside
+  // the lock.
+  void
+  TrimTo(std::size_t limit, std::vector<std::pair<std::uintptr_t, std::size_t>> & released)
+  {
+    while (m_Statistics.cachedBytes > limit && !m_FreeBySize.empty())
+    {
+      const auto largest = std::prev(m_FreeBySize.end());
+      const auto [size, address] = *largest;
+      m_FreeBySize.erase(largest);
+      m_Blocks.erase(address);
+      m_Statistics.cachedBytes -= size;
+      released.emplace_back(address, size);
+    }
+  }
+
+  static void
+  Unmap(const std::vector<std::pair<std::uintptr_t, std::size_t>> & released)
+  {
+    for (const auto & [address, size] : released)
+    {
+      munmap(reinterpret_cast<void *>(address), size);
+    }
+  }
+
+  std::mutex                                       m_Mutex;
+  std::map<std::uintptr_t, Block>                  m_Blocks;     // every large block, live or free, by address
+  std::set<std::pair<std::size_t, std::uintptr_t>> m_FreeBySize; // the free ones, smallest (then lowest) first
+  HostAllocatorStatistics                          m_Statistics;
 };
 
 // One deleter for both kinds: LibTorch's raw_allocate()/raw_deallocate() (used by oneDNN) need a single raw deleter.
@@ -300,6 +452,12 @@ void
 SetHostCacheLimit(std::size_t bytes)
 {
   BlockCache::Instance().SetLimit(bytes);
+}
+
+void
+ResetHostAllocatorPeaks()
+{
+  BlockCache::Instance().ResetPeaks();
 }
 
 } // namespace diva
