@@ -32,7 +32,8 @@ struct UNETROptions
   TORCH_ARG(DivAttentionSwitch, div_attention) = DivAttentionSwitch();
 
 public:
-  /** "paper" (MONAI's defaults) or "small" (hidden 192, MLP 768, 4 heads, 4 layers: for tests and the demo). */
+  /** "paper" (MONAI's defaults) or "small" (hidden 192, MLP 768, 4 heads, 4 layers, 8 decoder features: for tests
+   * and the demo on two CPU cores). */
   static UNETROptions
   Preset(const std::string & name);
   Settings

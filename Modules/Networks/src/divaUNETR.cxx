@@ -13,7 +13,9 @@ UNETROptions::Preset(const std::string & name)
   }
   if (name == "small")
   {
-    return UNETROptions().hidden_size(192).mlp_dim(768).num_heads(4).num_layers(4);
+    // 8 decoder features: the 96^3 convolutions are most of a forward, and at 16 features UNETR + div-attention
+    // alone took the whole `small` click budget of 0.7 s (723 ms; 274 ms at 8; Documentation/Performance.md).
+    return UNETROptions().hidden_size(192).mlp_dim(768).num_heads(4).num_layers(4).feature_size(8);
   }
   throw std::invalid_argument("UNETR: unknown preset '" + name + "' (expected 'paper' or 'small')");
 }
