@@ -62,7 +62,8 @@ TEST(UNETR, ShapesAt96WithAndWithoutDivAttention)
   EXPECT_EQ(result.intermediateLogits[0].sizes(), torch::IntArrayRef({ 1, 2, 48, 48, 48 }));
   EXPECT_EQ(result.intermediateLogits[1].sizes(), torch::IntArrayRef({ 1, 2, 24, 24, 24 }));
   ASSERT_EQ(result.attentionMaps.size(), 3U);
-  EXPECT_EQ(result.attentionMaps[0].sizes(), torch::IntArrayRef({ 1, 16, 96, 96, 96 }));
+  // One attention channel per decoder feature at the top junction.
+  EXPECT_EQ(result.attentionMaps[0].sizes(), torch::IntArrayRef({ 1, options.feature_size(), 96, 96, 96 }));
   for (const auto & attn : result.attentionMaps)
   {
     EXPECT_TRUE(torch::isfinite(attn).all().item<bool>());
