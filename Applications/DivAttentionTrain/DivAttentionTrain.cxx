@@ -72,6 +72,14 @@ main(int argc, char ** argv)
                                          false, "", "name", cmd);
       TCLAP::ValueArg<std::string> preset("", "preset", "Network preset: paper or small", false, d.preset, "name", cmd);
       TCLAP::SwitchArg noDiv("", "no-div-attention", "Train the baseline without the div-attention module", cmd);
+      TCLAP::ValueArg<int64_t>     fusionKernel("", "fusion-kernel",
+                                                "Div-attention fusion convolution: 1 (1x1x1, the default) or 3 (3^3)",
+                                                false, d.divAttentionFusionKernel, "1|3", cmd);
+      TCLAP::ValueArg<std::string> refinedScale(
+        "", "refined-norm-scale",
+        "Units of M_ref in the div-attention module's norm: uniform-attention (the default) or absolute (the models "
+        "before 2026-11-27 evening; the side branch then reaches the fusion as ~1e-7 of the paths)",
+        false, d.divAttentionRefinedNormScale, "name", cmd);
       TCLAP::ValueArg<std::string> dataset("", "dataset", "Dataset root (MSD, KiTS, nnU-Net raw) or CSV file", false,
                                            "", "path", cmd);
       TCLAP::ValueArg<std::string> layout("", "layout", "auto, msd, kits, nnunet or csv", false, d.layout, "name", cmd);
@@ -185,6 +193,10 @@ main(int argc, char ** argv)
           options.preset = preset.getValue();
         if (noDiv.isSet())
           options.divAttention = false;
+        if (fusionKernel.isSet())
+          options.divAttentionFusionKernel = fusionKernel.getValue();
+        if (refinedScale.isSet())
+          options.divAttentionRefinedNormScale = refinedScale.getValue();
         if (dataset.isSet())
           options.dataset = dataset.getValue();
         if (layout.isSet())

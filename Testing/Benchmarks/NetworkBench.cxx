@@ -3,8 +3,9 @@
 // nothing but a pip LibTorch (built with -DDivAttention_TORCH_ONLY=ON).
 //   DivAttentionNetworkBench [--device auto|cpu|cuda] [--model unetr|munet|espnet] [--preset small|paper]
 //                            [--div-attention 0|1] [--batch N] [--side S] [--iterations N] [--threads N]
-//                            [--feature-size F (UNETR only; 0 = the preset's)] [--profile PREFIX]  (also writes
-//                            PREFIX-forward.json / PREFIX-train.json: chrome traces
+//                            [--feature-size F (UNETR only; 0 = the preset's)] [--fusion-kernel 1|3 (the
+//                            div-attention module's fusion convolution; default the module's)] [--profile PREFIX] (also
+//                            writes PREFIX-forward.json / PREFIX-train.json: chrome traces
 //                                                 of one forward and one train step; Utilities/profile-summary.py)
 #include "divaDevice.h"
 #include "divaESPNet3D.h"
@@ -35,8 +36,13 @@ Build(const std::string & model,
       bool                divAttention,
       int64_t             inputs,
       int64_t             side,
-      int64_t             featureSize)
+      int64_t             featureSize,
+      int64_t             fusionKernel)
 {
+  const auto divSwitch =
+    diva::DivAttentionSwitch()
+      .enabled(divAttention)
+      .fusion_kernel_size(fusionKernel > 0 ? fusionKernel : diva::DivAttentionSwitch().fusion_kernel_size());
   if (featureSize > 0 && model != "unetr")
   {
     throw std::invalid_argument("--feature-size applies to --model unetr only");
@@ -48,7 +54,7 @@ Build(const std::string & model,
     {
       o.feature_size(featureSize);
     }
-    o.div_attention().enabled(divAttention);
+    o.div_attention(divSwitch);
     o.in_channels(inputs);
     o.image_size(side);
     return std::make_shared<diva::UNETRImpl>(o);
@@ -56,14 +62,14 @@ Build(const std::string & model,
   if (model == "munet")
   {
     auto o = diva::MUnetOptions::Preset(preset).deep_supervision(true);
-    o.div_attention().enabled(divAttention);
+    o.div_attention(divSwitch);
     o.in_channels(inputs);
     return std::make_shared<diva::MUnetImpl>(o);
   }
   if (model == "espnet")
   {
     auto o = diva::ESPNet3DOptions::Preset(preset);
-    o.div_attention().enabled(divAttention);
+    o.div_attention(divSwitch);
     o.in_channels(inputs);
     return std::make_shared<diva::ESPNet3DImpl>(o);
   }
@@ -103,10 +109,11 @@ MedianMilliseconds(const torch::Device & device, int iterations, F && run)
 int
 main(int argc, char ** argv)
 {
-  std::map<std::string, std::string> args = { { "device", "auto" },     { "model", "unetr" },   { "preset", "paper" },
-                                              { "div-attention", "1" }, { "batch", "1" },       { "side", "96" },
-                                              { "iterations", "10" },   { "threads", "0" },     { "inputs", "1" },
-                                              { "profile", "" },        { "feature-size", "0" } };
+  std::map<std::string, std::string> args = {
+    { "device", "auto" }, { "model", "unetr" }, { "preset", "paper" },   { "div-attention", "1" },
+    { "batch", "1" },     { "side", "96" },     { "iterations", "10" },  { "threads", "0" },
+    { "inputs", "1" },    { "profile", "" },    { "feature-size", "0" }, { "fusion-kernel", "0" }
+  };
   for (int i = 1; i + 1 < argc; i += 2)
   {
     if (std::strncmp(argv[i], "--", 2) != 0 || args.count(argv[i] + 2) == 0)
@@ -125,7 +132,7 @@ main(int argc, char ** argv)
     const int64_t       batch = std::stoll(args["batch"]), side = std::stoll(args["side"]);
     const int           iterations = std::stoi(args["iterations"]);
     auto network = Build(args["model"], args["preset"], args["div-attention"] == "1", std::stoll(args["inputs"]), side,
-                         std::stoll(args["feature-size"]));
+                         std::stoll(args["feature-size"]), std::stoll(args["fusion-kernel"]));
     network->to(device);
     const auto input = torch::randn({ batch, network->GetInputChannels(), side, side, side }, device);
     const auto target = (torch::rand({ batch, 1, side, side, side }, device) > 0.5).to(torch::kFloat32);

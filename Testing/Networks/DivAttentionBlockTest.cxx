@@ -119,6 +119,81 @@ TEST(DivAttentionBlock, RejectsMismatchedInputs)
   EXPECT_THROW(DivAttentionBlock(DivAttentionOptions(0, 16, 1)), std::invalid_argument);
 }
 
+// The fusion convolution's kernel is an option: 1 (the default) mixes channels only, 3 is the 3^3 convolution every
+// model file before the option held. Both give O_i's shape; the kernel is what was asked for, and an even or
+// non-positive side is refused.
+TEST(DivAttentionBlock, FusionKernelSizeIsAnOption)
+{
+  torch::manual_seed(3);
+  Inputs            in;
+  DivAttentionBlock pointwise(DivAttentionOptions(8, 16, 1));
+  EXPECT_EQ(pointwise->options.fusion_kernel_size(), 1);
+  EXPECT_EQ(pointwise->fuse_conv->weight.sizes(), torch::IntArrayRef({ 8, 8, 1, 1, 1 }));
+  DivAttentionBlock spatial(DivAttentionOptions(8, 16, 1).fusion_kernel_size(3));
+  EXPECT_EQ(spatial->fuse_conv->weight.sizes(), torch::IntArrayRef({ 8, 8, 3, 3, 3 }));
+  pointwise->to(diva::testing::TestDevice());
+  spatial->to(diva::testing::TestDevice());
+  EXPECT_EQ(pointwise(in.upper, in.lower, in.image).fused.sizes(), in.upper.sizes());
+  EXPECT_EQ(spatial(in.upper, in.lower, in.image).fused.sizes(), in.upper.sizes());
+  EXPECT_THROW(DivAttentionBlock(DivAttentionOptions(8, 16, 1).fusion_kernel_size(2)), std::invalid_argument);
+  EXPECT_THROW(DivAttentionBlock(DivAttentionOptions(8, 16, 1).fusion_kernel_size(0)), std::invalid_argument);
+}
+
+// The switch's settings carry the kernel and the refined-norm units; settings written before the keys existed (every
+// model file until 2026-11-27 evening) read as 3 and absolute, what those networks were built with.
+TEST(DivAttentionBlock, SwitchSettingsRoundTripAndOldSettingsReadAsTheyWereBuilt)
+{
+  diva::Settings settings;
+  diva::DivAttentionSwitch().enabled(true).fusion_kernel_size(1).WriteTo(settings);
+  EXPECT_EQ(settings.at("div_attention.fusion_kernel_size"), "1");
+  EXPECT_EQ(diva::DivAttentionSwitch::ReadFrom(settings).fusion_kernel_size(), 1);
+  diva::DivAttentionSwitch().enabled(true).fusion_kernel_size(3).WriteTo(settings);
+  EXPECT_EQ(diva::DivAttentionSwitch::ReadFrom(settings).fusion_kernel_size(), 3);
+  settings.erase("div_attention.fusion_kernel_size");
+  EXPECT_EQ(diva::DivAttentionSwitch::ReadFrom(settings).fusion_kernel_size(), 3);
+  EXPECT_EQ(diva::DivAttentionSwitch::ReadFrom(settings).refined_norm_scale(),
+            diva::RefinedNormScale::UniformAttention);
+  settings.erase("div_attention.refined_norm_scale");
+  EXPECT_EQ(diva::DivAttentionSwitch::ReadFrom(settings).refined_norm_scale(), diva::RefinedNormScale::Absolute);
+  settings["div_attention.fusion_kernel_size"] = "three";
+  EXPECT_THROW(diva::DivAttentionSwitch::ReadFrom(settings), std::invalid_argument);
+  settings["div_attention.fusion_kernel_size"] = "1";
+  settings["div_attention.refined_norm_scale"] = "relative";
+  EXPECT_THROW(diva::DivAttentionSwitch::ReadFrom(settings), std::invalid_argument);
+}
+
+// Eq. 5's side branch must reach the fusion: another image under the same two paths must change the output. With
+// RefinedNormScale::Absolute (the models before 2026-11-27 evening) M_ref's variance (~1e-14 at 32^3) is far below
+// the norm's eps 1e-5, so the normalised M_ref is ~1e-4 of the paths and the image changes the output by < 1e-3 of
+// its scale; in uniform-attention units it is a unit-variance term beside the paths' unit-scale features, so the
+// change is of the output's own order (> 5 % of its scale).
+TEST(DivAttentionBlock, TheSideBranchReachesTheFusion)
+{
+  for (const auto scale : { diva::RefinedNormScale::UniformAttention, diva::RefinedNormScale::Absolute })
+  {
+    torch::manual_seed(11);
+    DivAttentionBlock block(DivAttentionOptions(8, 16, 1).refined_norm_scale(scale));
+    block->to(diva::testing::TestDevice());
+    const auto           device = diva::testing::TestDevice();
+    const auto           upper = torch::randn({ 1, 8, 32, 32, 32 }).to(device);
+    const auto           lower = torch::randn({ 1, 16, 16, 16, 16 }).to(device);
+    const auto           image = torch::randn({ 1, 1, 32, 32, 32 }).to(device);
+    const auto           other = torch::randn({ 1, 1, 32, 32, 32 }).to(device);
+    torch::InferenceMode inference;
+    const auto           first = block(upper, lower, image).fused;
+    const auto           second = block(upper, lower, other).fused;
+    const double         change = (first - second).abs().max().item<double>() / first.abs().max().item<double>();
+    if (scale == diva::RefinedNormScale::UniformAttention)
+    {
+      EXPECT_GT(change, 0.05) << "uniform-attention units";
+    }
+    else
+    {
+      EXPECT_LT(change, 1e-3) << "absolute units";
+    }
+  }
+}
+
 TEST(DivAttentionBlock, ReadingsRoundTripThroughText)
 {
   EXPECT_EQ(diva::ParseSoftmaxAxis(diva::ToString(SoftmaxAxis::Channel)), SoftmaxAxis::Channel);

@@ -289,13 +289,18 @@ TEST_F(InferenceKernels, FusedDivAttentionGivesTheModulesOutputsForEveryReadingO
 {
   for (const auto placement : { diva::AbsolutePlacement::OfResidual, diva::AbsolutePlacement::OfSoftmax })
   {
-    for (const bool normalize : { true, false })
+    for (const int variant : { 0, 1, 2 })
     {
-      const std::string what = diva::ToString(placement) + (normalize ? ", M_ref normalised" : ", M_ref as is");
+      const bool  normalize = variant != 2;
+      const auto  units = variant == 0 ? diva::RefinedNormScale::UniformAttention : diva::RefinedNormScale::Absolute;
+      std::string what = diva::ToString(placement) +
+                         (normalize ? ", M_ref normalised in " + diva::ToString(units) + " units" : ", M_ref as is");
       torch::manual_seed(37);
-      diva::DivAttentionBlock block(
-        diva::DivAttentionOptions(8, 16, 1).prediction_channels(2).absolute_placement(placement).normalize_refined(
-          normalize));
+      diva::DivAttentionBlock block(diva::DivAttentionOptions(8, 16, 1)
+                                      .prediction_channels(2)
+                                      .absolute_placement(placement)
+                                      .normalize_refined(normalize)
+                                      .refined_norm_scale(units));
       block->eval();
       const auto           upper = torch::randn({ 2, 8, 6, 8, 10 }) * 2.0;
       const auto           lower = torch::randn({ 2, 16, 3, 4, 5 }) * 2.0;

@@ -167,6 +167,42 @@ TEST(TrainingOptions, ConfigRefusesValuesItsFieldsCannotHoldExactly)
   EXPECT_EQ(options.patchSize, (std::array<int64_t, 3>{ { 8, 16, 32 } }));
 }
 
+// The div-attention module's fusion kernel and refined-norm units (Method.md): today's defaults or what is asked
+// reach the network built for training; other values are refused. A checkpoint whose options lack the keys (written
+// before they existed) resumes with 3 and "absolute", what its weights were trained with; a config file without them
+// gets today's defaults.
+TEST(TrainingOptions, DivAttentionOptionsReachTheNetworkAndOldCheckpointsKeepTheirs)
+{
+  diva::TrainingOptions options;
+  options.stage = 2;
+  options.model = "unetr";
+  options.preset = "small";
+  EXPECT_EQ(options.divAttentionFusionKernel, 1);
+  EXPECT_EQ(diva::CreateTrainingNetwork(options, 1)->GetSettings().at("div_attention.fusion_kernel_size"), "1");
+  options.divAttentionFusionKernel = 3;
+  EXPECT_EQ(diva::CreateTrainingNetwork(options, 1)->GetSettings().at("div_attention.fusion_kernel_size"), "3");
+  options.divAttentionFusionKernel = 2;
+  EXPECT_THROW(options.Validate(), std::invalid_argument);
+
+  options.divAttentionFusionKernel = 1;
+  nlohmann::json stored = options;
+  EXPECT_EQ(diva::CheckpointTrainingOptions(stored, "test").divAttentionFusionKernel, 1);
+  EXPECT_EQ(diva::CheckpointTrainingOptions(stored, "test").divAttentionRefinedNormScale, "uniform-attention");
+  stored.erase("div_attention_fusion_kernel");
+  stored.erase("div_attention_refined_norm_scale");
+  EXPECT_EQ(diva::CheckpointTrainingOptions(stored, "test").divAttentionFusionKernel, 3);
+  EXPECT_EQ(diva::CheckpointTrainingOptions(stored, "test").divAttentionRefinedNormScale, "absolute");
+  diva::TrainingOptions fromConfig;
+  diva::UpdateFromJson(fromConfig, stored, "test");
+  EXPECT_EQ(fromConfig.divAttentionFusionKernel, 1);
+  EXPECT_EQ(fromConfig.divAttentionRefinedNormScale, "uniform-attention");
+
+  options.divAttentionRefinedNormScale = "absolute";
+  EXPECT_EQ(diva::CreateTrainingNetwork(options, 1)->GetSettings().at("div_attention.refined_norm_scale"), "absolute");
+  options.divAttentionRefinedNormScale = "relative";
+  EXPECT_THROW(options.Validate(), std::invalid_argument);
+}
+
 TEST(TrainingOptions, DefaultsAreThePapers)
 {
   const diva::TrainingOptions options;

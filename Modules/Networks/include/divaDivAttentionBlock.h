@@ -34,15 +34,32 @@ enum class AbsolutePlacement
   OfSoftmax
 };
 
+/** \brief In which units M_ref enters its instance norm (`normalize_refined`). \ingroup DivAttention
+ *
+ * `UniformAttention` (the default): M_ref divided by the value a uniform attention map would have (1/(D*H*W) or 1/C,
+ * times eq. 4's 1/sqrt(D*H*W)), so the norm's eps (1e-5) is small against its variance and the norm is the scale-free
+ * operation Method.md's "Fusion" wants. `Absolute`: M_ref as eqs. 4-5 give it; its variance (~1e-18 at 96^3, ~1e-12 at
+ * 24^3) is then far below eps, so the normalised M_ref is ~1e-7..1e-4 and the side branch reaches the fusion as
+ * almost nothing: what every model file before 2026-11-27 evening was built with (kept so they load as trained). */
+enum class RefinedNormScale
+{
+  UniformAttention,
+  Absolute
+};
+
 std::string
 ToString(SoftmaxAxis axis);
 std::string
 ToString(AbsolutePlacement placement);
+std::string
+ToString(RefinedNormScale scale);
 /** Parse the ToString forms; std::invalid_argument names the text otherwise. */
 SoftmaxAxis
 ParseSoftmaxAxis(const std::string & text);
 AbsolutePlacement
 ParseAbsolutePlacement(const std::string & text);
+RefinedNormScale
+ParseRefinedNormScale(const std::string & text);
 
 /** \brief Options of the div-attention module. \ingroup DivAttention */
 struct DivAttentionOptions
@@ -66,6 +83,12 @@ struct DivAttentionOptions
   /// Instance-normalise M_ref before the sum, so the refined features weigh as much as the paths' features whatever
   /// eq. 4's 1/sqrt(D*H*W) scale (which otherwise makes M_ref ~1e-4..1e-9 of them). Method.md, "Fusion".
   TORCH_ARG(bool, normalize_refined) = true;
+  /// The units M_ref's norm sees (with normalize_refined); see RefinedNormScale.
+  TORCH_ARG(RefinedNormScale, refined_norm_scale) = RefinedNormScale::UniformAttention;
+  /// Side of the fusion convolution's cubic kernel (odd). 1: a 1x1x1 channel mix, the host's next 3^3 convolutions
+  /// give the spatial context (the default); 3: a 3^3 convolution, as every model file before 2026-11-27 evening.
+  /// Method.md, "Fusion".
+  TORCH_ARG(int64_t, fusion_kernel_size) = 1;
 };
 
 /** \brief The one switch a host network exposes: whether to insert the module, and how it reads eq. 4.
@@ -76,6 +99,8 @@ struct DivAttentionSwitch
   TORCH_ARG(SoftmaxAxis, softmax_axis) = SoftmaxAxis::Space;
   TORCH_ARG(AbsolutePlacement, absolute_placement) = AbsolutePlacement::OfResidual;
   TORCH_ARG(bool, normalize_refined) = true;
+  TORCH_ARG(RefinedNormScale, refined_norm_scale) = RefinedNormScale::UniformAttention;
+  TORCH_ARG(int64_t, fusion_kernel_size) = 1;
 
 public:
   /** Block options for one junction, with these readings. */
@@ -84,6 +109,8 @@ public:
   /** Adds the "div_attention*" keys to settings. */
   void
   WriteTo(Settings & settings) const;
+  /** Reads them back; settings written before `div_attention.fusion_kernel_size` and
+   * `div_attention.refined_norm_scale` existed read as 3 and `absolute` (what those networks were built with). */
   static DivAttentionSwitch
   ReadFrom(const Settings & settings);
 };
@@ -104,10 +131,11 @@ struct DivAttentionResult
  *   attn = softmax_axis(|M_i - M_{i-1}|) / sqrt(D*H*W)           eq. 4 (D, H, W: O_i's size; see the enums)
  *   F_i = LeakyReLU(IN(image_conv(interpolate(image))))          side branch
  *   M_ref = attn * F_i                                           eq. 5
- *   fused = LeakyReLU(IN(fuse_conv(O_i + O'_{i-1} + IN(M_ref))))  fusion by addition and convolution
+ *   fused = LeakyReLU(IN(fuse_conv(O_i + O'_{i-1} + IN(M_ref / u))))  fusion by addition and convolution (k^3,
+ *                                                                 k = fusion_kernel_size, 1 by default)
  *   logits = head(fused)                                         1x1x1 conv, the path's intermediate prediction
- * Every attn value lies in [0, 1/sqrt(D*H*W)]; with SoftmaxAxis::Space each channel's values sum to 1/sqrt(D*H*W).
- * \ingroup DivAttention
+ * (u: the uniform attention value, RefinedNormScale). Every attn value lies in [0, 1/sqrt(D*H*W)]; with
+ * SoftmaxAxis::Space each channel's values sum to 1/sqrt(D*H*W). \ingroup DivAttention
  */
 class DivAttentionBlockImpl : public torch::nn::Module
 {
@@ -121,6 +149,10 @@ public:
    * composed weight (the same values to float rounding). */
   torch::Tensor
   AlignLowerPath(const torch::Tensor & lower);
+
+  /** The factor M_ref is multiplied by before its norm (1 / u; 1 for RefinedNormScale::Absolute). */
+  double
+  RefinedNormFactor(const torch::Tensor & attention) const;
 
   /** eq. 4 alone, for tests and inspection. */
   static torch::Tensor

@@ -26,7 +26,8 @@ struct FusedDivAttentionResult
  * passes over each (sample, channel) instance, for inference:
  *
  *   attn    = softmax_space(|sigmoid(upper) - sigmoid(lowerAligned)|) / sqrt(D*H*W)   (or the bars outside: placement)
- *   M_ref   = attn * imageFeatures, then instance-normalised (no affine, eps) if normalizeRefined
+ *   M_ref   = attn * imageFeatures, then instance-normalised (no affine, eps) if normalizeRefined, measured in units
+ *             of 1 / refinedScale (the norm sees M_ref * refinedScale: DivAttentionBlockImpl::RefinedNormFactor)
  *   fusionInput = upper + lowerAligned + M_ref
  *
  * Why: LibTorch runs these as ten separate passes over [N, C, D, H, W] tensors (two sigmoids, difference, absolute
@@ -45,7 +46,8 @@ FusedDivAttention(const torch::Tensor & upper,
                   const torch::Tensor & imageFeatures,
                   AbsolutePlacement     placement,
                   bool                  normalizeRefined,
-                  double                eps);
+                  double                eps,
+                  double                refinedScale = 1.0);
 
 } // namespace diva
 

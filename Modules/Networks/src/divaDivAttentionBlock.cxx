@@ -79,6 +79,26 @@ ToString(AbsolutePlacement placement)
   return placement == AbsolutePlacement::OfResidual ? "of-residual" : "of-softmax";
 }
 
+std::string
+ToString(RefinedNormScale scale)
+{
+  return scale == RefinedNormScale::UniformAttention ? "uniform-attention" : "absolute";
+}
+
+RefinedNormScale
+ParseRefinedNormScale(const std::string & text)
+{
+  if (text == "uniform-attention")
+  {
+    return RefinedNormScale::UniformAttention;
+  }
+  if (text == "absolute")
+  {
+    return RefinedNormScale::Absolute;
+  }
+  throw std::invalid_argument("refined norm scale must be 'uniform-attention' or 'absolute', got '" + text + "'");
+}
+
 SoftmaxAxis
 ParseSoftmaxAxis(const std::string & text)
 {
@@ -117,7 +137,9 @@ DivAttentionSwitch::BlockOptions(int64_t upperChannels,
     .prediction_channels(predictionChannels)
     .softmax_axis(softmax_axis())
     .absolute_placement(absolute_placement())
-    .normalize_refined(normalize_refined());
+    .normalize_refined(normalize_refined())
+    .refined_norm_scale(refined_norm_scale())
+    .fusion_kernel_size(fusion_kernel_size());
 }
 
 void
@@ -127,6 +149,8 @@ DivAttentionSwitch::WriteTo(Settings & settings) const
   settings["div_attention.softmax_axis"] = ToString(softmax_axis());
   settings["div_attention.absolute_placement"] = ToString(absolute_placement());
   settings["div_attention.normalize_refined"] = ToSettingText(normalize_refined());
+  settings["div_attention.refined_norm_scale"] = ToString(refined_norm_scale());
+  settings["div_attention.fusion_kernel_size"] = ToSettingText(fusion_kernel_size());
 }
 
 DivAttentionSwitch
@@ -136,7 +160,13 @@ DivAttentionSwitch::ReadFrom(const Settings & settings)
     .enabled(SettingFlag(settings, "div_attention"))
     .softmax_axis(ParseSoftmaxAxis(SettingText(settings, "div_attention.softmax_axis")))
     .absolute_placement(ParseAbsolutePlacement(SettingText(settings, "div_attention.absolute_placement")))
-    .normalize_refined(SettingFlag(settings, "div_attention.normalize_refined"));
+    .normalize_refined(SettingFlag(settings, "div_attention.normalize_refined"))
+    .refined_norm_scale(settings.count("div_attention.refined_norm_scale") != 0
+                          ? ParseRefinedNormScale(SettingText(settings, "div_attention.refined_norm_scale"))
+                          : RefinedNormScale::Absolute)
+    .fusion_kernel_size(settings.count("div_attention.fusion_kernel_size") != 0
+                          ? SettingInteger(settings, "div_attention.fusion_kernel_size")
+                          : int64_t{ 3 });
 }
 
 DivAttentionBlockImpl::DivAttentionBlockImpl(const DivAttentionOptions & opts) : options(opts)
@@ -145,6 +175,11 @@ DivAttentionBlockImpl::DivAttentionBlockImpl(const DivAttentionOptions & opts) :
       options.scale_factor() <= 0 || options.prediction_channels() < 0)
   {
     throw std::invalid_argument("DivAttentionBlock: channel counts and scale factor must be positive");
+  }
+  if (options.fusion_kernel_size() <= 0 || options.fusion_kernel_size() % 2 == 0)
+  {
+    throw std::invalid_argument("DivAttentionBlock: fusion_kernel_size must be a positive odd number (1 or 3), got " +
+                                std::to_string(options.fusion_kernel_size()));
   }
   const auto c = options.upper_channels();
   const auto s = options.scale_factor();
@@ -159,7 +194,8 @@ DivAttentionBlockImpl::DivAttentionBlockImpl(const DivAttentionOptions & opts) :
   {
     refined_norm = register_module("refined_norm", MakeInstanceNorm(c, false));
   }
-  fuse_conv = register_module("fuse_conv", torch::nn::Conv3d(torch::nn::Conv3dOptions(c, c, 3).padding(1)));
+  const auto k = options.fusion_kernel_size();
+  fuse_conv = register_module("fuse_conv", torch::nn::Conv3d(torch::nn::Conv3dOptions(c, c, k).padding(k / 2)));
   fuse_norm = register_module("fuse_norm", MakeInstanceNorm(c, true));
   if (options.prediction_channels() > 0)
   {
@@ -194,6 +230,19 @@ DivAttentionBlockImpl::Attention(const torch::Tensor & upperMask,
     weights = weights.abs();
   }
   return weights / std::sqrt(static_cast<double>(voxels));
+}
+
+double
+DivAttentionBlockImpl::RefinedNormFactor(const torch::Tensor & attention) const
+{
+  if (options.refined_norm_scale() == RefinedNormScale::Absolute)
+  {
+    return 1.0;
+  }
+  // A uniform map: 1 / (softmax axis length) / sqrt(D*H*W).
+  const double voxels = static_cast<double>(attention.size(2) * attention.size(3) * attention.size(4));
+  const double axisLength = options.softmax_axis() == SoftmaxAxis::Space ? voxels : double(attention.size(1));
+  return axisLength * std::sqrt(voxels);
 }
 
 torch::Tensor
@@ -246,7 +295,8 @@ DivAttentionBlockImpl::forward(const torch::Tensor & upper, const torch::Tensor 
   {
     // Inference on a CPU: eqs. 2-5, M_ref's norm and the sum in two passes (divaFusedDivAttention.h).
     auto fused = FusedDivAttention(upper, lowerAligned, imageFeatures, options.absolute_placement(),
-                                   static_cast<bool>(refined_norm), refined_norm ? refined_norm->options.eps() : 0.0);
+                                   static_cast<bool>(refined_norm), refined_norm ? refined_norm->options.eps() : 0.0,
+                                   RefinedNormFactor(upper));
     result.attention = fused.attention;
     fusionInput = fused.fusionInput;
   }
@@ -257,7 +307,8 @@ DivAttentionBlockImpl::forward(const torch::Tensor & upper, const torch::Tensor 
     auto refined = result.attention * imageFeatures;
     if (refined_norm)
     {
-      refined = InstanceNorm3d(refined_norm, refined);
+      const double factor = RefinedNormFactor(result.attention);
+      refined = InstanceNorm3d(refined_norm, factor == 1.0 ? refined : refined * factor);
     }
     fusionInput = upper + lowerAligned + refined;
   }

@@ -211,7 +211,8 @@ FusedDivAttention(const torch::Tensor & upper,
                   const torch::Tensor & imageFeatures,
                   AbsolutePlacement     placement,
                   bool                  normalizeRefined,
-                  double                eps)
+                  double                eps,
+                  double                refinedScale)
 {
   RECORD_USER_SCOPE("diva::fused_div_attention"); // named in LibTorch profiles (Utilities/profile-summary.py)
   if (!FusedDivAttentionApplies(upper, lowerAligned, imageFeatures, SoftmaxAxis::Space))
@@ -230,40 +231,42 @@ FusedDivAttention(const torch::Tensor & upper,
   float *       oData = fusionInput.data_ptr<float>();
   const double  voxels = static_cast<double>(count);
 #if defined(DIVA_FUSED_ATTENTION_X86)
-  at::parallel_for(0, instances, 1,
-                   [&](int64_t begin, int64_t end)
-                   {
-                     for (int64_t instance = begin; instance < end; ++instance)
-                     {
-                       const int64_t offset = instance * count;
-                       const float * up = uData + offset;
-                       const float * low = lData + offset;
-                       const float * features = fData + offset;
-                       float *       attn = aData + offset;
-                       float *       out = oData + offset;
-                       // Pass 1: exp of the residual (into attn), its sum, and M_ref's first two moments up to attn's
-                       // scale.
-                       const auto sums = placement == AbsolutePlacement::OfResidual
-                                           ? ExponentiateResidual<true>(up, low, features, attn, count)
-                                           : ExponentiateResidual<false>(up, low, features, attn, count);
-                       // attn = exp / sum / sqrt(DHW); M_ref = attn * features has mean and variance scaled by that
-                       // factor.
-                       const double factor = 1.0 / (sums.exponentials * std::sqrt(voxels));
-                       const double mean = factor * sums.products / voxels;
-                       const double variance =
-                         std::max(0.0, factor * factor *
-                                         (sums.squares / voxels - (sums.products / voxels) * (sums.products / voxels)));
-                       const auto scale = static_cast<float>(factor);
-                       const auto center = static_cast<float>(normalizeRefined ? mean : 0.0);
-                       const auto gain = static_cast<float>(normalizeRefined ? 1.0 / std::sqrt(variance + eps) : 1.0);
-                       for (int64_t i = 0; i < count; ++i)
-                       {
-                         const float a = attn[i] * scale;
-                         attn[i] = a;
-                         out[i] = up[i] + low[i] + (a * features[i] - center) * gain;
-                       }
-                     }
-                   });
+  at::parallel_for(
+    0, instances, 1,
+    [&](int64_t begin, int64_t end)
+    {
+      for (int64_t instance = begin; instance < end; ++instance)
+      {
+        const int64_t offset = instance * count;
+        const float * up = uData + offset;
+        const float * low = lData + offset;
+        const float * features = fData + offset;
+        float *       attn = aData + offset;
+        float *       out = oData + offset;
+        // Pass 1: exp of the residual (into attn), its sum, and M_ref's first two moments up to attn's
+        // scale.
+        const auto sums = placement == AbsolutePlacement::OfResidual
+                            ? ExponentiateResidual<true>(up, low, features, attn, count)
+                            : ExponentiateResidual<false>(up, low, features, attn, count);
+        // attn = exp / sum / sqrt(DHW); M_ref = attn * features has mean and variance scaled by that
+        // factor.
+        const double factor = 1.0 / (sums.exponentials * std::sqrt(voxels));
+        const double mean = factor * sums.products / voxels;
+        const double variance = std::max(
+          0.0, factor * factor * (sums.squares / voxels - (sums.products / voxels) * (sums.products / voxels)));
+        const auto scale = static_cast<float>(factor);
+        const auto center = static_cast<float>(normalizeRefined ? mean : 0.0);
+        // The norm of k M_ref (k = refinedScale) is (M_ref - mean) k / sqrt(k^2 var + eps).
+        const auto gain = static_cast<float>(
+          normalizeRefined ? refinedScale / std::sqrt(refinedScale * refinedScale * variance + eps) : 1.0);
+        for (int64_t i = 0; i < count; ++i)
+        {
+          const float a = attn[i] * scale;
+          attn[i] = a;
+          out[i] = up[i] + low[i] + (a * features[i] - center) * gain;
+        }
+      }
+    });
 #endif
   return { attention, fusionInput };
 }

@@ -21,6 +21,8 @@ struct TrainingOptions
   std::string model = "";          ///< "munet", "unetr" or "espnet"; empty: mUnet for stage 1, UNETR for stage 2
   std::string preset = "paper";    ///< network preset: "paper" or "small"
   bool        divAttention = true; ///< plug the div-attention module in (false: the ablation's baseline)
+  int64_t     divAttentionFusionKernel = 1; ///< the module's fusion convolution, 1 (1x1x1) or 3 (3^3); Method.md
+  std::string divAttentionRefinedNormScale = "uniform-attention"; ///< or "absolute" (before 2026-11-27); Method.md
 
   // Data.
   std::string            dataset;                     ///< dataset root or CSV file
@@ -94,6 +96,11 @@ to_json(nlohmann::json & json, const TrainingOptions & options);
 /** Reads the fields present (others keep their current value); unknown keys throw std::invalid_argument naming them. */
 void
 UpdateFromJson(TrainingOptions & options, const nlohmann::json & json, const std::string & sourceName);
+/** The options a checkpoint stored (its complete to_json form). A field the checkpoint's writer did not know yet takes
+ * the value that writer used, not today's default: `div_attention_fusion_kernel` 3, `div_attention_refined_norm_scale`
+ * "absolute". */
+TrainingOptions
+CheckpointTrainingOptions(const nlohmann::json & stored, const std::string & sourceName);
 /** Reads a config file written by hand or by to_json. std::runtime_error naming the file on any problem. */
 TrainingOptions
 LoadTrainingOptions(const std::string & path, const TrainingOptions & defaults = TrainingOptions());

@@ -168,7 +168,9 @@ CreateTrainingNetwork(const TrainingOptions & options, int64_t inputChannels)
 {
   const auto         model = options.ResolvedModel();
   DivAttentionSwitch divAttention;
-  divAttention.enabled(options.divAttention);
+  divAttention.enabled(options.divAttention)
+    .fusion_kernel_size(options.divAttentionFusionKernel)
+    .refined_norm_scale(ParseRefinedNormScale(options.divAttentionRefinedNormScale));
   Settings settings;
   if (model == "munet")
   {
@@ -324,9 +326,7 @@ TrainingOptions
 Trainer::CheckpointOptions(const std::string & checkpointPath)
 {
   torch::serialize::InputArchive archive;
-  TrainingOptions                options;
-  UpdateFromJson(options, ReadCheckpointState(archive, checkpointPath).at("options"), checkpointPath);
-  return options;
+  return CheckpointTrainingOptions(ReadCheckpointState(archive, checkpointPath).at("options"), checkpointPath);
 }
 
 void

@@ -21,6 +21,8 @@ namespace
   X("model", model)                                                                                                    \
   X("preset", preset)                                                                                                  \
   X("div_attention", divAttention)                                                                                     \
+  X("div_attention_fusion_kernel", divAttentionFusionKernel)                                                           \
+  X("div_attention_refined_norm_scale", divAttentionRefinedNormScale)                                                  \
   X("dataset", dataset)                                                                                                \
   X("layout", layout)                                                                                                  \
   X("target_labels", targetLabels)                                                                                     \
@@ -176,6 +178,15 @@ TrainingOptions::Validate() const
   {
     fail("preset must be paper or small, not '" + preset + "'");
   }
+  if (divAttentionFusionKernel != 1 && divAttentionFusionKernel != 3)
+  {
+    fail("div-attention fusion kernel must be 1 or 3, not " + std::to_string(divAttentionFusionKernel));
+  }
+  if (divAttentionRefinedNormScale != "uniform-attention" && divAttentionRefinedNormScale != "absolute")
+  {
+    fail("div-attention refined norm scale must be uniform-attention or absolute, not '" +
+         divAttentionRefinedNormScale + "'");
+  }
   if (instances != "organ" && instances != "lesion" && instances != "label-components")
   {
     fail("instances must be organ, lesion or label-components, not '" + instances + "'");
@@ -274,6 +285,22 @@ UpdateFromJson(TrainingOptions & o, const nlohmann::json & json, const std::stri
       throw std::invalid_argument(sourceName + ": unknown key \"" + key + "\"");
     }
   }
+}
+
+TrainingOptions
+CheckpointTrainingOptions(const nlohmann::json & stored, const std::string & sourceName)
+{
+  TrainingOptions options;
+  if (stored.is_object() && !stored.contains("div_attention_fusion_kernel"))
+  {
+    options.divAttentionFusionKernel = 3; // runs started before the option existed built their modules with 3^3
+  }
+  if (stored.is_object() && !stored.contains("div_attention_refined_norm_scale"))
+  {
+    options.divAttentionRefinedNormScale = "absolute"; // likewise
+  }
+  UpdateFromJson(options, stored, sourceName);
+  return options;
 }
 
 TrainingOptions
