@@ -334,6 +334,88 @@ TEST_F(InferenceKernels, FusedDivAttentionAppliesOnlyToTheSpatialSoftmaxWithoutR
   }
   EXPECT_FALSE(diva::FusedDivAttentionApplies(x.clone().requires_grad_(), x, x, diva::SoftmaxAxis::Space))
     << "recording a gradient";
+  EXPECT_TRUE(diva::FusedDivAttentionTrainingApplies(x.clone().requires_grad_(), x, x, diva::SoftmaxAxis::Space))
+    << "the training form records";
+}
+
+// Training through the fused element-wise part (FusedDivAttentionWithGradients) gives the gradients LibTorch's
+// operators give: of the three inputs (through the module: upper, lower, image) and of the convolution weights, for
+// every reading of eq. 4 and M_ref's norm, with the loss reading the fused map only (attn's gradient undefined) or both
+// outputs; the input gradients carry every term of the kernel's backward. Tolerance 1e-4 of each gradient's scale: the
+// kernel sums in another order (double per block), its exp is a polynomial (2e-7 relative), and the convolutions around
+// it run other kernels; a wrong term of any of the five gradient formulas (norm, softmax, absolute value, sigmoids,
+// product) is off by far more.
+TEST_F(InferenceKernels, FusedDivAttentionTrainsWithTheOperatorsGradients)
+{
+  for (const auto placement : { diva::AbsolutePlacement::OfResidual, diva::AbsolutePlacement::OfSoftmax })
+  {
+    for (const int variant : { 0, 1, 2 })
+    {
+      for (const bool attentionInLoss : { false, true })
+      {
+        const bool  normalize = variant != 2;
+        const auto  units = variant == 0 ? diva::RefinedNormScale::UniformAttention : diva::RefinedNormScale::Absolute;
+        std::string what = diva::ToString(placement) + (normalize ? ", " + diva::ToString(units) : ", as is") +
+                           (attentionInLoss ? ", attn in the loss" : "");
+        torch::manual_seed(41);
+        diva::DivAttentionBlock block(diva::DivAttentionOptions(8, 16, 1)
+                                        .prediction_channels(2)
+                                        .absolute_placement(placement)
+                                        .normalize_refined(normalize)
+                                        .refined_norm_scale(units));
+        const auto              upper = (torch::randn({ 2, 8, 6, 8, 10 }) * 2.0).requires_grad_();
+        const auto              lower = (torch::randn({ 2, 16, 3, 4, 5 }) * 2.0).requires_grad_();
+        const auto              image = torch::randn({ 2, 1, 12, 16, 20 }).requires_grad_();
+        const auto              weights = torch::randn({ 2, 8, 6, 8, 10 });
+        const auto              logitWeights = torch::randn({ 2, 2, 6, 8, 10 });
+        auto                    gradients = [&](CpuKernels kernels)
+        {
+          diva::SetCpuKernels(kernels);
+          block->zero_grad();
+          for (const auto * input : { &upper, &lower, &image })
+          {
+            if (input->grad().defined())
+            {
+              input->grad().zero_();
+            }
+          }
+          const auto result = block->forward(upper, lower, image);
+          EXPECT_EQ(result.attention.grad_fn()->name().find("FusedDivAttention") != std::string::npos,
+                    kernels == CpuKernels::Selected)
+            << what << ": " << result.attention.grad_fn()->name();
+          // attn is ~1e-3 here: scaled up so its gradient weighs as much as the fused map's.
+          auto loss = (result.fused * weights).sum() + (result.logits * logitWeights).sum();
+          if (attentionInLoss)
+          {
+            loss = loss + (result.attention * weights).sum() * 1e3;
+          }
+          loss.backward();
+          std::vector<std::pair<std::string, torch::Tensor>> all{ { "upper", upper.grad().clone() },
+                                                                  { "lower", lower.grad().clone() },
+                                                                  { "image", image.grad().clone() } };
+          for (const auto & parameter : block->named_parameters())
+          {
+            // Biases, and the norms' own parameters, sit right before an instance norm that cancels a per-channel
+            // offset (and, for M_ref's scale-free norm, a per-channel gain): their gradients vanish analytically
+            // and are float noise in both runs, so there is nothing to compare them by.
+            const auto & name = parameter.key();
+            if (name.find(".bias") == std::string::npos && name.find("_norm.") == std::string::npos)
+            {
+              all.emplace_back(name, parameter.value().grad().clone());
+            }
+          }
+          return all;
+        };
+        const auto fused = gradients(CpuKernels::Selected);
+        const auto reference = gradients(CpuKernels::LibTorch);
+        ASSERT_EQ(fused.size(), reference.size());
+        for (std::size_t i = 0; i < fused.size(); ++i)
+        {
+          ExpectRelativelyClose(fused[i].second, reference[i].second, 1e-4, what + ": " + fused[i].first);
+        }
+      }
+    }
+  }
 }
 
 } // namespace

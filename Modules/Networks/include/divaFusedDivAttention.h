@@ -8,12 +8,19 @@
 namespace diva
 {
 /** Whether FusedDivAttention computes this: eq. 4's softmax over space, dense float32 CPU tensors of one shape
- * [N, C, D, H, W], and no gradient asked of any of them (the kernel has no backward). */
+ * [N, C, D, H, W], and no gradient asked of any of them (FusedDivAttentionWithGradients is the training form). */
 bool
 FusedDivAttentionApplies(const torch::Tensor & upper,
                          const torch::Tensor & lowerAligned,
                          const torch::Tensor & imageFeatures,
                          SoftmaxAxis           axis);
+
+/** Whether FusedDivAttentionWithGradients computes this: as FusedDivAttentionApplies, recording or not. */
+bool
+FusedDivAttentionTrainingApplies(const torch::Tensor & upper,
+                                 const torch::Tensor & lowerAligned,
+                                 const torch::Tensor & imageFeatures,
+                                 SoftmaxAxis           axis);
 
 /** What FusedDivAttention returns. \ingroup DivAttention */
 struct FusedDivAttentionResult
@@ -48,6 +55,20 @@ FusedDivAttention(const torch::Tensor & upper,
                   bool                  normalizeRefined,
                   double                eps,
                   double                refinedScale = 1.0);
+
+/** \brief FusedDivAttention for training: an autograd function whose backward runs in three passes over each
+ * instance (the gradients of the norm, of the spatial softmax, of the sigmoids; divaFusedDivAttention.cxx), where
+ * LibTorch's graph of the ten operators takes about twenty. Gradients reach upper, lowerAligned and imageFeatures from
+ * both outputs. Accuracy: float rounding against the operators' own gradients (tested). Throws std::invalid_argument
+ * where FusedDivAttentionTrainingApplies() is false. \ingroup DivAttention */
+FusedDivAttentionResult
+FusedDivAttentionWithGradients(const torch::Tensor & upper,
+                               const torch::Tensor & lowerAligned,
+                               const torch::Tensor & imageFeatures,
+                               AbsolutePlacement     placement,
+                               bool                  normalizeRefined,
+                               double                eps,
+                               double                refinedScale = 1.0);
 
 } // namespace diva
 

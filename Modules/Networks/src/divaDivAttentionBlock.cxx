@@ -290,13 +290,19 @@ DivAttentionBlockImpl::forward(const torch::Tensor & upper, const torch::Tensor 
   DivAttentionResult result;
   torch::Tensor      fusionInput; // O_i + O'_{i-1} + M_ref
   if (GetCpuKernels() != CpuKernels::LibTorch &&
-      FusedDivAttentionApplies(upper, lowerAligned, imageFeatures, options.softmax_axis()) &&
+      FusedDivAttentionTrainingApplies(upper, lowerAligned, imageFeatures, options.softmax_axis()) &&
       (!refined_norm || !refined_norm->options.affine()))
   {
-    // Inference on a CPU: eqs. 2-5, M_ref's norm and the sum in two passes (divaFusedDivAttention.h).
-    auto fused = FusedDivAttention(upper, lowerAligned, imageFeatures, options.absolute_placement(),
-                                   static_cast<bool>(refined_norm), refined_norm ? refined_norm->options.eps() : 0.0,
-                                   RefinedNormFactor(upper));
+    // On a CPU: eqs. 2-5, M_ref's norm and the sum in two passes (divaFusedDivAttention.h); in training an autograd
+    // function with a three-pass backward.
+    const bool normalize = static_cast<bool>(refined_norm);
+    const auto eps = refined_norm ? refined_norm->options.eps() : 0.0;
+    const auto placement = options.absolute_placement();
+    const auto factor = RefinedNormFactor(upper);
+    auto       fused =
+      AutogradRecords(upper, lowerAligned, imageFeatures)
+              ? FusedDivAttentionWithGradients(upper, lowerAligned, imageFeatures, placement, normalize, eps, factor)
+              : FusedDivAttention(upper, lowerAligned, imageFeatures, placement, normalize, eps, factor);
     result.attention = fused.attention;
     fusionInput = fused.fusionInput;
   }

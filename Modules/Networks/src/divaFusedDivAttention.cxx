@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 #include <c10/core/GradMode.h>
+#include <torch/autograd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -174,6 +175,172 @@ ExponentiateResidual(const float * upper,
   }
   return total;
 }
+
+// The backward passes (FusedDivAttentionFunction). Per instance, with R = (attn * features - center) * gain the
+// normalised M_ref (R = attn * features when not normalised), g the gradient of fusionInput, gA that of attn (null
+// when nobody used attn):
+//   dP    = gain (g - mean(g) - R mean(g R))        instance norm's backward (gain = 1/sigma, eps inside sigma);
+//                                                   dP = g when not normalised
+//   dattn = dP features + gA,  dfeatures = dP attn
+//   dr    = attn (dattn - sqrt(DHW) sum(dattn attn))  softmax over space, then / sqrt(DHW)
+//   dd    = dr sign(d) (absolute of the residual d) or dr;  dupper = g + dd s_u (1 - s_u), dlower = g - dd s_l (1 -
+//   s_l)
+struct BackwardScalars
+{
+  float center = 0.0f, gain = 1.0f; // of the forward's norm
+  float meanG = 0.0f, meanGR = 0.0f;
+  float attentionSum = 0.0f; // sqrt(DHW) sum(dattn attn)
+  bool  normalize = true;
+};
+
+DIVA_INLINE inline Float8
+RefinedGradient8(const BackwardScalars & c, Float8 g, Float8 attn, Float8 features)
+{
+  if (!c.normalize)
+  {
+    return g;
+  }
+  const Float8 refined = (attn * features - c.center) * c.gain;
+  return c.gain * (g - c.meanG - refined * c.meanGR);
+}
+
+inline float
+RefinedGradient(const BackwardScalars & c, float g, float attn, float features)
+{
+  if (!c.normalize)
+  {
+    return g;
+  }
+  const float refined = (attn * features - c.center) * c.gain;
+  return c.gain * (g - c.meanG - refined * c.meanGR);
+}
+
+// Pass 1: sum(g) and sum(g R).
+std::pair<double, double>
+SumOutputGradient(const BackwardScalars & c, const float * g, const float * attn, const float * features, int64_t count)
+{
+  double sumG = 0.0, sumGR = 0.0;
+  for (int64_t start = 0; start < count; start += kAttentionBlock)
+  {
+    const int64_t stop = std::min(count, start + kAttentionBlock);
+    Float8        a{}, b{};
+    int64_t       i = start;
+    for (; i + kAttentionLanes <= stop; i += kAttentionLanes)
+    {
+      const Float8 gv = Load8(g + i);
+      const Float8 refined = (Load8(attn + i) * Load8(features + i) - c.center) * c.gain;
+      a += gv;
+      b += gv * refined;
+    }
+    double blockG = 0.0, blockGR = 0.0;
+    for (; i < stop; ++i)
+    {
+      blockG += g[i];
+      blockGR += g[i] * ((attn[i] * features[i] - c.center) * c.gain);
+    }
+    for (int j = 0; j < kAttentionLanes; ++j)
+    {
+      blockG += a[j];
+      blockGR += b[j];
+    }
+    sumG += blockG;
+    sumGR += blockGR;
+  }
+  return { sumG, sumGR };
+}
+
+// Pass 2: sum(dattn attn).
+double
+SumAttentionGradient(const BackwardScalars & c,
+                     const float *           g,
+                     const float *           gA,
+                     const float *           attn,
+                     const float *           features,
+                     int64_t                 count)
+{
+  double total = 0.0;
+  for (int64_t start = 0; start < count; start += kAttentionBlock)
+  {
+    const int64_t stop = std::min(count, start + kAttentionBlock);
+    Float8        acc{};
+    int64_t       i = start;
+    for (; i + kAttentionLanes <= stop; i += kAttentionLanes)
+    {
+      const Float8 av = Load8(attn + i);
+      Float8       da = RefinedGradient8(c, Load8(g + i), av, Load8(features + i)) * Load8(features + i);
+      if (gA != nullptr)
+      {
+        da += Load8(gA + i);
+      }
+      acc += da * av;
+    }
+    double block = 0.0;
+    for (; i < stop; ++i)
+    {
+      const float da = RefinedGradient(c, g[i], attn[i], features[i]) * features[i] + (gA != nullptr ? gA[i] : 0.0f);
+      block += da * attn[i];
+    }
+    for (int j = 0; j < kAttentionLanes; ++j)
+    {
+      block += acc[j];
+    }
+    total += block;
+  }
+  return total;
+}
+
+// Pass 3: the three input gradients.
+template<bool AbsoluteOfResidual>
+void
+WriteInputGradients(const BackwardScalars & c,
+                    const float *           upper,
+                    const float *           lower,
+                    const float *           g,
+                    const float *           gA,
+                    const float *           attn,
+                    const float *           features,
+                    float *                 dUpper,
+                    float *                 dLower,
+                    float *                 dFeatures,
+                    int64_t                 count)
+{
+  int64_t i = 0;
+  for (; i + kAttentionLanes <= count; i += kAttentionLanes)
+  {
+    const Float8 gv = Load8(g + i), av = Load8(attn + i), fv = Load8(features + i);
+    const Float8 dP = RefinedGradient8(c, gv, av, fv);
+    Float8       da = dP * fv;
+    if (gA != nullptr)
+    {
+      da += Load8(gA + i);
+    }
+    Float8       dd = av * (da - c.attentionSum);
+    const Float8 su = Sigmoid8(Load8(upper + i)), sl = Sigmoid8(Load8(lower + i));
+    if (AbsoluteOfResidual)
+    {
+      const Float8 d = su - sl;
+      dd = d > 0.0f ? dd : (d < 0.0f ? -dd : Float8{});
+    }
+    Store8(dUpper + i, gv + dd * su * (1.0f - su));
+    Store8(dLower + i, gv - dd * sl * (1.0f - sl));
+    Store8(dFeatures + i, dP * av);
+  }
+  for (; i < count; ++i)
+  {
+    const float dP = RefinedGradient(c, g[i], attn[i], features[i]);
+    const float da = dP * features[i] + (gA != nullptr ? gA[i] : 0.0f);
+    float       dd = attn[i] * (da - c.attentionSum);
+    const float su = Sigmoid(upper[i]), sl = Sigmoid(lower[i]);
+    if (AbsoluteOfResidual)
+    {
+      const float d = su - sl;
+      dd = d > 0.0f ? dd : (d < 0.0f ? -dd : 0.0f);
+    }
+    dUpper[i] = g[i] + dd * su * (1.0f - su);
+    dLower[i] = g[i] - dd * sl * (1.0f - sl);
+    dFeatures[i] = dP * attn[i];
+  }
+}
 #  pragma GCC            pop_options
 #  pragma GCC diagnostic pop
 #endif
@@ -190,39 +357,33 @@ Avx2FmaAvailable()
 }
 } // namespace
 
-bool
-FusedDivAttentionApplies(const torch::Tensor & upper,
-                         const torch::Tensor & lowerAligned,
-                         const torch::Tensor & imageFeatures,
-                         SoftmaxAxis           axis)
+namespace
 {
-  if (!Avx2FmaAvailable() || axis != SoftmaxAxis::Space || !AttentionOperand(upper) ||
-      !AttentionOperand(lowerAligned) || !AttentionOperand(imageFeatures) ||
-      !lowerAligned.sizes().equals(upper.sizes()) || !imageFeatures.sizes().equals(upper.sizes()))
-  {
-    return false;
-  }
-  return !AutogradRecords(upper, lowerAligned, imageFeatures);
+bool
+OperandsApply(const torch::Tensor & upper,
+              const torch::Tensor & lowerAligned,
+              const torch::Tensor & imageFeatures,
+              SoftmaxAxis           axis)
+{
+  return Avx2FmaAvailable() && axis == SoftmaxAxis::Space && AttentionOperand(upper) &&
+         AttentionOperand(lowerAligned) && AttentionOperand(imageFeatures) &&
+         lowerAligned.sizes().equals(upper.sizes()) && imageFeatures.sizes().equals(upper.sizes());
 }
 
-FusedDivAttentionResult
-FusedDivAttention(const torch::Tensor & upper,
-                  const torch::Tensor & lowerAligned,
-                  const torch::Tensor & imageFeatures,
-                  AbsolutePlacement     placement,
-                  bool                  normalizeRefined,
-                  double                eps,
-                  double                refinedScale)
+// The forward of FusedDivAttention on contiguous operands; `statistics` (2 floats per instance: the norm's center and
+// gain) is written when not null, for the backward.
+void
+ForwardInto(const torch::Tensor & u,
+            const torch::Tensor & l,
+            const torch::Tensor & f,
+            AbsolutePlacement     placement,
+            bool                  normalizeRefined,
+            double                eps,
+            double                refinedScale,
+            torch::Tensor &       attention,
+            torch::Tensor &       fusionInput,
+            float *               statistics)
 {
-  RECORD_USER_SCOPE("diva::fused_div_attention"); // named in LibTorch profiles (Utilities/profile-summary.py)
-  if (!FusedDivAttentionApplies(upper, lowerAligned, imageFeatures, SoftmaxAxis::Space))
-  {
-    throw std::invalid_argument("FusedDivAttention: needs float32 CPU tensors [N, C, D, H, W] of one shape and no "
-                                "autograd recording");
-  }
-  const auto    u = upper.contiguous(), l = lowerAligned.contiguous(), f = imageFeatures.contiguous();
-  auto          attention = torch::empty_like(u);
-  auto          fusionInput = torch::empty_like(u);
   const int64_t instances = u.size(0) * u.size(1), count = u.numel() / instances;
   const float * uData = u.data_ptr<float>();
   const float * lData = l.data_ptr<float>();
@@ -259,6 +420,11 @@ FusedDivAttention(const torch::Tensor & upper,
         // The norm of k M_ref (k = refinedScale) is (M_ref - mean) k / sqrt(k^2 var + eps).
         const auto gain = static_cast<float>(
           normalizeRefined ? refinedScale / std::sqrt(refinedScale * refinedScale * variance + eps) : 1.0);
+        if (statistics != nullptr)
+        {
+          statistics[2 * instance] = center;
+          statistics[2 * instance + 1] = gain;
+        }
         for (int64_t i = 0; i < count; ++i)
         {
           const float a = attn[i] * scale;
@@ -267,8 +433,166 @@ FusedDivAttention(const torch::Tensor & upper,
         }
       }
     });
+#else
+  (void)uData, (void)lData, (void)fData, (void)aData, (void)oData, (void)voxels, (void)placement,
+    (void)normalizeRefined, (void)eps, (void)refinedScale, (void)statistics;
 #endif
+}
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Training: the fused forward, and a three-pass backward (WriteInputGradients above) instead of LibTorch's ~20 passes
+// over the autograd graph of the ten operators. Saves the three inputs, attn and two floats per instance.
+class FusedDivAttentionFunction : public torch::autograd::Function<FusedDivAttentionFunction>
+{
+public:
+  static variable_list
+  forward(AutogradContext *     context,
+          const torch::Tensor & upper,
+          const torch::Tensor & lowerAligned,
+          const torch::Tensor & imageFeatures,
+          int64_t               placement,
+          bool                  normalizeRefined,
+          double                eps,
+          double                refinedScale)
+  {
+    const auto u = upper.contiguous(), l = lowerAligned.contiguous(), f = imageFeatures.contiguous();
+    auto       attention = torch::empty_like(u);
+    auto       fusionInput = torch::empty_like(u);
+    auto       statistics = torch::empty({ u.size(0) * u.size(1), 2 }, u.options());
+    ForwardInto(u, l, f, static_cast<AbsolutePlacement>(placement), normalizeRefined, eps, refinedScale, attention,
+                fusionInput, statistics.data_ptr<float>());
+    context->save_for_backward({ u, l, f, attention, statistics });
+    context->saved_data["placement"] = placement;
+    context->saved_data["normalize"] = normalizeRefined;
+    context->set_materialize_grads(false); // an unused attn gets no zero tensor to read
+    context->mark_non_differentiable({ statistics });
+    return { attention, fusionInput };
+  }
+
+  static variable_list
+  backward(AutogradContext * context, variable_list gradients)
+  {
+    RECORD_USER_SCOPE("diva::fused_div_attention_backward");
+    const auto    saved = context->get_saved_variables();
+    const auto &  u = saved[0];
+    const auto &  l = saved[1];
+    const auto &  f = saved[2];
+    const auto &  attention = saved[3];
+    const auto &  statistics = saved[4];
+    const auto    placement = static_cast<AbsolutePlacement>(context->saved_data["placement"].toInt());
+    const bool    normalize = context->saved_data["normalize"].toBool();
+    torch::Tensor gAttention = gradients[0].defined() ? gradients[0].contiguous() : torch::Tensor();
+    torch::Tensor gOutput = gradients[1].defined() ? gradients[1].contiguous() : torch::zeros_like(u);
+    auto          dUpper = torch::empty_like(u), dLower = torch::empty_like(u), dFeatures = torch::empty_like(u);
+    const int64_t instances = u.size(0) * u.size(1), count = u.numel() / instances;
+    const double  sqrtVoxels = std::sqrt(static_cast<double>(count));
+#if defined(DIVA_FUSED_ATTENTION_X86)
+    const float * stats = statistics.data_ptr<float>();
+    at::parallel_for(
+      0, instances, 1,
+      [&](int64_t begin, int64_t end)
+      {
+        for (int64_t instance = begin; instance < end; ++instance)
+        {
+          const int64_t   offset = instance * count;
+          const float *   g = gOutput.data_ptr<float>() + offset;
+          const float *   gA = gAttention.defined() ? gAttention.data_ptr<float>() + offset : nullptr;
+          const float *   attn = attention.data_ptr<float>() + offset;
+          const float *   features = f.data_ptr<float>() + offset;
+          BackwardScalars c;
+          c.normalize = normalize;
+          c.center = stats[2 * instance];
+          c.gain = stats[2 * instance + 1];
+          if (normalize)
+          {
+            const auto sums = SumOutputGradient(c, g, attn, features, count);
+            c.meanG = static_cast<float>(sums.first / count);
+            c.meanGR = static_cast<float>(sums.second / count);
+          }
+          c.attentionSum = static_cast<float>(sqrtVoxels * SumAttentionGradient(c, g, gA, attn, features, count));
+          const float * up = u.data_ptr<float>() + offset;
+          const float * low = l.data_ptr<float>() + offset;
+          if (placement == AbsolutePlacement::OfResidual)
+          {
+            WriteInputGradients<true>(c, up, low, g, gA, attn, features, dUpper.data_ptr<float>() + offset,
+                                      dLower.data_ptr<float>() + offset, dFeatures.data_ptr<float>() + offset, count);
+          }
+          else
+          {
+            WriteInputGradients<false>(c, up, low, g, gA, attn, features, dUpper.data_ptr<float>() + offset,
+                                       dLower.data_ptr<float>() + offset, dFeatures.data_ptr<float>() + offset, count);
+          }
+        }
+      });
+#else
+    (void)placement, (void)normalize, (void)sqrtVoxels;
+#endif
+    return { dUpper, dLower, dFeatures, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor() };
+  }
+};
+} // namespace
+
+bool
+FusedDivAttentionApplies(const torch::Tensor & upper,
+                         const torch::Tensor & lowerAligned,
+                         const torch::Tensor & imageFeatures,
+                         SoftmaxAxis           axis)
+{
+  return OperandsApply(upper, lowerAligned, imageFeatures, axis) &&
+         !AutogradRecords(upper, lowerAligned, imageFeatures);
+}
+
+bool
+FusedDivAttentionTrainingApplies(const torch::Tensor & upper,
+                                 const torch::Tensor & lowerAligned,
+                                 const torch::Tensor & imageFeatures,
+                                 SoftmaxAxis           axis)
+{
+  return OperandsApply(upper, lowerAligned, imageFeatures, axis);
+}
+
+FusedDivAttentionResult
+FusedDivAttention(const torch::Tensor & upper,
+                  const torch::Tensor & lowerAligned,
+                  const torch::Tensor & imageFeatures,
+                  AbsolutePlacement     placement,
+                  bool                  normalizeRefined,
+                  double                eps,
+                  double                refinedScale)
+{
+  RECORD_USER_SCOPE("diva::fused_div_attention"); // named in LibTorch profiles (Utilities/profile-summary.py)
+  if (!FusedDivAttentionApplies(upper, lowerAligned, imageFeatures, SoftmaxAxis::Space))
+  {
+    throw std::invalid_argument("FusedDivAttention: needs float32 CPU tensors [N, C, D, H, W] of one shape and no "
+                                "autograd recording");
+  }
+  const auto u = upper.contiguous(), l = lowerAligned.contiguous(), f = imageFeatures.contiguous();
+  auto       attention = torch::empty_like(u);
+  auto       fusionInput = torch::empty_like(u);
+  ForwardInto(u, l, f, placement, normalizeRefined, eps, refinedScale, attention, fusionInput, nullptr);
   return { attention, fusionInput };
+}
+
+FusedDivAttentionResult
+FusedDivAttentionWithGradients(const torch::Tensor & upper,
+                               const torch::Tensor & lowerAligned,
+                               const torch::Tensor & imageFeatures,
+                               AbsolutePlacement     placement,
+                               bool                  normalizeRefined,
+                               double                eps,
+                               double                refinedScale)
+{
+  RECORD_USER_SCOPE("diva::fused_div_attention");
+  if (!FusedDivAttentionTrainingApplies(upper, lowerAligned, imageFeatures, SoftmaxAxis::Space))
+  {
+    throw std::invalid_argument("FusedDivAttentionWithGradients: needs float32 CPU tensors [N, C, D, H, W] of one "
+                                "shape");
+  }
+  const auto outputs = FusedDivAttentionFunction::apply(
+    upper, lowerAligned, imageFeatures, static_cast<int64_t>(placement), normalizeRefined, eps, refinedScale);
+  return { outputs[0], outputs[1] };
 }
 
 } // namespace diva
