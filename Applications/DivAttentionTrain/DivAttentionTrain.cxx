@@ -73,8 +73,9 @@ main(int argc, char ** argv)
       TCLAP::ValueArg<std::string> preset("", "preset", "Network preset: paper or small", false, d.preset, "name", cmd);
       TCLAP::SwitchArg noDiv("", "no-div-attention", "Train the baseline without the div-attention module", cmd);
       TCLAP::ValueArg<int64_t>     fusionKernel("", "fusion-kernel",
-                                                "Div-attention fusion convolution: 1 (1x1x1, the default) or 3 (3^3)",
-                                                false, d.divAttentionFusionKernel, "1|3", cmd);
+                                                "Div-attention fusion convolution: 1 (1x1x1), 3 (3^3) or 0: the network's "
+                                                    "default (1 for unetr and munet, 3 for espnet)",
+                                                false, d.divAttentionFusionKernel, "0|1|3", cmd);
       TCLAP::ValueArg<std::string> refinedScale(
         "", "refined-norm-scale",
         "Units of M_ref in the div-attention module's norm: uniform-attention (the default) or absolute (the models "

@@ -4,8 +4,8 @@
 //   DivAttentionNetworkBench [--device auto|cpu|cuda] [--model unetr|munet|espnet] [--preset small|paper]
 //                            [--div-attention 0|1] [--batch N] [--side S] [--iterations N] [--threads N]
 //                            [--feature-size F (UNETR only; 0 = the preset's)] [--fusion-kernel 1|3 (the
-//                            div-attention module's fusion convolution; default the module's)] [--profile PREFIX] (also
-//                            writes PREFIX-forward.json / PREFIX-train.json: chrome traces
+//                            div-attention module's fusion convolution; default the network's)] [--profile PREFIX]
+//                            (also writes PREFIX-forward.json / PREFIX-train.json: chrome traces
 //                                                 of one forward and one train step; Utilities/profile-summary.py)
 #include "divaDevice.h"
 #include "divaESPNet3D.h"
@@ -39,10 +39,16 @@ Build(const std::string & model,
       int64_t             featureSize,
       int64_t             fusionKernel)
 {
-  const auto divSwitch =
-    diva::DivAttentionSwitch()
-      .enabled(divAttention)
-      .fusion_kernel_size(fusionKernel > 0 ? fusionKernel : diva::DivAttentionSwitch().fusion_kernel_size());
+  // The host's own switch (its default fusion kernel) unless --fusion-kernel says otherwise.
+  auto configure = [&](diva::DivAttentionSwitch divSwitch)
+  {
+    divSwitch.enabled(divAttention);
+    if (fusionKernel > 0)
+    {
+      divSwitch.fusion_kernel_size(fusionKernel);
+    }
+    return divSwitch;
+  };
   if (featureSize > 0 && model != "unetr")
   {
     throw std::invalid_argument("--feature-size applies to --model unetr only");
@@ -54,7 +60,7 @@ Build(const std::string & model,
     {
       o.feature_size(featureSize);
     }
-    o.div_attention(divSwitch);
+    o.div_attention(configure(o.div_attention()));
     o.in_channels(inputs);
     o.image_size(side);
     return std::make_shared<diva::UNETRImpl>(o);
@@ -62,14 +68,14 @@ Build(const std::string & model,
   if (model == "munet")
   {
     auto o = diva::MUnetOptions::Preset(preset).deep_supervision(true);
-    o.div_attention(divSwitch);
+    o.div_attention(configure(o.div_attention()));
     o.in_channels(inputs);
     return std::make_shared<diva::MUnetImpl>(o);
   }
   if (model == "espnet")
   {
     auto o = diva::ESPNet3DOptions::Preset(preset);
-    o.div_attention(divSwitch);
+    o.div_attention(configure(o.div_attention()));
     o.in_channels(inputs);
     return std::make_shared<diva::ESPNet3DImpl>(o);
   }

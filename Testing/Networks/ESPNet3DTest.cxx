@@ -45,7 +45,9 @@ TEST(ESPNet3D, DivAttentionReplacesTheDecodersESPBlocks)
   const auto parameters = withModule->named_parameters();
   EXPECT_EQ(parameters.find("merge_l2.c1.weight"), nullptr);
   EXPECT_EQ(parameters.find("dec_l1.d4.weight"), nullptr);
-  EXPECT_NE(parameters.find("div_attention.1.fuse_conv.weight"), nullptr);
+  ASSERT_NE(parameters.find("div_attention.1.fuse_conv.weight"), nullptr);
+  // Replacing the ESP blocks, the modules' fusion convolution is the level's spatial one: 3^3 by default here.
+  EXPECT_EQ(parameters["div_attention.1.fuse_conv.weight"].size(2), 3);
   ESPNet3D baseline(ESPNet3DOptions::Preset("paper"));
   EXPECT_NE(baseline->named_parameters().find("merge_l2.c1.weight"), nullptr);
   EXPECT_NE(baseline->named_parameters().find("level3.2.d4.weight"), nullptr); // three level-3 repeats

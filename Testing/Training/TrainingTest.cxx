@@ -177,8 +177,13 @@ TEST(TrainingOptions, DivAttentionOptionsReachTheNetworkAndOldCheckpointsKeepThe
   options.stage = 2;
   options.model = "unetr";
   options.preset = "small";
-  EXPECT_EQ(options.divAttentionFusionKernel, 1);
+  EXPECT_EQ(options.divAttentionFusionKernel, 0); // each network's own default
   EXPECT_EQ(diva::CreateTrainingNetwork(options, 1)->GetSettings().at("div_attention.fusion_kernel_size"), "1");
+  options.model = "espnet";
+  EXPECT_EQ(diva::CreateTrainingNetwork(options, 1)->GetSettings().at("div_attention.fusion_kernel_size"), "3");
+  options.divAttentionFusionKernel = 1;
+  EXPECT_EQ(diva::CreateTrainingNetwork(options, 1)->GetSettings().at("div_attention.fusion_kernel_size"), "1");
+  options.model = "unetr";
   options.divAttentionFusionKernel = 3;
   EXPECT_EQ(diva::CreateTrainingNetwork(options, 1)->GetSettings().at("div_attention.fusion_kernel_size"), "3");
   options.divAttentionFusionKernel = 2;
@@ -194,7 +199,7 @@ TEST(TrainingOptions, DivAttentionOptionsReachTheNetworkAndOldCheckpointsKeepThe
   EXPECT_EQ(diva::CheckpointTrainingOptions(stored, "test").divAttentionRefinedNormScale, "absolute");
   diva::TrainingOptions fromConfig;
   diva::UpdateFromJson(fromConfig, stored, "test");
-  EXPECT_EQ(fromConfig.divAttentionFusionKernel, 1);
+  EXPECT_EQ(fromConfig.divAttentionFusionKernel, 0);
   EXPECT_EQ(fromConfig.divAttentionRefinedNormScale, "uniform-attention");
 
   options.divAttentionRefinedNormScale = "absolute";

@@ -27,7 +27,9 @@ struct ESPNet3DOptions
   TORCH_ARG(int64_t, level3_features) = 256;
   TORCH_ARG(int64_t, level2_repeats) = 2; ///< ESP blocks after level 2's down-sampling one
   TORCH_ARG(int64_t, level3_repeats) = 3;
-  TORCH_ARG(DivAttentionSwitch, div_attention) = DivAttentionSwitch();
+  /// The modules replace the decoder's ESP blocks, so their fusion convolution is that level's only spatial one:
+  /// 3^3 here (UNETR and mUnet keep their own 3^3 convolutions after the module and default to 1x1x1; Method.md).
+  TORCH_ARG(DivAttentionSwitch, div_attention) = DivAttentionSwitch().fusion_kernel_size(3);
 
 public:
   /** "paper" (16 -> 32 -> 128 -> 256) or "small" (8 -> 16 -> 32 -> 64, one repeat per level). */

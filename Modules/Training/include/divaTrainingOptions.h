@@ -21,7 +21,7 @@ struct TrainingOptions
   std::string model = "";          ///< "munet", "unetr" or "espnet"; empty: mUnet for stage 1, UNETR for stage 2
   std::string preset = "paper";    ///< network preset: "paper" or "small"
   bool        divAttention = true; ///< plug the div-attention module in (false: the ablation's baseline)
-  int64_t     divAttentionFusionKernel = 1; ///< the module's fusion convolution, 1 (1x1x1) or 3 (3^3); Method.md
+  int64_t     divAttentionFusionKernel = 0; ///< module's fusion conv: 1 (1x1x1), 3 (3^3), 0 the host's default
   std::string divAttentionRefinedNormScale = "uniform-attention"; ///< or "absolute" (before 2026-11-27); Method.md
 
   // Data.

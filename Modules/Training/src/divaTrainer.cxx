@@ -166,18 +166,26 @@ BatchPrefetcher::Next()
 std::shared_ptr<SegmentationNetworkImpl>
 CreateTrainingNetwork(const TrainingOptions & options, int64_t inputChannels)
 {
-  const auto         model = options.ResolvedModel();
-  DivAttentionSwitch divAttention;
-  divAttention.enabled(options.divAttention)
-    .fusion_kernel_size(options.divAttentionFusionKernel)
-    .refined_norm_scale(ParseRefinedNormScale(options.divAttentionRefinedNormScale));
+  const auto model = options.ResolvedModel();
+  // Each host's own switch (its default fusion kernel), with what the options set.
+  auto configure = [&](DivAttentionSwitch divAttention)
+  {
+    divAttention.enabled(options.divAttention)
+      .refined_norm_scale(ParseRefinedNormScale(options.divAttentionRefinedNormScale));
+    if (options.divAttentionFusionKernel != 0)
+    {
+      divAttention.fusion_kernel_size(options.divAttentionFusionKernel);
+    }
+    return divAttention;
+  };
   Settings settings;
   if (model == "munet")
   {
-    settings = MUnetOptions::Preset(options.preset)
+    const auto preset = MUnetOptions::Preset(options.preset);
+    settings = MUnetOptions(preset)
                  .in_channels(inputChannels)
                  .deep_supervision(true)
-                 .div_attention(divAttention)
+                 .div_attention(configure(preset.div_attention()))
                  .ToSettings();
   }
   else if (model == "unetr")
@@ -186,16 +194,18 @@ CreateTrainingNetwork(const TrainingOptions & options, int64_t inputChannels)
     {
       throw std::invalid_argument("UNETR needs a cubic patch");
     }
-    settings = UNETROptions::Preset(options.preset)
+    const auto preset = UNETROptions::Preset(options.preset);
+    settings = UNETROptions(preset)
                  .in_channels(inputChannels)
                  .image_size(options.patchSize[0])
-                 .div_attention(divAttention)
+                 .div_attention(configure(preset.div_attention()))
                  .ToSettings();
   }
   else
   {
+    const auto preset = ESPNet3DOptions::Preset(options.preset);
     settings =
-      ESPNet3DOptions::Preset(options.preset).in_channels(inputChannels).div_attention(divAttention).ToSettings();
+      ESPNet3DOptions(preset).in_channels(inputChannels).div_attention(configure(preset.div_attention())).ToSettings();
   }
   auto network = CreateNetwork(settings);
   for (const auto side : options.patchSize)

@@ -178,9 +178,10 @@ TrainingOptions::Validate() const
   {
     fail("preset must be paper or small, not '" + preset + "'");
   }
-  if (divAttentionFusionKernel != 1 && divAttentionFusionKernel != 3)
+  if (divAttentionFusionKernel != 0 && divAttentionFusionKernel != 1 && divAttentionFusionKernel != 3)
   {
-    fail("div-attention fusion kernel must be 1 or 3, not " + std::to_string(divAttentionFusionKernel));
+    fail("div-attention fusion kernel must be 0 (the network's default), 1 or 3, not " +
+         std::to_string(divAttentionFusionKernel));
   }
   if (divAttentionRefinedNormScale != "uniform-attention" && divAttentionRefinedNormScale != "absolute")
   {
