@@ -467,7 +467,6 @@ public:
     context->saved_data["placement"] = placement;
     context->saved_data["normalize"] = normalizeRefined;
     context->set_materialize_grads(false); // an unused attn gets no zero tensor to read
-    context->mark_non_differentiable({ statistics });
     return { attention, fusionInput };
   }
 
