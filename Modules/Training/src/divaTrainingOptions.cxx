@@ -1,4 +1,5 @@
 #include "divaTrainingOptions.h"
+#include "divaDivAttentionBlock.h"
 
 #include <nlohmann/json.hpp>
 
@@ -183,10 +184,13 @@ TrainingOptions::Validate() const
     fail("div-attention fusion kernel must be 0 (the network's default), 1 or 3, not " +
          std::to_string(divAttentionFusionKernel));
   }
-  if (divAttentionRefinedNormScale != "uniform-attention" && divAttentionRefinedNormScale != "absolute")
+  try
   {
-    fail("div-attention refined norm scale must be uniform-attention or absolute, not '" +
-         divAttentionRefinedNormScale + "'");
+    ParseRefinedNormScale(divAttentionRefinedNormScale); // the network's own parser: one list of the names
+  }
+  catch (const std::invalid_argument & error)
+  {
+    fail(std::string("div-attention ") + error.what());
   }
   if (instances != "organ" && instances != "lesion" && instances != "label-components")
   {
