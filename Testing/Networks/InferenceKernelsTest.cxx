@@ -14,6 +14,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace
 {
@@ -285,22 +286,35 @@ ExpectRelativelyClose(const torch::Tensor & actual,
   EXPECT_LE((actual - expected).abs().max().item<double>(), tolerance * scale) << what;
 }
 
+// With the 1x1x1 fusion the block runs FusedDivAttentionJunction (everything after the image convolution), with 3^3
+// FusedDivAttention (the element-wise part).
 TEST_F(InferenceKernels, FusedDivAttentionGivesTheModulesOutputsForEveryReadingOfEquation4)
 {
   for (const auto placement : { diva::AbsolutePlacement::OfResidual, diva::AbsolutePlacement::OfSoftmax })
   {
-    for (const int variant : { 0, 1, 2 })
+    for (const int variant : { 0, 1, 2, 3 })
     {
-      const bool  normalize = variant != 2;
-      const auto  units = variant == 0 ? diva::RefinedNormScale::UniformAttention : diva::RefinedNormScale::Absolute;
-      std::string what = diva::ToString(placement) +
-                         (normalize ? ", M_ref normalised in " + diva::ToString(units) + " units" : ", M_ref as is");
+      const bool normalize = variant % 3 != 2;
+      const auto units = variant % 3 == 0 ? diva::RefinedNormScale::UniformAttention : diva::RefinedNormScale::Absolute;
+      const int64_t fusionKernel = variant == 3 ? 3 : 1;
+      std::string   what = diva::ToString(placement) +
+                         (normalize ? ", M_ref normalised in " + diva::ToString(units) + " units" : ", M_ref as is") +
+                         ", fusion " + std::to_string(fusionKernel) + "^3";
       torch::manual_seed(37);
       diva::DivAttentionBlock block(diva::DivAttentionOptions(8, 16, 1)
                                       .prediction_channels(2)
                                       .absolute_placement(placement)
                                       .normalize_refined(normalize)
-                                      .refined_norm_scale(units));
+                                      .refined_norm_scale(units)
+                                      .fusion_kernel_size(fusionKernel));
+      // Norm parameters away from 1 and 0, so a junction that ignored them would fail.
+      {
+        torch::NoGradGuard noGrad;
+        block->image_norm->weight.uniform_(0.5, 1.5);
+        block->image_norm->bias.uniform_(-0.5, 0.5);
+        block->fuse_norm->weight.uniform_(0.5, 1.5);
+        block->fuse_norm->bias.uniform_(-0.5, 0.5);
+      }
       block->eval();
       const auto           upper = torch::randn({ 2, 8, 6, 8, 10 }) * 2.0;
       const auto           lower = torch::randn({ 2, 16, 3, 4, 5 }) * 2.0;
@@ -318,6 +332,67 @@ TEST_F(InferenceKernels, FusedDivAttentionGivesTheModulesOutputsForEveryReadingO
       ExpectRelativelyClose(fused.logits, modules.logits, 1e-4, what + ": logits");
     }
   }
+}
+
+// FusedDivAttentionJunction on its own: several tiles with a ragged last one (8 channels: 8192-voxel tiles), a raw
+// image convolution far from zero mean (the image norm's statistics must not cancel), two samples; the same bits at one
+// and two threads and with or without the attention map; what it refuses. Against the block's LibTorch operators with
+// the tolerance of the test above (1e-4 of the output's scale: two norms and a product in another order).
+TEST_F(InferenceKernels, FusedJunctionTilesTheFusionAndGivesTheSameBitsWhateverTheThreads)
+{
+  torch::manual_seed(41);
+  diva::DivAttentionBlock block(diva::DivAttentionOptions(8, 16, 1).fusion_kernel_size(1));
+  block->eval();
+  torch::InferenceMode inference;
+  block->image_norm->weight.uniform_(0.5, 1.5);
+  block->image_norm->bias.uniform_(-0.5, 0.5);
+  block->fuse_norm->weight.uniform_(0.5, 1.5);
+  block->fuse_norm->bias.uniform_(-0.5, 0.5);
+  const std::vector<int64_t> size{ 2, 8, 23, 23, 21 }; // 11109 voxels: a full tile and a ragged one
+  const auto                 upper = torch::randn(size) * 2.0;
+  const auto                 lower = torch::randn(size) * 2.0;
+  const auto                 convolved = torch::randn(size) * 3.0 + 1000.0;
+
+  diva::FusedJunctionParameters p;
+  p.imageNormWeight = block->image_norm->weight;
+  p.imageNormBias = block->image_norm->bias;
+  p.fuseWeight = block->fuse_conv->weight;
+  p.fuseNormWeight = block->fuse_norm->weight;
+  p.fuseNormBias = block->fuse_norm->bias;
+  p.refinedScale = 23.0 * 23.0 * 21.0 * std::sqrt(23.0 * 23.0 * 21.0); // the uniform-attention units
+  ASSERT_TRUE(diva::FusedDivAttentionJunctionApplies(upper, lower, convolved, diva::SoftmaxAxis::Space, p));
+
+  torch::set_num_threads(1);
+  const auto one = diva::FusedDivAttentionJunction(upper, lower, convolved, p);
+  torch::set_num_threads(2);
+  const auto two = diva::FusedDivAttentionJunction(upper, lower, convolved, p);
+  p.keepAttention = false;
+  const auto withoutMap = diva::FusedDivAttentionJunction(upper, lower, convolved, p);
+  EXPECT_TRUE(torch::equal(one.fused, two.fused)) << "one vs two threads";
+  EXPECT_TRUE(torch::equal(one.attention, two.attention)) << "one vs two threads";
+  EXPECT_TRUE(torch::equal(one.fused, withoutMap.fused)) << "the map is not needed for the output";
+  EXPECT_FALSE(withoutMap.attention.defined());
+
+  // The same steps in LibTorch's operators.
+  const auto features = torch::leaky_relu(block->image_norm(convolved), 0.01);
+  const auto attention = diva::DivAttentionBlockImpl::Attention(
+    torch::sigmoid(upper), torch::sigmoid(lower), diva::SoftmaxAxis::Space, diva::AbsolutePlacement::OfResidual);
+  const auto refined = block->refined_norm(attention * features * p.refinedScale);
+  const auto expected = torch::leaky_relu(block->fuse_norm(block->fuse_conv(upper + lower + refined)), 0.01);
+  ExpectRelativelyClose(one.attention, attention, 1e-5, "attention");
+  ExpectRelativelyClose(one.fused, expected, 1e-4, "fused");
+
+  p.fuseWeight = torch::randn({ 8, 8, 3, 3, 3 });
+  EXPECT_FALSE(diva::FusedDivAttentionJunctionApplies(upper, lower, convolved, diva::SoftmaxAxis::Space, p))
+    << "a 3^3 fusion";
+  EXPECT_THROW(diva::FusedDivAttentionJunction(upper, lower, convolved, p), std::invalid_argument);
+  p.fuseWeight = block->fuse_conv->weight;
+  p.fuseNormBias = torch::zeros({ 4 });
+  EXPECT_FALSE(diva::FusedDivAttentionJunctionApplies(upper, lower, convolved, diva::SoftmaxAxis::Space, p))
+    << "a norm parameter of the wrong length";
+  p.fuseNormBias = block->fuse_norm->bias;
+  EXPECT_FALSE(diva::FusedDivAttentionJunctionApplies(upper, lower, convolved, diva::SoftmaxAxis::Channel, p))
+    << "channel softmax";
 }
 
 TEST_F(InferenceKernels, FusedDivAttentionAppliesOnlyToTheSpatialSoftmaxWithoutRecording)

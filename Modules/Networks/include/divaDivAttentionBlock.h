@@ -123,6 +123,8 @@ struct DivAttentionResult
   torch::Tensor attention; ///< eq. 4's attn, [N, upper_channels, O_i's size], in the autograd graph
 };
 
+struct FusedJunctionParameters; // divaFusedDivAttention.h
+
 /** \brief The div-attention module (paper section 2, eqs. 1-5): re-segments where two adjacent decoder paths disagree.
  *
  * upper = O_i, lower = O_{i-1}, image = the network input:
@@ -142,8 +144,10 @@ class DivAttentionBlockImpl : public torch::nn::Module
 public:
   explicit DivAttentionBlockImpl(const DivAttentionOptions & options);
 
+  /** mapWanted = false: the caller will not read result.attention, which may then be undefined (inference skips
+   * writing it). */
   DivAttentionResult
-  forward(const torch::Tensor & upper, const torch::Tensor & lower, const torch::Tensor & image);
+  forward(const torch::Tensor & upper, const torch::Tensor & lower, const torch::Tensor & image, bool mapWanted = true);
 
   /** eq. 1: O'_{i-1} = project(upsample(O_{i-1})); for inference on a CPU, one transposed convolution with the
    * composed weight (the same values to float rounding). */
@@ -170,6 +174,11 @@ public:
   torch::nn::Conv3d          fuse_conv{ nullptr };
   torch::nn::InstanceNorm3d  fuse_norm{ nullptr };
   torch::nn::Conv3d          head{ nullptr };
+
+private:
+  /** The norms' and the fusion's parameters for FusedDivAttentionJunction (refinedScale left to the caller). */
+  FusedJunctionParameters
+  JunctionParameters() const;
 };
 
 /** \ingroup DivAttention */

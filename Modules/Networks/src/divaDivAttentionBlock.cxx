@@ -271,8 +271,29 @@ DivAttentionBlockImpl::AlignLowerPath(const torch::Tensor & lower)
   return output;
 }
 
+FusedJunctionParameters
+DivAttentionBlockImpl::JunctionParameters() const
+{
+  FusedJunctionParameters p;
+  p.imageNormWeight = image_norm->weight;
+  p.imageNormBias = image_norm->bias;
+  p.imageNormEps = image_norm->options.eps();
+  p.placement = options.absolute_placement();
+  p.normalizeRefined = static_cast<bool>(refined_norm);
+  p.refinedEps = refined_norm ? refined_norm->options.eps() : 0.0;
+  p.fuseWeight = fuse_conv->weight;
+  p.fuseNormWeight = fuse_norm->weight;
+  p.fuseNormBias = fuse_norm->bias;
+  p.fuseNormEps = fuse_norm->options.eps();
+  p.negativeSlope = kLeakySlope;
+  return p;
+}
+
 DivAttentionResult
-DivAttentionBlockImpl::forward(const torch::Tensor & upper, const torch::Tensor & lower, const torch::Tensor & image)
+DivAttentionBlockImpl::forward(const torch::Tensor & upper,
+                               const torch::Tensor & lower,
+                               const torch::Tensor & image,
+                               bool                  mapWanted)
 {
   CheckInputs(options, upper, lower, image);
   const auto lowerAligned = AlignLowerPath(lower);
@@ -285,40 +306,58 @@ DivAttentionBlockImpl::forward(const torch::Tensor & upper, const torch::Tensor 
                                       .mode(torch::kTrilinear)
                                       .align_corners(false));
   }
-  const auto imageFeatures = InstanceNorm3d(image_norm, Counted(image_conv, resized), {}, kLeakySlope);
-
+  auto               convolved = Counted(image_conv, resized);
   DivAttentionResult result;
-  torch::Tensor      fusionInput; // O_i + O'_{i-1} + M_ref
-  if (GetCpuKernels() != CpuKernels::LibTorch &&
-      FusedDivAttentionTrainingApplies(upper, lowerAligned, imageFeatures, options.softmax_axis()) &&
-      (!refined_norm || !refined_norm->options.affine()))
+  auto               junction = JunctionParameters();
+  junction.refinedScale = RefinedNormFactor(upper);
+  junction.keepAttention = mapWanted;
+  if (GetCpuKernels() != CpuKernels::LibTorch && options.fusion_kernel_size() == 1 &&
+      (!refined_norm || !refined_norm->options.affine()) && !image_norm->options.track_running_stats() &&
+      !fuse_norm->options.track_running_stats() &&
+      FusedDivAttentionJunctionApplies(upper, lowerAligned, convolved, options.softmax_axis(), junction))
   {
-    // On a CPU: eqs. 2-5, M_ref's norm and the sum in two passes (divaFusedDivAttention.h); in training an autograd
-    // function with a three-pass backward.
-    const bool normalize = static_cast<bool>(refined_norm);
-    const auto eps = refined_norm ? refined_norm->options.eps() : 0.0;
-    const auto placement = options.absolute_placement();
-    const auto factor = RefinedNormFactor(upper);
-    auto       fused =
-      AutogradRecords(upper, lowerAligned, imageFeatures)
-              ? FusedDivAttentionWithGradients(upper, lowerAligned, imageFeatures, placement, normalize, eps, factor)
-              : FusedDivAttention(upper, lowerAligned, imageFeatures, placement, normalize, eps, factor);
-    result.attention = fused.attention;
-    fusionInput = fused.fusionInput;
+    // Inference on a CPU with the 1x1x1 fusion: from the image convolution's output to the module's output in three
+    // passes over tiles that keep the fusion's input in cache (divaFusedDivAttention.h).
+    auto fusedJunction = FusedDivAttentionJunction(upper, lowerAligned, convolved, junction);
+    CountConvolution(fusedJunction.fused, fuse_conv->weight);
+    result.attention = fusedJunction.attention;
+    result.fused = fusedJunction.fused;
   }
   else
   {
-    result.attention = Attention(torch::sigmoid(upper), torch::sigmoid(lowerAligned), options.softmax_axis(),
-                                 options.absolute_placement());
-    auto refined = result.attention * imageFeatures;
-    if (refined_norm)
+    const auto    imageFeatures = InstanceNorm3d(image_norm, std::move(convolved), {}, kLeakySlope);
+    torch::Tensor fusionInput; // O_i + O'_{i-1} + M_ref
+    if (GetCpuKernels() != CpuKernels::LibTorch &&
+        FusedDivAttentionTrainingApplies(upper, lowerAligned, imageFeatures, options.softmax_axis()) &&
+        (!refined_norm || !refined_norm->options.affine()))
     {
-      const double factor = RefinedNormFactor(result.attention);
-      refined = InstanceNorm3d(refined_norm, factor == 1.0 ? refined : refined * factor);
+      // On a CPU: eqs. 2-5, M_ref's norm and the sum in two passes (divaFusedDivAttention.h); in training an autograd
+      // function with a three-pass backward.
+      const bool normalize = static_cast<bool>(refined_norm);
+      const auto eps = refined_norm ? refined_norm->options.eps() : 0.0;
+      const auto placement = options.absolute_placement();
+      const auto factor = RefinedNormFactor(upper);
+      auto       fused =
+        AutogradRecords(upper, lowerAligned, imageFeatures)
+                ? FusedDivAttentionWithGradients(upper, lowerAligned, imageFeatures, placement, normalize, eps, factor)
+                : FusedDivAttention(upper, lowerAligned, imageFeatures, placement, normalize, eps, factor);
+      result.attention = fused.attention;
+      fusionInput = fused.fusionInput;
     }
-    fusionInput = upper + lowerAligned + refined;
+    else
+    {
+      result.attention = Attention(torch::sigmoid(upper), torch::sigmoid(lowerAligned), options.softmax_axis(),
+                                   options.absolute_placement());
+      auto refined = result.attention * imageFeatures;
+      if (refined_norm)
+      {
+        const double factor = RefinedNormFactor(result.attention);
+        refined = InstanceNorm3d(refined_norm, factor == 1.0 ? refined : refined * factor);
+      }
+      fusionInput = upper + lowerAligned + refined;
+    }
+    result.fused = InstanceNorm3d(fuse_norm, Counted(fuse_conv, fusionInput), {}, kLeakySlope);
   }
-  result.fused = InstanceNorm3d(fuse_norm, Counted(fuse_conv, fusionInput), {}, kLeakySlope);
   if (head)
   {
     result.logits = Counted(head, result.fused);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 namespace diva
 {
@@ -120,13 +121,45 @@ struct Pass1Sums
 
 // Pass 1 over one instance: writes exp(residual) to `exponentials` and sums what the softmax and M_ref's norm need
 // (eight float lanes per block of kAttentionBlock values, blocks summed in double).
-template<bool AbsoluteOfResidual>
+// The features of M_ref: the given ones, or (Raw) leaky_relu((x - center) * scale + shift) of the image branch's raw
+// convolution output, its instance norm applied on the fly (FusedDivAttentionJunction).
+struct FeatureMap
+{
+  float center = 0.0f, scale = 1.0f, shift = 0.0f, slope = 1.0f;
+};
+
+template<bool Raw>
+DIVA_INLINE inline Float8
+Features8(const FeatureMap & m, Float8 x)
+{
+  if (!Raw)
+  {
+    return x;
+  }
+  const Float8 v = (x - m.center) * m.scale + m.shift;
+  return v < 0.0f ? v * m.slope : v;
+}
+
+template<bool Raw>
+inline float
+Features(const FeatureMap & m, float x)
+{
+  if (!Raw)
+  {
+    return x;
+  }
+  const float v = (x - m.center) * m.scale + m.shift;
+  return v < 0.0f ? v * m.slope : v;
+}
+
+template<bool AbsoluteOfResidual, bool RawFeatures = false>
 Pass1Sums
-ExponentiateResidual(const float * upper,
-                     const float * lower,
-                     const float * features,
-                     float *       exponentials,
-                     int64_t       count)
+ExponentiateResidual(const float *      upper,
+                     const float *      lower,
+                     const float *      features,
+                     float *            exponentials,
+                     int64_t            count,
+                     const FeatureMap & map = {})
 {
   Pass1Sums total;
   for (int64_t start = 0; start < count; start += kAttentionBlock)
@@ -143,7 +176,7 @@ ExponentiateResidual(const float * upper,
       }
       const Float8 value = Exp8(residual);
       Store8(exponentials + i, value);
-      const Float8 product = value * Load8(features + i);
+      const Float8 product = value * Features8<RawFeatures>(map, Load8(features + i));
       e += value;
       p += product;
       q += product * product;
@@ -158,7 +191,7 @@ ExponentiateResidual(const float * upper,
       }
       const float value = ExpWithoutLibrary(residual);
       exponentials[i] = value;
-      const float product = value * features[i];
+      const float product = value * Features<RawFeatures>(map, features[i]);
       eBlock += value;
       pBlock += product;
       qBlock += static_cast<double>(product) * product;
@@ -339,6 +372,138 @@ WriteInputGradients(const BackwardScalars & c,
     dUpper[i] = g[i] + dd * su * (1.0f - su);
     dLower[i] = g[i] - dd * sl * (1.0f - sl);
     dFeatures[i] = dP * attn[i];
+  }
+}
+// Count, mean and sum of squared deviations of a run of values; Merge combines two runs (Chan, Golub and LeVeque), so
+// statistics taken tile by tile add up in a fixed order whatever the threads.
+struct Moments
+{
+  double count = 0.0, mean = 0.0, squares = 0.0;
+};
+
+inline void
+Merge(Moments & total, const Moments & part)
+{
+  if (part.count == 0.0)
+  {
+    return;
+  }
+  const double n = total.count + part.count, delta = part.mean - total.mean;
+  total.mean += delta * (part.count / n);
+  total.squares += part.squares + delta * delta * (total.count * part.count / n);
+  total.count = n;
+}
+
+// One block of at most kAttentionBlock values, read twice (the second time from L1): its mean, then the squared
+// deviations from it, so no cancellation whatever the mean.
+Moments
+BlockMoments(const float * x, int64_t count)
+{
+  Float8  s{};
+  int64_t i = 0;
+  for (; i + kAttentionLanes <= count; i += kAttentionLanes)
+  {
+    s += Load8(x + i);
+  }
+  double sum = 0.0;
+  for (int64_t j = i; j < count; ++j)
+  {
+    sum += x[j];
+  }
+  for (int j = 0; j < kAttentionLanes; ++j)
+  {
+    sum += s[j];
+  }
+  const double n = static_cast<double>(count);
+  const auto   center = static_cast<float>(sum / n);
+  Float8       d{}, q{};
+  for (i = 0; i + kAttentionLanes <= count; i += kAttentionLanes)
+  {
+    const Float8 v = Load8(x + i) - center;
+    d += v;
+    q += v * v;
+  }
+  double deviations = 0.0, squares = 0.0;
+  for (int64_t j = i; j < count; ++j)
+  {
+    const double v = static_cast<double>(x[j]) - center;
+    deviations += v;
+    squares += v * v;
+  }
+  for (int j = 0; j < kAttentionLanes; ++j)
+  {
+    deviations += d[j];
+    squares += q[j];
+  }
+  // The float center's rounding: deviations from the exact mean.
+  return { n, center + deviations / n, std::max(0.0, squares - deviations * deviations / n) };
+}
+
+Moments
+RunMoments(const float * x, int64_t count)
+{
+  Moments total;
+  for (int64_t start = 0; start < count; start += kAttentionBlock)
+  {
+    Merge(total, BlockMoments(x + start, std::min(kAttentionBlock, count - start)));
+  }
+  return total;
+}
+
+// Per (sample, channel) constants of FusedDivAttentionJunction's second pass.
+struct JunctionChannel
+{
+  FeatureMap features;                   // the image norm + leaky ReLU, on the fly
+  float      scale = 1.0f;               // exp(residual) -> attn
+  float      center = 0.0f, gain = 1.0f; // M_ref's norm
+};
+
+// X = upper + lowerAligned + (attn * F - center) * gain over one run of a channel, into `out`; attn (exp * scale)
+// written back over the exponentials when kept.
+template<bool Keep>
+void
+FuseRun(const JunctionChannel & k,
+        const float *           up,
+        const float *           low,
+        float *                 exponentials,
+        const float *           raw,
+        float *                 out,
+        int64_t                 count)
+{
+  int64_t i = 0;
+  for (; i + kAttentionLanes <= count; i += kAttentionLanes)
+  {
+    const Float8 a = Load8(exponentials + i) * k.scale;
+    if (Keep)
+    {
+      Store8(exponentials + i, a);
+    }
+    Store8(out + i,
+           Load8(up + i) + Load8(low + i) + (a * Features8<true>(k.features, Load8(raw + i)) - k.center) * k.gain);
+  }
+  for (; i < count; ++i)
+  {
+    const float a = exponentials[i] * k.scale;
+    if (Keep)
+    {
+      exponentials[i] = a;
+    }
+    out[i] = up[i] + low[i] + (a * Features<true>(k.features, raw[i]) - k.center) * k.gain;
+  }
+}
+
+// y = leaky_relu((y - center) * scale + shift) in place.
+void
+NormalizeRun(float * y, int64_t count, const FeatureMap & map)
+{
+  int64_t i = 0;
+  for (; i + kAttentionLanes <= count; i += kAttentionLanes)
+  {
+    Store8(y + i, Features8<true>(map, Load8(y + i)));
+  }
+  for (; i < count; ++i)
+  {
+    y[i] = Features<true>(map, y[i]);
   }
 }
 #  pragma GCC            pop_options
@@ -592,6 +757,159 @@ FusedDivAttentionWithGradients(const torch::Tensor & upper,
   const auto outputs = FusedDivAttentionFunction::apply(
     upper, lowerAligned, imageFeatures, static_cast<int64_t>(placement), normalizeRefined, eps, refinedScale);
   return { outputs[0], outputs[1] };
+}
+
+bool
+FusedDivAttentionJunctionApplies(const torch::Tensor &           upper,
+                                 const torch::Tensor &           lowerAligned,
+                                 const torch::Tensor &           imageConvolved,
+                                 SoftmaxAxis                     axis,
+                                 const FusedJunctionParameters & p)
+{
+  if (!FusedDivAttentionApplies(upper, lowerAligned, imageConvolved, axis))
+  {
+    return false;
+  }
+  const int64_t channels = upper.size(1);
+  const auto    perChannel = [channels](const torch::Tensor & t)
+  {
+    return !t.defined() ||
+           (t.device().is_cpu() && t.scalar_type() == torch::kFloat && t.dim() == 1 && t.size(0) == channels);
+  };
+  const auto & w = p.fuseWeight;
+  return perChannel(p.imageNormWeight) && perChannel(p.imageNormBias) && perChannel(p.fuseNormWeight) &&
+         perChannel(p.fuseNormBias) && w.defined() && w.device().is_cpu() && w.scalar_type() == torch::kFloat &&
+         w.dim() == 5 && w.size(0) == channels && w.size(1) == channels && w.size(2) == 1 && w.size(3) == 1 &&
+         w.size(4) == 1 &&
+         !AutogradRecords(p.imageNormWeight, p.imageNormBias, p.fuseWeight, p.fuseNormWeight, p.fuseNormBias);
+}
+
+FusedJunctionResult
+FusedDivAttentionJunction(const torch::Tensor &           upper,
+                          const torch::Tensor &           lowerAligned,
+                          const torch::Tensor &           imageConvolved,
+                          const FusedJunctionParameters & p)
+{
+  RECORD_USER_SCOPE("diva::fused_div_attention_junction"); // named in LibTorch profiles
+  if (!FusedDivAttentionJunctionApplies(upper, lowerAligned, imageConvolved, SoftmaxAxis::Space, p))
+  {
+    throw std::invalid_argument("FusedDivAttentionJunction: needs float32 CPU tensors [N, C, D, H, W] of one shape, "
+                                "per-channel norm parameters of C values, a [C, C, 1, 1, 1] fusion weight and no "
+                                "autograd recording");
+  }
+  const auto    u = upper.contiguous(), l = lowerAligned.contiguous(), g = imageConvolved.contiguous();
+  const int64_t batch = u.size(0), channels = u.size(1), instances = batch * channels;
+  const int64_t voxels = u.numel() / instances;
+  const auto    values = [channels](const torch::Tensor & t, float fallback)
+  {
+    std::vector<float> out(static_cast<size_t>(channels), fallback);
+    if (t.defined())
+    {
+      const auto c = t.contiguous();
+      std::copy(c.data_ptr<float>(), c.data_ptr<float>() + channels, out.begin());
+    }
+    return out;
+  };
+  const auto imageWeight = values(p.imageNormWeight, 1.0f), imageBias = values(p.imageNormBias, 0.0f);
+  const auto fuseWeight = values(p.fuseNormWeight, 1.0f), fuseBias = values(p.fuseNormBias, 0.0f);
+  const auto slope = static_cast<float>(p.negativeSlope);
+  auto       exponentials = torch::empty_like(u); // attn, when kept
+  auto       fused = torch::empty_like(u);
+#if defined(DIVA_FUSED_ATTENTION_X86)
+  const float *                uData = u.data_ptr<float>();
+  const float *                lData = l.data_ptr<float>();
+  const float *                gData = g.data_ptr<float>();
+  float *                      eData = exponentials.data_ptr<float>();
+  float *                      yData = fused.data_ptr<float>();
+  const double                 n = static_cast<double>(voxels);
+  std::vector<JunctionChannel> constants(static_cast<size_t>(instances));
+  // Pass 1, per instance: the image norm's statistics (one pass), then exp of the residual and M_ref's moments.
+  at::parallel_for(
+    0, instances, 1,
+    [&](int64_t begin, int64_t end)
+    {
+      for (int64_t instance = begin; instance < end; ++instance)
+      {
+        const int64_t     offset = instance * voxels, channel = instance % channels;
+        const auto        image = RunMoments(gData + offset, voxels);
+        JunctionChannel & k = constants[static_cast<size_t>(instance)];
+        const double      imageScale =
+          imageWeight[static_cast<size_t>(channel)] / std::sqrt(image.squares / n + p.imageNormEps);
+        k.features = { static_cast<float>(image.mean), static_cast<float>(imageScale),
+                       imageBias[static_cast<size_t>(channel)], slope };
+        const auto sums = p.placement == AbsolutePlacement::OfResidual
+                            ? ExponentiateResidual<true, true>(uData + offset, lData + offset, gData + offset,
+                                                               eData + offset, voxels, k.features)
+                            : ExponentiateResidual<false, true>(uData + offset, lData + offset, gData + offset,
+                                                                eData + offset, voxels, k.features);
+        // As ForwardInto: attn = exp / sum / sqrt(DHW), and M_ref's moments scaled by that factor.
+        const double factor = 1.0 / (sums.exponentials * std::sqrt(n));
+        const double mean = factor * sums.products / n;
+        const double variance =
+          std::max(0.0, factor * factor * (sums.squares / n - (sums.products / n) * (sums.products / n)));
+        const double k2 = p.refinedScale;
+        k.scale = static_cast<float>(factor);
+        k.center = static_cast<float>(p.normalizeRefined ? mean : 0.0);
+        k.gain = static_cast<float>(p.normalizeRefined ? k2 / std::sqrt(k2 * k2 * variance + p.refinedEps) : 1.0);
+      }
+    });
+  // Pass 2, per tile of voxels across all channels: X in a cache-sized buffer, the 1x1x1 convolution as one matrix
+  // product into the output, and the tile's output statistics while it is in cache.
+  const int64_t tile = std::min(voxels, std::max<int64_t>(256, (65536 / channels) / kAttentionLanes * kAttentionLanes));
+  const int64_t tilesPerSample = (voxels + tile - 1) / tile, tasks = batch * tilesPerSample;
+  std::vector<Moments> partials(static_cast<size_t>(tasks * channels));
+  // Detached: the worker threads do not inherit the caller's inference or no-grad mode.
+  const auto mixing = p.fuseWeight.detach().reshape({ channels, channels }).contiguous();
+  at::parallel_for(
+    0, tasks, 1,
+    [&](int64_t begin, int64_t end)
+    {
+      auto buffer = torch::empty({ channels * tile }, u.options()); // through the caching host allocator
+      for (int64_t task = begin; task < end; ++task)
+      {
+        const int64_t sample = task / tilesPerSample, start = (task % tilesPerSample) * tile;
+        const int64_t length = std::min(tile, voxels - start);
+        float *       x = buffer.data_ptr<float>();
+        for (int64_t c = 0; c < channels; ++c)
+        {
+          const int64_t instance = sample * channels + c, offset = instance * voxels + start;
+          const auto &  k = constants[static_cast<size_t>(instance)];
+          p.keepAttention
+             ? FuseRun<true>(k, uData + offset, lData + offset, eData + offset, gData + offset, x + c * length, length)
+             : FuseRun<false>(k, uData + offset, lData + offset, eData + offset, gData + offset, x + c * length, length);
+        }
+        float * y = yData + sample * channels * voxels + start;
+        auto    product = torch::from_blob(y, { channels, length }, { voxels, 1 }, u.options());
+        at::mm_out(product, mixing, torch::from_blob(x, { channels, length }, u.options()));
+        for (int64_t c = 0; c < channels; ++c)
+        {
+          partials[static_cast<size_t>(task * channels + c)] = RunMoments(y + c * voxels, length);
+        }
+      }
+    });
+  // Pass 3, per instance: the fusion norm from the tiles' statistics (merged in tile order) and the leaky ReLU.
+  at::parallel_for(
+    0, instances, 1,
+    [&](int64_t begin, int64_t end)
+    {
+      for (int64_t instance = begin; instance < end; ++instance)
+      {
+        const int64_t sample = instance / channels, channel = instance % channels;
+        Moments       total;
+        for (int64_t t = 0; t < tilesPerSample; ++t)
+        {
+          Merge(total, partials[static_cast<size_t>((sample * tilesPerSample + t) * channels + channel)]);
+        }
+        const double scale = fuseWeight[static_cast<size_t>(channel)] / std::sqrt(total.squares / n + p.fuseNormEps);
+        const FeatureMap map{ static_cast<float>(total.mean), static_cast<float>(scale),
+                              fuseBias[static_cast<size_t>(channel)], slope };
+        NormalizeRun(yData + instance * voxels, voxels, map);
+      }
+    });
+#else
+  (void)imageWeight, (void)imageBias, (void)fuseWeight, (void)fuseBias, (void)slope;
+#endif
+  return { p.keepAttention ? exponentials : torch::Tensor(), fused };
 }
 
 } // namespace diva
