@@ -53,6 +53,24 @@ TEST(MUnet, ShapesAt96AndAnotherSize)
   EXPECT_THROW(withModule->Segment(torch::randn({ 1, 2, 40, 32, 32 }).to(device)), std::invalid_argument);
 }
 
+// Without the maps (forward(), or a request without them) the modules skip writing them; the logits are the same
+// bits, because the maps are never an input of the output.
+TEST(MUnet, LogitsWithoutAttentionMapsAreTheSameBits)
+{
+  torch::manual_seed(12);
+  torch::InferenceMode inference;
+  auto                 options = MUnetOptions::Preset("small");
+  options.div_attention().enabled(true);
+  MUnet      network(options);
+  const auto image = torch::randn({ 1, 2, 32, 32, 32 });
+  const auto all = network->Segment(image);
+  const auto logitsOnly = network->Segment(image, diva::SegmentationRequest{ false });
+  ASSERT_EQ(all.attentionMaps.size(), 3U);
+  EXPECT_TRUE(logitsOnly.attentionMaps.empty());
+  EXPECT_TRUE(torch::equal(all.logits, logitsOnly.logits));
+  EXPECT_TRUE(torch::equal(all.logits, network->forward(image)));
+}
+
 TEST(MUnet, EveryParameterReceivesAGradient)
 {
   for (const bool divAttention : { false, true })

@@ -106,8 +106,9 @@ class ESPNet3DImpl : public SegmentationNetworkImpl
 public:
   explicit ESPNet3DImpl(const ESPNet3DOptions & options = ESPNet3DOptions());
 
+  using SegmentationNetworkImpl::Segment;
   SegmentationOutput
-  Segment(const torch::Tensor & image) override;
+  Segment(const torch::Tensor & image, const SegmentationRequest & request) override;
   torch::Tensor
   forward(const torch::Tensor & image);
 

@@ -110,8 +110,9 @@ class MUnetImpl : public SegmentationNetworkImpl
 public:
   explicit MUnetImpl(const MUnetOptions & options = MUnetOptions());
 
+  using SegmentationNetworkImpl::Segment;
   SegmentationOutput
-  Segment(const torch::Tensor & image) override;
+  Segment(const torch::Tensor & image, const SegmentationRequest & request) override;
   torch::Tensor
   forward(const torch::Tensor & image);
 

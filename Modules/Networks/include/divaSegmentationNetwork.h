@@ -27,6 +27,16 @@ struct SegmentationOutput
   std::vector<torch::Tensor> attentionMaps;
 };
 
+/** \brief What Segment() returns besides the final logits.
+ * \ingroup DivAttention
+ */
+struct SegmentationRequest
+{
+  /** false: `attentionMaps` comes back empty, and for inference on a CPU the div-attention modules skip writing their
+   * maps (one [N, C, D, H, W] tensor per module fewer; DivAttentionBlockImpl::forward). */
+  bool attentionMaps = true;
+};
+
 /** \brief Interface every network of the method shares, so the loss, the model file and the applications need not
  * know which architecture they hold.
  * \ingroup DivAttention
@@ -39,7 +49,14 @@ public:
 
   /** image: [N, C, D, H, W] with C the configured input channels. */
   virtual SegmentationOutput
-  Segment(const torch::Tensor & image) = 0;
+  Segment(const torch::Tensor & image, const SegmentationRequest & request) = 0;
+
+  /** Everything: Segment(image, SegmentationRequest{}). */
+  SegmentationOutput
+  Segment(const torch::Tensor & image)
+  {
+    return Segment(image, SegmentationRequest{});
+  }
 
   /** Architecture name ("UNETR", "mUnet", "ESPNet3D") and all options, enough to rebuild this network. */
   virtual Settings

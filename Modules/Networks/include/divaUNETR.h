@@ -54,8 +54,9 @@ class UNETRImpl : public SegmentationNetworkImpl
 public:
   explicit UNETRImpl(const UNETROptions & options = UNETROptions());
 
+  using SegmentationNetworkImpl::Segment;
   SegmentationOutput
-  Segment(const torch::Tensor & image) override;
+  Segment(const torch::Tensor & image, const SegmentationRequest & request) override;
   /** The final logits only. */
   torch::Tensor
   forward(const torch::Tensor & image);

@@ -210,7 +210,7 @@ ESPNet3DImpl::ESPNet3DImpl(const ESPNet3DOptions & opts) : options(opts)
 }
 
 SegmentationOutput
-ESPNet3DImpl::Segment(const torch::Tensor & image)
+ESPNet3DImpl::Segment(const torch::Tensor & image, const SegmentationRequest & request)
 {
   CheckImageShape(image, options.in_channels(), GetSizeDivisor(), "ESPNet3D");
   auto l1 = level0(image);
@@ -233,10 +233,14 @@ ESPNet3DImpl::Segment(const torch::Tensor & image)
   torch::Tensor      decoded;
   if (div_attention)
   {
-    const auto coarse = div_attention[1]->as<DivAttentionBlockImpl>()->forward(l2, l3, image);
-    const auto fine = div_attention[0]->as<DivAttentionBlockImpl>()->forward(l1, coarse.fused, image);
+    const auto coarse = div_attention[1]->as<DivAttentionBlockImpl>()->forward(l2, l3, image, request.attentionMaps);
+    const auto fine =
+      div_attention[0]->as<DivAttentionBlockImpl>()->forward(l1, coarse.fused, image, request.attentionMaps);
     result.intermediateLogits = { fine.logits, coarse.logits };
-    result.attentionMaps = { fine.attention, coarse.attention };
+    if (request.attentionMaps)
+    {
+      result.attentionMaps = { fine.attention, coarse.attention };
+    }
     decoded = fine.fused;
   }
   else
@@ -269,7 +273,7 @@ ESPNet3DImpl::Segment(const torch::Tensor & image)
 torch::Tensor
 ESPNet3DImpl::forward(const torch::Tensor & image)
 {
-  return Segment(image).logits;
+  return Segment(image, SegmentationRequest{ false }).logits; // the logits only: no attention maps
 }
 
 Settings

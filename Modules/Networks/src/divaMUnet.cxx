@@ -158,7 +158,7 @@ MUnetImpl::MUnetImpl(const MUnetOptions & opts) : options(opts)
 }
 
 SegmentationOutput
-MUnetImpl::Segment(const torch::Tensor & image)
+MUnetImpl::Segment(const torch::Tensor & image, const SegmentationRequest & request)
 {
   CheckImageShape(image, options.in_channels(), GetSizeDivisor(), "mUnet");
   const auto         skips = encoder(image);
@@ -172,9 +172,12 @@ MUnetImpl::Segment(const torch::Tensor & image)
     x = decoder->stages[s]->as<StackedConvBlocksImpl>()->forward(torch::cat({ x, skips[skips.size() - 2 - s] }, 1));
     if (div_attention && s >= 1)
     {
-      auto r = div_attention[s - 1]->as<DivAttentionBlockImpl>()->forward(x, lower, image);
+      auto r = div_attention[s - 1]->as<DivAttentionBlockImpl>()->forward(x, lower, image, request.attentionMaps);
       x = r.fused;
-      result.attentionMaps.insert(result.attentionMaps.begin(), r.attention);
+      if (request.attentionMaps)
+      {
+        result.attentionMaps.insert(result.attentionMaps.begin(), r.attention);
+      }
     }
     const bool last = s + 1 == decoderStages;
     if (last || (s >= 1 && options.deep_supervision()))
@@ -196,7 +199,7 @@ MUnetImpl::Segment(const torch::Tensor & image)
 torch::Tensor
 MUnetImpl::forward(const torch::Tensor & image)
 {
-  return Segment(image).logits;
+  return Segment(image, SegmentationRequest{ false }).logits; // the logits only: no attention maps
 }
 
 Settings

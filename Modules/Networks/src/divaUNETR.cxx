@@ -121,7 +121,7 @@ UNETRImpl::TokensToVolume(const torch::Tensor & tokens) const
 }
 
 SegmentationOutput
-UNETRImpl::Segment(const torch::Tensor & image)
+UNETRImpl::Segment(const torch::Tensor & image, const SegmentationRequest & request)
 {
   CheckImageShape(image, options.in_channels(), options.patch_size(), "UNETR");
   if (image.size(2) != options.image_size() || image.size(3) != options.image_size() ||
@@ -144,25 +144,34 @@ UNETRImpl::Segment(const torch::Tensor & image)
   auto               dec2 = decoder4(dec3, enc3);
   if (div_attention)
   {
-    auto r = div_attention[2]->as<DivAttentionBlockImpl>()->forward(dec2, dec3, image);
+    auto r = div_attention[2]->as<DivAttentionBlockImpl>()->forward(dec2, dec3, image, request.attentionMaps);
     dec2 = r.fused;
     result.intermediateLogits.insert(result.intermediateLogits.begin(), r.logits);
-    result.attentionMaps.insert(result.attentionMaps.begin(), r.attention);
+    if (request.attentionMaps)
+    {
+      result.attentionMaps.insert(result.attentionMaps.begin(), r.attention);
+    }
   }
   auto dec1 = decoder3(dec2, enc2);
   if (div_attention)
   {
-    auto r = div_attention[1]->as<DivAttentionBlockImpl>()->forward(dec1, dec2, image);
+    auto r = div_attention[1]->as<DivAttentionBlockImpl>()->forward(dec1, dec2, image, request.attentionMaps);
     dec1 = r.fused;
     result.intermediateLogits.insert(result.intermediateLogits.begin(), r.logits);
-    result.attentionMaps.insert(result.attentionMaps.begin(), r.attention);
+    if (request.attentionMaps)
+    {
+      result.attentionMaps.insert(result.attentionMaps.begin(), r.attention);
+    }
   }
   auto top = decoder2(dec1, enc1);
   if (div_attention)
   {
-    auto r = div_attention[0]->as<DivAttentionBlockImpl>()->forward(top, dec1, image);
+    auto r = div_attention[0]->as<DivAttentionBlockImpl>()->forward(top, dec1, image, request.attentionMaps);
     top = r.fused;
-    result.attentionMaps.insert(result.attentionMaps.begin(), r.attention);
+    if (request.attentionMaps)
+    {
+      result.attentionMaps.insert(result.attentionMaps.begin(), r.attention);
+    }
   }
   result.logits = out(top);
   return result;
@@ -171,7 +180,7 @@ UNETRImpl::Segment(const torch::Tensor & image)
 torch::Tensor
 UNETRImpl::forward(const torch::Tensor & image)
 {
-  return Segment(image).logits;
+  return Segment(image, SegmentationRequest{ false }).logits; // the logits only: no attention maps
 }
 
 Settings

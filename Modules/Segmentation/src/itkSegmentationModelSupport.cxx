@@ -130,9 +130,11 @@ SegmentationModelSupport::Forward(diva::LoadedModel &          model,
 {
   try
   {
-    torch::InferenceMode inference;
-    const auto           device = DeviceOf(model);
-    const auto           output = model.network->Segment(input.to(device));
+    torch::InferenceMode      inference;
+    const auto                device = DeviceOf(model);
+    diva::SegmentationRequest request;
+    request.attentionMaps = attention != nullptr; // unasked, the modules skip writing them
+    const auto output = model.network->Segment(input.to(device), request);
     if (attention)
     {
       attention->clear();
