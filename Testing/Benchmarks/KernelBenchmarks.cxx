@@ -1,6 +1,8 @@
 // The LibTorch kernels the networks spend their time in, as GFLOP/s: they show whether the BLAS and allocator
 // choices of the build (Documentation/Performance.md) took effect.
 #include "divaCpuKernelSelection.h"
+#include "divaDivAttentionBlock.h"
+#include "divaFusedDivAttention.h"
 #include "itkDivAttentionRuntime.h"
 
 #include <benchmark/benchmark.h>
@@ -172,6 +174,46 @@ BM_InstanceNormLeakyRelu(benchmark::State & state)
   state.counters["GB/s"] = benchmark::Counter(3.0 * 4.0 * static_cast<double>(input.numel()) * 1e-9,
                                               benchmark::Counter::kIsIterationInvariantRate);
 }
+// One div-attention junction after its two convolutions (the image branch's and the aligned lower path's), as mUnet
+// `paper` has them: 32 channels at 96^3, 64 at 48^3. junction:1 is FusedDivAttentionJunction (what inference runs
+// with the 1x1x1 fusion), junction:0 the steps before it: the fused image norm, FusedDivAttention, the fusion
+// convolution and the fused norm. No attention map kept (as the pipeline runs).
+void
+BM_DivAttentionJunction(benchmark::State & state)
+{
+  UseThreads(state);
+  const int64_t           channels = state.range(1), side = state.range(2);
+  diva::DivAttentionBlock block(diva::DivAttentionOptions(channels, 2 * channels, 2).fusion_kernel_size(1));
+  block->eval();
+  torch::InferenceMode          inference;
+  const auto                    upper = torch::randn({ 1, channels, side, side, side });
+  const auto                    lower = torch::randn({ 1, channels, side, side, side });
+  const auto                    convolved = torch::randn({ 1, channels, side, side, side });
+  diva::FusedJunctionParameters p;
+  p.imageNormWeight = block->image_norm->weight;
+  p.imageNormBias = block->image_norm->bias;
+  p.fuseWeight = block->fuse_conv->weight;
+  p.fuseNormWeight = block->fuse_norm->weight;
+  p.fuseNormBias = block->fuse_norm->bias;
+  p.refinedScale = block->RefinedNormFactor(upper);
+  p.keepAttention = false;
+  const auto step = [&]
+  {
+    if (state.range(3) == 1)
+    {
+      return diva::FusedDivAttentionJunction(upper, lower, convolved, p).fused;
+    }
+    const auto features = diva::InstanceNorm3d(block->image_norm, convolved, {}, 0.01);
+    const auto sum = diva::FusedDivAttention(upper, lower, features, p.placement, true, p.refinedEps, p.refinedScale);
+    return diva::InstanceNorm3d(block->fuse_norm, block->fuse_conv(sum.fusionInput), {}, 0.01);
+  };
+  benchmark::DoNotOptimize(step().data_ptr()); // warm-up
+  for (auto _ : state)
+  {
+    benchmark::DoNotOptimize(step().data_ptr());
+  }
+  ReportFlops(state, 2.0 * static_cast<double>(channels * channels) * static_cast<double>(side * side * side));
+}
 } // namespace
 
 #if defined(__x86_64__)
@@ -263,5 +305,14 @@ BENCHMARK(BM_InstanceNormLeakyRelu)
   ->Args({ 1, 16, 96, 0 })
   ->Args({ 1, 16, 96, 1 })
   ->ArgNames({ "threads", "channels", "side", "libtorch" })
+  ->Unit(benchmark::kMillisecond)
+  ->UseRealTime();
+BENCHMARK(BM_DivAttentionJunction)
+  ->Args({ 2, 32, 96, 1 })
+  ->Args({ 2, 32, 96, 0 })
+  ->Args({ 2, 64, 48, 1 })
+  ->Args({ 2, 64, 48, 0 })
+  ->Args({ 1, 32, 96, 1 })
+  ->ArgNames({ "threads", "channels", "side", "junction" })
   ->Unit(benchmark::kMillisecond)
   ->UseRealTime();

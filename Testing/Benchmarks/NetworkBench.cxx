@@ -148,14 +148,15 @@ main(int argc, char ** argv)
                                               [&]
                                               {
                                                 torch::InferenceMode inference;
-                                                network->Segment(input);
+                                                // As the pipeline runs it: no attention maps asked.
+                                                network->Segment(input, diva::SegmentationRequest{ false });
                                               });
     if (!args["profile"].empty())
     {
       // One more forward under LibTorch's profiler, as a chrome trace; Utilities/profile-summary.py sums it.
       torch::autograd::profiler::RecordProfile recording(args["profile"] + "-forward.json");
       torch::InferenceMode                     inference;
-      network->Segment(input);
+      network->Segment(input, diva::SegmentationRequest{ false });
       Synchronize(device);
     }
     network->train();
