@@ -7,6 +7,9 @@
 //                            div-attention module's fusion convolution; default the network's)] [--profile PREFIX]
 //                            (also writes PREFIX-forward.json / PREFIX-train.json: chrome traces
 //                                                 of one forward and one train step; Utilities/profile-summary.py)
+//                            [--compare-forward 1] (the host with and without div-attention in one process, forwards
+//                            alternating, the order swapped every round: the module's cost on a machine whose speed
+//                            drifts between processes; prints both medians and the median of the per-round ratios)
 #include "divaDevice.h"
 #include "divaESPNet3D.h"
 #include "divaHostAllocator.h"
@@ -110,15 +113,80 @@ MedianMilliseconds(const torch::Device & device, int iterations, F && run)
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
 }
+// --compare-forward 1: both variants in one process, forwards alternating (baseline first in even rounds, the module
+// first in odd ones), so process-to-process drift (this machine: up to +-15 %) cancels in each round's ratio.
+int
+CompareForward(std::map<std::string, std::string> & args,
+               const torch::Device &                device,
+               int64_t                              batch,
+               int64_t                              side,
+               int                                  rounds)
+{
+  std::vector<std::shared_ptr<diva::SegmentationNetworkImpl>> networks;
+  for (const bool divAttention : { false, true })
+  {
+    torch::manual_seed(0);
+    networks.push_back(Build(args["model"], args["preset"], divAttention, std::stoll(args["inputs"]), side,
+                             std::stoll(args["feature-size"]), std::stoll(args["fusion-kernel"])));
+    networks.back()->to(device);
+    networks.back()->eval();
+  }
+  const auto input = torch::randn({ batch, networks[0]->GetInputChannels(), side, side, side }, device);
+  const auto forward = [&](std::size_t which)
+  {
+    torch::InferenceMode inference;
+    const auto           start = std::chrono::steady_clock::now();
+    networks[which]->Segment(input, diva::SegmentationRequest{ false });
+    Synchronize(device);
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  };
+  for (int warmUp = 0; warmUp < 2; ++warmUp)
+  {
+    forward(0);
+    forward(1);
+  }
+  std::vector<double> baseline, module, ratios;
+  for (int round = 0; round < rounds; ++round)
+  {
+    double first = 0.0, second = 0.0;
+    if (round % 2 == 0)
+    {
+      first = forward(0);
+      second = forward(1);
+      baseline.push_back(first);
+      module.push_back(second);
+    }
+    else
+    {
+      second = forward(1);
+      first = forward(0);
+      baseline.push_back(first);
+      module.push_back(second);
+    }
+    ratios.push_back(second / first);
+  }
+  const auto median = [](std::vector<double> values)
+  {
+    std::sort(values.begin(), values.end());
+    return values[values.size() / 2];
+  };
+  std::printf("device=%s model=%s preset=%s batch=%lld side=%lld threads=%d rounds=%d forward_ms_baseline=%.2f "
+              "forward_ms_div_attention=%.2f median_round_ratio=%.4f\n",
+              diva::DescribeDevice(device).c_str(), args["model"].c_str(), args["preset"].c_str(),
+              static_cast<long long>(batch), static_cast<long long>(side), diva::GetTorchThreadBudget(), rounds,
+              median(baseline), median(module), median(ratios));
+  return 0;
+}
 } // namespace
 
 int
 main(int argc, char ** argv)
 {
   std::map<std::string, std::string> args = {
-    { "device", "auto" }, { "model", "unetr" }, { "preset", "paper" },   { "div-attention", "1" },
-    { "batch", "1" },     { "side", "96" },     { "iterations", "10" },  { "threads", "0" },
-    { "inputs", "1" },    { "profile", "" },    { "feature-size", "0" }, { "fusion-kernel", "0" }
+    { "device", "auto" },      { "model", "unetr" }, { "preset", "paper" },   { "div-attention", "1" },
+    { "batch", "1" },          { "side", "96" },     { "iterations", "10" },  { "threads", "0" },
+    { "inputs", "1" },         { "profile", "" },    { "feature-size", "0" }, { "fusion-kernel", "0" },
+    { "compare-forward", "0" }
   };
   for (int i = 1; i + 1 < argc; i += 2)
   {
@@ -137,6 +205,10 @@ main(int argc, char ** argv)
     const torch::Device device = diva::ResolveDevice(args["device"]);
     const int64_t       batch = std::stoll(args["batch"]), side = std::stoll(args["side"]);
     const int           iterations = std::stoi(args["iterations"]);
+    if (args["compare-forward"] == "1")
+    {
+      return CompareForward(args, device, batch, side, iterations);
+    }
     auto network = Build(args["model"], args["preset"], args["div-attention"] == "1", std::stoll(args["inputs"]), side,
                          std::stoll(args["feature-size"]), std::stoll(args["fusion-kernel"]));
     network->to(device);
@@ -144,13 +216,17 @@ main(int argc, char ** argv)
     const auto target = (torch::rand({ batch, 1, side, side, side }, device) > 0.5).to(torch::kFloat32);
 
     network->eval();
-    const double forward = MedianMilliseconds(device, iterations,
-                                              [&]
-                                              {
-                                                torch::InferenceMode inference;
-                                                // As the pipeline runs it: no attention maps asked.
-                                                network->Segment(input, diva::SegmentationRequest{ false });
-                                              });
+    const auto inferOnce = [&]
+    {
+      torch::InferenceMode inference;
+      network->Segment(input, diva::SegmentationRequest{ false }); // as the pipeline runs it: no attention maps asked
+    };
+    inferOnce(); // the first forward maps every buffer; what later ones map is churn of the host allocator's cache
+    const auto   cacheBefore = diva::GetHostAllocatorStatistics();
+    const double forward = MedianMilliseconds(device, iterations, inferOnce);
+    const auto   cacheAfter = diva::GetHostAllocatorStatistics();
+    const double freshPerForward = static_cast<double>(cacheAfter.freshBytes - cacheBefore.freshBytes) /
+                                   (1024.0 * 1024.0) / static_cast<double>(iterations + 2);
     if (!args["profile"].empty())
     {
       // One more forward under LibTorch's profiler, as a chrome trace; Utilities/profile-summary.py sums it.
@@ -180,10 +256,10 @@ main(int argc, char ** argv)
       Synchronize(device);
     }
     std::printf("device=%s model=%s preset=%s div_attention=%s batch=%lld side=%lld threads=%d params=%.2fM "
-                "forward_ms=%.2f train_step_ms=%.2f\n",
+                "forward_ms=%.2f train_step_ms=%.2f forward_fresh_mib=%.1f\n",
                 diva::DescribeDevice(device).c_str(), args["model"].c_str(), args["preset"].c_str(),
                 args["div-attention"].c_str(), static_cast<long long>(batch), static_cast<long long>(side),
-                diva::GetTorchThreadBudget(), diva::CountParameters(*network) / 1e6, forward, step);
+                diva::GetTorchThreadBudget(), diva::CountParameters(*network) / 1e6, forward, step, freshPerForward);
     return 0;
   }
   catch (const std::exception & error)
