@@ -185,19 +185,12 @@ BM_DivAttentionJunction(benchmark::State & state)
   const int64_t           channels = state.range(1), side = state.range(2);
   diva::DivAttentionBlock block(diva::DivAttentionOptions(channels, 2 * channels, 2).fusion_kernel_size(1));
   block->eval();
-  torch::InferenceMode          inference;
-  const auto                    upper = torch::randn({ 1, channels, side, side, side });
-  const auto                    lower = torch::randn({ 1, channels, side, side, side });
-  const auto                    convolved = torch::randn({ 1, channels, side, side, side });
-  diva::FusedJunctionParameters p;
-  p.imageNormWeight = block->image_norm->weight;
-  p.imageNormBias = block->image_norm->bias;
-  p.fuseWeight = block->fuse_conv->weight;
-  p.fuseNormWeight = block->fuse_norm->weight;
-  p.fuseNormBias = block->fuse_norm->bias;
-  p.refinedScale = block->RefinedNormFactor(upper);
-  p.keepAttention = false;
-  const auto step = [&]
+  torch::InferenceMode inference;
+  const auto           upper = torch::randn({ 1, channels, side, side, side });
+  const auto           lower = torch::randn({ 1, channels, side, side, side });
+  const auto           convolved = torch::randn({ 1, channels, side, side, side });
+  const auto           p = block->JunctionParameters(upper, false); // no map kept, as the pipeline runs
+  const auto           step = [&]
   {
     if (state.range(3) == 1)
     {

@@ -353,13 +353,8 @@ TEST_F(InferenceKernels, FusedJunctionTilesTheFusionAndGivesTheSameBitsWhateverT
   const auto                 lower = torch::randn(size) * 2.0;
   const auto                 convolved = torch::randn(size) * 3.0 + 1000.0;
 
-  diva::FusedJunctionParameters p;
-  p.imageNormWeight = block->image_norm->weight;
-  p.imageNormBias = block->image_norm->bias;
-  p.fuseWeight = block->fuse_conv->weight;
-  p.fuseNormWeight = block->fuse_norm->weight;
-  p.fuseNormBias = block->fuse_norm->bias;
-  p.refinedScale = 23.0 * 23.0 * 21.0 * std::sqrt(23.0 * 23.0 * 21.0); // the uniform-attention units
+  auto p = block->JunctionParameters(upper, true);
+  EXPECT_DOUBLE_EQ(p.refinedScale, 23.0 * 23.0 * 21.0 * std::sqrt(23.0 * 23.0 * 21.0)); // uniform-attention units
   ASSERT_TRUE(diva::FusedDivAttentionJunctionApplies(upper, lower, convolved, diva::SoftmaxAxis::Space, p));
 
   torch::set_num_threads(1);

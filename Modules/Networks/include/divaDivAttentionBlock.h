@@ -175,10 +175,10 @@ public:
   torch::nn::InstanceNorm3d  fuse_norm{ nullptr };
   torch::nn::Conv3d          head{ nullptr };
 
-private:
-  /** The norms' and the fusion's parameters for FusedDivAttentionJunction (refinedScale left to the caller). */
+  /** What forward() passes to FusedDivAttentionJunction for an upper path `upper`: the norms' and the fusion's
+   * parameters, M_ref's units (RefinedNormFactor) and whether the map is kept. */
   FusedJunctionParameters
-  JunctionParameters() const;
+  JunctionParameters(const torch::Tensor & upper, bool mapWanted) const;
 };
 
 /** \ingroup DivAttention */

@@ -272,7 +272,7 @@ DivAttentionBlockImpl::AlignLowerPath(const torch::Tensor & lower)
 }
 
 FusedJunctionParameters
-DivAttentionBlockImpl::JunctionParameters() const
+DivAttentionBlockImpl::JunctionParameters(const torch::Tensor & upper, bool mapWanted) const
 {
   FusedJunctionParameters p;
   p.imageNormWeight = image_norm->weight;
@@ -286,6 +286,8 @@ DivAttentionBlockImpl::JunctionParameters() const
   p.fuseNormBias = fuse_norm->bias;
   p.fuseNormEps = fuse_norm->options.eps();
   p.negativeSlope = kLeakySlope;
+  p.refinedScale = RefinedNormFactor(upper);
+  p.keepAttention = mapWanted;
   return p;
 }
 
@@ -308,9 +310,7 @@ DivAttentionBlockImpl::forward(const torch::Tensor & upper,
   }
   auto               convolved = Counted(image_conv, resized);
   DivAttentionResult result;
-  auto               junction = JunctionParameters();
-  junction.refinedScale = RefinedNormFactor(upper);
-  junction.keepAttention = mapWanted;
+  const auto         junction = JunctionParameters(upper, mapWanted);
   if (GetCpuKernels() != CpuKernels::LibTorch && options.fusion_kernel_size() == 1 &&
       (!refined_norm || !refined_norm->options.affine()) && !image_norm->options.track_running_stats() &&
       !fuse_norm->options.track_running_stats() &&
