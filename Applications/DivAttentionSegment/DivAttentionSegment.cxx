@@ -454,6 +454,7 @@ main(int argc, char ** argv)
       filter->SetKeepClickedComponent(!wholeCoarseMask.getValue());
       // The float probability on the input's grid only when it is written (it is the size of the CT).
       filter->SetComputeProbabilityImage(!probability.getValue().empty());
+      filter->SetComputeAttentionMap(!attention.getValue().empty() || !preview.getValue().empty());
       if (::isatty(STDERR_FILENO))
       {
         filter->AddObserver(itk::ProgressEvent(), ProgressBar::New());

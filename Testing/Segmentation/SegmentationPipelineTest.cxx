@@ -425,6 +425,26 @@ TEST(DivAttentionRefine, AttentionMapOnThePatchGridAndZeroWithoutModule)
   }
   EXPECT_GT(maximum, 0.0f);
 
+  // Without the map: the same probability, bit for bit (the maps never feed the output), and output 1 all zeros.
+  auto withoutMap = RefineType::New();
+  withoutMap->SetInput(patch);
+  withoutMap->SetModelFile(ModelPath("refine"));
+  withoutMap->ComputeAttentionMapOff();
+  withoutMap->Update();
+  EXPECT_EQ(withoutMap->GetNumberOfAttentionMaps(), 0U);
+  itk::ImageRegionConstIterator<FloatImageType> same(refine->GetOutput(), patch->GetLargestPossibleRegion());
+  for (itk::ImageRegionConstIterator<FloatImageType> it(withoutMap->GetOutput(), patch->GetLargestPossibleRegion());
+       !it.IsAtEnd(); ++it, ++same)
+  {
+    ASSERT_EQ(it.Get(), same.Get());
+  }
+  for (itk::ImageRegionConstIterator<FloatImageType> it(withoutMap->GetAttentionOutput(),
+                                                        patch->GetLargestPossibleRegion());
+       !it.IsAtEnd(); ++it)
+  {
+    ASSERT_EQ(it.Get(), 0.0f);
+  }
+
   auto plain = RefineType::New();
   plain->SetInput(patch);
   plain->SetModel(ConstantModel(0.0, "refine", 1, false));

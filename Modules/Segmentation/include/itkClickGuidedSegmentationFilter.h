@@ -131,6 +131,11 @@ public:
   itkSetMacro(ComputeProbabilityImage, bool);
   itkGetConstMacro(ComputeProbabilityImage, bool);
   itkBooleanMacro(ComputeProbabilityImage);
+  /** Compute the refinement's attention map (GetAttentionMap(); default on). Off, the refinement network writes no
+   * maps and GetAttentionMap() is all zeros; the mask is the same. */
+  itkSetMacro(ComputeAttentionMap, bool);
+  itkGetConstMacro(ComputeAttentionMap, bool);
+  itkBooleanMacro(ComputeAttentionMap);
   /** Give LibTorch's cached host blocks back to the system when each network stage ends (default off). The caching
    * host allocator (diva::InstallHostAllocator) serves a request from cached blocks of any size (best fit, or several
    * moved together), so stage 1's cache becomes stage 2's buffers and keeping it costs no memory beyond the larger
@@ -234,6 +239,7 @@ private:
   double        m_FallbackCropSize{ 64.0 };
   double        m_CoarseMaximumExtent{ 400.0 };
   bool          m_ComputeProbabilityImage{ true };
+  bool          m_ComputeAttentionMap{ true };
   bool          m_ReleaseCacheBetweenStages{ false };
 
   // Models loaded from the files, kept until the file or the device changes.

@@ -183,6 +183,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   refine->SetInput(crop->GetOutput());
   refine->SetModel(refineModel);
   refine->SetDevice(m_Device);
+  refine->SetComputeAttentionMap(m_ComputeAttentionMap);
   typename CropClickMapFilterType::Pointer cropClickMap;
   if (refineModel->network->GetInputChannels() == 2)
   {
@@ -368,6 +369,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream
   os << indent << "FallbackCropSize: " << m_FallbackCropSize << std::endl;
   os << indent << "CoarseMaximumExtent: " << m_CoarseMaximumExtent << std::endl;
   os << indent << "ComputeProbabilityImage: " << (m_ComputeProbabilityImage ? "On" : "Off") << std::endl;
+  os << indent << "ComputeAttentionMap: " << (m_ComputeAttentionMap ? "On" : "Off") << std::endl;
   os << indent << "ReleaseCacheBetweenStages: " << (m_ReleaseCacheBetweenStages ? "On" : "Off") << std::endl;
   os << indent << "CoarseFileModel: " << (m_CoarseFileModel ? m_CoarseFileModelKey : std::string("(none)"))
      << std::endl;

@@ -85,6 +85,12 @@ public:
     return this->GetOutput(1);
   }
 
+  /** Compute output 1, the attention map (default on). Off, the network is asked for no maps (its div-attention
+   * modules then skip writing them) and output 1 is all zeros; output 0 is the same. */
+  itkSetMacro(ComputeAttentionMap, bool);
+  itkGetConstMacro(ComputeAttentionMap, bool);
+  itkBooleanMacro(ComputeAttentionMap);
+
   /** After Update(): how many attention maps the model returned, and the device it ran on. */
   itkGetConstMacro(NumberOfAttentionMaps, unsigned int);
   itkGetStringMacro(DeviceUsed);
@@ -117,6 +123,7 @@ private:
   ModelPointer m_FileModel;
   std::string  m_FileModelKey;
 
+  bool         m_ComputeAttentionMap{ true };
   unsigned int m_NumberOfAttentionMaps{ 0 };
   std::string  m_DeviceUsed;
 };

@@ -109,7 +109,8 @@ DivAttentionRefineFilter<TInputImage, TOutputImage>::GenerateData()
   }
   const auto                 input = torch::cat(channels, 1);
   std::vector<torch::Tensor> maps;
-  const auto                 probability = SegmentationModelSupport::Forward(*model, input, "refine model", &maps);
+  const auto                 probability =
+    SegmentationModelSupport::Forward(*model, input, "refine model", m_ComputeAttentionMap ? &maps : nullptr);
 
   auto copyInto = [](const torch::Tensor & tensor, OutputImageType * image)
   {
@@ -157,6 +158,7 @@ DivAttentionRefineFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream & os
 {
   Superclass::PrintSelf(os, indent);
   os << indent << "ModelFile: " << m_ModelFile << std::endl;
+  os << indent << "ComputeAttentionMap: " << (m_ComputeAttentionMap ? "On" : "Off") << std::endl;
   os << indent << "Model: " << (m_Model ? "loaded" : "(none)") << std::endl;
   os << indent << "Device: " << m_Device << std::endl;
   os << indent << "FileModel: " << (m_FileModel ? m_FileModelKey : std::string("(none)")) << std::endl;
