@@ -334,6 +334,20 @@ TEST_F(InferenceKernels, FusedDivAttentionGivesTheModulesOutputsForEveryReadingO
   }
 }
 
+// FusedDivAttentionJunction's steps in LibTorch's operators, with the block's own modules.
+diva::FusedJunctionResult
+JunctionByOperators(diva::DivAttentionBlock & block,
+                    const torch::Tensor &     upper,
+                    const torch::Tensor &     lower,
+                    const torch::Tensor &     convolved)
+{
+  const auto features = torch::leaky_relu(block->image_norm(convolved), 0.01);
+  const auto attention = diva::DivAttentionBlockImpl::Attention(
+    torch::sigmoid(upper), torch::sigmoid(lower), diva::SoftmaxAxis::Space, diva::AbsolutePlacement::OfResidual);
+  const auto refined = block->refined_norm(attention * features * block->RefinedNormFactor(upper));
+  return { attention, torch::leaky_relu(block->fuse_norm(block->fuse_conv(upper + lower + refined)), 0.01) };
+}
+
 // FusedDivAttentionJunction on its own: several tiles with a ragged last one (8 channels: 8192-voxel tiles), a raw
 // image convolution far from zero mean (the image norm's statistics must not cancel), two samples; the same bits at one
 // and two threads and with or without the attention map; what it refuses. Against the block's LibTorch operators with
@@ -368,14 +382,9 @@ TEST_F(InferenceKernels, FusedJunctionTilesTheFusionAndGivesTheSameBitsWhateverT
   EXPECT_TRUE(torch::equal(one.fused, withoutMap.fused)) << "the map is not needed for the output";
   EXPECT_FALSE(withoutMap.attention.defined());
 
-  // The same steps in LibTorch's operators.
-  const auto features = torch::leaky_relu(block->image_norm(convolved), 0.01);
-  const auto attention = diva::DivAttentionBlockImpl::Attention(
-    torch::sigmoid(upper), torch::sigmoid(lower), diva::SoftmaxAxis::Space, diva::AbsolutePlacement::OfResidual);
-  const auto refined = block->refined_norm(attention * features * p.refinedScale);
-  const auto expected = torch::leaky_relu(block->fuse_norm(block->fuse_conv(upper + lower + refined)), 0.01);
-  ExpectRelativelyClose(one.attention, attention, 1e-5, "attention");
-  ExpectRelativelyClose(one.fused, expected, 1e-4, "fused");
+  const auto expected = JunctionByOperators(block, upper, lower, convolved);
+  ExpectRelativelyClose(one.attention, expected.attention, 1e-5, "attention");
+  ExpectRelativelyClose(one.fused, expected.fused, 1e-4, "fused");
 
   p.fuseWeight = torch::randn({ 8, 8, 3, 3, 3 });
   EXPECT_FALSE(diva::FusedDivAttentionJunctionApplies(upper, lower, convolved, diva::SoftmaxAxis::Space, p))
@@ -388,6 +397,29 @@ TEST_F(InferenceKernels, FusedJunctionTilesTheFusionAndGivesTheSameBitsWhateverT
   p.fuseNormBias = block->fuse_norm->bias;
   EXPECT_FALSE(diva::FusedDivAttentionJunctionApplies(upper, lower, convolved, diva::SoftmaxAxis::Channel, p))
     << "channel softmax";
+}
+
+// Channel counts that are not a multiple of the product's four-row block (6: one block and two single rows), one
+// sample, a size that is one ragged tile: against LibTorch's operators as above.
+TEST_F(InferenceKernels, FusedJunctionHandlesChannelCountsOutsideItsRegisterBlock)
+{
+  torch::manual_seed(43);
+  for (const int64_t channels : { int64_t{ 6 }, int64_t{ 5 } })
+  {
+    diva::DivAttentionBlock block(diva::DivAttentionOptions(channels, 2 * channels, 2).fusion_kernel_size(1));
+    block->eval();
+    torch::InferenceMode       inference;
+    const std::vector<int64_t> size{ 1, channels, 9, 10, 11 };
+    const auto                 upper = torch::randn(size) * 2.0;
+    const auto                 lower = torch::randn(size) * 2.0;
+    const auto                 convolved = torch::randn(size) - 5.0;
+    const auto                 actual =
+      diva::FusedDivAttentionJunction(upper, lower, convolved, block->JunctionParameters(upper, true));
+    const auto expected = JunctionByOperators(block, upper, lower, convolved);
+    ExpectRelativelyClose(actual.attention, expected.attention, 1e-5,
+                          std::to_string(channels) + " channels: attention");
+    ExpectRelativelyClose(actual.fused, expected.fused, 1e-4, std::to_string(channels) + " channels: fused");
+  }
 }
 
 TEST_F(InferenceKernels, FusedDivAttentionAppliesOnlyToTheSpatialSoftmaxWithoutRecording)
