@@ -63,6 +63,8 @@ Sigmoid(float x)
 // (chosen at run time): at SSE width the three exponentials per voxel made this slower than LibTorch's AVX2 operators.
 // The compiler does not vectorise the scalar loop on its own: the exponent bit tricks and the selects stop it.
 #  define DIVA_INLINE __attribute__((always_inline))
+// On the functions that call AVX intrinsics: clang does not apply the GCC target pragma below to them.
+#  define DIVA_AVX2_FMA __attribute__((target("avx2,fma")))
 #  pragma GCC diagnostic push
 #  pragma GCC diagnostic ignored "-Wpsabi" // 32-byte vectors pass only between functions inlined into AVX2 code
 #  pragma GCC            push_options
@@ -516,7 +518,7 @@ NormalizeRun(float * y, int64_t count, const FeatureMap & map)
 // apart (the output tensor). Per block of 24 columns (its x stays in L1 across all rows), four output rows by three
 // vectors per step: twelve accumulators in registers, four broadcasts and three loads against twelve FMAs, so the FMA
 // units set the pace. (BLAS reached ~50 GFLOP/s per core on these flat products of depth 32-320.)
-void
+DIVA_AVX2_FMA void
 MultiplyTile(const float * w,
              int64_t       rows,
              int64_t       depth,
@@ -604,7 +606,7 @@ MultiplyTile(const float * w,
 }
 
 // Streaming stores are weakly ordered: fenced before another thread reads what they wrote (the last pass).
-void
+DIVA_AVX2_FMA void
 StoresVisible()
 {
   _mm_sfence();
@@ -612,7 +614,7 @@ StoresVisible()
 
 // Copies a row of the cached product to the output with streaming stores where aligned: the output is read again only
 // in the last pass, long after it would have left the cache, so the stores skip reading the lines first.
-void
+DIVA_AVX2_FMA void
 CopyOut(const float * source, float * target, int64_t count)
 {
   int64_t i = 0;
