@@ -10,6 +10,7 @@
 //                            [--compare-forward 1] (the host with and without div-attention in one process, forwards
 //                            alternating, the order swapped every round: the module's cost on a machine whose speed
 //                            drifts between processes; prints both medians and the median of the per-round ratios)
+//                            [--compare-train 1] (the same with training steps)
 #include "divaDevice.h"
 #include "divaESPNet3D.h"
 #include "divaHostAllocator.h"
@@ -28,6 +29,7 @@
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -113,37 +115,54 @@ MedianMilliseconds(const torch::Device & device, int iterations, F && run)
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
 }
-// --compare-forward 1: both variants in one process, forwards alternating (baseline first in even rounds, the module
-// first in odd ones), so process-to-process drift (this machine: up to +-15 %) cancels in each round's ratio.
+// --compare-forward 1 / --compare-train 1: both variants in one process, runs alternating (baseline first in even
+// rounds, the module first in odd ones), so process-to-process drift (this machine: up to +-15 %) cancels in each
+// round's ratio. A run is one forward (inference, no maps) or one training step (forward, deep-supervised loss,
+// backward, Adam).
 int
-CompareForward(std::map<std::string, std::string> & args,
-               const torch::Device &                device,
-               int64_t                              batch,
-               int64_t                              side,
-               int                                  rounds)
+CompareVariants(std::map<std::string, std::string> & args,
+                const torch::Device &                device,
+                int64_t                              batch,
+                int64_t                              side,
+                int                                  rounds,
+                bool                                 train)
 {
   std::vector<std::shared_ptr<diva::SegmentationNetworkImpl>> networks;
+  std::vector<std::unique_ptr<torch::optim::Adam>>            optimizers;
   for (const bool divAttention : { false, true })
   {
     torch::manual_seed(0);
     networks.push_back(Build(args["model"], args["preset"], divAttention, std::stoll(args["inputs"]), side,
                              std::stoll(args["feature-size"]), std::stoll(args["fusion-kernel"])));
     networks.back()->to(device);
-    networks.back()->eval();
+    networks.back()->train(train);
+    optimizers.push_back(
+      std::make_unique<torch::optim::Adam>(networks.back()->parameters(), torch::optim::AdamOptions(1e-4)));
   }
   const auto input = torch::randn({ batch, networks[0]->GetInputChannels(), side, side, side }, device);
-  const auto forward = [&](std::size_t which)
+  const auto target = (torch::rand({ batch, 1, side, side, side }, device) > 0.5).to(torch::kFloat32);
+  const diva::SegmentationLossOptions lossOptions;
+  const auto                          run = [&](std::size_t which)
   {
-    torch::InferenceMode inference;
-    const auto           start = std::chrono::steady_clock::now();
-    networks[which]->Segment(input, diva::SegmentationRequest{ false });
+    const auto start = std::chrono::steady_clock::now();
+    if (train)
+    {
+      optimizers[which]->zero_grad();
+      diva::DeepSupervisedLoss(networks[which]->Segment(input), target, lossOptions).backward();
+      optimizers[which]->step();
+    }
+    else
+    {
+      torch::InferenceMode inference;
+      networks[which]->Segment(input, diva::SegmentationRequest{ false });
+    }
     Synchronize(device);
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   };
   for (int warmUp = 0; warmUp < 2; ++warmUp)
   {
-    forward(0);
-    forward(1);
+    run(0);
+    run(1);
   }
   std::vector<double> baseline, module, ratios;
   for (int round = 0; round < rounds; ++round)
@@ -151,18 +170,16 @@ CompareForward(std::map<std::string, std::string> & args,
     double first = 0.0, second = 0.0;
     if (round % 2 == 0)
     {
-      first = forward(0);
-      second = forward(1);
-      baseline.push_back(first);
-      module.push_back(second);
+      first = run(0);
+      second = run(1);
     }
     else
     {
-      second = forward(1);
-      first = forward(0);
-      baseline.push_back(first);
-      module.push_back(second);
+      second = run(1);
+      first = run(0);
     }
+    baseline.push_back(first);
+    module.push_back(second);
     ratios.push_back(second / first);
   }
   const auto median = [](std::vector<double> values)
@@ -170,11 +187,12 @@ CompareForward(std::map<std::string, std::string> & args,
     std::sort(values.begin(), values.end());
     return values[values.size() / 2];
   };
-  std::printf("device=%s model=%s preset=%s batch=%lld side=%lld threads=%d rounds=%d forward_ms_baseline=%.2f "
-              "forward_ms_div_attention=%.2f median_round_ratio=%.4f\n",
+  const char * what = train ? "train_step" : "forward";
+  std::printf("device=%s model=%s preset=%s batch=%lld side=%lld threads=%d rounds=%d %s_ms_baseline=%.2f "
+              "%s_ms_div_attention=%.2f median_round_ratio=%.4f\n",
               diva::DescribeDevice(device).c_str(), args["model"].c_str(), args["preset"].c_str(),
-              static_cast<long long>(batch), static_cast<long long>(side), diva::GetTorchThreadBudget(), rounds,
-              median(baseline), median(module), median(ratios));
+              static_cast<long long>(batch), static_cast<long long>(side), diva::GetTorchThreadBudget(), rounds, what,
+              median(baseline), what, median(module), median(ratios));
   return 0;
 }
 } // namespace
@@ -183,10 +201,10 @@ int
 main(int argc, char ** argv)
 {
   std::map<std::string, std::string> args = {
-    { "device", "auto" },      { "model", "unetr" }, { "preset", "paper" },   { "div-attention", "1" },
-    { "batch", "1" },          { "side", "96" },     { "iterations", "10" },  { "threads", "0" },
-    { "inputs", "1" },         { "profile", "" },    { "feature-size", "0" }, { "fusion-kernel", "0" },
-    { "compare-forward", "0" }
+    { "device", "auto" },       { "model", "unetr" },    { "preset", "paper" },   { "div-attention", "1" },
+    { "batch", "1" },           { "side", "96" },        { "iterations", "10" },  { "threads", "0" },
+    { "inputs", "1" },          { "profile", "" },       { "feature-size", "0" }, { "fusion-kernel", "0" },
+    { "compare-forward", "0" }, { "compare-train", "0" }
   };
   for (int i = 1; i + 1 < argc; i += 2)
   {
@@ -205,9 +223,9 @@ main(int argc, char ** argv)
     const torch::Device device = diva::ResolveDevice(args["device"]);
     const int64_t       batch = std::stoll(args["batch"]), side = std::stoll(args["side"]);
     const int           iterations = std::stoi(args["iterations"]);
-    if (args["compare-forward"] == "1")
+    if (args["compare-forward"] == "1" || args["compare-train"] == "1")
     {
-      return CompareForward(args, device, batch, side, iterations);
+      return CompareVariants(args, device, batch, side, iterations, args["compare-train"] == "1");
     }
     auto network = Build(args["model"], args["preset"], args["div-attention"] == "1", std::stoll(args["inputs"]), side,
                          std::stoll(args["feature-size"]), std::stoll(args["fusion-kernel"]));
