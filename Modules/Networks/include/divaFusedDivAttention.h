@@ -118,12 +118,14 @@ FusedDivAttentionJunctionApplies(const torch::Tensor &           upper,
  * 32): the image norm's three, the attention's two (FusedDivAttention), the fusion convolution's read and write, the
  * fusion norm's three. Here the image norm's statistics take one pass and F is never written; the second attention
  * pass runs over tiles of voxels across all channels, so X stays in cache: the 1x1x1 convolution multiplies it there
- * (a matrix product per tile), and each tile's output statistics are taken while it is still in cache (merged in a
- * fixed order with Chan's formula). One pass applies the norm. About 12 passes instead of 18, and one fewer [N, C,
- * ...] tensor alive. The fusion bias is not added: an instance norm removes any per-channel constant.
+ * (an AVX2 product per tile), each tile's output statistics are taken while it is still in cache (merged in a fixed
+ * order with Chan's formula), and the tile is streamed out. One pass applies the norm. About 11 passes instead of 18,
+ * and one fewer [N, C, ...] tensor alive. Without the map, pass 1 stores exp(residual) * F in its place, so pass 2
+ * reads three tensors. The fusion bias is not added: an instance norm removes any per-channel constant.
  *
- * Accuracy: float rounding against the block's operators (tested to 1e-4 of the output's scale: the statistics of
- * the image norm are one pass from a sampled center, in double). Deterministic at any thread count. Throws
+ * Accuracy: float rounding against the block's operators (tested to 1e-4 of the output's scale; every statistic is
+ * taken per cached block of 1024 values, mean first and then squared deviations, and merged in double). The output
+ * has the same bits with or without the map and at any thread count. Throws
  * std::invalid_argument where FusedDivAttentionJunctionApplies() is false.
  * \ingroup DivAttention
  */

@@ -514,10 +514,10 @@ NormalizeRun(float * y, int64_t count, const FeatureMap & map)
     y[i] = Features<true>(map, y[i]);
   }
 }
-// y = w x for a tile in cache: w [rows, depth] (row-major), x [depth, length] (rows `length` apart), y rows `stride`
-// apart (the output tensor). Per block of 24 columns (its x stays in L1 across all rows), four output rows by three
-// vectors per step: twelve accumulators in registers, four broadcasts and three loads against twelve FMAs, so the FMA
-// units set the pace. (BLAS reached ~50 GFLOP/s per core on these flat products of depth 32-320.)
+// y = w x for a tile in cache: w [rows, depth] (row-major), x [depth, length] (rows `xStride` apart), y rows `stride`
+// apart. Per block of 24 columns (its x stays in L1 across all rows), four output rows by three vectors per step:
+// twelve accumulators in registers, four broadcasts and three loads against twelve FMAs, so the FMA units set the
+// pace. (OpenBLAS runs on one thread inside these tasks, and per-tile calls on these flat products were slower.)
 DIVA_AVX2_FMA void
 MultiplyTile(const float * w,
              int64_t       rows,
