@@ -3,6 +3,7 @@
 #include "ScopedCpuKernels.h"
 #include "divaCountedLayers.h"
 #include "divaCpuKernelSelection.h"
+#include "divaDivAttentionBlock.h"
 #include "divaUNETR.h"
 
 #include <gtest/gtest.h>
@@ -105,7 +106,8 @@ TEST_P(ConvolutionShapes, MatchLibTorchInValuesAndGradients)
 
 // The shape families of the networks: a one-channel stem; a small N*C*D*H that LibTorch sends to im2col; mUnet's
 // strided down-sampling; ESPNet's dilated ESP branches; batch 2 with groups; 1x1x1 (one matrix product) with and
-// without bias; the transformer's patch embedding (kernel = stride).
+// without bias, and over 24 x 25 x 26 voxels (several ranges per thread and two gradient blocks per sample, the last
+// one ragged); the transformer's patch embedding (kernel = stride).
 INSTANTIATE_TEST_SUITE_P(NetworkShapes,
                          ConvolutionShapes,
                          ::testing::Values(ConvolutionCase{ "Stem", 1, 1, 8, 12, 3, 1, 1, 1, 1, true },
@@ -115,6 +117,8 @@ INSTANTIATE_TEST_SUITE_P(NetworkShapes,
                                            ConvolutionCase{ "GroupedBatchTwo", 2, 8, 8, 6, 3, 1, 1, 1, 2, true },
                                            ConvolutionCase{ "Pointwise", 1, 12, 5, 7, 1, 1, 0, 1, 1, true },
                                            ConvolutionCase{ "PointwiseBatchTwo", 2, 12, 5, 7, 1, 1, 0, 1, 1, false },
+                                           ConvolutionCase{ "PointwiseSeveralBlocks", 2, 12, 5, 24, 1, 1, 0, 1, 1,
+                                                            true },
                                            ConvolutionCase{ "PatchEmbedding", 1, 6, 12, 8, 2, 2, 0, 1, 1, true }),
                          [](const ::testing::TestParamInfo<ConvolutionCase> & info)
                          { return std::string(info.param.name); });
@@ -150,6 +154,76 @@ TEST_F(CpuKernelSelection, LinearMatchesLibTorchInValuesAndGradients)
   for (std::size_t i = 0; i < 4; ++i)
   {
     ExpectClose(results[1][i], results[0][i], names[i]);
+  }
+}
+
+// The 1x1x1 convolution's weight and bias gradients sum fixed blocks of voxels in block order
+// (divaPointwiseConvolution3d.h): one thread or two, training gives the same bits.
+TEST_F(CpuKernelSelection, PointwiseGradientsAreTheSameBitsWhateverTheThreads)
+{
+  torch::manual_seed(8);
+  const auto input = torch::randn({ 2, 16, 20, 21, 22 }); // 9240 voxels: two gradient blocks per sample
+  const auto weight = torch::randn({ 8, 16, 1, 1, 1 }) * 0.2;
+  const auto bias = torch::randn({ 8 });
+  const auto upstream = torch::randn({ 2, 8, 20, 21, 22 });
+  diva::SetCpuKernels(CpuKernels::Selected);
+  std::vector<torch::Tensor> results[2];
+  for (int threads = 1; threads <= 2; ++threads)
+  {
+    torch::set_num_threads(threads);
+    auto       x = input.clone().requires_grad_();
+    auto       w = weight.clone().requires_grad_();
+    auto       b = bias.clone().requires_grad_();
+    const auto y = diva::Convolution3d(x, w, b, { 1, 1, 1 }, { 0, 0, 0 }, { 1, 1, 1 }, 1);
+    // The toolkit's autograd function ran, not LibTorch's addmm or convolution.
+    EXPECT_NE(y.grad_fn()->name().find("PointwiseConvolutionFunction"), std::string::npos) << y.grad_fn()->name();
+    (y * upstream).sum().backward();
+    results[threads - 1] = { y.detach(), x.grad(), w.grad(), b.grad() };
+  }
+  const char * names[] = { "output", "input gradient", "weight gradient", "bias gradient" };
+  for (std::size_t i = 0; i < 4; ++i)
+  {
+    EXPECT_TRUE(torch::equal(results[0][i], results[1][i])) << names[i];
+  }
+}
+
+// In training the module runs eq. 1 as one transposed convolution with the composed weight, its 1x1x1 convolutions and
+// up-convolution inside the selection's autograd functions and eqs. 2-5 in the fused function: every parameter's
+// gradient, and the lower path's, must be what LibTorch's own layers give.
+TEST_F(CpuKernelSelection, DivAttentionBlockTrainsWithLibTorchsGradients)
+{
+  torch::manual_seed(13);
+  diva::DivAttentionBlock                            block(diva::DivAttentionOptions(8, 16, 1).prediction_channels(2));
+  const auto                                         upper = torch::randn({ 1, 8, 12, 12, 12 });
+  const auto                                         lower = torch::randn({ 1, 16, 6, 6, 6 });
+  const auto                                         image = torch::randn({ 1, 1, 24, 24, 24 });
+  std::vector<std::pair<std::string, torch::Tensor>> gradients[2];
+  const CpuKernels                                   kernels[2] = { CpuKernels::LibTorch, CpuKernels::Selected };
+  for (int k = 0; k < 2; ++k)
+  {
+    diva::SetCpuKernels(kernels[k]);
+    block->zero_grad();
+    auto       lowerPath = lower.clone().requires_grad_();
+    const auto result = block(upper, lowerPath, image);
+    // Weighted sums, so that every output voxel's gradient differs; the attention map too (never detached).
+    const auto weights = [](const torch::Tensor & t) { return torch::linspace(-1.0, 2.0, t.numel()).view(t.sizes()); };
+    (result.logits * weights(result.logits))
+      .sum()
+      .add((result.fused * weights(result.fused)).sum())
+      .add((result.attention * weights(result.attention)).sum() * 1e3)
+      .backward();
+    gradients[k].emplace_back("lower path", lowerPath.grad());
+    for (const auto & item : block->named_parameters())
+    {
+      gradients[k].emplace_back(item.key(), item.value().grad().clone());
+    }
+  }
+  ASSERT_EQ(gradients[0].size(), gradients[1].size());
+  for (std::size_t i = 0; i < gradients[0].size(); ++i)
+  {
+    ASSERT_TRUE(gradients[1][i].second.defined()) << gradients[1][i].first;
+    // Two norms, a softmax and sums over 1728 voxels in another order: 1e-4 of each gradient's largest magnitude.
+    ExpectClose(gradients[1][i].second, gradients[0][i].second, gradients[1][i].first.c_str());
   }
 }
 

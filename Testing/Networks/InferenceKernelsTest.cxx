@@ -117,52 +117,59 @@ TEST_F(InferenceKernels, TransposedConvolutionAppliesOnlyWhereKernelEqualsStride
 TEST_F(InferenceKernels, TheSelectionRunsTheTransposedKernelForInferenceAndTrainingWithMatchingGradients)
 {
   torch::manual_seed(33);
-  const auto input = torch::randn({ 2, 6, 4, 5, 6 });
-  const auto weight = torch::randn({ 6, 3, 2, 2, 2 });
-  const auto bias = torch::randn({ 3 });
-  const auto upConvolve = [&](const torch::Tensor & x, const torch::Tensor & w, const torch::Tensor & b) {
-    return diva::TransposedConvolution3d(x, w, b, { 2, 2, 2 }, { 0, 0, 0 }, { 0, 0, 0 }, 1, { 1, 1, 1 });
-  };
-  torch::Tensor ours, selected, libtorch;
+  // A small volume (one gradient block per sample) and one of 9240 voxels per sample (two gradient blocks, the second
+  // ragged, and the voxels shared between the threads).
+  for (const std::vector<int64_t> & inputShape :
+       { std::vector<int64_t>{ 2, 6, 4, 5, 6 }, std::vector<int64_t>{ 2, 6, 22, 20, 21 } })
   {
-    torch::InferenceMode inference;
-    ours = diva::NonOverlappingTransposedConvolution3d(input, weight, bias);
+    SCOPED_TRACE(inputShape[2]);
+    const auto input = torch::randn(inputShape);
+    const auto weight = torch::randn({ 6, 3, 2, 2, 2 });
+    const auto bias = torch::randn({ 3 });
+    const auto upConvolve = [&](const torch::Tensor & x, const torch::Tensor & w, const torch::Tensor & b) {
+      return diva::TransposedConvolution3d(x, w, b, { 2, 2, 2 }, { 0, 0, 0 }, { 0, 0, 0 }, 1, { 1, 1, 1 });
+    };
+    torch::Tensor ours, selected, libtorch;
+    {
+      torch::InferenceMode inference;
+      ours = diva::NonOverlappingTransposedConvolution3d(input, weight, bias);
+      diva::SetCpuKernels(CpuKernels::Selected);
+      selected = upConvolve(input, weight, bias);
+      diva::SetCpuKernels(CpuKernels::LibTorch);
+      libtorch = upConvolve(input, weight, bias);
+    }
+    EXPECT_TRUE(torch::equal(selected, ours)) << "inference with the selection runs the non-overlapping kernel";
+    ExpectNearLibTorch(libtorch, ours, "LibTorch vs ours");
+    // Training: the same forward inside an autograd function whose matrix-product gradients must be LibTorch's (a
+    // weighted sum as the loss, so every output voxel's gradient differs).
+    const auto gradients = [&](CpuKernels kernels)
+    {
+      diva::SetCpuKernels(kernels);
+      auto x = input.clone().requires_grad_();
+      auto w = weight.clone().requires_grad_();
+      auto b = bias.clone().requires_grad_();
+      auto output = upConvolve(x, w, b);
+      (output * torch::linspace(-1.0, 1.0, output.numel()).view(output.sizes())).sum().backward();
+      return std::vector<torch::Tensor>{ output.detach(), x.grad(), w.grad(), b.grad() };
+    };
+    const auto trained = gradients(CpuKernels::Selected);
+    const auto reference = gradients(CpuKernels::LibTorch);
+    EXPECT_TRUE(torch::equal(trained[0], ours)) << "the training forward is the non-overlapping kernel's";
+    const char * names[] = { "output", "input gradient", "weight gradient", "bias gradient" };
+    for (size_t k = 0; k < trained.size(); ++k)
+    {
+      ASSERT_TRUE(trained[k].defined()) << names[k];
+      ExpectNearLibTorch(trained[k], reference[k], names[k]);
+    }
+    // Only the gradients asked for are computed: a frozen weight gets none and the input still gets its own.
     diva::SetCpuKernels(CpuKernels::Selected);
-    selected = upConvolve(input, weight, bias);
-    diva::SetCpuKernels(CpuKernels::LibTorch);
-    libtorch = upConvolve(input, weight, bias);
-  }
-  EXPECT_TRUE(torch::equal(selected, ours)) << "inference with the selection runs the non-overlapping kernel";
-  ExpectNearLibTorch(libtorch, ours, "LibTorch vs ours");
-  // Training: the same forward inside an autograd function whose matrix-product gradients must be LibTorch's (a
-  // weighted sum as the loss, so every output voxel's gradient differs).
-  const auto gradients = [&](CpuKernels kernels)
-  {
-    diva::SetCpuKernels(kernels);
     auto x = input.clone().requires_grad_();
-    auto w = weight.clone().requires_grad_();
-    auto b = bias.clone().requires_grad_();
-    auto output = upConvolve(x, w, b);
-    (output * torch::linspace(-1.0, 1.0, output.numel()).view(output.sizes())).sum().backward();
-    return std::vector<torch::Tensor>{ output.detach(), x.grad(), w.grad(), b.grad() };
-  };
-  const auto trained = gradients(CpuKernels::Selected);
-  const auto reference = gradients(CpuKernels::LibTorch);
-  EXPECT_TRUE(torch::equal(trained[0], ours)) << "the training forward is the non-overlapping kernel's";
-  const char * names[] = { "output", "input gradient", "weight gradient", "bias gradient" };
-  for (size_t k = 0; k < trained.size(); ++k)
-  {
-    ASSERT_TRUE(trained[k].defined()) << names[k];
-    ExpectNearLibTorch(trained[k], reference[k], names[k]);
+    upConvolve(x, weight, bias).sum().backward();
+    auto libtorchInput = input.clone().requires_grad_();
+    torch::conv_transpose3d(libtorchInput, weight, bias, 2).sum().backward();
+    ASSERT_TRUE(x.grad().defined());
+    ExpectNearLibTorch(x.grad(), libtorchInput.grad(), "input gradient with a frozen weight");
   }
-  // Only the gradients asked for are computed: a frozen weight gets none and the input still gets its own.
-  diva::SetCpuKernels(CpuKernels::Selected);
-  auto x = input.clone().requires_grad_();
-  upConvolve(x, weight, bias).sum().backward();
-  auto libtorchInput = input.clone().requires_grad_();
-  torch::conv_transpose3d(libtorchInput, weight, bias, 2).sum().backward();
-  ASSERT_TRUE(x.grad().defined());
-  ExpectNearLibTorch(x.grad(), libtorchInput.grad(), "input gradient with a frozen weight");
 }
 
 struct NormCase

@@ -52,10 +52,12 @@ SetCpuKernels(CpuKernels kernels);
  *   stem at 96^3) goes to an im2col + BLAS fallback at 15-20 GFLOP/s, where oneDNN reaches 140-155 GFLOP/s on the
  *   same shape: such convolutions call oneDNN directly (`at::mkldnn_convolution`);
  * - a 1x1x1 convolution with more than one thread goes to oneDNN, which reorders the whole volume into its blocked
- *   layout and back (2.5-5x slower than one matrix product): these become one matrix product over the voxels.
+ *   layout and back (2.5-5x slower than one matrix product): these become one matrix product over the voxels, the
+ *   voxels shared between the threads, in training with gradients computed the same way
+ *   (divaPointwiseConvolution3d.h).
  * All are the same mathematical operation with another summation order (results agree to float rounding, tested
  * in CpuKernelSelectionTest and WinogradConvolution3dTest). Every path is differentiable (oneDNN's convolution has
- * its own autograd formula; the Winograd kernel runs inside an autograd function).
+ * its own autograd formula; the Winograd and 1x1x1 kernels run inside autograd functions).
  * Anything else (CUDA, other dtypes, a LibTorch without oneDNN, CpuKernels::LibTorch) calls `torch::conv3d`.
  * \ingroup DivAttention
  */

@@ -149,8 +149,8 @@ public:
   DivAttentionResult
   forward(const torch::Tensor & upper, const torch::Tensor & lower, const torch::Tensor & image, bool mapWanted = true);
 
-  /** eq. 1: O'_{i-1} = project(upsample(O_{i-1})); for inference on a CPU, one transposed convolution with the
-   * composed weight (the same values to float rounding). */
+  /** eq. 1: O'_{i-1} = project(upsample(O_{i-1})); on a CPU with a kernel = stride up-convolution, one transposed
+   * convolution with the composed weight (the same values and, in training, gradients to float rounding). */
   torch::Tensor
   AlignLowerPath(const torch::Tensor & lower);
 

@@ -3,6 +3,7 @@
 
 #include "divaFusedInstanceNormalization.h"
 #include "divaNonOverlappingTransposedConvolution3d.h"
+#include "divaPointwiseConvolution3d.h"
 #include "divaWinogradConvolution3d.h"
 
 #include <ATen/Context.h>
@@ -60,62 +61,6 @@ AllEqual(at::IntArrayRef values, int64_t expected)
   return true;
 }
 
-// y[n] = W x[n] + b over the voxels: a 1x1x1 convolution as one matrix product per sample.
-torch::Tensor
-PointwiseConvolution(const torch::Tensor & input, const torch::Tensor & weight, const torch::Tensor & bias)
-{
-  const int64_t batch = input.size(0);
-  const int64_t outChannels = weight.size(0);
-  const auto    matrix = weight.reshape({ outChannels, input.size(1) });
-  const auto    columns = input.reshape({ batch, input.size(1), -1 });
-  torch::Tensor output;
-  if (batch == 1 && !AutogradRecords(input, weight, bias) && at::get_num_threads() > 1 && columns.size(2) >= 4096)
-  {
-    // Inference: OpenBLAS runs on one thread here (divaThreadBudget.h), so the threads share the voxels, one product
-    // per block of columns, written in place (BLAS reads and writes the strided blocks directly). The worker threads
-    // see plain tensors over the same memory: autograd and inference-mode state are the calling thread's alone.
-    const int64_t voxels = columns.size(2), inChannels = input.size(1);
-    output = torch::empty({ 1, outChannels, voxels }, input.options());
-    const auto source = columns[0].contiguous();
-    const auto weights = matrix.contiguous();
-    const auto shift = bias.defined() ? bias.contiguous() : torch::Tensor();
-    float *    target = output.data_ptr<float>();
-    const auto plain = torch::TensorOptions().dtype(torch::kFloat);
-    at::parallel_for(
-      0, voxels, 4096,
-      [&](int64_t begin, int64_t end)
-      {
-        const int64_t count = end - begin;
-        auto          block = torch::from_blob(target + begin, { outChannels, count }, { voxels, 1 }, plain);
-        const auto    w = torch::from_blob(weights.data_ptr<float>(), { outChannels, inChannels }, plain);
-        const auto x = torch::from_blob(source.data_ptr<float>() + begin, { inChannels, count }, { voxels, 1 }, plain);
-        if (shift.defined())
-        {
-          const auto b = torch::from_blob(shift.data_ptr<float>(), { outChannels, 1 }, plain);
-          at::addmm_out(block, b, w, x);
-        }
-        else
-        {
-          at::mm_out(block, w, x);
-        }
-      });
-  }
-  else if (batch == 1)
-  {
-    output = bias.defined() ? torch::addmm(bias.unsqueeze(1), matrix, columns[0]) : torch::mm(matrix, columns[0]);
-    output = output.unsqueeze(0);
-  }
-  else
-  {
-    output = torch::matmul(matrix, columns);
-    if (bias.defined())
-    {
-      output = output + bias.view({ 1, outChannels, 1 });
-    }
-  }
-  return output.view({ batch, outChannels, input.size(2), input.size(3), input.size(4) });
-}
-
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
@@ -147,10 +92,38 @@ public:
   }
 };
 
-// Training with the non-overlapping transposed convolution: its gradients are matrix products too. With G the output
-// gradient regrouped as [N, Cout k0 k1 k2, D H W] (the inverse of the forward's interleave): input gradient W G,
-// weight gradient sum_n X_n G_n^T, bias gradient the sum of the output gradient per channel. LibTorch 1.13's
-// column-buffer backward takes ~2x that (Documentation/Performance.md).
+// Training with the 1x1x1 convolution: its gradients are matrix products too, the voxels shared between the threads
+// (LibTorch's `addmm` backward would run each on one thread, OpenBLAS being single-threaded under the thread budget).
+class PointwiseConvolutionFunction : public torch::autograd::Function<PointwiseConvolutionFunction>
+{
+public:
+  static torch::Tensor
+  forward(AutogradContext *     context,
+          const torch::Tensor & input,
+          const torch::Tensor & weight,
+          const torch::Tensor & bias)
+  {
+    context->save_for_backward({ input, weight }); // the bias is always defined here (DefinedBias)
+    return PointwiseConvolution3d(input, weight, bias);
+  }
+
+  static variable_list
+  backward(AutogradContext * context, variable_list gradients)
+  {
+    const auto saved = context->get_saved_variables();
+    auto [input, weight, bias] = PointwiseConvolution3dBackward(
+      gradients[0], saved[0], saved[1],
+      { context->needs_input_grad(0), context->needs_input_grad(1), context->needs_input_grad(2) });
+    return { input, weight, bias };
+  }
+};
+
+// Training with the non-overlapping transposed convolution. Per input voxel it is a 1x1x1 convolution with the
+// [Cout k0 k1 k2 x C] matrix W^T whose outputs are scattered to the voxel's output block; with the output gradient
+// regrouped as [N, Cout k0 k1 k2, D, H, W] (the inverse of the scatter), its input and weight gradients are that 1x1x1
+// convolution's (divaPointwiseConvolution3d.h: the voxels shared between the threads, the weight gradient summed in a
+// fixed block order) and the bias gradient is the output gradient's sum per channel. LibTorch 1.13's column-buffer
+// backward takes ~2x one thread's products (Documentation/Performance.md).
 class NonOverlappingTransposedConvolutionFunction
     : public torch::autograd::Function<NonOverlappingTransposedConvolutionFunction>
 {
@@ -174,22 +147,22 @@ public:
     const auto &  gradient = gradients[0];
     const int64_t batch = input.size(0), inChannels = input.size(1), outChannels = weight.size(1);
     const int64_t k0 = weight.size(2), k1 = weight.size(3), k2 = weight.size(4);
-    const int64_t voxels = input.size(2) * input.size(3) * input.size(4);
-    const auto    regrouped =
-      gradient.view({ batch, outChannels, input.size(2), k0, input.size(3), k1, input.size(4), k2 })
-        .permute({ 0, 1, 3, 5, 7, 2, 4, 6 })
-        .reshape({ batch, outChannels * k0 * k1 * k2, voxels });
-    const auto    matrix = weight.reshape({ inChannels, outChannels * k0 * k1 * k2 });
+    const int64_t rows = outChannels * k0 * k1 * k2;
     torch::Tensor inputGradient, weightGradient, biasGradient;
-    if (context->needs_input_grad(0))
+    if (context->needs_input_grad(0) || context->needs_input_grad(1))
     {
-      inputGradient = torch::matmul(matrix, regrouped).view(input.sizes());
-    }
-    if (context->needs_input_grad(1))
-    {
-      weightGradient = torch::matmul(input.reshape({ batch, inChannels, voxels }), regrouped.transpose(1, 2))
-                         .sum(0)
-                         .view(weight.sizes());
+      const auto regrouped =
+        gradient.view({ batch, outChannels, input.size(2), k0, input.size(3), k1, input.size(4), k2 })
+          .permute({ 0, 1, 3, 5, 7, 2, 4, 6 })
+          .reshape({ batch, rows, input.size(2), input.size(3), input.size(4) });
+      const auto pointwiseWeight = weight.reshape({ inChannels, rows }).t().reshape({ rows, inChannels, 1, 1, 1 });
+      auto [pointwiseInput, pointwiseWeightGradient, unused] = PointwiseConvolution3dBackward(
+        regrouped, input, pointwiseWeight, { context->needs_input_grad(0), context->needs_input_grad(1), false });
+      inputGradient = pointwiseInput;
+      if (pointwiseWeightGradient.defined())
+      {
+        weightGradient = pointwiseWeightGradient.view({ rows, inChannels }).t().reshape(weight.sizes());
+      }
     }
     if (context->needs_input_grad(2))
     {
@@ -278,9 +251,12 @@ Convolution3d(const torch::Tensor & input,
   }
   const auto kernel = weight.sizes().slice(2);
   if (AllEqual(kernel, 1) && AllEqual(stride, 1) && AllEqual(padding, 0) && groups == 1 &&
-      input.size(1) == weight.size(1))
+      PointwiseConvolution3dApplies(input, weight, bias))
   {
-    return PointwiseConvolution(input, weight, bias);
+    // One matrix product per sample, the voxels shared between the threads; in training with gradients that are too.
+    return AutogradRecords(input, weight, bias)
+             ? PointwiseConvolutionFunction::apply(input, weight, DefinedBias(bias, weight.size(0), weight))
+             : PointwiseConvolution3d(input, weight, bias);
   }
   if (GetCpuKernels() == CpuKernels::Selected && WinogradConvolution3dIsFaster(input, weight) &&
       AppliesIgnoringRecording(

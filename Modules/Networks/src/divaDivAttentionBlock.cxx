@@ -2,6 +2,7 @@
 #include "divaAutogradRecording.h"
 
 #include "divaCountedLayers.h"
+#include "divaCpuKernelSelection.h"
 #include "divaFusedDivAttention.h"
 #include "divaNonOverlappingTransposedConvolution3d.h"
 
@@ -250,25 +251,30 @@ DivAttentionBlockImpl::AlignLowerPath(const torch::Tensor & lower)
 {
   const auto & u = upsample->options;
   const auto * padding = detail::Alternative<torch::ExpandingArray<3>>(u.padding());
-  // Composed only when no operand, biases included, needs a gradient: the composition has no backward.
-  if (GetCpuKernels() == CpuKernels::LibTorch ||
-      AutogradRecords(lower, upsample->weight, upsample->bias, project->weight, project->bias) || padding == nullptr ||
-      !upsample->bias.defined() || !project->bias.defined() ||
-      !NonOverlappingTransposedConvolution3dApplies(lower, upsample->weight, upsample->bias, *u.stride(), **padding,
-                                                    *u.output_padding(), *u.dilation(), u.groups()))
+  const auto   composable = [&]
+  {
+    torch::NoGradGuard shapesOnly; // the kernel's shape rules, whatever autograd records
+    return NonOverlappingTransposedConvolution3dApplies(lower, upsample->weight, upsample->bias, *u.stride(), **padding,
+                                                        *u.output_padding(), *u.dilation(), u.groups());
+  };
+  if (GetCpuKernels() == CpuKernels::LibTorch || padding == nullptr || !upsample->bias.defined() ||
+      !project->bias.defined() || !composable())
   {
     return Counted(project, Counted(upsample, lower));
   }
-  // Inference: a 1x1x1 convolution after a kernel = stride transposed convolution is one such transposed convolution
-  // with the composed weight W'[i, o, taps] = sum_c W_project[o, c] W_upsample[i, c, taps] and bias
-  // W_project b_upsample + b_project: one pass over the upper path's size instead of two (float rounding apart).
+  // A 1x1x1 convolution after a kernel = stride transposed convolution is one such transposed convolution with the
+  // composed weight W'[i, o, taps] = sum_c W_project[o, c] W_upsample[i, c, taps] and bias
+  // W_project b_upsample + b_project: one pass over the upper path's size instead of two (float rounding apart). The
+  // composition is differentiable: in training both layers' gradients flow through it (the same function, so the same
+  // gradients to float rounding) and the 1x1x1 product and its gradients at the fine size are never computed.
   const auto mixing = project->weight.flatten(1); // [C, C]
   const auto weight =
     torch::einsum("ict,oc->iot", { upsample->weight.flatten(2), mixing }).reshape(upsample->weight.sizes());
   const auto bias = torch::mv(mixing, upsample->bias) + project->bias;
-  const auto output = NonOverlappingTransposedConvolution3d(lower, weight, bias);
   CountTransposedConvolution(lower, weight);
-  return output;
+  // The selection runs the same kernel, inside its autograd function when autograd records.
+  return TransposedConvolution3d(lower, weight, bias, *u.stride(), **padding, *u.output_padding(), u.groups(),
+                                 *u.dilation());
 }
 
 FusedJunctionParameters
