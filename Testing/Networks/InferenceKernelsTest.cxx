@@ -12,7 +12,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -278,6 +280,77 @@ TEST_F(InferenceKernels, TheSelectionFusesTheNormForInferenceAndKeepsTheModulesF
   torch::InferenceMode inference;
   ExpectNearLibTorch(diva::InstanceNorm3d(tracked, input), tracked(input), "running statistics");
   EXPECT_FALSE(torch::allclose(tracked(input), diva::FusedInstanceNormalization(input, {}, {}, 1e-5, {}, {})));
+}
+
+// Every node of the autograd graph that produced `output`, by name.
+std::vector<std::string>
+GraphNodeNames(const torch::Tensor & output)
+{
+  std::vector<std::string>                names;
+  std::vector<torch::autograd::Node *>    pending{ output.grad_fn().get() };
+  std::set<const torch::autograd::Node *> seen;
+  while (!pending.empty())
+  {
+    auto * node = pending.back();
+    pending.pop_back();
+    if (node == nullptr || !seen.insert(node).second)
+    {
+      continue;
+    }
+    names.push_back(node->name());
+    for (const auto & edge : node->next_edges())
+    {
+      pending.push_back(edge.function.get());
+    }
+  }
+  return names;
+}
+
+// In training the norm + residual + activation step computes LibTorch's values and gradients, at batch 1 and 2,
+// without an in-place operation on a view (which would make autograd clone and scatter the whole gradient).
+TEST_F(InferenceKernels, TrainingNormStepHasLibTorchsGradientsAndNoCopySlices)
+{
+  torch::manual_seed(37);
+  for (const int64_t batch : { 1, 2 })
+  {
+    for (const bool withResidual : { false, true })
+    {
+      SCOPED_TRACE(std::to_string(batch) + (withResidual ? " with residual" : " without residual"));
+      torch::nn::InstanceNorm3d norm(torch::nn::InstanceNorm3dOptions(4).affine(true));
+      torch::NoGradGuard        noGrad;
+      norm->weight.uniform_(0.5, 1.5);
+      norm->bias.uniform_(-0.5, 0.5);
+      const auto input = torch::randn({ batch, 4, 6, 7, 8 }) * 3 + 1;
+      const auto residual = torch::randn({ batch, 4, 6, 7, 8 });
+      const auto upstream = torch::randn({ batch, 4, 6, 7, 8 });
+      const auto run = [&](bool selected)
+      {
+        torch::AutoGradMode gradients(true);
+        diva::SetCpuKernels(selected ? CpuKernels::Selected : CpuKernels::LibTorch);
+        norm->zero_grad();
+        auto       x = input.clone().requires_grad_();
+        auto       r = withResidual ? residual.clone().requires_grad_() : torch::Tensor();
+        const auto normalized = selected ? torch::Tensor() : norm->forward(x); // LibTorch's own composition
+        const auto output = selected ? diva::InstanceNorm3d(norm, x, r, 0.01)
+                                     : torch::leaky_relu(withResidual ? normalized + r : normalized, 0.01);
+        const auto nodes = GraphNodeNames(output);
+        EXPECT_EQ(std::count_if(nodes.begin(), nodes.end(),
+                                [](const std::string & name) { return name.find("CopySlices") != std::string::npos; }),
+                  0);
+        (output * upstream).sum().backward();
+        return std::vector<torch::Tensor>{ output.detach(), x.grad(), withResidual ? r.grad() : torch::zeros({ 1 }),
+                                           norm->weight.grad().clone(), norm->bias.grad().clone() };
+      };
+      const auto   ours = run(true);
+      const auto   reference = run(false);
+      const char * names[] = { "output", "input gradient", "residual gradient", "weight gradient", "bias gradient" };
+      for (std::size_t k = 0; k < ours.size(); ++k)
+      {
+        ASSERT_TRUE(ours[k].defined()) << names[k];
+        ExpectNearLibTorch(ours[k], reference[k], names[k]);
+      }
+    }
+  }
 }
 
 // Relative to the expected tensor's own largest magnitude (attention values are ~1/sqrt(D*H*W), far below 1).
