@@ -174,6 +174,35 @@ BM_InstanceNormLeakyRelu(benchmark::State & state)
   state.counters["GB/s"] = benchmark::Counter(3.0 * 4.0 * static_cast<double>(input.numel()) * 1e-9,
                                               benchmark::Counter::kIsIterationInvariantRate);
 }
+// A 1x1x1 convolution's training step, forward and backward (input, weight and bias gradients), on [1, C, S^3] (args:
+// threads, channels, side, addmm: 0 = the toolkit's (diva::Convolution3d: the voxels shared between the threads,
+// divaPointwiseConvolution3d.h), 1 = one LibTorch addmm over the voxels, what training ran before). GFLOP/s counts
+// three products of 2 * C * C * S^3.
+void
+BM_PointwiseConvolutionTraining(benchmark::State & state)
+{
+  UseThreads(state);
+  const int64_t channels = state.range(1), side = state.range(2);
+  const auto    input = torch::randn({ 1, channels, side, side, side }).requires_grad_();
+  const auto    weight = (torch::randn({ channels, channels, 1, 1, 1 }) * 0.1).requires_grad_();
+  const auto    bias = torch::randn({ channels }).requires_grad_();
+  const auto    upstream = torch::randn({ 1, channels, side, side, side });
+  const auto    step = [&]
+  {
+    const auto output =
+      state.range(3) == 0
+        ? diva::Convolution3d(input, weight, bias, { 1, 1, 1 }, { 0, 0, 0 }, { 1, 1, 1 }, 1)
+        : torch::addmm(bias.unsqueeze(1), weight.view({ channels, channels }), input.view({ channels, -1 }));
+    output.backward(upstream.view(output.sizes()));
+  };
+  step(); // warm-up
+  for (auto _ : state)
+  {
+    step();
+  }
+  ReportFlops(state, 3.0 * 2.0 * static_cast<double>(channels * channels) * static_cast<double>(side * side * side));
+}
+
 // One div-attention junction after its two convolutions (the image branch's and the aligned lower path's), as mUnet
 // `paper` has them: 32 channels at 96^3, 64 at 48^3. junction:1 is FusedDivAttentionJunction (what inference runs
 // with the 1x1x1 fusion), junction:0 the steps before it: the fused image norm, FusedDivAttention, the fusion
@@ -298,6 +327,11 @@ BENCHMARK(BM_InstanceNormLeakyRelu)
   ->Args({ 1, 16, 96, 0 })
   ->Args({ 1, 16, 96, 1 })
   ->ArgNames({ "threads", "channels", "side", "libtorch" })
+  ->Unit(benchmark::kMillisecond)
+  ->UseRealTime();
+BENCHMARK(BM_PointwiseConvolutionTraining)
+  ->ArgsProduct({ { 2 }, { 32, 64 }, { 48, 96 }, { 0, 1 } })
+  ->ArgNames({ "threads", "channels", "side", "addmm" })
   ->Unit(benchmark::kMillisecond)
   ->UseRealTime();
 BENCHMARK(BM_DivAttentionJunction)
