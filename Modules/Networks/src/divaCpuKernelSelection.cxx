@@ -152,7 +152,7 @@ public:
     if (context->needs_input_grad(0) || context->needs_input_grad(1))
     {
       const auto regrouped =
-        gradient.view({ batch, outChannels, input.size(2), k0, input.size(3), k1, input.size(4), k2 })
+        gradient.reshape({ batch, outChannels, input.size(2), k0, input.size(3), k1, input.size(4), k2 })
           .permute({ 0, 1, 3, 5, 7, 2, 4, 6 })
           .reshape({ batch, rows, input.size(2), input.size(3), input.size(4) });
       const auto pointwiseWeight = weight.reshape({ inChannels, rows }).t().reshape({ rows, inChannels, 1, 1, 1 });
