@@ -115,9 +115,13 @@ TrainStep(benchmark::State & state, Model model, std::string preset, bool divAtt
   double flops = 0.0;
   {
     diva::FlopCountScope count;
-    step(); // warm-up (also creates Adam's state)
+    step(); // warm-up (also creates Adam's state and the gradients)
     flops = 3.0 * count.Flops();
   }
+  // A second warm-up: the second step still maps memory afresh (gradients now accumulate into existing tensors, so
+  // the allocator's blocks are laid out anew) and first-touch faults cost ~11 us per 4 KiB here: UNETR `paper`'s
+  // second step took 4.5 s, the third and later ~3.0 s (Documentation/Performance.md). Training runs the later ones.
+  step();
   for (auto _ : state)
   {
     step();

@@ -34,8 +34,8 @@ PointwiseConvolution3d(const torch::Tensor & input, const torch::Tensor & weight
  * The input gradient W^T g[n] shares the voxels between threads as the forward does. The weight gradient
  * sum_n g[n] x[n]^T and the bias gradient sum_n g[n] 1 are sums over every voxel: each fixed block of 8192 voxels of
  * one sample gives a partial product (the blocks shared between threads), and the partials are added in block order,
- * so the gradients are the same bits at any thread count (training is reproducible, DeterminismTest). `gradOutput`
- * has the output's shape. \ingroup DivAttention
+ * so the gradients are the same bits at any thread count (tested in CpuKernelSelectionTest). `gradOutput` has the
+ * output's shape. \ingroup DivAttention
  */
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor>
 PointwiseConvolution3dBackward(const torch::Tensor &     gradOutput,
