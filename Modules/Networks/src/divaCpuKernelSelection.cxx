@@ -15,9 +15,12 @@
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/functional/linear.h>
 
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
+#include <tuple>
+#include <vector>
 
 namespace diva
 {
@@ -64,9 +67,18 @@ AllEqual(at::IntArrayRef values, int64_t expected)
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Training with the Winograd forward: LibTorch's own convolution_backward for the gradients (what oneDNN's forward
-// would have been differentiated with), so only the forward changes.
-class WinogradConvolutionFunction : public torch::autograd::Function<WinogradConvolutionFunction>
+using Gradients = std::tuple<torch::Tensor, torch::Tensor, torch::Tensor>;
+using ForwardKernel = torch::Tensor (*)(const torch::Tensor &, const torch::Tensor &, const torch::Tensor &);
+/** {input, weight, bias} gradients from the output gradient, the saved input and weight, and which are wanted. */
+using GradientKernel = Gradients (*)(const torch::Tensor &,
+                                     const torch::Tensor &,
+                                     const torch::Tensor &,
+                                     const std::array<bool, 3>);
+
+// Training with one of the toolkit's convolution kernels: the forward is the kernel's, the gradients another
+// function's, from the saved input and weight (the bias is always defined here: DefinedBias).
+template<ForwardKernel Kernel, GradientKernel KernelGradients>
+class ConvolutionWithGradients : public torch::autograd::Function<ConvolutionWithGradients<Kernel, KernelGradients>>
 {
 public:
   static torch::Tensor
@@ -75,102 +87,79 @@ public:
           const torch::Tensor & weight,
           const torch::Tensor & bias)
   {
-    context->save_for_backward({ input, weight }); // the bias is always defined here (DefinedBias)
-    return WinogradConvolution3d(input, weight, bias);
-  }
-
-  static variable_list
-  backward(AutogradContext * context, variable_list gradients)
-  {
-    const auto                 saved = context->get_saved_variables();
-    const std::vector<int64_t> biasSizes{ saved[1].size(0) };
-    const auto                 grads = at::convolution_backward(
-                      gradients[0], saved[0], saved[1], at::OptionalIntArrayRef(biasSizes), { 1, 1, 1 }, { 1, 1, 1 }, { 1, 1, 1 },
-                      false, { 0, 0, 0 }, 1,
-                      { context->needs_input_grad(0), context->needs_input_grad(1), context->needs_input_grad(2) });
-    return { std::get<0>(grads), std::get<1>(grads), std::get<2>(grads) };
-  }
-};
-
-// Training with the 1x1x1 convolution: its gradients are matrix products too, the voxels shared between the threads
-// (LibTorch's `addmm` backward would run each on one thread, OpenBLAS being single-threaded under the thread budget).
-class PointwiseConvolutionFunction : public torch::autograd::Function<PointwiseConvolutionFunction>
-{
-public:
-  static torch::Tensor
-  forward(AutogradContext *     context,
-          const torch::Tensor & input,
-          const torch::Tensor & weight,
-          const torch::Tensor & bias)
-  {
-    context->save_for_backward({ input, weight }); // the bias is always defined here (DefinedBias)
-    return PointwiseConvolution3d(input, weight, bias);
+    context->save_for_backward({ input, weight });
+    return Kernel(input, weight, bias);
   }
 
   static variable_list
   backward(AutogradContext * context, variable_list gradients)
   {
     const auto saved = context->get_saved_variables();
-    auto [input, weight, bias] = PointwiseConvolution3dBackward(
-      gradients[0], saved[0], saved[1],
-      { context->needs_input_grad(0), context->needs_input_grad(1), context->needs_input_grad(2) });
+    auto [input, weight, bias] =
+      KernelGradients(gradients[0], saved[0], saved[1],
+                      { context->needs_input_grad(0), context->needs_input_grad(1), context->needs_input_grad(2) });
     return { input, weight, bias };
   }
 };
 
-// Training with the non-overlapping transposed convolution. Per input voxel it is a 1x1x1 convolution with the
+// The Winograd forward's gradients: LibTorch's own convolution_backward (what oneDNN's forward would have been
+// differentiated with), so only the forward changes.
+Gradients
+WinogradConvolutionGradients(const torch::Tensor &     gradient,
+                             const torch::Tensor &     input,
+                             const torch::Tensor &     weight,
+                             const std::array<bool, 3> wanted)
+{
+  const std::vector<int64_t> biasSizes{ weight.size(0) };
+  return at::convolution_backward(gradient, input, weight, at::OptionalIntArrayRef(biasSizes), { 1, 1, 1 }, { 1, 1, 1 },
+                                  { 1, 1, 1 }, false, { 0, 0, 0 }, 1, wanted);
+}
+
+// The non-overlapping transposed convolution's gradients. Per input voxel it is a 1x1x1 convolution with the
 // [Cout k0 k1 k2 x C] matrix W^T whose outputs are scattered to the voxel's output block; with the output gradient
 // regrouped as [N, Cout k0 k1 k2, D, H, W] (the inverse of the scatter), its input and weight gradients are that 1x1x1
 // convolution's (divaPointwiseConvolution3d.h: the voxels shared between the threads, the weight gradient summed in a
 // fixed block order) and the bias gradient is the output gradient's sum per channel. LibTorch 1.13's column-buffer
 // backward takes ~2x one thread's products (Documentation/Performance.md).
-class NonOverlappingTransposedConvolutionFunction
-    : public torch::autograd::Function<NonOverlappingTransposedConvolutionFunction>
+Gradients
+NonOverlappingTransposedConvolutionGradients(const torch::Tensor &     gradient,
+                                             const torch::Tensor &     input,
+                                             const torch::Tensor &     weight,
+                                             const std::array<bool, 3> wanted)
 {
-public:
-  static torch::Tensor
-  forward(AutogradContext *     context,
-          const torch::Tensor & input,
-          const torch::Tensor & weight,
-          const torch::Tensor & bias)
+  const int64_t batch = input.size(0), inChannels = input.size(1), outChannels = weight.size(1);
+  const int64_t k0 = weight.size(2), k1 = weight.size(3), k2 = weight.size(4);
+  const int64_t rows = outChannels * k0 * k1 * k2;
+  torch::Tensor inputGradient, weightGradient, biasGradient;
+  if (wanted[0] || wanted[1])
   {
-    context->save_for_backward({ input, weight }); // the bias is always defined here (DefinedBias)
-    return NonOverlappingTransposedConvolution3d(input, weight, bias);
+    const auto regrouped =
+      gradient.reshape({ batch, outChannels, input.size(2), k0, input.size(3), k1, input.size(4), k2 })
+        .permute({ 0, 1, 3, 5, 7, 2, 4, 6 })
+        .reshape({ batch, rows, input.size(2), input.size(3), input.size(4) });
+    const auto pointwiseWeight = weight.reshape({ inChannels, rows }).t().reshape({ rows, inChannels, 1, 1, 1 });
+    auto [pointwiseInput, pointwiseWeightGradient, unused] =
+      PointwiseConvolution3dBackward(regrouped, input, pointwiseWeight, { wanted[0], wanted[1], false });
+    inputGradient = pointwiseInput;
+    if (pointwiseWeightGradient.defined())
+    {
+      weightGradient = pointwiseWeightGradient.view({ rows, inChannels }).t().reshape(weight.sizes());
+    }
   }
+  if (wanted[2])
+  {
+    biasGradient = gradient.sum({ 0, 2, 3, 4 });
+  }
+  return { inputGradient, weightGradient, biasGradient };
+}
 
-  static variable_list
-  backward(AutogradContext * context, variable_list gradients)
-  {
-    const auto    saved = context->get_saved_variables();
-    const auto &  input = saved[0];
-    const auto &  weight = saved[1];
-    const auto &  gradient = gradients[0];
-    const int64_t batch = input.size(0), inChannels = input.size(1), outChannels = weight.size(1);
-    const int64_t k0 = weight.size(2), k1 = weight.size(3), k2 = weight.size(4);
-    const int64_t rows = outChannels * k0 * k1 * k2;
-    torch::Tensor inputGradient, weightGradient, biasGradient;
-    if (context->needs_input_grad(0) || context->needs_input_grad(1))
-    {
-      const auto regrouped =
-        gradient.reshape({ batch, outChannels, input.size(2), k0, input.size(3), k1, input.size(4), k2 })
-          .permute({ 0, 1, 3, 5, 7, 2, 4, 6 })
-          .reshape({ batch, rows, input.size(2), input.size(3), input.size(4) });
-      const auto pointwiseWeight = weight.reshape({ inChannels, rows }).t().reshape({ rows, inChannels, 1, 1, 1 });
-      auto [pointwiseInput, pointwiseWeightGradient, unused] = PointwiseConvolution3dBackward(
-        regrouped, input, pointwiseWeight, { context->needs_input_grad(0), context->needs_input_grad(1), false });
-      inputGradient = pointwiseInput;
-      if (pointwiseWeightGradient.defined())
-      {
-        weightGradient = pointwiseWeightGradient.view({ rows, inChannels }).t().reshape(weight.sizes());
-      }
-    }
-    if (context->needs_input_grad(2))
-    {
-      biasGradient = gradient.sum({ 0, 2, 3, 4 });
-    }
-    return { inputGradient, weightGradient, biasGradient };
-  }
-};
+// Training with the Winograd forward; with the 1x1x1 convolution, whose gradients are matrix products sharing the
+// voxels between the threads (LibTorch's `addmm` backward would run each on one thread, OpenBLAS being
+// single-threaded under the thread budget); with the non-overlapping transposed convolution.
+using WinogradConvolutionFunction = ConvolutionWithGradients<WinogradConvolution3d, WinogradConvolutionGradients>;
+using PointwiseConvolutionFunction = ConvolutionWithGradients<PointwiseConvolution3d, PointwiseConvolution3dBackward>;
+using NonOverlappingTransposedConvolutionFunction =
+  ConvolutionWithGradients<NonOverlappingTransposedConvolution3d, NonOverlappingTransposedConvolutionGradients>;
 
 // Whether a kernel's shape rules hold, whatever autograd would record (the Applies() functions refuse recording).
 template<typename Test>
