@@ -1,5 +1,6 @@
 // The CPU kernel selection (divaCpuKernelSelection.h) computes what LibTorch's own kernels compute, values and
 // gradients, for every convolution shape the networks use, and the networks give the same output either way.
+#include "AutogradGraph.h"
 #include "ScopedCpuKernels.h"
 #include "divaCountedLayers.h"
 #include "divaCpuKernelSelection.h"
@@ -205,6 +206,13 @@ TEST_F(CpuKernelSelection, DivAttentionBlockTrainsWithLibTorchsGradients)
     block->zero_grad();
     auto       lowerPath = lower.clone().requires_grad_();
     const auto result = block(upper, lowerPath, image);
+    if (kernels[k] == CpuKernels::Selected && at::hasMKLDNN())
+    {
+      // The selection really composed eq. 1: one up-convolution kernel, and 1x1x1 products only for the fusion and
+      // the head (the projection is folded into the up-convolution).
+      EXPECT_EQ(diva::testing::CountGraphNodes(result.logits, "NonOverlappingTransposedConvolution3d"), 1u);
+      EXPECT_EQ(diva::testing::CountGraphNodes(result.logits, "PointwiseConvolution3d"), 2u);
+    }
     // Weighted sums, so that every output voxel's gradient differs; the attention map too (never detached).
     const auto weights = [](const torch::Tensor & t) { return torch::linspace(-1.0, 2.0, t.numel()).view(t.sizes()); };
     (result.logits * weights(result.logits))
