@@ -180,3 +180,39 @@ TEST(UNETR, WeightInitializationIsSkippedOnlyUnderTheGuard)
   EXPECT_GT(skipped.second, 0.035) << "LibTorch's uniform initialisation (std ~0.042 for 192 inputs)";
 }
 } // namespace
+
+// The skip taps: MONAI's UNETR.forward feeds hidden_states_out[3], [6], [9] of its 12 blocks to encoder2/3/4.
+TEST(UNETR, SkipTapsFollowMonaisRule)
+{
+  EXPECT_EQ(diva::UnetrSkipTaps(12, "monai"), (std::array<int64_t, 3>{ 3, 6, 9 }));
+  EXPECT_EQ(diva::UnetrSkipTaps(4, "monai"), (std::array<int64_t, 3>{ 1, 2, 3 })); // `small`: blocks 2, 3, 4
+  EXPECT_EQ(diva::UnetrSkipTaps(8, "monai"), (std::array<int64_t, 3>{ 2, 4, 6 }));
+  EXPECT_EQ(diva::UnetrSkipTaps(12, "early"), (std::array<int64_t, 3>{ 2, 5, 8 })); // files from before the fix
+  EXPECT_THROW(diva::UnetrSkipTaps(6, "monai"), std::invalid_argument);
+  EXPECT_THROW(diva::UnetrSkipTaps(12, "late"), std::invalid_argument);
+  EXPECT_THROW(UNETR(UNETROptions::Preset("small").skip_taps("late")), std::invalid_argument);
+}
+
+TEST(UNETR, SkipTapsAreInTheSettingsAndOldSettingsReadAsEarly)
+{
+  const auto settings = UNETROptions::Preset("small").ToSettings();
+  ASSERT_EQ(settings.at("skip_taps"), "monai");
+  EXPECT_EQ(UNETROptions::FromSettings(settings).skip_taps(), "monai");
+  auto old = settings;
+  old.erase("skip_taps"); // a model file written before the taps were recorded
+  EXPECT_EQ(UNETROptions::FromSettings(old).skip_taps(), "early");
+
+  // The rule changes what the network computes (same weights, other taps, other logits).
+  torch::manual_seed(3);
+  UNETR              monai(UNETROptions::Preset("small").image_size(32).in_channels(1));
+  UNETR              early(UNETROptions::Preset("small").image_size(32).in_channels(1).skip_taps("early"));
+  torch::NoGradGuard noGrad;
+  for (const auto & item : monai->named_parameters())
+  {
+    early->named_parameters()[item.key()].copy_(item.value());
+  }
+  monai->eval();
+  early->eval();
+  const auto image = torch::randn({ 1, 1, 32, 32, 32 });
+  EXPECT_GT((monai->forward(image) - early->forward(image)).abs().max().item<double>(), 1e-3);
+}

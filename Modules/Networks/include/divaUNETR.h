@@ -9,6 +9,7 @@
 #include <torch/arg.h>
 #include <torch/nn/modules/container/modulelist.h>
 
+#include <array>
 #include <string>
 
 namespace diva
@@ -26,10 +27,14 @@ struct UNETROptions
   TORCH_ARG(int64_t, hidden_size) = 768;
   TORCH_ARG(int64_t, mlp_dim) = 3072;
   TORCH_ARG(int64_t, num_heads) = 12;
-  TORCH_ARG(int64_t, num_layers) = 12; ///< a multiple of 4: skips are read after layers L/4, L/2, 3L/4
+  TORCH_ARG(int64_t, num_layers) = 12; ///< a multiple of 4 (the skip taps: UnetrSkipTaps)
   TORCH_ARG(double, dropout_rate) = 0.0;
   TORCH_ARG(bool, qkv_bias) = false;
   TORCH_ARG(DivAttentionSwitch, div_attention) = DivAttentionSwitch();
+  /** Which transformer outputs feed encoder2/3/4: "monai" (MONAI's rule, the default) or "early" (one block earlier:
+   * what model files written before the fix were trained with; such files carry no `skip_taps` setting and load as
+   * "early"). See UnetrSkipTaps. */
+  TORCH_ARG(std::string, skip_taps) = "monai";
 
 public:
   /** "paper" (MONAI's defaults) or "small" (hidden 192, MLP 768, 4 heads, 4 layers, 8 decoder features: for tests
@@ -41,6 +46,17 @@ public:
   static UNETROptions
   FromSettings(const Settings & settings);
 };
+
+/** \brief The indices into the transformer's per-block outputs (0-based: index i is the output of block i + 1) that
+ * UNETR's encoder2, encoder3 and encoder4 read, for `numLayers` blocks (a positive multiple of 4).
+ *
+ * "monai": { L/4, L/2, 3L/4 }, which is MONAI's fixed { 3, 6, 9 } for its 12 layers (blocks 4, 7 and 10) and
+ * { 1, 2, 3 } for the 4-layer `small` preset (blocks 2, 3 and 4: the last block's output, before the final norm, is
+ * encoder4's input there, as block 10 of 12 is in MONAI). "early": { L/4 - 1, L/2 - 1, 3L/4 - 1 }, the taps of
+ * model files written before this rule was fixed. std::invalid_argument for another name or a bad depth.
+ * \ingroup DivAttention */
+std::array<int64_t, 3>
+UnetrSkipTaps(int64_t numLayers, const std::string & rule);
 
 /** \brief UNETR (Hatamizadeh et al. 2022) with MONAI's state-dict names, optionally with a div-attention module at
  * each junction of adjacent decoder paths (48<-96, 24<-48, 12<-24 at 96^3: "div_attention.0" is the finest).

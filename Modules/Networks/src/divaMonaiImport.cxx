@@ -1,12 +1,10 @@
 #include "divaMonaiImport.h"
 
 #include "divaModelFile.h"
+#include "divaTorchSaveArchive.h"
 
 #include <torch/csrc/jit/serialization/import.h>
-#include <torch/csrc/jit/serialization/pickle.h>
 
-#include <fstream>
-#include <iterator>
 #include <stdexcept>
 
 namespace diva
@@ -15,18 +13,21 @@ namespace
 {
 using NamedTensorList = std::vector<std::pair<std::string, torch::Tensor>>;
 
-bool
-TryTorchScript(const std::string & path, NamedTensorList & tensors)
+NamedTensorList
+ReadTorchScript(const std::string & path)
 {
   torch::jit::Module script;
   try
   {
     script = torch::jit::load(path, torch::kCPU);
   }
-  catch (const std::exception &)
+  catch (const std::exception & error)
   {
-    return false; // not TorchScript: try a pickled state dict
+    const std::string what = error.what();
+    throw std::runtime_error("MONAI checkpoint '" + path +
+                             "': a TorchScript archive LibTorch cannot load: " + what.substr(0, what.find('\n')));
   }
+  NamedTensorList tensors;
   for (const auto & item : script.named_parameters(true))
   {
     tensors.emplace_back(item.name, item.value);
@@ -35,60 +36,73 @@ TryTorchScript(const std::string & path, NamedTensorList & tensors)
   {
     tensors.emplace_back(item.name, item.value);
   }
-  return true;
+  return tensors;
 }
 
+/** The string -> tensor entries of dict (none when it is not a dict). */
 NamedTensorList
-ReadPickledStateDict(const std::string & path)
+TensorEntries(const PickledValue & dict)
 {
-  std::ifstream stream(path, std::ios::binary);
-  if (!stream)
+  NamedTensorList tensors;
+  if (dict.kind == PickledValue::Kind::Dict)
   {
-    throw std::runtime_error("MONAI checkpoint '" + path + "': cannot be opened for reading");
+    for (const auto & entry : dict.entries)
+    {
+      if (entry.first->kind == PickledValue::Kind::Text && entry.second->kind == PickledValue::Kind::Tensor)
+      {
+        tensors.emplace_back(entry.first->text, entry.second->tensor);
+      }
+    }
   }
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(stream)), std::istreambuf_iterator<char>());
-  c10::IValue             contents;
+  return tensors;
+}
+
+/** The state dict in what torch.save wrote: the top-level dict of tensors, or one nested (up to two levels) under
+ * "state_dict", "model" or "network", as training scripts save it with their epoch and optimizer. */
+NamedTensorList
+ReadTorchSaveStateDict(const std::string & path)
+{
+  PickledValue::Pointer root;
   try
   {
-    contents = torch::jit::pickle_load(bytes);
+    root = ReadTorchSaveArchive(path);
   }
-  catch (const std::exception & error)
+  catch (const std::runtime_error & error)
   {
-    throw std::runtime_error("MONAI checkpoint '" + path + "': neither TorchScript nor a torch.save file: " +
-                             std::string(error.what()).substr(0, 200));
+    throw std::runtime_error(std::string("MONAI checkpoint ") + error.what());
   }
-  // Training scripts often nest the state dict one level down.
-  for (int depth = 0; depth < 2 && contents.isGenericDict(); ++depth)
+  auto contents = root;
+  for (int depth = 0; depth < 3; ++depth)
   {
-    const auto dict = contents.toGenericDict();
-    bool       nested = false;
-    for (const char * key : { "state_dict", "model", "network" })
+    auto tensors = TensorEntries(*contents);
+    if (!tensors.empty())
     {
-      if (dict.contains(key) && dict.at(key).isGenericDict())
+      return tensors;
+    }
+    PickledValue::Pointer nested;
+    if (contents->kind == PickledValue::Kind::Dict)
+    {
+      for (const char * key : { "state_dict", "model", "network" })
       {
-        contents = dict.at(key);
-        nested = true;
-        break;
+        for (const auto & entry : contents->entries)
+        {
+          if (!nested && entry.first->kind == PickledValue::Kind::Text && entry.first->text == key &&
+              entry.second->kind == PickledValue::Kind::Dict)
+          {
+            nested = entry.second;
+          }
+        }
       }
     }
     if (!nested)
     {
       break;
     }
+    contents = nested;
   }
-  if (!contents.isGenericDict())
-  {
-    throw std::runtime_error("MONAI checkpoint '" + path + "': holds no state dict");
-  }
-  NamedTensorList tensors;
-  for (const auto & entry : contents.toGenericDict())
-  {
-    if (entry.key().isString() && entry.value().isTensor())
-    {
-      tensors.emplace_back(entry.key().toStringRef(), entry.value().toTensor());
-    }
-  }
-  return tensors;
+  throw std::runtime_error("MONAI checkpoint '" + path + "': a torch.save file without a state dict: it holds a " +
+                           root->Describe() +
+                           " (expected a dict of named tensors, or one under 'state_dict', 'model' or 'network')");
 }
 } // namespace
 
@@ -101,11 +115,7 @@ IsUnusedMonaiKey(const std::string & key)
 std::size_t
 ImportMonaiUnetr(UNETRImpl & network, const std::string & path)
 {
-  NamedTensorList tensors;
-  if (!TryTorchScript(path, tensors))
-  {
-    tensors = ReadPickledStateDict(path);
-  }
+  NamedTensorList tensors = IsTorchScriptArchive(path) ? ReadTorchScript(path) : ReadTorchSaveStateDict(path);
   for (auto & item : tensors)
   {
     if (item.first.rfind("module.", 0) == 0)

@@ -36,6 +36,7 @@ UNETROptions::ToSettings() const
   s["num_layers"] = ToSettingText(num_layers());
   s["dropout_rate"] = ToSettingText(dropout_rate());
   s["qkv_bias"] = ToSettingText(qkv_bias());
+  s["skip_taps"] = skip_taps();
   div_attention().WriteTo(s);
   return s;
 }
@@ -59,7 +60,28 @@ UNETROptions::FromSettings(const Settings & s)
     .num_layers(SettingInteger(s, "num_layers"))
     .dropout_rate(SettingReal(s, "dropout_rate"))
     .qkv_bias(SettingFlag(s, "qkv_bias"))
-    .div_attention(DivAttentionSwitch::ReadFrom(s));
+    .div_attention(DivAttentionSwitch::ReadFrom(s))
+    // Files written before the taps were fixed to MONAI's rule say nothing about them: they were trained with "early".
+    .skip_taps(s.count("skip_taps") != 0 ? SettingText(s, "skip_taps") : std::string("early"));
+}
+
+std::array<int64_t, 3>
+UnetrSkipTaps(int64_t numLayers, const std::string & rule)
+{
+  if (numLayers < 4 || numLayers % 4 != 0)
+  {
+    throw std::invalid_argument("UNETR: num_layers must be a positive multiple of 4, got " + std::to_string(numLayers));
+  }
+  const int64_t quarter = numLayers / 4;
+  if (rule == "monai")
+  {
+    return { quarter, 2 * quarter, 3 * quarter };
+  }
+  if (rule == "early")
+  {
+    return { quarter - 1, 2 * quarter - 1, 3 * quarter - 1 };
+  }
+  throw std::invalid_argument("UNETR: unknown skip_taps '" + rule + "' (expected 'monai' or 'early')");
 }
 
 UNETRImpl::UNETRImpl(const UNETROptions & opts) : options(opts)
@@ -69,11 +91,7 @@ UNETRImpl::UNETRImpl(const UNETROptions & opts) : options(opts)
   {
     throw std::invalid_argument("UNETR: in_channels, out_channels and feature_size must be positive");
   }
-  if (o.num_layers() < 4 || o.num_layers() % 4 != 0)
-  {
-    throw std::invalid_argument("UNETR: num_layers must be a positive multiple of 4, got " +
-                                std::to_string(o.num_layers()));
-  }
+  UnetrSkipTaps(o.num_layers(), o.skip_taps()); // refuses a bad depth or rule before anything is built
   // The decoder climbs 4 factor-2 steps from the token grid back to the image: the patch must be 16.
   if (o.patch_size() != 16)
   {
@@ -133,11 +151,11 @@ UNETRImpl::Segment(const torch::Tensor & image, const SegmentationRequest & requ
                                 std::to_string(options.image_size()) + " per side)");
   }
   const auto [tokens, hiddenStates] = vit(image);
-  const auto quarter = static_cast<std::size_t>(options.num_layers() / 4);
+  const auto taps = UnetrSkipTaps(options.num_layers(), options.skip_taps());
   const auto enc1 = encoder1(image);
-  const auto enc2 = encoder2(TokensToVolume(hiddenStates[quarter - 1]));
-  const auto enc3 = encoder3(TokensToVolume(hiddenStates[2 * quarter - 1]));
-  const auto enc4 = encoder4(TokensToVolume(hiddenStates[3 * quarter - 1]));
+  const auto enc2 = encoder2(TokensToVolume(hiddenStates.at(static_cast<std::size_t>(taps[0]))));
+  const auto enc3 = encoder3(TokensToVolume(hiddenStates.at(static_cast<std::size_t>(taps[1]))));
+  const auto enc4 = encoder4(TokensToVolume(hiddenStates.at(static_cast<std::size_t>(taps[2]))));
 
   SegmentationOutput result;
   auto               dec3 = decoder5(TokensToVolume(tokens), enc4);
