@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 namespace fs = std::filesystem;
 using Reader = itk::SegmentationDatasetReader;
@@ -126,6 +127,91 @@ TEST(SegmentationDatasetReader, MalformedDescriptionsAreErrorsNamingThePlace)
   EXPECT_NE(ExpectError([] { Reader::ParseLayout("decathlon"); }).find("\"decathlon\""), std::string::npos);
 }
 
+TEST(SegmentationDatasetReader, CsvIdsComeFromTheFoldersWhenFileNamesRepeat)
+{
+  const fs::path root = Scratch("csv-ids");
+  for (const char * folder : { "STS_001", "STS_002", "a/x", "b/x" })
+  {
+    WriteTinyImage(root / folder / "ct.nii.gz");
+    WriteTinyImage(root / folder / "lesion.nii.gz");
+  }
+  WriteTinyImage(root / "other.nii.gz");
+  std::ofstream(root / "list.csv") << "STS_001/ct.nii.gz,STS_001/lesion.nii.gz\n"
+                                   << "STS_002/ct.nii.gz,STS_002/lesion.nii.gz\n"
+                                   << "a/x/ct.nii.gz,a/x/lesion.nii.gz\n"
+                                   << "b/x/ct.nii.gz,b/x/lesion.nii.gz\n"
+                                   << "other.nii.gz,other.nii.gz\n";
+  const auto listing = Reader::Read((root / "list.csv").string());
+  ASSERT_EQ(listing.cases.size(), 5u);
+  std::vector<std::string> ids;
+  for (const auto & entry : listing.cases)
+  {
+    ids.push_back(entry.id);
+  }
+  // Sorted by id; the file name where it is unique, the folders above where it repeats.
+  EXPECT_EQ(ids, (std::vector<std::string>{ "STS_001", "STS_002", "a/x", "b/x", "other" }));
+  EXPECT_NE(listing.cases[1].image.find("STS_002"), std::string::npos);
+
+  // A header names the columns in any order, an id column included.
+  const auto named = Reader::ParseCSV("case,label,image\np1,STS_001/lesion.nii.gz,STS_001/ct.nii.gz\n"
+                                      "p2,STS_002/lesion.nii.gz,STS_002/ct.nii.gz\n",
+                                      root.string(), "named.csv");
+  ASSERT_EQ(named.cases.size(), 2u);
+  EXPECT_EQ(named.cases[0].id, "p1");
+  EXPECT_NE(named.cases[0].image.find("ct.nii.gz"), std::string::npos);
+  EXPECT_NE(named.cases[0].label.find("lesion.nii.gz"), std::string::npos);
+
+  // The same image twice cannot be told apart: an error naming the line.
+  const auto twice =
+    ExpectError([&] { Reader::ParseCSV("x/ct.nii,x/m.nii\nx/ct.nii,x/n.nii\n", "/tmp", "twice.csv"); });
+  EXPECT_NE(twice.find("line 2"), std::string::npos) << twice;
+  EXPECT_NE(twice.find("appears twice"), std::string::npos) << twice;
+  EXPECT_NE(ExpectError([] { Reader::ParseCSV("image,label,id,extra\na,b,c,d\n", "/tmp", "wide.csv"); }).find("line 1"),
+            std::string::npos);
+}
+
+TEST(SegmentationDatasetReader, ReadsTotalSegmentatorLayoutOneMaskPerStructure)
+{
+  const fs::path root = Scratch("totalseg");
+  WriteTinyImage(root / "s0001" / "ct.nii.gz");
+  WriteTinyImage(root / "s0001" / "segmentations" / "spleen.nii.gz");
+  WriteTinyImage(root / "s0001" / "segmentations" / "aorta.nii.gz");
+  WriteTinyImage(root / "s0002" / "ct.nii.gz");
+  fs::create_directories(root / "s0002" / "segmentations");          // empty: a per-case problem
+  WriteTinyImage(root / "s0003" / "segmentations" / "liver.nii.gz"); // no ct.nii.gz
+  std::ofstream(root / "meta.csv") << "image_id\n";
+
+  const auto listing = Reader::Read(root.string());
+  EXPECT_EQ(listing.layout, Reader::Layout::TotalSegmentator);
+  ASSERT_EQ(listing.cases.size(), 1u);
+  const auto & entry = listing.cases[0];
+  EXPECT_EQ(entry.id, "s0001");
+  EXPECT_TRUE(entry.label.empty());
+  ASSERT_EQ(entry.structures.size(), 2u);
+  EXPECT_EQ(entry.structures[0].name, "aorta");
+  EXPECT_EQ(entry.structures[1].name, "spleen");
+  EXPECT_TRUE(fs::exists(entry.structures[1].mask));
+  ASSERT_EQ(listing.problems.size(), 2u);
+  std::map<std::string, std::string> reasons;
+  for (const auto & problem : listing.problems)
+  {
+    reasons[problem.id] = problem.reason;
+  }
+  EXPECT_NE(reasons["s0002"].find("holds no mask"), std::string::npos) << reasons["s0002"];
+  EXPECT_NE(reasons["s0003"].find("ct.nii.gz\" does not exist"), std::string::npos) << reasons["s0003"];
+
+  // One case folder as the root; the layout by name.
+  const auto one = Reader::Read((root / "s0001").string(), Reader::ParseLayout("totalseg"));
+  ASSERT_EQ(one.cases.size(), 1u);
+  EXPECT_EQ(one.cases[0].structures.size(), 2u);
+  // A dataset where no case has a mask: an error naming it.
+  const fs::path empty = Scratch("totalseg-empty");
+  fs::create_directories(empty / "s0001" / "segmentations");
+  const auto onlyProblems = Reader::Read(empty.string());
+  EXPECT_TRUE(onlyProblems.cases.empty());
+  ASSERT_EQ(onlyProblems.problems.size(), 1u);
+}
+
 // ---- DatasetCaseValidator ---------------------------------------------------------------------------------------
 
 #include "itkDatasetCaseValidator.h"
@@ -179,4 +265,25 @@ TEST(DatasetCaseValidator, FindsEachDocumentedProblem)
   problems = check("ct.nii.gz", "multi.nii.gz");
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_NE(problems[0].find("not binary"), std::string::npos);
+}
+
+TEST(DatasetCaseValidator, ChecksEveryStructureMaskAgainstTheImageGrid)
+{
+  const fs::path root = Scratch("validate-structures");
+  fs::create_directories(root / "segmentations");
+  WriteVolume<int16_t>(root / "ct.nii.gz", 4, 1.0, 0);
+  WriteVolume<uint8_t>(root / "segmentations" / "spleen.nii.gz", 4, 1.0, 1);
+  WriteVolume<uint8_t>(root / "segmentations" / "empty.nii.gz", 4, 1.0, 0);
+  WriteVolume<uint8_t>(root / "segmentations" / "aorta.nii.gz", 4, 0.5, 1);
+  itk::SegmentationDatasetReader::Case entry;
+  entry.id = "s1";
+  entry.image = (root / "ct.nii.gz").string();
+  entry.structures = { { "spleen", (root / "segmentations" / "spleen.nii.gz").string() },
+                       { "empty", (root / "segmentations" / "empty.nii.gz").string() } };
+  EXPECT_TRUE(itk::DatasetCaseValidator::Check(entry, {}).empty()); // an empty mask is not a problem
+  entry.structures.push_back({ "aorta", (root / "segmentations" / "aorta.nii.gz").string() });
+  const auto problems = itk::DatasetCaseValidator::Check(entry, {});
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("structure \"aorta\""), std::string::npos) << problems[0];
+  EXPECT_NE(problems[0].find("another grid"), std::string::npos) << problems[0];
 }

@@ -16,7 +16,9 @@ namespace itk
  * label on different grids (size, spacing, origin or direction; spacing and origin compared to 1e-3 of a voxel, the
  * direction to 1e-4), a label without any voxel of the target labels, and a label with values other than 0 and 1
  * where a binary label is expected. Only headers are read for the geometry; the label's pixels are read for the
- * content checks.
+ * content checks. A case given as one mask per structure (TotalSegmentator layout) has each mask's header checked
+ * (readable, 3D, on the image's grid; the problem names the structure and its file); an empty structure mask is not a
+ * problem (a structure outside the field of view).
  * \ingroup DivAttention
  */
 class DatasetCaseValidator

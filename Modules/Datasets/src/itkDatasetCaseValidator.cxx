@@ -61,19 +61,9 @@ ReadHeader(const std::string & path, const std::string & role, Header & header, 
   }
   return true;
 }
-} // namespace
-
-std::vector<std::string>
-DatasetCaseValidator::Check(const SegmentationDatasetReader::Case & entry, const Options & options)
+bool
+SameGrid(const Header & image, const Header & label)
 {
-  std::vector<std::string> problems;
-  Header                   image, label;
-  const bool               imageOk = ReadHeader(entry.image, "image", image, problems);
-  const bool               labelOk = ReadHeader(entry.label, "label", label, problems);
-  if (!imageOk || !labelOk)
-  {
-    return problems;
-  }
   bool sameGrid = image.size == label.size;
   for (unsigned d = 0; d < 3 && sameGrid; ++d)
   {
@@ -85,13 +75,51 @@ DatasetCaseValidator::Check(const SegmentationDatasetReader::Case & entry, const
       sameGrid = std::abs(image.direction[d][e] - label.direction[d][e]) <= 1e-4;
     }
   }
-  if (!sameGrid)
+  return sameGrid;
+}
+
+std::string
+DescribeGrids(const Header & image, const Header & other)
+{
+  std::ostringstream message;
+  message << "size " << image.size[0] << "x" << image.size[1] << "x" << image.size[2] << " vs " << other.size[0] << "x"
+          << other.size[1] << "x" << other.size[2] << ", spacing " << image.spacing[0] << "x" << image.spacing[1] << "x"
+          << image.spacing[2] << " vs " << other.spacing[0] << "x" << other.spacing[1] << "x" << other.spacing[2]
+          << " mm, or origin or direction differ";
+  return message.str();
+}
+} // namespace
+
+std::vector<std::string>
+DatasetCaseValidator::Check(const SegmentationDatasetReader::Case & entry, const Options & options)
+{
+  std::vector<std::string> problems;
+  Header                   image, label;
+  const bool               imageOk = ReadHeader(entry.image, "image", image, problems);
+  if (!entry.structures.empty())
   {
-    std::ostringstream message;
-    message << "image and label lie on different grids (size " << image.size[0] << "x" << image.size[1] << "x"
-            << image.size[2] << " vs " << label.size[0] << "x" << label.size[1] << "x" << label.size[2]
-            << ", or spacing, origin or direction differ)";
-    problems.push_back(message.str());
+    // One mask file per structure: each must be a readable 3D image on the image's grid. An empty mask is not a
+    // problem (a structure outside the field of view); the user of a structure skips it.
+    for (const auto & structure : entry.structures)
+    {
+      Header     mask;
+      const bool maskOk = ReadHeader(structure.mask, "mask of structure \"" + structure.name + "\"", mask, problems);
+      if (imageOk && maskOk && !SameGrid(image, mask))
+      {
+        problems.push_back("mask of structure \"" + structure.name + "\" (\"" + structure.mask +
+                           "\") lies on another grid than the image (" + DescribeGrids(image, mask) + ")");
+      }
+    }
+    return problems;
+  }
+  const bool labelOk = ReadHeader(entry.label, "label", label, problems);
+  if (!imageOk || !labelOk)
+  {
+    return problems;
+  }
+  if (!SameGrid(image, label))
+  {
+    problems.push_back("image and label lie on different grids (" + DescribeGrids(image, label) + ")");
     return problems;
   }
   using LabelImageType = Image<uint16_t, 3>;

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -115,6 +116,92 @@ ReadNNUNet(const fs::path & root)
   }
   return listing;
 }
+
+// A TotalSegmentator case folder: ct.nii.gz next to segmentations/.
+bool
+IsTotalSegmentatorCase(const fs::path & folder)
+{
+  std::error_code error;
+  return fs::is_regular_file(folder / "ct.nii.gz", error) || fs::is_directory(folder / "segmentations", error);
+}
+
+void
+AddTotalSegmentatorCase(SegmentationDatasetReader::Listing & listing, const fs::path & folder)
+{
+  std::error_code   error;
+  const std::string id = folder.filename().string();
+  const fs::path    image = folder / "ct.nii.gz";
+  const fs::path    masks = folder / "segmentations";
+  if (!fs::is_regular_file(image, error))
+  {
+    listing.problems.push_back({ id, "image \"" + image.string() + "\" does not exist" });
+    return;
+  }
+  if (!fs::is_directory(masks, error))
+  {
+    listing.problems.push_back({ id, "no segmentations folder \"" + masks.string() + "\"" });
+    return;
+  }
+  SegmentationDatasetReader::Case entry;
+  entry.id = id;
+  entry.image = image.lexically_normal().string();
+  for (const auto & file : fs::directory_iterator(masks, error))
+  {
+    const std::string name = file.path().filename().string();
+    const std::string structure = StripImageExtension(name);
+    if (file.is_regular_file() && structure != name && !structure.empty())
+    {
+      entry.structures.push_back({ structure, file.path().lexically_normal().string() });
+    }
+  }
+  if (entry.structures.empty())
+  {
+    listing.problems.push_back(
+      { id, "segmentations folder \"" + masks.string() + "\" holds no mask (<structure>.nii.gz)" });
+    return;
+  }
+  std::sort(entry.structures.begin(), entry.structures.end(),
+            [](const auto & a, const auto & b) { return a.name < b.name; });
+  listing.cases.push_back(entry);
+}
+
+SegmentationDatasetReader::Listing
+ReadTotalSegmentator(const fs::path & root)
+{
+  SegmentationDatasetReader::Listing listing;
+  listing.layout = SegmentationDatasetReader::Layout::TotalSegmentator;
+  if (IsTotalSegmentatorCase(root))
+  {
+    AddTotalSegmentatorCase(listing, root); // the root is one case
+    return listing;
+  }
+  for (const auto & entry : fs::directory_iterator(root))
+  {
+    if (entry.is_directory() && IsTotalSegmentatorCase(entry.path()))
+    {
+      AddTotalSegmentatorCase(listing, entry.path());
+    }
+  }
+  return listing;
+}
+
+bool
+LooksLikeTotalSegmentator(const fs::path & root)
+{
+  std::error_code error;
+  if (fs::is_directory(root / "segmentations", error))
+  {
+    return true;
+  }
+  for (const auto & entry : fs::directory_iterator(root, error))
+  {
+    if (entry.is_directory() && fs::is_directory(entry.path() / "segmentations", error))
+    {
+      return true;
+    }
+  }
+  return false;
+}
 } // namespace
 
 SegmentationDatasetReader::Layout
@@ -133,8 +220,10 @@ SegmentationDatasetReader::ParseLayout(const std::string & text)
     return Layout::NNUNetRaw;
   if (lower == "csv")
     return Layout::CSV;
+  if (lower == "totalseg" || lower == "totalsegmentator")
+    return Layout::TotalSegmentator;
   itkGenericExceptionMacro(<< "DivAttention: dataset layout \"" << text
-                           << "\" is not one of auto, msd, kits, nnunet, csv");
+                           << "\" is not one of auto, msd, kits, nnunet, csv, totalseg");
 }
 
 std::string
@@ -152,6 +241,8 @@ SegmentationDatasetReader::LayoutName(Layout layout)
       return "nnunet";
     case Layout::CSV:
       return "csv";
+    case Layout::TotalSegmentator:
+      return "totalseg";
   }
   return "unknown";
 }
@@ -205,12 +296,19 @@ SegmentationDatasetReader::ParseCSV(const std::string & csvText,
                                     const std::string & root,
                                     const std::string & sourceName)
 {
-  Listing listing;
-  listing.layout = Layout::CSV;
-  std::stringstream     lines(csvText);
-  std::string           line;
-  size_t                number = 0;
-  std::set<std::string> seen;
+  struct Row
+  {
+    size_t      line = 0;
+    std::string image, label, id;
+    bool        explicitId = false;
+  };
+  std::vector<Row>  rows;
+  std::stringstream lines(csvText);
+  std::string       line;
+  size_t            number = 0;
+  // Columns: image, label, id by position unless a header line names them (in any order).
+  size_t imageColumn = 0, labelColumn = 1, idColumn = 2, columns = 0;
+  bool   first = true;
   while (std::getline(lines, line))
   {
     ++number;
@@ -227,28 +325,161 @@ SegmentationDatasetReader::ParseCSV(const std::string & csvText,
     std::string              field;
     while (std::getline(parts, field, ','))
     {
-      const auto first = field.find_first_not_of(" \t");
+      const auto firstCharacter = field.find_first_not_of(" \t");
       const auto last = field.find_last_not_of(" \t");
-      fields.push_back(first == std::string::npos ? std::string() : field.substr(first, last - first + 1));
+      fields.push_back(firstCharacter == std::string::npos ? std::string()
+                                                           : field.substr(firstCharacter, last - firstCharacter + 1));
     }
-    if (number == 1 && fields.size() >= 2 && fields[0] == "image" && fields[1] == "label")
+    if (first)
     {
-      continue; // header
+      first = false;
+      std::vector<std::string> names(fields);
+      for (auto & name : names)
+      {
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      }
+      const auto find = [&names](std::initializer_list<const char *> accepted)
+      {
+        for (size_t column = 0; column < names.size(); ++column)
+        {
+          for (const char * name : accepted)
+          {
+            if (names[column] == name)
+            {
+              return column;
+            }
+          }
+        }
+        return std::string::npos;
+      };
+      const size_t image = find({ "image" }), label = find({ "label", "mask" });
+      if (image != std::string::npos || label != std::string::npos)
+      {
+        const size_t id = find({ "id", "case", "case_id", "caseid" });
+        if (image == std::string::npos || label == std::string::npos || names.size() > 3 ||
+            (names.size() == 3 && id == std::string::npos))
+        {
+          itkGenericExceptionMacro(<< "DivAttention: dataset: \"" << sourceName << "\" line " << number
+                                   << ": a header names the columns image, label and optionally id (or case), got \""
+                                   << line << "\"");
+        }
+        imageColumn = image;
+        labelColumn = label;
+        idColumn = names.size() == 3 ? id : 2; // "image,label" headers: a third field is still the id
+        columns = names.size();
+        continue; // header
+      }
     }
-    if (fields.size() < 2 || fields.size() > 3 || fields[0].empty() || fields[1].empty())
+    const bool shapeOk = columns == 3 ? fields.size() == 3 : fields.size() == 2 || fields.size() == 3;
+    if (!shapeOk || fields[imageColumn].empty() || fields[labelColumn].empty())
     {
-      itkGenericExceptionMacro(<< "DivAttention: dataset: \"" << sourceName << "\" line " << number
-                               << ": expected image,label[,id], got \"" << line << "\"");
+      itkGenericExceptionMacro(<< "DivAttention: dataset: \"" << sourceName << "\" line " << number << ": expected "
+                               << (columns == 3 ? std::string("3 columns as the header names them")
+                                                : std::string("image,label[,id]"))
+                               << ", got \"" << line << "\"");
     }
-    std::string id = fields.size() == 3 && !fields[2].empty()
-                       ? fields[2]
-                       : StripImageExtension(fs::path(fields[0]).filename().string());
-    if (!seen.insert(id).second)
+    Row row;
+    row.line = number;
+    row.image = fields[imageColumn];
+    row.label = fields[labelColumn];
+    if (idColumn < fields.size() && !fields[idColumn].empty())
     {
-      itkGenericExceptionMacro(<< "DivAttention: dataset: \"" << sourceName << "\" line " << number << ": case id \""
-                               << id << "\" appears twice");
+      row.id = fields[idColumn];
+      row.explicitId = true;
     }
-    AddIfPresent(listing, { id, Resolve(root, fields[0]), Resolve(root, fields[1]) });
+    rows.push_back(row);
+  }
+
+  // Ids given in the file must be unique.
+  std::set<std::string> taken;
+  for (const auto & row : rows)
+  {
+    if (row.explicitId && !taken.insert(row.id).second)
+    {
+      itkGenericExceptionMacro(<< "DivAttention: dataset: \"" << sourceName << "\" line " << row.line << ": case id \""
+                               << row.id << "\" appears twice");
+    }
+  }
+  // Ids derived from the image path: the file name without its extension, and where that repeats (STS_001/ct.nii.gz,
+  // STS_002/ct.nii.gz) the folders above it, one more level at a time, until the ids differ.
+  const auto derived = [](const std::string & image, size_t depth)
+  {
+    const fs::path path = fs::path(image).lexically_normal();
+    if (depth == 0)
+    {
+      return StripImageExtension(path.filename().string());
+    }
+    std::vector<std::string> folders;
+    for (const auto & part : path.parent_path())
+    {
+      const std::string text = part.string();
+      if (!text.empty() && text != "/" && text != "." && text != "..")
+      {
+        folders.push_back(text);
+      }
+    }
+    if (folders.empty())
+    {
+      return std::string();
+    }
+    std::string id;
+    for (size_t k = folders.size() - std::min(depth, folders.size()); k < folders.size(); ++k)
+    {
+      id += (id.empty() ? "" : "/") + folders[k];
+    }
+    return depth > folders.size() ? std::string() : id;
+  };
+  std::vector<size_t> pending;
+  for (size_t r = 0; r < rows.size(); ++r)
+  {
+    if (!rows[r].explicitId)
+    {
+      pending.push_back(r);
+    }
+  }
+  for (size_t depth = 0; !pending.empty(); ++depth)
+  {
+    std::map<std::string, std::vector<size_t>> byId;
+    for (const size_t r : pending)
+    {
+      byId[derived(rows[r].image, depth)].push_back(r);
+    }
+    std::vector<size_t> next;
+    for (const auto & [id, members] : byId)
+    {
+      if (!id.empty() && members.size() == 1 && taken.count(id) == 0)
+      {
+        rows[members[0]].id = id;
+        taken.insert(id);
+        continue;
+      }
+      if (id.empty() && depth > 0 && members.size() == 1 && !derived(rows[members[0]].image, 0).empty() &&
+          taken.count(derived(rows[members[0]].image, 0)) == 0)
+      {
+        rows[members[0]].id = derived(rows[members[0]].image, 0); // no folder: its file name, now unique
+        taken.insert(rows[members[0]].id);
+        continue;
+      }
+      if (id.empty() && depth > 0)
+      {
+        // No folder left to tell these rows apart: the same image listed twice.
+        const Row & row = rows[members.back()];
+        itkGenericExceptionMacro(<< "DivAttention: dataset: \"" << sourceName << "\" line " << row.line
+                                 << ": case id \"" << derived(row.image, 0)
+                                 << "\" appears twice and the image paths do not tell the cases apart; give an id "
+                                    "column");
+      }
+      next.insert(next.end(), members.begin(), members.end());
+    }
+    pending = next;
+  }
+
+  Listing listing;
+  listing.layout = Layout::CSV;
+  for (const auto & row : rows)
+  {
+    AddIfPresent(listing, { row.id, Resolve(root, row.image), Resolve(root, row.label) });
   }
   return listing;
 }
@@ -270,6 +501,8 @@ SegmentationDatasetReader::Read(const std::string & path, Layout layout)
       layout = Layout::MSD;
     else if (fs::is_directory(location / "imagesTr"))
       layout = Layout::NNUNetRaw;
+    else if (LooksLikeTotalSegmentator(location))
+      layout = Layout::TotalSegmentator;
     else
       layout = Layout::KiTS;
   }
@@ -299,6 +532,9 @@ SegmentationDatasetReader::Read(const std::string & path, Layout layout)
       break;
     case Layout::KiTS:
       listing = ReadKiTS(location);
+      break;
+    case Layout::TotalSegmentator:
+      listing = ReadTotalSegmentator(location);
       break;
     case Layout::Auto:
       break;
