@@ -3,6 +3,7 @@
 // stage, PCA crop, div-attention refinement, paste back) and writes the mask, optionally the probability, the
 // attention map, the crop and a preview picture. Every output is written to a temporary name and renamed at the end.
 #include "divaApplicationSupport.h"
+#include "divaBatchRun.h"
 #include "divaDevice.h"
 #include "divaVersion.h"
 #include "itkClickGuidedSegmentationFilter.h"
@@ -14,6 +15,7 @@
 #include "itkImageIOFactory.h"
 #include "itkImageSeriesReader.h"
 #include "itkNearestNeighborInterpolateImageFunction.h"
+#include "itkSegmentationModelSupport.h"
 #include "itkSegmentationPreview.h"
 #include "itkWriteImageAtomically.h"
 
@@ -23,6 +25,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -321,14 +324,27 @@ main(int argc, char ** argv)
                          "description with --xml.",
                          ' ', app::VersionText());
       cmd.setExceptionHandling(false);
+      // --input, --click and --output are required without --batch (checked after parsing).
       TCLAP::ValueArg<std::string> input("i", "input", "CT volume (NIfTI, NRRD, MHA, ...) or DICOM series directory",
-                                         true, "", "path", cmd);
-      TCLAP::MultiArg<std::string> clicks("c", "click", "Click x,y,z (repeatable; the first is the main click)", true,
+                                         false, "", "path", cmd);
+      TCLAP::MultiArg<std::string> clicks("c", "click", "Click x,y,z (repeatable; the first is the main click)", false,
                                           "x,y,z", cmd);
+      TCLAP::MultiArg<std::string> negativeClicks(
+        "", "negative-click", "Negative click x,y,z, outside the object (repeatable; models with a negative click map)",
+        false, "x,y,z", cmd);
       TCLAP::ValueArg<std::string> clickSpace("", "click-space", "Space of the clicks: lps (default), ras or index",
                                               false, "lps", "lps|ras|index", cmd);
-      TCLAP::ValueArg<std::string> output("o", "output", "Mask (label image, 1 = object) on the input grid", true, "",
+      TCLAP::ValueArg<std::string> output("o", "output", "Mask (label image, 1 = object) on the input grid", false, "",
                                           "file", cmd);
+      TCLAP::ValueArg<std::string> batch("", "batch",
+                                         "Segment every case of a CSV file (columns image, clicks, negative_clicks, "
+                                         "output) with the models loaded once; a case whose output exists is skipped",
+                                         false, "", "cases.csv", cmd);
+      TCLAP::ValueArg<std::string> shard("", "shard", "With --batch: only cases K, K+N, K+2N, ... (0-based)", false, "",
+                                         "K/N", cmd);
+      TCLAP::ValueArg<std::string> summary(
+        "", "summary", "With --batch: the summary CSV (default: <batch file>.summary.csv beside it)", false, "", "file",
+        cmd);
       TCLAP::ValueArg<std::string> probability("", "probability", "Also write the probability on the input grid", false,
                                                "", "file", cmd);
       TCLAP::ValueArg<std::string> attention("", "attention", "Also write the div-attention map (crop grid)", false, "",
@@ -365,6 +381,39 @@ main(int argc, char ** argv)
       TCLAP::ValueArg<int>         referenceLabel(
                 "", "reference-label", "Label of the object in --reference (0: any non-zero label)", false, 0, "id", cmd);
       cmd.parse(argc, argv);
+      const bool batchMode = batch.isSet();
+      if (batchMode)
+      {
+        // Each case's image, clicks and output come from the batch file; the other outputs are per-case pictures.
+        for (const TCLAP::Arg * single : std::vector<const TCLAP::Arg *>{
+               &input, &clicks, &negativeClicks, &output, &probability, &attention, &crop, &preview, &reference })
+        {
+          if (single->isSet())
+          {
+            throw TCLAP::CmdLineParseException("option --" + single->getName() +
+                                               " cannot be combined with --batch (each case's image, clicks and "
+                                               "output come from the batch file)");
+          }
+        }
+      }
+      else
+      {
+        for (const TCLAP::Arg * needed : std::vector<const TCLAP::Arg *>{ &input, &clicks, &output })
+        {
+          if (!needed->isSet())
+          {
+            throw TCLAP::CmdLineParseException("Required argument missing: " + needed->getName() +
+                                               " (or --batch cases.csv)");
+          }
+        }
+        for (const TCLAP::Arg * batchOnly : std::vector<const TCLAP::Arg *>{ &shard, &summary })
+        {
+          if (batchOnly->isSet())
+          {
+            throw TCLAP::CmdLineParseException("option --" + batchOnly->getName() + " needs --batch");
+          }
+        }
+      }
 
       const auto start = std::chrono::steady_clock::now();
       auto       log = [&](const std::string & message)
@@ -416,76 +465,200 @@ main(int argc, char ** argv)
                                  "DIVATTENTION_MODEL_DIR or pass the model files)");
       }
 
-      CTImageType::Pointer ct = ReadInput(input.getValue());
-      log("read " + input.getValue());
-      CheckFinite(ct, input.getValue());
-      ReferenceImageType::Pointer referenceImage;
-      if (!reference.getValue().empty())
+      // In batch mode the models are loaded once, here, and shared by every case's filter; a single run lets the
+      // filter load them from their files.
+      SegmentationFilterType::ModelPointer      coarseLoaded, refineLoaded;
+      std::vector<diva::application::BatchCase> cases;
+      diva::application::BatchShard             part;
+      std::string                               summaryPath;
+      if (batchMode)
       {
-        referenceImage = ReadReference(reference.getValue(), ct);
-      }
-      const auto points = itk::ClickPoints::Parse(clicks.getValue(), space, ct);
-      auto       nearest = itk::NearestNeighborInterpolateImageFunction<CTImageType>::New();
-      nearest->SetInputImage(ct);
-      for (size_t k = 0; k < points.size(); ++k)
-      {
-        const std::string text = "click \"" + clicks.getValue()[k] + "\" (" + clickSpace.getValue() + ")";
-        if (!itk::ClickPoints::IsInside(points[k], ct))
+        // The batch file, the shard and the summary are checked before the models load.
+        cases = diva::application::ReadBatchFile(batch.getValue());
+        if (shard.isSet())
         {
-          throw std::runtime_error(text + " lies outside the image");
+          part = diva::application::ParseShard("--shard", shard.getValue());
         }
-        const double hu = nearest->Evaluate(points[k]);
-        if (hu < -500.0)
-        {
-          std::ostringstream message;
-          message << text << " lies on air (" << std::lround(hu) << " HU): click inside the organ or lesion";
-          throw std::runtime_error(message.str());
-        }
+        summaryPath =
+          summary.isSet() ? summary.getValue() : diva::application::DefaultSummaryPath(batch.getValue(), part);
+        CheckWritable("--summary", summaryPath);
+        coarseLoaded = itk::SegmentationModelSupport::Load(coarsePath, resolved, "coarse model");
+        refineLoaded = itk::SegmentationModelSupport::Load(refinePath, resolved, "refine model");
+        itk::SegmentationModelSupport::CheckRole(*coarseLoaded, "coarse", "coarse model");
+        itk::SegmentationModelSupport::CheckRole(*refineLoaded, "refine", "refine model");
+        log("loaded the models");
       }
 
-      auto filter = SegmentationFilterType::New();
-      filter->SetInput(ct);
-      filter->SetCoarseModelFile(coarsePath);
-      filter->SetRefineModelFile(refinePath);
-      filter->SetClicks(points);
-      filter->SetDevice(diva::DescribeDevice(resolved));
-      filter->SetThreshold(threshold.getValue());
-      filter->SetCoarseMaximumExtent(coarseMaxExtent.getValue());
-      filter->SetKeepClickedComponent(!wholeCoarseMask.getValue());
-      // The float probability on the input's grid only when it is written (it is the size of the CT).
-      filter->SetComputeProbabilityImage(!probability.getValue().empty());
-      filter->SetComputeAttentionMap(!attention.getValue().empty() || !preview.getValue().empty());
-      if (::isatty(STDERR_FILENO))
+      // One case: read and check the CT and the clicks, segment. `afterRead` sees the CT before the work starts.
+      struct CaseResult
       {
-        filter->AddObserver(itk::ProgressEvent(), ProgressBar::New());
-      }
-      filter->Update();
-      log("segmented on " + std::string(filter->GetDeviceUsed()) +
-          (filter->GetUsedFallbackCrop() ? " (the coarse mask was empty: crop centred on the click)" : ""));
-      if (verbose.getValue())
+        CTImageType::Pointer                  ct;
+        SegmentationFilterType::Pointer       filter;
+        SegmentationFilterType::PointListType points;
+        size_t                                voxels = 0;
+      };
+      auto segmentCase = [&](const std::string & inputPath, const std::vector<std::string> & clickTexts,
+                             const std::vector<std::string> &                 negativeTexts,
+                             const std::function<void(const CTImageType *)> & afterRead)
       {
-        // Each step's own wall-clock time (StartEvent to EndEvent of the composite filter's internal filters).
-        std::ostringstream steps;
-        steps << std::fixed << std::setprecision(2);
-        for (const auto & [step, seconds] : filter->GetStepSeconds())
+        CaseResult result;
+        if (clickTexts.empty())
         {
-          steps << (steps.tellp() > 0 ? ", " : "") << step << " " << seconds << " s";
+          throw std::runtime_error("no click for input \"" + inputPath + "\"");
         }
-        log("steps: " + steps.str() + " (" + std::to_string(filter->GetNumberOfCoarseWindows()) + " coarse windows)");
-      }
-      if (filter->GetUsedFallbackCrop())
+        CTImageType::Pointer ct = ReadInput(inputPath);
+        log("read " + inputPath);
+        CheckFinite(ct, inputPath);
+        if (afterRead)
+        {
+          afterRead(ct);
+        }
+        const auto points = itk::ClickPoints::Parse(clickTexts, space, ct);
+        auto       nearest = itk::NearestNeighborInterpolateImageFunction<CTImageType>::New();
+        nearest->SetInputImage(ct);
+        for (size_t k = 0; k < points.size(); ++k)
+        {
+          const std::string text = "click \"" + clickTexts[k] + "\" (" + clickSpace.getValue() + ")";
+          if (!itk::ClickPoints::IsInside(points[k], ct))
+          {
+            throw std::runtime_error(text + " lies outside the image");
+          }
+          const double hu = nearest->Evaluate(points[k]);
+          if (hu < -500.0)
+          {
+            std::ostringstream message;
+            message << text << " lies on air (" << std::lround(hu) << " HU): click inside the organ or lesion";
+            throw std::runtime_error(message.str());
+          }
+        }
+        SegmentationFilterType::PointListType negativePoints;
+        if (!negativeTexts.empty())
+        {
+          negativePoints = itk::ClickPoints::Parse(negativeTexts, space, ct);
+          for (size_t k = 0; k < negativePoints.size(); ++k)
+          {
+            if (!itk::ClickPoints::IsInside(negativePoints[k], ct))
+            {
+              throw std::runtime_error("negative click \"" + negativeTexts[k] + "\" (" + clickSpace.getValue() +
+                                       ") lies outside the image");
+            }
+          }
+        }
+
+        auto filter = SegmentationFilterType::New();
+        filter->SetInput(ct);
+        if (coarseLoaded && refineLoaded)
+        {
+          filter->SetCoarseModel(coarseLoaded);
+          filter->SetRefineModel(refineLoaded);
+        }
+        else
+        {
+          filter->SetCoarseModelFile(coarsePath);
+          filter->SetRefineModelFile(refinePath);
+        }
+        filter->SetClicks(points);
+        filter->SetNegativeClicks(negativePoints);
+        filter->SetDevice(diva::DescribeDevice(resolved));
+        filter->SetThreshold(threshold.getValue());
+        filter->SetCoarseMaximumExtent(coarseMaxExtent.getValue());
+        filter->SetKeepClickedComponent(!wholeCoarseMask.getValue());
+        // The float probability on the input's grid only when it is written (it is the size of the CT).
+        filter->SetComputeProbabilityImage(!probability.getValue().empty());
+        filter->SetComputeAttentionMap(!attention.getValue().empty() || !preview.getValue().empty());
+        if (!batchMode && ::isatty(STDERR_FILENO))
+        {
+          filter->AddObserver(itk::ProgressEvent(), ProgressBar::New());
+        }
+        filter->Update();
+        log("segmented on " + std::string(filter->GetDeviceUsed()) +
+            (filter->GetUsedFallbackCrop() ? " (the coarse mask was empty: crop centred on the click)" : ""));
+        if (verbose.getValue())
+        {
+          // Each step's own wall-clock time (StartEvent to EndEvent of the composite filter's internal filters).
+          std::ostringstream steps;
+          steps << std::fixed << std::setprecision(2);
+          for (const auto & [step, seconds] : filter->GetStepSeconds())
+          {
+            steps << (steps.tellp() > 0 ? ", " : "") << step << " " << seconds << " s";
+          }
+          log("steps: " + steps.str() + " (" + std::to_string(filter->GetNumberOfCoarseWindows()) + " coarse windows)");
+        }
+        if (filter->GetUsedFallbackCrop())
+        {
+          std::cerr << "DivAttentionSegment: note: the coarse stage found nothing under the click; the refinement "
+                       "worked on a crop centred on the click"
+                    << std::endl;
+        }
+        else if (filter->GetUsedAllCoarseComponents())
+        {
+          std::cerr << "DivAttentionSegment: note: no click lies on or near the coarse mask; the crop "
+                       "was placed by the whole coarse mask"
+                    << std::endl;
+        }
+        for (size_t i = 0; i < filter->GetOutput()->GetBufferedRegion().GetNumberOfPixels(); ++i)
+        {
+          result.voxels += filter->GetOutput()->GetBufferPointer()[i] != 0 ? 1 : 0;
+        }
+        result.ct = ct;
+        result.filter = filter;
+        result.points = points;
+        return result;
+      };
+
+      if (batchMode)
       {
-        std::cerr << "DivAttentionSegment: note: the coarse stage found nothing under the click; the refinement "
-                     "worked on a crop centred on the click"
+        const auto totals = diva::application::RunBatch(
+          cases, part, summaryPath,
+          [&](const diva::application::BatchCase & entry) -> size_t
+          {
+            try
+            {
+              CheckWritable("output", entry.output);
+              const CaseResult result = segmentCase(entry.image, entry.clicks, entry.negativeClicks, {});
+              itk::WriteImageAtomically(result.filter->GetOutput(), entry.output);
+              return result.voxels;
+            }
+            catch (const itk::ExceptionObject & error)
+            {
+              std::string       description = error.GetDescription();
+              const std::string itkPrefix = "ITK ERROR: ";
+              if (description.rfind(itkPrefix, 0) == 0)
+              {
+                description.erase(0, itkPrefix.size());
+              }
+              throw std::runtime_error(description);
+            }
+          },
+          std::cerr);
+        const size_t total = totals.done + totals.skipped + totals.failed;
+        std::cout << "DivAttentionSegment: batch " << batch.getValue()
+                  << (part.count > 1 ? " shard " + shard.getValue() : "") << ": " << total << " cases, " << totals.done
+                  << " done, " << totals.skipped << " skipped, " << totals.failed << " failed; summary " << summaryPath
                   << std::endl;
-      }
-      else if (filter->GetUsedAllCoarseComponents())
-      {
-        std::cerr << "DivAttentionSegment: note: no click lies on or near the coarse mask; the crop "
-                     "was placed by the whole coarse mask"
-                  << std::endl;
+        if (totals.failed > 0)
+        {
+          std::cerr << "DivAttentionSegment: error: " << totals.failed << " of " << total
+                    << " cases failed (their messages are in " << summaryPath << ")" << std::endl;
+          return 1;
+        }
+        log("done");
+        return 0;
       }
 
+      ReferenceImageType::Pointer  referenceImage;
+      CaseResult                   result = segmentCase(input.getValue(), clicks.getValue(), negativeClicks.getValue(),
+                                                        [&](const CTImageType * ct)
+                                                        {
+                                        if (!reference.getValue().empty())
+                                        {
+                                          referenceImage = ReadReference(reference.getValue(), ct);
+                                        }
+                                      });
+      const CTImageType::Pointer & ct = result.ct;
+      const SegmentationFilterType::Pointer & filter = result.filter;
+      const auto &                            points = result.points;
+      const size_t                            voxels = result.voxels;
       itk::WriteImageAtomically(filter->GetOutput(), output.getValue());
       if (!probability.getValue().empty())
       {
@@ -503,11 +676,6 @@ main(int argc, char ** argv)
       {
         itk::SegmentationPreview::Write(preview.getValue(), ct, filter->GetOutput(), filter->GetAttentionMap(),
                                         points.front(), {});
-      }
-      size_t voxels = 0;
-      for (size_t i = 0; i < filter->GetOutput()->GetBufferedRegion().GetNumberOfPixels(); ++i)
-      {
-        voxels += filter->GetOutput()->GetBufferPointer()[i] != 0 ? 1 : 0;
       }
       const auto & spacing = ct->GetSpacing();
       std::cout << "DivAttentionSegment: wrote " << output.getValue() << ": " << voxels << " voxels, "
