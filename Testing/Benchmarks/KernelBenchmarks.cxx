@@ -46,10 +46,12 @@ BM_Matmul1024(benchmark::State & state)
 }
 
 // Which convolution a benchmark times: the toolkit's (diva::Convolution3d with the default kernel selection, which
-// the networks call: Winograd F(2,3) for these shapes), the toolkit's direct one (oneDNN), or LibTorch's conv3d.
+// the networks call: Winograd F(2,3) for these shapes where oneDNN runs without AVX-512, oneDNN elsewhere), the
+// Winograd kernel whatever the CPU (CpuKernels::Winograd), the toolkit's direct one (oneDNN), or LibTorch's conv3d.
 enum class ConvolutionKernel
 {
   Toolkit,
+  Winograd,
   Direct,
   LibTorch
 };
@@ -62,7 +64,9 @@ Conv3d(benchmark::State & state, int64_t channelsIn, int64_t channelsOut, int64_
 {
   UseThreads(state);
   const auto previous = diva::GetCpuKernels();
-  diva::SetCpuKernels(kernel == ConvolutionKernel::Direct ? diva::CpuKernels::Direct : diva::CpuKernels::Selected);
+  diva::SetCpuKernels(kernel == ConvolutionKernel::Direct     ? diva::CpuKernels::Direct
+                      : kernel == ConvolutionKernel::Winograd ? diva::CpuKernels::Winograd
+                                                              : diva::CpuKernels::Selected);
   torch::InferenceMode inference;
   const auto           input = torch::randn({ 1, channelsIn, side, side, side });
   const auto           weight = torch::randn({ channelsOut, channelsIn, 3, 3, 3 }) * 0.05;
@@ -113,13 +117,14 @@ BM_Conv3dLibTorch_32to32_96(benchmark::State & state)
   Conv3d(state, 32, 32, 96, ConvolutionKernel::LibTorch);
 }
 
-// The channel and size families of the networks' full-resolution convolutions, toolkit vs direct (args: threads,
-// channels, side): where the selection's Winograd threshold comes from.
+// The channel and size families of the networks' full-resolution convolutions, the Winograd kernel (whatever the
+// CPU) vs direct (args: threads, channels, side, direct): where the selection's Winograd rule comes from. Run with
+// ONEDNN_MAX_CPU_ISA=AVX2 for the direct convolution an AVX2 CPU gets.
 void
 BM_Conv3dFamily(benchmark::State & state)
 {
   Conv3d(state, state.range(1), state.range(1), state.range(2),
-         state.range(3) == 0 ? ConvolutionKernel::Toolkit : ConvolutionKernel::Direct);
+         state.range(3) == 0 ? ConvolutionKernel::Winograd : ConvolutionKernel::Direct);
 }
 
 // Transposed convolution, kernel = stride = 2 (the U-Net's and UNETR's upsampling): each input voxel writes a 2^3

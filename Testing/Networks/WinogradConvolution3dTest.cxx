@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <ostream>
 #include <string>
 
@@ -155,19 +156,51 @@ TEST_F(WinogradConvolution3d, AppliesOnlyToUnrecordedStrideOnePaddingOneThreeCub
   EXPECT_TRUE(applies(input, trained, bias)) << "no gradient asked under NoGradGuard";
 }
 
-TEST_F(WinogradConvolution3d, IsFasterOnlyWhereItsBlocksFill)
+TEST_F(WinogradConvolution3d, FillsItsBlocksOnlyWhereWideEnough)
 {
   const auto weight = torch::randn({ 16, 16, 3, 3, 3 });
-  EXPECT_TRUE(diva::WinogradConvolution3dIsFaster(torch::empty({ 1, 16, 96, 96, 96 }), weight));
-  EXPECT_TRUE(diva::WinogradConvolution3dIsFaster(torch::empty({ 1, 16, 8, 8, 48 }), weight));
-  EXPECT_FALSE(diva::WinogradConvolution3dIsFaster(torch::empty({ 1, 16, 24, 24, 24 }), weight)) << "half a block";
-  EXPECT_FALSE(diva::WinogradConvolution3dIsFaster(torch::empty({ 1, 16, 48, 48, 52 }), weight)) << "26 of 48 tiles";
+  EXPECT_TRUE(diva::WinogradConvolution3dFillsItsBlocks(torch::empty({ 1, 16, 96, 96, 96 }), weight));
+  EXPECT_TRUE(diva::WinogradConvolution3dFillsItsBlocks(torch::empty({ 1, 16, 8, 8, 48 }), weight));
+  EXPECT_FALSE(diva::WinogradConvolution3dFillsItsBlocks(torch::empty({ 1, 16, 24, 24, 24 }), weight))
+    << "half a block";
+  EXPECT_FALSE(diva::WinogradConvolution3dFillsItsBlocks(torch::empty({ 1, 16, 48, 48, 52 }), weight))
+    << "26 of 48 tiles";
   EXPECT_FALSE(
-    diva::WinogradConvolution3dIsFaster(torch::empty({ 1, 4, 96, 96, 96 }), torch::randn({ 16, 4, 3, 3, 3 })))
+    diva::WinogradConvolution3dFillsItsBlocks(torch::empty({ 1, 4, 96, 96, 96 }), torch::randn({ 16, 4, 3, 3, 3 })))
     << "4 input channels";
   EXPECT_FALSE(
-    diva::WinogradConvolution3dIsFaster(torch::empty({ 1, 16, 96, 96, 96 }), torch::randn({ 2, 16, 3, 3, 3 })))
+    diva::WinogradConvolution3dFillsItsBlocks(torch::empty({ 1, 16, 96, 96, 96 }), torch::randn({ 2, 16, 3, 3, 3 })))
     << "2 output channels";
+}
+
+// The selection's rule follows the instruction set oneDNN runs here, not one CPU's figures: Winograd only against an
+// AVX2 (or older) direct convolution. CTest runs this test a second time with oneDNN held to AVX2 (".avx2"), so both
+// branches are checked on an AVX-512 machine.
+TEST_F(WinogradConvolution3d, IsFasterOnlyAgainstADirectConvolutionWithoutAvx512)
+{
+  const auto wide = torch::empty({ 1, 16, 96, 96, 96 });
+  const auto weight = torch::randn({ 16, 16, 3, 3, 3 });
+  const bool avx512 = diva::DirectConvolutionUsesAvx512();
+  EXPECT_EQ(diva::WinogradConvolution3dIsFaster(wide, weight), !avx512);
+  EXPECT_FALSE(diva::WinogradConvolution3dIsFaster(torch::empty({ 1, 16, 24, 24, 24 }), weight)) << "half a block";
+  const char * limit = std::getenv("ONEDNN_MAX_CPU_ISA");
+  if (limit == nullptr)
+  {
+    limit = std::getenv("DNNL_MAX_CPU_ISA");
+  }
+  const std::string held = limit != nullptr ? limit : "";
+  if (held.rfind("AVX2", 0) == 0 || held.rfind("avx2", 0) == 0 || held == "SSE41" || held == "AVX")
+  {
+    EXPECT_FALSE(avx512) << "oneDNN held to " << held;
+  }
+  else if (held.empty())
+  {
+#if defined(__x86_64__)
+    // oneDNN's own test for AVX-512 (avx512_core): F, BW, VL and DQ.
+    EXPECT_EQ(avx512, __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"));
+#endif
+  }
 }
 
 TEST_F(WinogradConvolution3d, IsWhatTheSelectionRunsForInferenceAndForTrainingWithLibTorchsGradients)
@@ -179,17 +212,22 @@ TEST_F(WinogradConvolution3d, IsWhatTheSelectionRunsForInferenceAndForTrainingWi
   const auto convolve = [&](const torch::Tensor & x, const torch::Tensor & w, const torch::Tensor & b) {
     return diva::Convolution3d(x, w, b, { 1, 1, 1 }, { 1, 1, 1 }, { 1, 1, 1 }, 1);
   };
-  torch::Tensor winograd, selected, direct;
+  torch::Tensor winograd, forced, selected, direct;
   {
     torch::InferenceMode inference;
     winograd = diva::WinogradConvolution3d(input, weight, bias);
+    diva::SetCpuKernels(CpuKernels::Winograd);
+    forced = convolve(input, weight, bias);
     diva::SetCpuKernels(CpuKernels::Selected);
     selected = convolve(input, weight, bias);
     diva::SetCpuKernels(CpuKernels::Direct);
     direct = convolve(input, weight, bias);
   }
-  EXPECT_TRUE(torch::equal(selected, winograd)) << "inference with the default selection runs the Winograd kernel";
+  EXPECT_TRUE(torch::equal(forced, winograd)) << "inference with CpuKernels::Winograd runs the Winograd kernel";
   EXPECT_FALSE(torch::equal(direct, winograd)) << "CpuKernels::Direct runs another kernel (other rounding)";
+  // The default selection: the Winograd kernel where it is faster on this CPU, the direct one elsewhere.
+  EXPECT_TRUE(torch::equal(selected, diva::WinogradConvolution3dIsFaster(input, weight) ? winograd : direct))
+    << "the default selection follows WinogradConvolution3dIsFaster";
   ExpectClose(direct, winograd, "direct vs Winograd");
   // Training: the Winograd forward inside an autograd function whose gradients are LibTorch's convolution_backward,
   // so they match the direct (oneDNN) path's to float rounding, and every operand gets one.
@@ -203,7 +241,7 @@ TEST_F(WinogradConvolution3d, IsWhatTheSelectionRunsForInferenceAndForTrainingWi
     (output * torch::linspace(-1.0, 1.0, output.numel()).view(output.sizes())).sum().backward();
     return std::vector<torch::Tensor>{ output.detach(), x.grad(), w.grad(), b.grad() };
   };
-  const auto trained = gradients(CpuKernels::Selected);
+  const auto trained = gradients(CpuKernels::Winograd);
   const auto reference = gradients(CpuKernels::Direct);
   EXPECT_TRUE(torch::equal(trained[0], winograd)) << "the training forward is the Winograd kernel's";
   const char * names[] = { "output", "input gradient", "weight gradient", "bias gradient" };

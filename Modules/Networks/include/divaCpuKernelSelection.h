@@ -19,19 +19,22 @@ enum class CpuKernels
   /** The selection below without the Winograd convolution (direct convolutions only; for comparison). */
   Direct,
   /** The selection below, where LibTorch's own choice is slow on a CPU (the default). */
-  Selected
+  Selected,
+  /** The selection below with the Winograd convolution wherever its blocks fill, whatever the CPU (to measure it
+   * against the direct convolution on a CPU where the selection keeps that). */
+  Winograd
 };
 
-/** "libtorch", "direct" or "selected". */
+/** "libtorch", "direct", "selected" or "winograd". */
 std::string
 ToString(CpuKernels kernels);
 
-/** Parses "libtorch", "direct" or "selected"; throws std::invalid_argument naming the text otherwise. */
+/** Parses "libtorch", "direct", "selected" or "winograd"; throws std::invalid_argument naming the text otherwise. */
 CpuKernels
 ParseCpuKernels(const std::string & text);
 
 /** The process-wide choice. Its initial value comes from the environment variable DIVATTENTION_CPU_KERNELS
- * ("libtorch", "direct" or "selected"; unset: selected). \ingroup DivAttention */
+ * ("libtorch", "direct", "selected" or "winograd"; unset: selected). \ingroup DivAttention */
 CpuKernels
 GetCpuKernels();
 
@@ -41,13 +44,14 @@ SetCpuKernels(CpuKernels kernels);
 
 /** \brief A 3D convolution (zero padding) that picks the fastest CPU kernel LibTorch has for its shape.
  *
- * Why: measured on the project's 2-core machine (Documentation/Performance.md, "CPU kernel selection"), LibTorch
+ * Why: measured on the project's 2-core machines (Documentation/Performance.md, "CPU kernel selection"), LibTorch
  * 1.13's convolution dispatcher is tuned for 2D images and makes two costly choices for 3D networks at batch 1,
  * and has no FLOP-saving algorithm for 3D:
  * - a 3^3 convolution with stride 1 and padding 1 where WinogradConvolution3dIsFaster (8+ channels, 32+ voxels
- *   wide) runs as a Winograd F(2,3) convolution (divaWinogradConvolution3d.h: 3.4x fewer multiplications than a
- *   direct one; not with CpuKernels::Direct); in training its gradients are LibTorch's `convolution_backward`, the
- *   formula oneDNN's forward is differentiated with;
+ *   wide, and oneDNN without AVX-512 on this CPU: the choice follows the instruction set, not one CPU's figures)
+ *   runs as a Winograd F(2,3) convolution (divaWinogradConvolution3d.h: 3.4x fewer multiplications than a direct
+ *   one; not with CpuKernels::Direct; with CpuKernels::Winograd wherever its blocks fill); in training its gradients
+ *   are LibTorch's `convolution_backward`, the formula oneDNN's forward is differentiated with;
  * - a 3^3 convolution whose N*C*D*H is at most 20480 (32 channels at 24^3, 128 at 12^3, 320 at 6^3, a 1-channel
  *   stem at 96^3) goes to an im2col + BLAS fallback at 15-20 GFLOP/s, where oneDNN reaches 140-155 GFLOP/s on the
  *   same shape: such convolutions call oneDNN directly (`at::mkldnn_convolution`);

@@ -18,12 +18,15 @@ PointwiseConvolution3dApplies(const torch::Tensor & input, const torch::Tensor &
  *
  * Why: a 1x1x1 convolution is one [Cout x Cin] x [Cin x D*H*W] matrix product per sample. LibTorch's oneDNN path
  * reorders the whole volume into its blocked layout and back (2.5-5x slower), and one `addmm` runs on one thread here
- * (OpenBLAS is single-threaded under the thread budget, divaThreadBudget.h). Each thread multiplies its own contiguous
- * range of voxels in place (BLAS reads and writes the strided blocks directly).
+ * (OpenBLAS is single-threaded under the thread budget, divaThreadBudget.h). Each sample's voxels are cut into fixed
+ * blocks of 4096, one matrix product per block in place (BLAS reads and writes the strided blocks directly), the blocks
+ * shared between the threads.
  *
  * Every output is computed by one thread as one dot product of Cin terms (float rounding apart from LibTorch's
- * order). It records no autograd history (divaCpuKernelSelection.cxx wraps it, with the gradients below, in an
- * autograd function). Throws std::invalid_argument where the Applies() test is false. \ingroup DivAttention
+ * order), in a BLAS call whose shape does not depend on the thread count: the same bits at any thread count, on any
+ * BLAS (OpenBLAS's AVX2 kernels round a row by where it lies in the call). It records no autograd history
+ * (divaCpuKernelSelection.cxx wraps it, with the gradients below, in an autograd function). Throws
+ * std::invalid_argument where the Applies() test is false. \ingroup DivAttention
  */
 torch::Tensor
 PointwiseConvolution3d(const torch::Tensor & input, const torch::Tensor & weight, const torch::Tensor & bias);
@@ -31,11 +34,11 @@ PointwiseConvolution3d(const torch::Tensor & input, const torch::Tensor & weight
 /** \brief The gradients of PointwiseConvolution3d: {input, weight, bias}, each computed only where `wanted` says
  * (undefined otherwise).
  *
- * The input gradient W^T g[n] shares the voxels between threads as the forward does. The weight gradient
+ * The input gradient W^T g[n] is computed in the forward's fixed voxel blocks. The weight gradient
  * sum_n g[n] x[n]^T and the bias gradient sum_n g[n] 1 are sums over every voxel: each fixed block of 8192 voxels of
  * one sample gives a partial product (the blocks shared between threads), and the partials are added in block order,
- * so the gradients are the same bits at any thread count (tested in CpuKernelSelectionTest). `gradOutput` has the
- * output's shape. \ingroup DivAttention
+ * so the output and all three gradients are the same bits at any thread count (tested in CpuKernelSelectionTest).
+ * `gradOutput` has the output's shape. \ingroup DivAttention
  */
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor>
 PointwiseConvolution3dBackward(const torch::Tensor &     gradOutput,

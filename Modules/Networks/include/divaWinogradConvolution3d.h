@@ -22,10 +22,24 @@ WinogradConvolution3dApplies(const torch::Tensor & input,
                              at::IntArrayRef       dilation,
                              int64_t               groups);
 
-/** Whether WinogradConvolution3d is faster than oneDNN's direct convolution for this shape on this project's CPU
- * (Documentation/Performance.md, "Winograd convolution": BM_Conv3dFamily): at least 8 input and output channels,
- * and a width of at least 32 voxels that fills two thirds of the kernel's blocks of 24 tiles (48 voxels) along x.
- * Narrower volumes leave the register blocks half empty (24^3: up to 1.5x slower than oneDNN). */
+/** Whether the kernel's register blocks fill for this shape: at least 8 input and output channels, and a width of at
+ * least 32 voxels that fills two thirds of the kernel's blocks of 24 tiles (48 voxels) along x. Narrower volumes leave
+ * the blocks half empty (24^3: up to 1.5x slower than oneDNN on an AVX2 CPU, Documentation/Performance.md). */
+bool
+WinogradConvolution3dFillsItsBlocks(const torch::Tensor & input, const torch::Tensor & weight);
+
+/** Whether oneDNN runs its direct convolution with AVX-512 on this CPU: oneDNN's own choice of instruction set
+ * (`dnnl_get_effective_cpu_isa()` of the oneDNN LibTorch loaded, so ONEDNN_MAX_CPU_ISA lowers it; without oneDNN, the
+ * CPU's AVX-512 F, BW, VL and DQ), checked once. */
+bool
+DirectConvolutionUsesAvx512();
+
+/** Whether WinogradConvolution3d is faster than oneDNN's direct convolution for this shape on this CPU (the kernel
+ * selection's rule, divaCpuKernelSelection.h): where its blocks fill (WinogradConvolution3dFillsItsBlocks) and oneDNN
+ * runs with AVX2 at most. The kernel is AVX2 code: against oneDNN's AVX2 convolution it does 3.4x fewer
+ * multiplications at similar efficiency and is 1.2-2.4x faster; oneDNN's AVX-512 convolution runs as fast as it
+ * (Documentation/Performance.md, "CPU kernel selection"), and then the direct convolution, which sums as LibTorch's
+ * does, is kept. */
 bool
 WinogradConvolution3dIsFaster(const torch::Tensor & input, const torch::Tensor & weight);
 

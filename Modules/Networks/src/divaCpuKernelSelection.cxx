@@ -188,6 +188,8 @@ ToString(CpuKernels kernels)
       return "libtorch";
     case CpuKernels::Direct:
       return "direct";
+    case CpuKernels::Winograd:
+      return "winograd";
     case CpuKernels::Selected:
       break;
   }
@@ -209,8 +211,13 @@ ParseCpuKernels(const std::string & text)
   {
     return CpuKernels::Selected;
   }
-  throw std::invalid_argument(
-    "CPU kernels must be 'libtorch', 'direct' or 'selected' (DIVATTENTION_CPU_KERNELS), got '" + text + "'");
+  if (text == "winograd")
+  {
+    return CpuKernels::Winograd;
+  }
+  throw std::invalid_argument("CPU kernels must be 'libtorch', 'direct', 'selected' or 'winograd' "
+                              "(DIVATTENTION_CPU_KERNELS), got '" +
+                              text + "'");
 }
 
 CpuKernels
@@ -247,7 +254,9 @@ Convolution3d(const torch::Tensor & input,
              ? PointwiseConvolutionFunction::apply(input, weight, DefinedBias(bias, weight.size(0), weight))
              : PointwiseConvolution3d(input, weight, bias);
   }
-  if (GetCpuKernels() == CpuKernels::Selected && WinogradConvolution3dIsFaster(input, weight) &&
+  const auto kernels = GetCpuKernels();
+  if (((kernels == CpuKernels::Selected && WinogradConvolution3dIsFaster(input, weight)) ||
+       (kernels == CpuKernels::Winograd && WinogradConvolution3dFillsItsBlocks(input, weight))) &&
       AppliesIgnoringRecording(
         [&] { return WinogradConvolution3dApplies(input, weight, bias, stride, padding, dilation, groups); }))
   {

@@ -12,8 +12,12 @@ namespace diva
 {
 namespace
 {
-// The fewest voxels worth a thread of their own (a [Cout x Cin] x [Cin x 4096] product is ~0.1-8 MFLOP).
-constexpr int64_t kVoxelsPerTask = 4096;
+// Each sample's voxels are cut into fixed blocks of this many (the last one ragged), one matrix product per block, the
+// blocks shared between the threads (a [Cout x Cin] x [Cin x 4096] product is ~0.1-8 MFLOP). Fixed, so that every BLAS
+// call's shape, and each voxel's place in it, do not depend on the thread count: OpenBLAS's sgemm rounds a row by where
+// it lies in the call (its Haswell and Zen kernels, which AVX2 CPUs get, compute the rows of a partial block in
+// another order), so ranges cut by thread count gave other bits at one and at two threads.
+constexpr int64_t kVoxelsPerBlock = 4096;
 // The weight and bias gradients sum over fixed blocks of this many voxels of one sample: fixed, so that the order of
 // the sums (and so the bits) does not depend on how many threads share the blocks.
 constexpr int64_t kVoxelsPerGradientBlock = 8192;
@@ -39,7 +43,8 @@ VoxelCount(const torch::Tensor & input)
 }
 
 // out[n] = matrix x[n] (+ shift) for every sample; matrix [rows, inner], x [batch, inner, voxels] and out
-// [batch, rows, voxels] contiguous. The threads share each sample's voxels, one product per contiguous range.
+// [batch, rows, voxels] contiguous. One product per fixed block of voxels (kVoxelsPerBlock), the blocks of all samples
+// shared between the threads.
 void
 MultiplyEverySample(const float * matrix,
                     int64_t       rows,
@@ -50,28 +55,32 @@ MultiplyEverySample(const float * matrix,
                     int64_t       voxels,
                     float *       out)
 {
-  for (int64_t n = 0; n < batch; ++n)
-  {
-    float * source = const_cast<float *>(x) + n * inner * voxels; // from_blob takes non-const memory
-    float * target = out + n * rows * voxels;
-    at::parallel_for(0, voxels, kVoxelsPerTask,
-                     [&](int64_t begin, int64_t end)
-                     {
-                       const int64_t count = end - begin;
-                       auto          block = torch::from_blob(target + begin, { rows, count }, { voxels, 1 }, Plain());
-                       const auto    w = torch::from_blob(const_cast<float *>(matrix), { rows, inner }, Plain());
-                       const auto columns = torch::from_blob(source + begin, { inner, count }, { voxels, 1 }, Plain());
-                       if (shift != nullptr)
-                       {
-                         const auto b = torch::from_blob(const_cast<float *>(shift), { rows, 1 }, Plain());
-                         at::addmm_out(block, b, w, columns);
-                       }
-                       else
-                       {
-                         at::mm_out(block, w, columns);
-                       }
-                     });
-  }
+  const int64_t blocksPerSample = (voxels + kVoxelsPerBlock - 1) / kVoxelsPerBlock;
+  at::parallel_for(
+    0, batch * blocksPerSample, 1,
+    [&](int64_t first, int64_t last)
+    {
+      // from_blob takes non-const memory
+      const auto w = torch::from_blob(const_cast<float *>(matrix), { rows, inner }, Plain());
+      const auto b =
+        shift != nullptr ? torch::from_blob(const_cast<float *>(shift), { rows, 1 }, Plain()) : torch::Tensor();
+      for (int64_t k = first; k < last; ++k)
+      {
+        const int64_t n = k / blocksPerSample, begin = (k % blocksPerSample) * kVoxelsPerBlock;
+        const int64_t count = std::min(kVoxelsPerBlock, voxels - begin);
+        auto       block = torch::from_blob(out + n * rows * voxels + begin, { rows, count }, { voxels, 1 }, Plain());
+        const auto columns = torch::from_blob(const_cast<float *>(x) + n * inner * voxels + begin, { inner, count },
+                                              { voxels, 1 }, Plain());
+        if (b.defined())
+        {
+          at::addmm_out(block, b, w, columns);
+        }
+        else
+        {
+          at::mm_out(block, w, columns);
+        }
+      }
+    });
 }
 
 } // namespace
@@ -124,7 +133,7 @@ PointwiseConvolution3dBackward(const torch::Tensor &     gradOutput,
   torch::Tensor gradInput, gradWeight, gradBias;
   if (wanted[0])
   {
-    // W^T g[n], the voxels shared between the threads as in the forward.
+    // W^T g[n], in the forward's fixed voxel blocks.
     gradInput = torch::empty(input.sizes(), Plain());
     const auto transposed = weight.reshape({ outChannels, inChannels }).t().contiguous();
     MultiplyEverySample(transposed.data_ptr<float>(), inChannels, outChannels, nullptr, g.data_ptr<float>(), batch,

@@ -5,6 +5,8 @@
 #include <ATen/record_function.h>
 #include <c10/core/GradMode.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -388,7 +390,7 @@ WinogradConvolution3dApplies(const torch::Tensor & input,
 }
 
 bool
-WinogradConvolution3dIsFaster(const torch::Tensor & input, const torch::Tensor & weight)
+WinogradConvolution3dFillsItsBlocks(const torch::Tensor & input, const torch::Tensor & weight)
 {
   if (input.dim() != 5 || weight.dim() != 5)
   {
@@ -397,6 +399,34 @@ WinogradConvolution3dIsFaster(const torch::Tensor & input, const torch::Tensor &
   const int64_t width = input.size(4), tiles = (width + 1) / 2;
   const int64_t blockTiles = RoundUp(tiles, kTilesPerBlock);
   return input.size(1) >= 8 && weight.size(0) >= 8 && width >= 32 && 3 * tiles >= 2 * blockTiles;
+}
+
+bool
+DirectConvolutionUsesAvx512()
+{
+  static const bool avx512 = []
+  {
+    // dnnl_cpu_isa_t: every AVX-512 level from avx512_core (0x27) up has all of that value's bits (oneDNN 2.x, 3.x).
+    constexpr int kAvx512Core = 0x27;
+    using Query = int (*)();
+    if (const auto query = reinterpret_cast<Query>(dlsym(RTLD_DEFAULT, "dnnl_get_effective_cpu_isa")))
+    {
+      return (query() & kAvx512Core) == kAvx512Core;
+    }
+#if defined(DIVA_WINOGRAD_X86)
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#else
+    return false;
+#endif
+  }();
+  return avx512;
+}
+
+bool
+WinogradConvolution3dIsFaster(const torch::Tensor & input, const torch::Tensor & weight)
+{
+  return !DirectConvolutionUsesAvx512() && WinogradConvolution3dFillsItsBlocks(input, weight);
 }
 
 torch::Tensor
