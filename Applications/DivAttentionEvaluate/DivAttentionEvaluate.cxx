@@ -4,6 +4,10 @@
 // - whole pipeline (--coarse-model, or NAME=coarse.pt,refine.pt models): ClickGuidedSegmentationFilter on the full CT
 //   for each simulated click, the full-resolution mask scored against the instance's reference mask;
 // - one stage (otherwise): each model on its own stage's input (stage 1's window, stage 2's PCA crop).
+// The real-data gate (Documentation/Results.md, "Real CT"; Utilities/real-data-gate.sh) is the whole pipeline with
+// --region-growing (ITK ConfidenceConnected from the same click beside stage 1 alone and the pipeline) and --groups
+// (the means per structure group, diva::StructureGroup); structures are named by the TotalSegmentator layout's mask
+// files, by --label-names for a label map, or by --structure for a dataset's --label objects.
 #include "divaApplicationSupport.h"
 #include "divaAtomicFile.h"
 #include "divaDevice.h"
@@ -14,6 +18,7 @@
 #include "itkBinaryThresholdImageFilter.h"
 #include "itkClickGuidedSegmentationFilter.h"
 #include "itkClickSampler.h"
+#include "itkConfidenceConnectedImageFilter.h"
 #include "itkDatasetCaseValidator.h"
 #include "itkDatasetSplit.h"
 #include "itkDivAttentionRuntime.h"
@@ -230,7 +235,71 @@ struct PipelineSettings
   std::string                                       masksDirectory;
   torch::Device                                     device{ torch::kCPU };
   std::vector<itk::SegmentationDatasetReader::Case> cases;
+  std::string                                       regionGrowingName; ///< empty: no region-growing column
+  std::string                                       structureName = "label";
+  std::vector<std::pair<uint16_t, std::string>>     labelNames; ///< --label-names: every named label a structure
 };
+
+// The classical baseline of the real-data gate: ITK's ConfidenceConnectedImageFilter from the click's voxel
+// (multiplier 2, 3 iterations, the statistics first taken over the click's 3x3x3 neighbourhood), as issue 23 ran it.
+MaskImageType::Pointer
+RegionGrowing(const CTImageType * ct, const itk::Point<double, 3> & click)
+{
+  auto          grow = itk::ConfidenceConnectedImageFilter<CTImageType, MaskImageType>::New();
+  itk::Index<3> seed;
+  if (!ct->TransformPhysicalPointToIndex(click, seed))
+  {
+    throw std::runtime_error("region growing: the click lies outside the CT");
+  }
+  grow->SetInput(ct);
+  grow->AddSeed(seed);
+  grow->SetMultiplier(2.0);
+  grow->SetNumberOfIterations(3);
+  grow->SetInitialNeighborhoodRadius(1);
+  grow->SetReplaceValue(1);
+  grow->Update();
+  return grow->GetOutput();
+}
+
+// A --label-names file: "id name" lines (whitespace between; '#' starts a comment), as TotalSegmentator's class map.
+std::vector<std::pair<uint16_t, std::string>>
+ReadLabelNames(const std::string & path)
+{
+  std::ifstream in(path);
+  if (!in)
+  {
+    throw std::runtime_error("--label-names \"" + path + "\": cannot read the file");
+  }
+  std::vector<std::pair<uint16_t, std::string>> names;
+  std::string                                   line;
+  for (size_t number = 1; std::getline(in, line); ++number)
+  {
+    line = line.substr(0, line.find('#'));
+    std::istringstream fields(line);
+    long               id = 0;
+    std::string        name, extra;
+    if (!(fields >> id))
+    {
+      if (line.find_first_not_of(" \t\r") == std::string::npos)
+      {
+        continue;
+      }
+      throw std::runtime_error("--label-names \"" + path + "\" line " + std::to_string(number) +
+                               ": expected \"<label id> <name>\", got \"" + line + "\"");
+    }
+    if (!(fields >> name) || (fields >> extra) || id < 1 || id > 65535)
+    {
+      throw std::runtime_error("--label-names \"" + path + "\" line " + std::to_string(number) +
+                               ": expected \"<label id 1..65535> <name>\", got \"" + line + "\"");
+    }
+    names.emplace_back(static_cast<uint16_t>(id), name);
+  }
+  if (names.empty())
+  {
+    throw std::runtime_error("--label-names \"" + path + "\": names no label");
+  }
+  return names;
+}
 
 // Whole-pipeline evaluation: every instance of every case, `clicks` clicks drawn once from its reference mask, the same
 // clicks for every column.
@@ -273,8 +342,16 @@ EvaluatePipeline(const PipelineSettings & settings)
 
   itk::DatasetCaseValidator::Options checks;
   checks.targetLabels = settings.extraction.targetLabels;
+  if (!settings.labelNames.empty())
+  {
+    checks.targetLabels.clear();
+    for (const auto & [id, name] : settings.labelNames)
+    {
+      checks.targetLabels.push_back(id);
+    }
+  }
   std::vector<diva::EvaluatedSample> samples;
-  size_t                             skipped = 0, instances = 0;
+  size_t                             skipped = 0, instances = 0, emptyStructures = 0;
   for (const auto & entry : settings.cases)
   {
     const auto reasons = itk::DatasetCaseValidator::Check(entry, checks);
@@ -293,92 +370,165 @@ EvaluatePipeline(const PipelineSettings & settings)
     ctReader->SetFileName(entry.image);
     ctReader->Update();
     const CTImageType::Pointer ct = ctReader->GetOutput();
-    auto                       labelReader = itk::ImageFileReader<LabelImageType>::New();
-    labelReader->SetFileName(entry.label);
-    labelReader->Update();
-    const auto extracted = itk::LabelInstanceExtractor::Extract(labelReader->GetOutput(), settings.extraction);
-    if (extracted.kept.empty())
+
+    // The targets of the case: each a named structure with its instances. A label map gives one target (the
+    // --label objects, named by --structure) or, with --label-names, one per named label; a TotalSegmentator case one
+    // per structure mask. A structure is one object (organ rule) wherever it has a name.
+    struct Target
+    {
+      std::string                         structure;
+      itk::LabelInstanceExtractor::Result extracted;
+      int64_t  instanceId = -1; ///< the CSV's instance of a named structure; -1: the extractor's
+      uint64_t seedKey = 0;
+    };
+    std::vector<Target> targets;
+    auto                organ = settings.extraction;
+    organ.mode = itk::LabelInstanceExtractor::Mode::Organ;
+    if (!entry.structures.empty())
+    {
+      for (size_t s = 0; s < entry.structures.size(); ++s)
+      {
+        auto maskReader = itk::ImageFileReader<LabelImageType>::New();
+        maskReader->SetFileName(entry.structures[s].mask);
+        maskReader->Update();
+        const LabelImageType::Pointer mask = maskReader->GetOutput();
+        uint16_t *                    values = mask->GetBufferPointer();
+        for (size_t i = 0, n = mask->GetBufferedRegion().GetNumberOfPixels(); i < n; ++i)
+        {
+          values[i] = values[i] != 0 ? 1 : 0;
+        }
+        organ.targetLabels = { 1 };
+        Target target{ entry.structures[s].name, itk::LabelInstanceExtractor::Extract(mask, organ),
+                       static_cast<int64_t>(s + 1), HashText(entry.id + "/" + entry.structures[s].name) };
+        targets.push_back(std::move(target));
+      }
+    }
+    else
+    {
+      auto labelReader = itk::ImageFileReader<LabelImageType>::New();
+      labelReader->SetFileName(entry.label);
+      labelReader->Update();
+      if (settings.labelNames.empty())
+      {
+        targets.push_back({ settings.structureName,
+                            itk::LabelInstanceExtractor::Extract(labelReader->GetOutput(), settings.extraction), -1,
+                            HashText(entry.id) });
+      }
+      for (const auto & [id, name] : settings.labelNames)
+      {
+        organ.targetLabels = { id };
+        targets.push_back({ name, itk::LabelInstanceExtractor::Extract(labelReader->GetOutput(), organ), id,
+                            HashText(entry.id + "/" + name) });
+      }
+    }
+    targets.erase(std::remove_if(targets.begin(), targets.end(),
+                                 [&](const Target & target)
+                                 {
+                                   const bool none = target.extracted.kept.empty();
+                                   emptyStructures += none && target.instanceId >= 0 ? 1 : 0;
+                                   return none;
+                                 }),
+                  targets.end());
+    if (targets.empty())
     {
       std::cerr << "warning: case \"" << entry.id
                 << "\" skipped: no instance left after discarding those below the size rule" << std::endl;
       ++skipped;
       continue;
     }
-    for (const auto & instance : extracted.kept)
+    for (const auto & target : targets)
     {
-      ++instances;
-      // The reference of this instance on the CT's grid: the organ's label(s), or the lesion component the clicks
-      // fall in (the extractor's instance image already separates the components).
-      auto reference = MaskImageType::New();
-      reference->CopyInformation(ct);
-      reference->SetRegions(ct->GetLargestPossibleRegion());
-      reference->Allocate();
-      const size_t     count = reference->GetBufferedRegion().GetNumberOfPixels();
-      const uint16_t * ids = extracted.instances->GetBufferPointer();
-      uint8_t *        out = reference->GetBufferPointer();
-      for (size_t i = 0; i < count; ++i)
+      const bool named = target.instanceId >= 0;
+      for (const auto & instance : target.extracted.kept)
       {
-        out[i] = ids[i] == instance.id ? 1 : 0;
-      }
-      // All clicks of an instance come from one generator seeded by (seed, case id, instance): the first k clicks
-      // are the same whatever --clicks says, and no other case or model changes them.
-      auto sampler = itk::ClickSampler<MaskImageType>::New();
-      sampler->SetMask(reference);
-      sampler->SetStrategy(settings.strategy);
-      sampler->SetSeed(itk::TrainingSampleSource::SampleSeed(settings.seed, HashText(entry.id), instance.id, 3));
-      std::vector<itk::Point<double, 3>> clicks;
-      for (unsigned k = 0; k < settings.clicks; ++k)
-      {
-        clicks.push_back(sampler->Sample());
-      }
-      for (unsigned k = 0; k < settings.clicks; ++k)
-      {
-        std::vector<diva::EvaluatedSample> row;
-        auto record = [&](const std::string & name, const MaskImageType * mask, int fallback)
+        ++instances;
+        const int64_t instanceId = named ? target.instanceId : instance.id;
+        // The reference of this instance on the CT's grid: the organ's label(s), or the lesion component the clicks
+        // fall in (the extractor's instance image already separates the components).
+        auto reference = MaskImageType::New();
+        reference->CopyInformation(ct);
+        reference->SetRegions(ct->GetLargestPossibleRegion());
+        reference->Allocate();
+        const size_t     count = reference->GetBufferedRegion().GetNumberOfPixels();
+        const uint16_t * ids = target.extracted.instances->GetBufferPointer();
+        uint8_t *        out = reference->GetBufferPointer();
+        for (size_t i = 0; i < count; ++i)
         {
-          diva::EvaluatedSample sample = Score(mask, reference);
-          sample.model = name;
-          sample.caseId = entry.id;
-          sample.instance = instance.id;
-          sample.click = k;
-          for (unsigned d = 0; d < 3; ++d)
-          {
-            sample.clickPoint[d] = clicks[k][d];
-          }
-          sample.fallbackCrop = fallback;
-          if (!settings.masksDirectory.empty())
-          {
-            itk::WriteImageAtomically(
-              mask, (fs::path(settings.masksDirectory) / (SafeName(entry.id) + "_i" + std::to_string(instance.id) +
-                                                          "_c" + std::to_string(k) + "_" + SafeName(name) + ".nii.gz"))
-                      .string());
-          }
-          return sample;
-        };
-        bool stage1Done = !stage1Column;
-        for (const auto & column : columns)
-        {
-          auto filter = SegmentationFilterType::New();
-          filter->SetInput(ct);
-          filter->SetCoarseModel(column.coarse);
-          filter->SetRefineModel(column.refine);
-          filter->SetClicks({ clicks[k] });
-          filter->SetDevice(diva::DescribeDevice(settings.device));
-          filter->SetThreshold(settings.threshold);
-          filter->SetCoarseMaximumExtent(settings.coarseMaximumExtent);
-          filter->Update();
-          row.push_back(record(column.name, filter->GetOutput(), filter->GetUsedFallbackCrop() ? 1 : 0));
-          // Stage 1 is the same in every column that uses --coarse-model: its mask is taken from the first such run.
-          if (!stage1Done && column.sharedCoarse)
-          {
-            const auto coarseMask = CoarseMaskOnGrid(filter->GetCoarseProbability(), ct, settings.threshold);
-            row.insert(row.begin(), record(settings.stage1Name, coarseMask, -1));
-            stage1Done = true;
-          }
+          out[i] = ids[i] == instance.id ? 1 : 0;
         }
-        samples.insert(samples.end(), row.begin(), row.end());
+        // All clicks of an instance come from one generator seeded by (seed, case id [/ structure], instance): the
+        // first k clicks are the same whatever --clicks says, and no other case, structure or model changes them.
+        auto sampler = itk::ClickSampler<MaskImageType>::New();
+        sampler->SetMask(reference);
+        sampler->SetStrategy(settings.strategy);
+        sampler->SetSeed(itk::TrainingSampleSource::SampleSeed(settings.seed, target.seedKey, instance.id, 3));
+        std::vector<itk::Point<double, 3>> clicks;
+        for (unsigned k = 0; k < settings.clicks; ++k)
+        {
+          clicks.push_back(sampler->Sample());
+        }
+        const std::string maskPrefix = named ? SafeName(entry.id) + "_" + SafeName(target.structure)
+                                             : SafeName(entry.id) + "_i" + std::to_string(instance.id);
+        for (unsigned k = 0; k < settings.clicks; ++k)
+        {
+          std::vector<diva::EvaluatedSample> row;
+          auto record = [&](const std::string & name, const MaskImageType * mask, int fallback)
+          {
+            diva::EvaluatedSample sample = Score(mask, reference);
+            sample.model = name;
+            sample.caseId = entry.id;
+            sample.instance = instanceId;
+            sample.click = k;
+            sample.structure = target.structure;
+            sample.group = diva::StructureGroup(target.structure);
+            for (unsigned d = 0; d < 3; ++d)
+            {
+              sample.clickPoint[d] = clicks[k][d];
+            }
+            sample.fallbackCrop = fallback;
+            if (!settings.masksDirectory.empty())
+            {
+              itk::WriteImageAtomically(mask,
+                                        (fs::path(settings.masksDirectory) /
+                                         (maskPrefix + "_c" + std::to_string(k) + "_" + SafeName(name) + ".nii.gz"))
+                                          .string());
+            }
+            return sample;
+          };
+          bool stage1Done = !stage1Column;
+          for (const auto & column : columns)
+          {
+            auto filter = SegmentationFilterType::New();
+            filter->SetInput(ct);
+            filter->SetCoarseModel(column.coarse);
+            filter->SetRefineModel(column.refine);
+            filter->SetClicks({ clicks[k] });
+            filter->SetDevice(diva::DescribeDevice(settings.device));
+            filter->SetThreshold(settings.threshold);
+            filter->SetCoarseMaximumExtent(settings.coarseMaximumExtent);
+            filter->Update();
+            row.push_back(record(column.name, filter->GetOutput(), filter->GetUsedFallbackCrop() ? 1 : 0));
+            // Stage 1 is the same in every column that uses --coarse-model: its mask is taken from the first such run.
+            if (!stage1Done && column.sharedCoarse)
+            {
+              const auto coarseMask = CoarseMaskOnGrid(filter->GetCoarseProbability(), ct, settings.threshold);
+              row.insert(row.begin(), record(settings.stage1Name, coarseMask, -1));
+              stage1Done = true;
+            }
+          }
+          if (!settings.regionGrowingName.empty())
+          {
+            row.push_back(record(settings.regionGrowingName, RegionGrowing(ct, clicks[k]), -1));
+          }
+          samples.insert(samples.end(), row.begin(), row.end());
+        }
       }
     }
+  }
+  if (emptyStructures > 0)
+  {
+    std::cout << "DivAttentionEvaluate: " << emptyStructures
+              << " named structure(s) left out: empty, or below the size rule, in their case" << std::endl;
   }
   std::cout << "DivAttentionEvaluate: whole pipeline, " << settings.cases.size() - skipped << " cases, " << instances
             << " instances, " << settings.clicks << " click(s) each, " << columns.size() + (stage1Column ? 1 : 0)
@@ -412,7 +562,8 @@ main(int argc, char ** argv)
                                               false, "Stage 1 only", "text", cmd);
       TCLAP::SwitchArg             noStage1("", "no-stage1", "Whole pipeline: leave out the stage-1-only column", cmd);
       TCLAP::ValueArg<std::string> dataset("", "dataset", "Dataset root or CSV file", true, "", "path", cmd);
-      TCLAP::ValueArg<std::string> layout("", "layout", "auto, msd, kits, nnunet or csv", false, "auto", "name", cmd);
+      TCLAP::ValueArg<std::string> layout("", "layout", "auto, msd, kits, nnunet, csv or totalseg", false, "auto",
+                                          "name", cmd);
       TCLAP::ValueArg<std::string> split("", "split", "Split JSON (e.g. the training run's split.json)", false, "",
                                          "file", cmd);
       TCLAP::ValueArg<std::string> subset("", "subset", "test, validation, train or all", false, "validation", "name",
@@ -441,6 +592,22 @@ main(int argc, char ** argv)
       TCLAP::ValueArg<std::string> name("", "dataset-name", "Column group title of the table", false, "Dataset", "text",
                                         cmd);
       TCLAP::SwitchArg perCase("", "per-case", "Also print (and put in --markdown) mean Dice per case", cmd);
+      TCLAP::SwitchArg regionGrowing("", "region-growing",
+                                     "Whole pipeline: also a column of ITK region growing from the same click "
+                                     "(ConfidenceConnectedImageFilter, multiplier 2, 3 iterations)",
+                                     cmd);
+      TCLAP::SwitchArg groups("", "groups",
+                              "Also print (and put in --markdown) the means per structure group (organs, lesions, "
+                              "vessels, muscle, bone, other): the real-data gate's table",
+                              cmd);
+      TCLAP::ValueArg<std::string> structure("", "structure",
+                                             "Whole pipeline: name of the --label objects of a label-map dataset "
+                                             "(e.g. lesion, spleen), which sets their group",
+                                             false, "label", "name", cmd);
+      TCLAP::ValueArg<std::string> labelNames("", "label-names",
+                                              "Whole pipeline: \"id name\" lines; every named label of a label-map "
+                                              "dataset becomes a structure of its own (one object each)",
+                                              false, "", "file", cmd);
       TCLAP::ValueArg<std::string> csv("", "csv", "Per-sample CSV output", false, "", "file", cmd);
       TCLAP::ValueArg<std::string> markdown("", "markdown", "Markdown table output", false, "", "file", cmd);
       cmd.parse(argc, argv);
@@ -534,10 +701,11 @@ main(int argc, char ** argv)
                                                "thresholds at 0.5");
           }
         }
-        if (masks.isSet() || stage1Name.isSet() || noStage1.isSet())
+        if (masks.isSet() || stage1Name.isSet() || noStage1.isSet() || regionGrowing.isSet() || structure.isSet() ||
+            labelNames.isSet())
         {
-          throw TCLAP::CmdLineParseException("--masks, --stage1-name and --no-stage1 are for the whole pipeline "
-                                             "(--coarse-model)");
+          throw TCLAP::CmdLineParseException("--masks, --stage1-name, --no-stage1, --region-growing, --structure and "
+                                             "--label-names are for the whole pipeline (--coarse-model)");
         }
       }
       for (const auto & spec : specs)
@@ -558,8 +726,31 @@ main(int argc, char ** argv)
         }
       }
 
+      std::vector<std::pair<uint16_t, std::string>> names;
+      if (labelNames.isSet())
+      {
+        names = ReadLabelNames(labelNames.getValue());
+        if (label.isSet()) // --label picks among the named labels
+        {
+          names.erase(std::remove_if(names.begin(), names.end(),
+                                     [&labels](const auto & entry)
+                                     { return std::find(labels.begin(), labels.end(), entry.first) == labels.end(); }),
+                      names.end());
+        }
+        if (names.empty())
+        {
+          throw std::invalid_argument("option --label: none of its labels is named in --label-names");
+        }
+      }
+
       auto listing = itk::SegmentationDatasetReader::Read(
         dataset.getValue(), itk::SegmentationDatasetReader::ParseLayout(layout.getValue()));
+      if (!pipeline && listing.layout == itk::SegmentationDatasetReader::Layout::TotalSegmentator)
+      {
+        throw std::invalid_argument("--dataset \"" + dataset.getValue() +
+                                    "\": one-stage mode reads label maps; a TotalSegmentator layout (one mask per "
+                                    "structure) is evaluated by the whole pipeline (--coarse-model)");
+      }
       std::vector<itk::SegmentationDatasetReader::Case> cases = listing.cases;
       if (split.isSet() && subsetName != "all")
       {
@@ -595,6 +786,9 @@ main(int argc, char ** argv)
         settings.masksDirectory = masks.getValue();
         settings.device = computeDevice;
         settings.cases = cases;
+        settings.regionGrowingName = regionGrowing.getValue() ? "Region growing" : "";
+        settings.structureName = structure.getValue();
+        settings.labelNames = names;
         samples = EvaluatePipeline(settings);
       }
       else
@@ -652,6 +846,12 @@ main(int argc, char ** argv)
       {
         table += "\n" + diva::FormatPerCaseDice(samples, false);
         markdownTable += "\n" + diva::FormatPerCaseDice(samples, true);
+      }
+      if (groups.getValue())
+      {
+        const auto byGroup = diva::SummarizeByGroup(samples);
+        table += "\n" + diva::FormatGroupTable(byGroup, false);
+        markdownTable += "\n" + diva::FormatGroupTable(byGroup, true);
       }
       std::cout << table;
       if (csv.isSet())

@@ -5,8 +5,10 @@
 #include "divaCliTestSupport.h"
 #include "divaMUnet.h"
 #include "divaModelFile.h"
+#include "itkConfidenceConnectedImageFilter.h"
 #include "itkImageFileReader.h"
 #include "itkPhantomDataset.h"
+#include "itkWriteImageAtomically.h"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +17,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -241,9 +245,10 @@ TEST_F(DivAttentionEvaluateCli, WholePipelineRowsAgreeWithTheMasksAndClicksAreSh
 
   const auto rows = ReadCsv(csv);
   ASSERT_EQ(rows.size(), 4u) << ReadAll(csv); // header + (1 case x 1 instance x 1 click) x 3 columns
-  const std::vector<std::string> header{ "model",  "case",      "instance", "click",   "dice",
-                                         "recall", "precision", "hd95_mm",  "tp",      "fp",
-                                         "fn",     "click_x",   "click_y",  "click_z", "fallback_crop" };
+  const std::vector<std::string> header{ "model",     "case",      "instance", "click",   "dice",
+                                         "recall",    "precision", "hd95_mm",  "tp",      "fp",
+                                         "fn",        "click_x",   "click_y",  "click_z", "fallback_crop",
+                                         "structure", "group" };
   EXPECT_EQ(rows[0], header);
   EXPECT_EQ(rows[1][0], "Stage 1 only"); // the stage-1 column first, then the models in the order given
   EXPECT_EQ(rows[2][0], "ESPNet");
@@ -334,4 +339,160 @@ TEST_F(DivAttentionEvaluateCli, WholePipelineBadInputs)
   // Stage-1 and stage-2 models swapped: named before any case is read.
   ExpectFailure("--coarse-model " + refine, { "--coarse-model", "swapped" }, " --model a=" + coarse);
   ExpectFailure("--coarse-model " + coarse, { "--model a", "swapped" }, " --model a=" + coarse);
+}
+
+// The real-data gate on a phantom given in the TotalSegmentator layout: per structure, stage 1 alone, the whole
+// pipeline and ITK region growing from the same click, each row what its method gives, and the means per group.
+TEST_F(DivAttentionEvaluateCli, RealDataGateScoresThreeMethodsPerStructureAndGroupsThem)
+{
+  const fs::path phantoms = Phantoms();
+  const fs::path dataset = root / "totalseg", csv = root / "gate.csv", table = root / "gate.md";
+  fs::remove_all(dataset);
+  fs::create_directories(dataset / "p0" / "segmentations");
+  fs::copy_file(phantoms / "imagesTr" / "phantom_000.nii.gz", dataset / "p0" / "ct.nii.gz");
+  using MaskType = itk::Image<uint8_t, 3>;
+  const auto labels = ReadImage<MaskType>(phantoms / "labelsTr" / "phantom_000.nii.gz");
+  // The group comes from the name alone: the spleen (label 2) saved as "spleen" is an organ, the left kidney (label 4)
+  // saved as "aorta" lands among the vessels; an empty mask ("gallbladder") is left out and counted.
+  for (const auto & [name, value] :
+       std::vector<std::pair<std::string, int>>{ { "spleen", 2 }, { "aorta", 4 }, { "gallbladder", 99 } })
+  {
+    auto mask = MaskType::New();
+    mask->CopyInformation(labels);
+    mask->SetRegions(labels->GetLargestPossibleRegion());
+    mask->Allocate();
+    for (size_t i = 0; i < mask->GetBufferedRegion().GetNumberOfPixels(); ++i)
+    {
+      mask->GetBufferPointer()[i] = labels->GetBufferPointer()[i] == value ? 1 : 0;
+    }
+    itk::WriteImageAtomically(mask.GetPointer(), (dataset / "p0" / "segmentations" / (name + ".nii.gz")).string());
+  }
+  const auto run = diva::clitest::Run(
+    DIVATTENTION_EVALUATE_EXE, "--dataset " + dataset.string() +
+                                 " --subset all --clicks 1 --click-strategy interior --seed 5 --threads 2 " +
+                                 "--coarse-max-extent 96 --coarse-model " + Bundled("coarse-munet-small.pt") +
+                                 " -m Pipeline=" + Bundled("refine-espnet-small.pt") +
+                                 " --region-growing --groups --csv " + csv.string() + " --markdown " + table.string());
+  ASSERT_EQ(run.exitCode, 0) << run.output;
+  EXPECT_NE(run.output.find("1 named structure(s) left out"), std::string::npos) << run.output;
+
+  const auto rows = ReadCsv(csv);
+  ASSERT_EQ(rows.size(), 7u) << ReadAll(csv); // header + 2 structures x (stage 1, pipeline, region growing)
+  const auto ct = ReadImage<itk::Image<float, 3>>(dataset / "p0" / "ct.nii.gz");
+  for (size_t first = 1; first < rows.size(); first += 3)
+  {
+    const std::string structure = rows[first][15];
+    ASSERT_TRUE(structure == "aorta" || structure == "spleen") << structure;
+    const int                value = structure == "spleen" ? 2 : 4;
+    std::vector<std::string> methods;
+    std::set<std::string>    outcomes; // tp/fp/fn of each method
+    for (size_t r = first; r < first + 3; ++r)
+    {
+      methods.push_back(rows[r][0]);
+      EXPECT_EQ(rows[r][15], structure);
+      EXPECT_EQ(rows[r][16], structure == "spleen" ? "organs" : "vessels");
+      for (size_t c = 11; c <= 13; ++c)
+      {
+        EXPECT_EQ(rows[r][c], rows[first][c]); // one click for the three methods
+      }
+      outcomes.insert(rows[r][8] + "/" + rows[r][9] + "/" + rows[r][10]);
+    }
+    EXPECT_EQ(methods, (std::vector<std::string>{ "Stage 1 only", "Pipeline", "Region growing" }));
+    EXPECT_EQ(outcomes.size(), 3u) << structure << ": the three methods gave the same mask";
+
+    // The region-growing row is ITK's ConfidenceConnectedImageFilter from that click (multiplier 2, 3 iterations),
+    // scored against the structure's mask.
+    itk::Image<float, 3>::PointType click;
+    for (unsigned d = 0; d < 3; ++d)
+    {
+      click[d] = std::stod(rows[first][11 + d]);
+    }
+    itk::Index<3> seed;
+    ASSERT_TRUE(ct->TransformPhysicalPointToIndex(click, seed));
+    EXPECT_EQ(labels->GetPixel(seed), value) << structure << ": the click is not inside the structure";
+    auto grow = itk::ConfidenceConnectedImageFilter<itk::Image<float, 3>, MaskType>::New();
+    grow->SetInput(ct);
+    grow->AddSeed(seed);
+    grow->SetMultiplier(2.0);
+    grow->SetNumberOfIterations(3);
+    grow->SetInitialNeighborhoodRadius(1);
+    grow->SetReplaceValue(1);
+    grow->Update();
+    double tp = 0, fp = 0, fn = 0;
+    for (size_t i = 0; i < labels->GetBufferedRegion().GetNumberOfPixels(); ++i)
+    {
+      const bool grown = grow->GetOutput()->GetBufferPointer()[i] != 0, inside = labels->GetBufferPointer()[i] == value;
+      tp += grown && inside;
+      fp += grown && !inside;
+      fn += !grown && inside;
+    }
+    EXPECT_EQ(std::stod(rows[first + 2][8]), tp) << structure;
+    EXPECT_EQ(std::stod(rows[first + 2][9]), fp) << structure;
+    EXPECT_EQ(std::stod(rows[first + 2][10]), fn) << structure;
+  }
+
+  // The gate's table: per group, one row per method, the means of that group's rows.
+  const std::string markdown = ReadAll(table);
+  EXPECT_NE(markdown.find("| Group | Method | Dice | Recall | Precision | HD95 (mm) | Targets | Samples |"),
+            std::string::npos)
+    << markdown;
+  for (const std::string group : { "organs", "vessels" })
+  {
+    for (const std::string method : { "Stage 1 only", "Pipeline", "Region growing" })
+    {
+      EXPECT_NE(markdown.find("| " + group + " | " + method + " | "), std::string::npos) << group << method << markdown;
+    }
+  }
+  for (size_t r = 1; r < rows.size(); ++r)
+  {
+    std::ostringstream cell;
+    cell << std::fixed << std::setprecision(3) << "| " << rows[r][16] << " | " << rows[r][0] << " | "
+         << std::stod(rows[r][4]) << " | ";
+    EXPECT_NE(markdown.find(cell.str()), std::string::npos) << cell.str() << markdown; // one target per group here
+  }
+
+  // A label map with --label-names: each named label its own structure, named and grouped.
+  WriteText(root / "names.txt", "# id name\n2 spleen\n4 kidney_left\n");
+  const fs::path named = root / "named.csv";
+  const auto     second = diva::clitest::Run(
+        DIVATTENTION_EVALUATE_EXE, "--dataset " + phantoms.string() + " --subset all --clicks 1 --seed 5 --threads 2 " +
+                                     "--coarse-max-extent 96 --coarse-model " + Bundled("coarse-munet-small.pt") +
+                                     " -m Pipeline=" + Bundled("refine-espnet-small.pt") + " --no-stage1 --label-names " +
+                                     (root / "names.txt").string() + " --label 2 --csv " + named.string());
+  ASSERT_EQ(second.exitCode, 0) << second.output;
+  const auto namedRows = ReadCsv(named);
+  ASSERT_EQ(namedRows.size(), 2u) << ReadAll(named); // --label 2 picks the spleen among the named labels
+  EXPECT_EQ(namedRows[1][2], "2");
+  EXPECT_EQ(namedRows[1][15], "spleen");
+  EXPECT_EQ(namedRows[1][16], "organs");
+}
+
+TEST_F(DivAttentionEvaluateCli, RealDataGateBadInputs)
+{
+  const std::string coarse = Bundled("coarse-munet-small.pt"), refine = Bundled("refine-espnet-small.pt");
+  WriteText(root / "names-bad.txt", "2 spleen extra\n");
+  ExpectFailure("--coarse-model " + coarse + " --label-names " + (root / "names-bad.txt").string(),
+                { "--label-names", "names-bad.txt", "line 1" }, " --model a=" + refine);
+  ExpectFailure("--coarse-model " + coarse + " --label-names " + (root / "none.txt").string(),
+                { "--label-names", "none.txt", "cannot read" }, " --model a=" + refine);
+  ExpectFailure("--region-growing", { "--region-growing", "whole pipeline" }, "", 2);
+  // A structure mask on another grid than its CT: the case is skipped with the reason, and nothing is left to score.
+  const fs::path dataset = root / "totalseg-bad";
+  fs::remove_all(dataset);
+  fs::create_directories(dataset);
+  diva::clitest::WriteCase(dataset, "p0");
+  fs::create_directories(dataset / "p0" / "segmentations");
+  fs::rename(dataset / "p0_ct.nii.gz", dataset / "p0" / "ct.nii.gz");
+  auto finer = itk::Image<uint8_t, 3>::New();
+  finer->SetRegions(itk::Image<uint8_t, 3>::SizeType{ { 5, 5, 5 } });
+  finer->Allocate();
+  finer->FillBuffer(1);
+  itk::WriteImageAtomically(finer.GetPointer(), (dataset / "p0" / "segmentations" / "spleen.nii.gz").string());
+  const auto run = diva::clitest::Run(DIVATTENTION_EVALUATE_EXE, "--dataset " + dataset.string() +
+                                                                   " --subset all --clicks 1 --coarse-model " + coarse +
+                                                                   " -m a=" + refine + " --csv " + Output().string());
+  EXPECT_NE(run.exitCode, 0);
+  EXPECT_NE(run.output.find("structure \"spleen\""), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("another grid"), std::string::npos) << run.output;
+  EXPECT_FALSE(fs::exists(Output()));
 }

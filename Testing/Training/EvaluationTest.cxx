@@ -77,11 +77,81 @@ TEST(Evaluation, SamplesCsvLeavesUnrecordedFieldsEmptyAndPerCaseDiceAverages)
   samples[2] = { "UNETR", "a", 2, 0, 0.0, 0.0, 1.0, std::nan("") };
   const std::string csv = diva::FormatSamplesCSV(samples);
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
-            "model,case,instance,click,dice,recall,precision,hd95_mm,tp,fp,fn,click_x,click_y,click_z,fallback_crop");
-  EXPECT_NE(csv.find("\nStage 1,a,1,0,0.5,0.6,0.7,2,3,2,4,1.5,-2,3.25,\n"), std::string::npos) << csv;
-  EXPECT_NE(csv.find("\nUNETR,a,1,0,1,1,1,0,,,,,,,1\n"), std::string::npos) << csv;
+            "model,case,instance,click,dice,recall,precision,hd95_mm,tp,fp,fn,click_x,click_y,click_z,fallback_crop,"
+            "structure,group");
+  EXPECT_NE(csv.find("\nStage 1,a,1,0,0.5,0.6,0.7,2,3,2,4,1.5,-2,3.25,,,\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\nUNETR,a,1,0,1,1,1,0,,,,,,,1,,\n"), std::string::npos) << csv;
   // Mean Dice per case and model: UNETR's two instances of case a average to 0.5.
   const std::string table = diva::FormatPerCaseDice(samples, true);
   EXPECT_NE(table.find("| Case (mean Dice) | Stage 1 | UNETR |"), std::string::npos) << table;
   EXPECT_NE(table.find("| a | 0.5000 | 0.5000 |"), std::string::npos) << table;
+}
+
+TEST(Evaluation, StructureGroupsFollowTheDocumentedTable)
+{
+  const std::vector<std::pair<std::string, std::string>> expected{ { "spleen", "organs" },
+                                                                   { "Liver", "organs" },
+                                                                   { "kidney_left", "organs" },
+                                                                   { "urinary_bladder", "organs" },
+                                                                   { "kidney_cyst_left", "lesions" },
+                                                                   { "liver_tumor", "lesions" },
+                                                                   { "lesion", "lesions" },
+                                                                   { "GTV_Mass", "lesions" },
+                                                                   { "aorta", "vessels" },
+                                                                   { "portal_vein_and_splenic_vein", "vessels" },
+                                                                   { "inferior_vena_cava", "vessels" },
+                                                                   { "iliac_artery_left", "vessels" },
+                                                                   { "vertebrae_L1", "bone" },
+                                                                   { "rib_left_3", "bone" },
+                                                                   { "hip_right", "bone" },
+                                                                   { "sacrum", "bone" },
+                                                                   { "gluteus_maximus_left", "muscle" },
+                                                                   { "iliopsoas_right", "muscle" },
+                                                                   { "spinal_cord", "other" },
+                                                                   { "label", "other" } };
+  for (const auto & [name, group] : expected)
+  {
+    EXPECT_EQ(diva::StructureGroup(name), group) << name;
+  }
+}
+
+TEST(Evaluation, GroupSummariesAverageWithinEachGroupAndMethod)
+{
+  // Two organs and one vessel, each scored by two methods; the groups come out in the documented order (organs
+  // before vessels) whatever order the samples come in.
+  std::vector<diva::EvaluatedSample> samples;
+  const auto add = [&samples](const std::string & model, const std::string & structure, double dice, double hd95)
+  {
+    diva::EvaluatedSample sample{ model, "case", 1, 0, dice, dice, 1.0, hd95 };
+    sample.structure = structure;
+    sample.group = diva::StructureGroup(structure);
+    samples.push_back(sample);
+  };
+  add("Pipeline", "aorta", 0.2, 9.0);
+  add("Region growing", "aorta", 0.6, 3.0);
+  add("Pipeline", "spleen", 0.9, 2.0);
+  add("Region growing", "spleen", 0.3, 20.0);
+  add("Pipeline", "liver", 0.7, std::nan(""));
+  add("Region growing", "liver", 0.1, 40.0);
+  const auto groups = diva::SummarizeByGroup(samples);
+  ASSERT_EQ(groups.size(), 4u);
+  EXPECT_EQ(groups[0].group, "organs");
+  EXPECT_EQ(groups[0].summary.model, "Pipeline");
+  EXPECT_NEAR(groups[0].summary.dice, 0.8, 1e-12);
+  EXPECT_NEAR(groups[0].summary.hd95, 2.0, 1e-12); // NaN left out
+  EXPECT_EQ(groups[0].summary.samples, 2);
+  EXPECT_EQ(groups[0].structures, 2);
+  EXPECT_EQ(groups[1].summary.model, "Region growing");
+  EXPECT_NEAR(groups[1].summary.dice, 0.2, 1e-12);
+  EXPECT_NEAR(groups[1].summary.hd95, 30.0, 1e-12);
+  EXPECT_EQ(groups[2].group, "vessels");
+  EXPECT_NEAR(groups[2].summary.dice, 0.2, 1e-12);
+  EXPECT_NEAR(groups[3].summary.dice, 0.6, 1e-12);
+  const std::string markdown = diva::FormatGroupTable(groups, true);
+  EXPECT_NE(markdown.find("| Group | Method | Dice | Recall | Precision | HD95 (mm) | Targets | Samples |"),
+            std::string::npos)
+    << markdown;
+  EXPECT_NE(markdown.find("| organs | Pipeline | 0.800 | 0.800 | 1.000 | 2.0 | 2 | 2 |"), std::string::npos)
+    << markdown;
+  EXPECT_NE(markdown.find("| vessels | Region growing | 0.600 |"), std::string::npos) << markdown;
 }

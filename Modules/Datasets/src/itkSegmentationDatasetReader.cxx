@@ -493,6 +493,12 @@ SegmentationDatasetReader::Read(const std::string & path, Layout layout)
   {
     itkGenericExceptionMacro(<< "DivAttention: dataset \"" << path << "\" does not exist");
   }
+  const bool csvFile = layout == Layout::CSV || (layout == Layout::Auto && location.extension() == ".csv");
+  if (!csvFile && !fs::is_directory(location, error))
+  {
+    itkGenericExceptionMacro(<< "DivAttention: dataset \"" << path
+                             << "\" is a file: a dataset is a folder, or a .csv file (or --layout csv)");
+  }
   if (layout == Layout::Auto)
   {
     if (fs::is_regular_file(location) && location.extension() == ".csv")

@@ -32,6 +32,9 @@ struct EvaluatedSample
   /** Whole pipeline: 1 when the coarse mask was empty and the refinement cropped around the click, 0 when not;
    * -1 where it does not apply. */
   int fallbackCrop = -1;
+  /** The structure the sample targets ("spleen", "lesion"; empty: not named) and its group (StructureGroup). */
+  std::string structure{};
+  std::string group{};
 };
 
 /** \brief Means over the samples of one model (HD95 over the samples where it is defined). \ingroup DivAttention */
@@ -64,8 +67,41 @@ Summarize(const std::vector<EvaluatedSample> & samples);
 std::string
 FormatTable1(const std::vector<ModelSummary> & summaries, const std::string & datasetName, bool markdown);
 
+/** The group of a structure name, for the real-data gate: "organs", "lesions", "vessels", "muscle", "bone" or
+ * "other". Case-insensitive, by the first rule (in this order) whose word occurs in the name:
+ * - lesions: lesion, tumor, tumour, cyst, nodule, mass, metasta, gtv, sarcoma;
+ * - vessels: aorta, artery, arteries, vein, vena, portal, vessel, brachiocephalic_trunk;
+ * - bone: vertebra, rib_, sacrum, femur, humerus, scapula, clavicula, hip_, sternum, skull, costal_cartilage, bone;
+ * - muscle: gluteus, iliopsoas, autochthon, muscle, psoas;
+ * - organs: spleen, kidney, gallbladder, liver, stomach, pancreas, adrenal, lung, esophagus, trachea, thyroid,
+ *   bowel, duodenum, colon, bladder, prostate, uterus, heart, atrial_appendage, brain;
+ * - other: anything else (spinal cord, face, an unnamed label).
+ * TotalSegmentator's names ("kidney_cyst_left" is a lesion, "portal_vein_and_splenic_vein" a vessel,
+ * "vertebrae_L1" bone, "gluteus_maximus_left" muscle) and the usual lesion data set names fall where a reader expects.
+ */
+std::string
+StructureGroup(const std::string & structure);
+
+/** \brief Means over the samples of one (group, model) pair. \ingroup DivAttention */
+struct GroupSummary
+{
+  std::string  group;
+  ModelSummary summary;
+  int64_t      structures = 0; ///< distinct (case, structure, instance) targets behind the samples
+};
+
+/** The means per group (in the order organs, lesions, vessels, muscle, bone, other, then any other group name) and,
+ * within a group, per model in the order the models first appear; HD95 over the samples where it is defined. */
+std::vector<GroupSummary>
+SummarizeByGroup(const std::vector<EvaluatedSample> & samples);
+
+/** The real-data gate's table: per group, one row per model with Dice, recall, precision, HD95 and the number of
+ * samples and targets; Markdown or aligned text. */
+std::string
+FormatGroupTable(const std::vector<GroupSummary> & summaries, bool markdown);
+
 /** Per-sample CSV (header: model,case,instance,click,dice,recall,precision,hd95_mm,tp,fp,fn,click_x,click_y,click_z,
- * fallback_crop); a value not recorded (NaN, -1) is an empty field. */
+ * fallback_crop,structure,group); a value not recorded (NaN, -1, an empty name) is an empty field. */
 std::string
 FormatSamplesCSV(const std::vector<EvaluatedSample> & samples);
 

@@ -4,10 +4,12 @@
 #include "itkSignedMaurerDistanceMapImageFilter.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <iomanip>
 #include <limits>
 #include <map>
+#include <set>
 #include <sstream>
 
 namespace diva
@@ -214,7 +216,8 @@ std::string
 FormatSamplesCSV(const std::vector<EvaluatedSample> & samples)
 {
   std::ostringstream out;
-  out << "model,case,instance,click,dice,recall,precision,hd95_mm,tp,fp,fn,click_x,click_y,click_z,fallback_crop\n"
+  out << "model,case,instance,click,dice,recall,precision,hd95_mm,tp,fp,fn,click_x,click_y,click_z,fallback_crop,"
+         "structure,group\n"
       << std::setprecision(9);
   // Unrecorded values stay empty, so a spreadsheet or pandas reads them as missing rather than as numbers.
   auto count = [&out](int64_t value)
@@ -241,7 +244,7 @@ FormatSamplesCSV(const std::vector<EvaluatedSample> & samples)
       }
     }
     count(s.fallbackCrop);
-    out << '\n';
+    out << ',' << s.structure << ',' << s.group << '\n';
   }
   return out.str();
 }
@@ -322,6 +325,108 @@ FormatPerCaseDice(const std::vector<EvaluatedSample> & samples, bool markdown)
       out << "  " << std::setw(static_cast<int>(std::max<size_t>(6, model.size()))) << cell(caseId, model);
     }
     out << '\n';
+  }
+  return out.str();
+}
+std::string
+StructureGroup(const std::string & structure)
+{
+  std::string name(structure);
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  static const std::vector<std::pair<std::string, std::vector<std::string>>> rules{
+    { "lesions", { "lesion", "tumor", "tumour", "cyst", "nodule", "mass", "metasta", "gtv", "sarcoma" } },
+    { "vessels", { "aorta", "artery", "arteries", "vein", "vena", "portal", "vessel", "brachiocephalic_trunk" } },
+    { "bone",
+      { "vertebra", "rib_", "sacrum", "femur", "humerus", "scapula", "clavicula", "hip_", "sternum", "skull",
+        "costal_cartilage", "bone" } },
+    { "muscle", { "gluteus", "iliopsoas", "autochthon", "muscle", "psoas" } },
+    { "organs", { "spleen",    "kidney",  "gallbladder",      "liver", "stomach",  "pancreas", "adrenal", "lung",
+                  "esophagus", "trachea", "thyroid",          "bowel", "duodenum", "colon",    "bladder", "prostate",
+                  "uterus",    "heart",   "atrial_appendage", "brain" } }
+  };
+  for (const auto & [group, words] : rules)
+  {
+    for (const auto & word : words)
+    {
+      if (name.find(word) != std::string::npos)
+      {
+        return group;
+      }
+    }
+  }
+  return "other";
+}
+
+std::vector<GroupSummary>
+SummarizeByGroup(const std::vector<EvaluatedSample> & samples)
+{
+  static const std::vector<std::string> order{ "organs", "lesions", "vessels", "muscle", "bone", "other" };
+  std::vector<std::string>              groups(order);
+  for (const auto & sample : samples)
+  {
+    if (std::find(groups.begin(), groups.end(), sample.group) == groups.end())
+    {
+      groups.push_back(sample.group);
+    }
+  }
+  std::vector<GroupSummary> result;
+  for (const auto & group : groups)
+  {
+    std::vector<EvaluatedSample>                 members;
+    std::map<std::string, std::set<std::string>> targets; // per model: case / structure / instance
+    for (const auto & sample : samples)
+    {
+      if (sample.group == group)
+      {
+        members.push_back(sample);
+        targets[sample.model].insert(sample.caseId + "\n" + sample.structure + "\n" + std::to_string(sample.instance));
+      }
+    }
+    for (const auto & summary : Summarize(members))
+    {
+      result.push_back({ group, summary, static_cast<int64_t>(targets[summary.model].size()) });
+    }
+  }
+  return result;
+}
+
+std::string
+FormatGroupTable(const std::vector<GroupSummary> & summaries, bool markdown)
+{
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(3);
+  size_t width = 5;
+  for (const auto & s : summaries)
+  {
+    width = std::max(width, s.summary.model.size());
+  }
+  if (markdown)
+  {
+    out << "| Group | Method | Dice | Recall | Precision | HD95 (mm) | Targets | Samples |\n";
+    out << "|---|---|---:|---:|---:|---:|---:|---:|\n";
+  }
+  else
+  {
+    out << std::left << std::setw(8) << "Group"
+        << "  " << std::setw(static_cast<int>(width)) << "Method"
+        << "  Dice   Recall  Precision  HD95(mm)  Targets  Samples\n";
+  }
+  for (const auto & s : summaries)
+  {
+    const auto & m = s.summary;
+    if (markdown)
+    {
+      out << "| " << s.group << " | " << m.model << " | " << m.dice << " | " << m.recall << " | " << m.precision
+          << " | " << std::setprecision(1) << m.hd95 << std::setprecision(3) << " | " << s.structures << " | "
+          << m.samples << " |\n";
+    }
+    else
+    {
+      out << std::left << std::setw(8) << s.group << "  " << std::setw(static_cast<int>(width)) << m.model << "  "
+          << m.dice << "  " << m.recall << "   " << m.precision << "      " << std::setw(8) << std::setprecision(1)
+          << m.hd95 << std::setprecision(3) << "  " << std::setw(7) << s.structures << "  " << m.samples << '\n';
+    }
   }
   return out.str();
 }
