@@ -339,6 +339,30 @@ TEST_F(ModelFile, RoleRoundTripsAndADescriptionWithoutRoleLoadsAsUnknown)
   EXPECT_EQ(diva::LoadModelFromBytes(Compose(layout.header, layout.data), "old.pt").description.role, "unknown");
 }
 
+TEST_F(ModelFile, CropRecordRoundTripsAndAFileWithoutItLoadsTheEarlierValues)
+{
+  // Stage 2's crop (margin factor, minimum side) is recorded at training and read by the pipeline; files written
+  // before the record existed were all trained with 1.5 and 48 mm.
+  diva::MUnet network(diva::MUnetOptions::Preset("small"));
+  auto        description = ExampleDescription();
+  description.preprocessing.cropMargin = 2.25;
+  description.preprocessing.cropMinimumSide = 30.5;
+  diva::SaveModel(PathOf("crop.pt"), *network, description);
+  const auto loaded = diva::LoadModel(PathOf("crop.pt")).description.preprocessing;
+  EXPECT_EQ(loaded.cropMargin, 2.25);
+  EXPECT_EQ(loaded.cropMinimumSide, 30.5);
+
+  auto layout = Parse(ReadBytes(PathOf("crop.pt")));
+  ASSERT_EQ(layout.header["description"]["preprocessing"].erase("crop_margin"), 1U);
+  ASSERT_EQ(layout.header["description"]["preprocessing"].erase("crop_minimum_side"), 1U);
+  const auto old = diva::LoadModelFromBytes(Compose(layout.header, layout.data), "old.pt").description.preprocessing;
+  EXPECT_EQ(old.cropMargin, 1.5);
+  EXPECT_EQ(old.cropMinimumSide, 48.0);
+
+  layout.header["description"]["preprocessing"]["crop_margin"] = "wide";
+  ExpectBytesError(Compose(layout.header, layout.data), "crop_margin' is not a number", "crop margin as text");
+}
+
 // ---- The layout on disk is the documented one ----
 
 TEST_F(ModelFile, LayoutIsTheDocumentedOne)

@@ -2,11 +2,15 @@
 #include "divaModelFile.h"
 #include "itkCTPhantomGenerator.h"
 #include "itkClickGuidedSegmentationFilter.h"
+#include "itkImageRegionIteratorWithIndex.h"
+#include "itkLinearInterpolateImageFunction.h"
 
 #include "DivAttentionTestDevice.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 
@@ -45,6 +49,67 @@ Compare(const MaskImageType * mask, const itk::CTPhantomGenerator::LabelImageTyp
   o.recall = both / std::max<double>(1.0, both + labelOnly);
   o.precision = both / std::max<double>(1.0, both + maskOnly);
   return o;
+}
+/** Stage 1 alone, as DivAttentionEvaluate's first column: the coarse probability, linear on the CT's grid, >= 0.5. */
+MaskImageType::Pointer
+CoarseOnly(const itk::Image<float, 3> * coarse, const CTImageType * ct)
+{
+  auto mask = MaskImageType::New();
+  mask->CopyInformation(ct);
+  mask->SetRegions(ct->GetLargestPossibleRegion());
+  mask->Allocate();
+  auto interpolator = itk::LinearInterpolateImageFunction<itk::Image<float, 3>, double>::New();
+  interpolator->SetInputImage(coarse);
+  for (itk::ImageRegionIteratorWithIndex<MaskImageType> it(mask, mask->GetLargestPossibleRegion()); !it.IsAtEnd(); ++it)
+  {
+    itk::Point<double, 3> point;
+    ct->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+    const auto index = coarse->TransformPhysicalPointToContinuousIndex<double>(point);
+    it.Set(interpolator->IsInsideBuffer(index) && interpolator->EvaluateAtContinuousIndex(index) >= 0.5 ? 1 : 0);
+  }
+  return mask;
+}
+
+/** Trivial baseline on the pipeline's own crop: its voxels whose HU lies within two standard deviations of the
+ * object's own mean HU (an intensity threshold told the answer's statistics, inside the box the pipeline chose). */
+MaskImageType::Pointer
+ThresholdInCrop(const CTImageType *                             ct,
+                const itk::CTPhantomGenerator::LabelImageType * labels,
+                uint8_t                                         label,
+                const itk::Image<float, 3> *                    crop)
+{
+  double     sum = 0.0, squares = 0.0, count = 0.0;
+  const auto n = ct->GetBufferedRegion().GetNumberOfPixels();
+  for (size_t i = 0; i < n; ++i)
+  {
+    if (labels->GetBufferPointer()[i] == label)
+    {
+      const double value = ct->GetBufferPointer()[i];
+      sum += value;
+      squares += value * value;
+      count += 1.0;
+    }
+  }
+  const double mean = sum / count;
+  const double deviation = std::sqrt(std::max(0.0, squares / count - mean * mean));
+  auto         mask = MaskImageType::New();
+  mask->CopyInformation(ct);
+  mask->SetRegions(ct->GetLargestPossibleRegion());
+  mask->Allocate();
+  const auto size = crop->GetLargestPossibleRegion().GetSize();
+  for (itk::ImageRegionIteratorWithIndex<MaskImageType> it(mask, mask->GetLargestPossibleRegion()); !it.IsAtEnd(); ++it)
+  {
+    itk::Point<double, 3> point;
+    ct->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+    const auto index = crop->TransformPhysicalPointToContinuousIndex<double>(point);
+    bool       inside = true;
+    for (unsigned int a = 0; a < 3; ++a)
+    {
+      inside = inside && index[a] >= -0.5 && index[a] <= size[a] - 0.5;
+    }
+    it.Set(inside && std::abs(ct->GetPixel(it.GetIndex()) - mean) <= 2.0 * deviation ? 1 : 0);
+  }
+  return mask;
 }
 } // namespace
 
@@ -103,13 +168,28 @@ TEST(BundledModels, SegmentAFreshPhantom)
     filter->SetDevice(diva::testing::TestDeviceName());
     filter->Update();
     const auto overlap = Compare(filter->GetOutput(), phantom->GetLabels(), object->label);
+    const auto stage1 =
+      Compare(CoarseOnly(filter->GetCoarseProbability(), phantom->GetCT()), phantom->GetLabels(), object->label);
+    const auto baseline =
+      Compare(ThresholdInCrop(phantom->GetCT(), phantom->GetLabels(), object->label, filter->GetCrop()),
+              phantom->GetLabels(), object->label);
     std::cout << organ << ": Dice " << overlap.dice << ", recall " << overlap.recall << ", precision "
-              << overlap.precision << std::endl;
-    // Threshold 0.35: these models are under-trained (4 minutes on one GPU; Models/README.md) and over-segment
-    // (recall ~0.8-1.0, precision ~0.3-0.5 on fresh phantoms, whole-pipeline Dice 0.45-0.67 measured on seeds 777
-    // and 4242 at full resolution). An empty mask, a mask of a neighbouring organ or a box around the click all score
+              << overlap.precision << "; stage 1 alone " << stage1.dice << "; threshold-in-crop baseline "
+              << baseline.dice << std::endl;
+    // What the bundled refinement adds. Over the baseline: an intensity threshold told the object's own HU (mean +-
+    // 2 SD) inside the pipeline's crop must stay at least 0.2 below, or the Dice threshold below means nothing.
+    // Over stage 1: nothing on phantom organs (held out, Documentation/Results.md: stage 1 alone 0.888, the pipeline
+    // 0.873, per object -0.04 to +0.04; phantom organs are smooth, so stage 1's 3 mm mask already follows them). The
+    // refinement decides only within half a coarse voxel of stage 1's border (RefinementBand), and must not lower
+    // stage 1 by more than 0.06 there (the measured spread plus margin); without the band it did by 0.12-0.30 per
+    // organ.
+    EXPECT_GE(overlap.dice, baseline.dice + 0.2) << organ;
+    EXPECT_GE(overlap.dice, stage1.dice - 0.06) << organ << ": the refinement lowers stage 1's mask";
+    // Stage 1's mask is the object (a broken coarse model or click map scores near 0).
+    EXPECT_GT(stage1.dice, 0.7) << organ;
+    // The pipeline's own floor: an empty mask, a mask of a neighbouring organ or a box around the click all score
     // below 0.2; a broken model file or pipeline scores near 0.
-    EXPECT_GT(overlap.dice, 0.35) << organ;
+    EXPECT_GT(overlap.dice, 0.7) << organ;
     EXPECT_GT(overlap.recall, 0.6) << organ; // the object under the click is found
     const auto index = filter->GetOutput()->TransformPhysicalPointToIndex(object->click);
     EXPECT_EQ(filter->GetOutput()->GetPixel(index), 1) << organ << ": the clicked voxel is in the mask";

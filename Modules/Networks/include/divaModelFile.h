@@ -24,6 +24,11 @@ struct Preprocessing
   std::array<double, 3>  targetSpacing{ { 1.0, 1.0, 1.0 } };      ///< mm, x y z
   std::array<int64_t, 3> patchSize{ { 96, 96, 96 } };             ///< voxels, x y z
   std::string            clickEncoding = "euclidean-distance-mm"; ///< how a click becomes the extra input channel
+  /** Stage 2: the crop PCACropResampleFilter cut for training (side = cropMargin x the mask's longest axis, at least
+   * cropMinimumSide mm), which the pipeline cuts the same way. Optional in the header ("crop_margin",
+   * "crop_minimum_side"); a file without them was trained with these values. */
+  double cropMargin = 1.5;
+  double cropMinimumSide = 48.0; ///< mm
 };
 
 /** \brief Where a model came from. \ingroup DivAttention */

@@ -263,6 +263,8 @@ DescriptionToJson(const ModelDescription & d)
   preprocessing["target_spacing"] = p.targetSpacing;
   preprocessing["patch_size"] = p.patchSize;
   preprocessing["click_encoding"] = p.clickEncoding;
+  preprocessing["crop_margin"] = p.cropMargin;
+  preprocessing["crop_minimum_side"] = p.cropMinimumSide;
   nlohmann::ordered_json provenance;
   provenance["version"] = d.provenance.version;
   provenance["training_command"] = d.provenance.trainingCommand;
@@ -386,6 +388,15 @@ DescriptionFromJson(const Json & d)
     out.patchSize[axis] = patch[axis].get<int64_t>();
   }
   out.clickEncoding = Text(p, "click_encoding", pp);
+  // Optional: files written before the crop was recorded were all trained with the defaults (1.5, 48 mm).
+  if (p.contains("crop_margin"))
+  {
+    out.cropMargin = Real(p, "crop_margin", pp);
+  }
+  if (p.contains("crop_minimum_side"))
+  {
+    out.cropMinimumSide = Real(p, "crop_minimum_side", pp);
+  }
   const std::string pv = "description.provenance.";
   const auto &      v = *Object(d, "provenance", "description.");
   description.provenance.version = Text(v, "version", pv);
@@ -787,7 +798,7 @@ SaveModelToBytes(SegmentationNetworkImpl & network,
   }
   const auto & p = description.preprocessing;
   for (const double value : { p.clipMinimum, p.clipMaximum, p.mean, p.standardDeviation, p.targetSpacing[0],
-                              p.targetSpacing[1], p.targetSpacing[2] })
+                              p.targetSpacing[1], p.targetSpacing[2], p.cropMargin, p.cropMinimumSide })
   {
     if (!std::isfinite(value))
     {

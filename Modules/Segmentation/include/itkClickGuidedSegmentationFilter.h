@@ -3,6 +3,7 @@
 
 #include "itkClickDistanceTransformFilter.h"
 #include "itkClickedComponentImageFilter.h"
+#include "itkCoarseBandRefinementImageFilter.h"
 #include "itkCoarseSegmentationFilter.h"
 #include "itkDivAttentionMacros.h"
 #include "itkDivAttentionRefineFilter.h"
@@ -25,8 +26,9 @@ namespace itk
  * -> CoarseSegmentationFilter (stage 1 around the first click) -> ClickedComponentImageFilter (the coarse mask's
  * components the clicks touch; KeepClickedComponent) -> PCACropResampleFilter (cube sized by PCA of that mask,
  * resampled to the refine model's patch size) -> DivAttentionRefineFilter (stage 2; a click map on the patch grid is
- * added when the refine model takes one) -> PasteBackFilter (probability back on the CT grid) -> threshold. Progress is
- * accumulated over the steps.
+ * added when the refine model takes one) -> CoarseBandRefinementImageFilter (stage 2 decides only within
+ * RefinementBand coarse voxels of the coarse mask's border) -> PasteBackFilter (probability back on the CT grid) ->
+ * threshold. Progress is accumulated over the steps.
  *
  * If the coarse mask is empty, the crop is a cube of FallbackCropSize mm centred on the first click
  * (GetUsedFallbackCrop(), and the output's MetaDataDictionary key "DivAttention.FallbackCrop" is "true").
@@ -102,10 +104,12 @@ public:
   itkSetMacro(Threshold, double);
   itkGetConstMacro(Threshold, double);
 
-  /** Crop cube side / longest axis length of the coarse mask; default 1.5. */
+  /** Crop cube side / longest axis length of the coarse mask. Default (any value <= 0): the refine model file's
+   * `crop_margin`, the margin it was trained with (1.5 for files without the record). */
   itkSetMacro(CropMarginFactor, double);
   itkGetConstMacro(CropMarginFactor, double);
-  /** Smallest crop side, mm; default 48. */
+  /** Smallest crop side, mm. Default (any negative value): the refine model file's `crop_minimum_side` (48 mm for
+   * files without the record). */
   itkSetMacro(CropMinimumSize, double);
   itkGetConstMacro(CropMinimumSize, double);
   /** Orient the crop along the object's principal axes (default off: the CT's axes, as the paper). */
@@ -119,6 +123,15 @@ public:
   itkSetMacro(KeepClickedComponent, bool);
   itkGetConstMacro(KeepClickedComponent, bool);
   itkBooleanMacro(KeepClickedComponent);
+  /** Half-width of the band around the coarse mask's border (the clicked component) within which stage 2 decides, in
+   * voxels of the coarse model's grid (its largest target spacing); default 0.5 (1.5 mm for a 3 mm coarse model).
+   * Deeper inside the coarse mask the result is object, farther outside it is background
+   * (CoarseBandRefinementImageFilter), so a refinement that bleeds into a neighbouring object or hollows the clicked
+   * one cannot make the coarse mask worse beyond the band. A negative value switches the band off: the refinement's
+   * mask as it is (the paper's literal pipeline). An empty coarse mask (the fallback crop) leaves the refinement as it
+   * is. Documentation/Pipeline.md, "Stage 2 within the coarse border". */
+  itkSetMacro(RefinementBand, double);
+  itkGetConstMacro(RefinementBand, double);
   /** Crop side (mm) around the click when the coarse mask is empty; default 64. */
   itkSetMacro(FallbackCropSize, double);
   itkGetConstMacro(FallbackCropSize, double);
@@ -221,6 +234,7 @@ private:
   using CropFilterType = PCACropResampleFilter<InputImageType, FloatImageType, FloatImageType>;
   using ComponentFilterType = ClickedComponentImageFilter<FloatImageType, FloatImageType>;
   using RefineFilterType = DivAttentionRefineFilter<FloatImageType, FloatImageType>;
+  using BandFilterType = CoarseBandRefinementImageFilter<FloatImageType, FloatImageType>;
   using PasteFilterType = PasteBackFilter<FloatImageType, FloatImageType, InputImageType, FloatImageType>;
   using LabelPasteFilterType = PasteBackFilter<FloatImageType, OutputImageType, InputImageType, OutputImageType>;
 
@@ -232,10 +246,11 @@ private:
   PointListType m_NegativeClicks;
   std::string   m_Device{ "auto" };
   double        m_Threshold{ 0.5 };
-  double        m_CropMarginFactor{ 1.5 };
-  double        m_CropMinimumSize{ 48.0 };
+  double        m_CropMarginFactor{ -1.0 };
+  double        m_CropMinimumSize{ -1.0 };
   bool          m_AlignCropWithPrincipalAxes{ false };
   bool          m_KeepClickedComponent{ true };
+  double        m_RefinementBand{ 0.5 };
   double        m_FallbackCropSize{ 64.0 };
   double        m_CoarseMaximumExtent{ 400.0 };
   bool          m_ComputeProbabilityImage{ true };

@@ -8,6 +8,7 @@
 #include "itkMetaDataObject.h"
 #include "itkProgressAccumulator.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -172,8 +173,10 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   crop->SetMaskImage(component ? component->GetOutput() : coarse->GetOutput());
   crop->SetOutputSize(patchSize);
   crop->SetMaskThreshold(m_Threshold);
-  crop->SetMarginFactor(m_CropMarginFactor);
-  crop->SetMinimumSideLength(m_CropMinimumSize);
+  // The crop the refinement was trained on (the model file's record), unless set here.
+  const auto & refinePreprocessing = refineModel->description.preprocessing;
+  crop->SetMarginFactor(m_CropMarginFactor > 0.0 ? m_CropMarginFactor : refinePreprocessing.cropMargin);
+  crop->SetMinimumSideLength(m_CropMinimumSize >= 0.0 ? m_CropMinimumSize : refinePreprocessing.cropMinimumSide);
   crop->SetAxes(m_AlignCropWithPrincipalAxes ? CropFilterType::AxesEnum::Principal : CropFilterType::AxesEnum::Image);
   crop->UseFallbackOn();
   crop->SetFallbackCenter(m_Clicks.front());
@@ -195,6 +198,20 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
     refine->SetClickMap(cropClickMap->GetOutput());
   }
 
+  // Stage 2 decides the border only (RefinementBand): deeper inside the coarse mask object, farther outside it
+  // background.
+  typename BandFilterType::Pointer band;
+  if (m_RefinementBand >= 0.0)
+  {
+    const auto & coarseSpacing = coarseModel->description.preprocessing.targetSpacing;
+    band = BandFilterType::New();
+    band->SetInput(refine->GetOutput());
+    band->SetCoarseMask(component ? component->GetOutput() : coarse->GetOutput());
+    band->SetThreshold(m_Threshold);
+    band->SetBandWidth(m_RefinementBand * *std::max_element(coarseSpacing.begin(), coarseSpacing.end()));
+  }
+  FloatImageType * refined = band ? band->GetOutput() : refine->GetOutput();
+
   // Paste back: the probability on the input's grid, then a threshold; or (ComputeProbabilityImage off) straight
   // into the label, which never holds a float image of the input's size.
   typename PasteFilterType::Pointer                                             paste;
@@ -205,7 +222,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   if (m_ComputeProbabilityImage)
   {
     paste = PasteFilterType::New();
-    paste->SetInput(refine->GetOutput());
+    paste->SetInput(refined);
     paste->SetReferenceImage(input);
     paste->SetOutputMode(PasteFilterType::OutputEnum::Probability);
     threshold = BinaryThresholdImageFilter<FloatImageType, OutputImageType>::New();
@@ -220,7 +237,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   else
   {
     labelPaste = LabelPasteFilterType::New();
-    labelPaste->SetInput(refine->GetOutput());
+    labelPaste->SetInput(refined);
     labelPaste->SetReferenceImage(input);
     labelPaste->SetOutputMode(LabelPasteFilterType::OutputEnum::Label);
     labelPaste->SetThreshold(m_Threshold);
@@ -239,7 +256,11 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   {
     progress->RegisterInternalFilter(cropClickMap, 0.02f);
   }
-  progress->RegisterInternalFilter(refine, cropClickMap ? 0.28f : 0.3f);
+  progress->RegisterInternalFilter(refine, cropClickMap ? 0.27f : 0.29f);
+  if (band)
+  {
+    progress->RegisterInternalFilter(band, 0.01f);
+  }
   progress->RegisterInternalFilter(pasteStep, threshold ? 0.1f : 0.15f);
   if (threshold)
   {
@@ -256,6 +277,10 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   if (threshold)
   {
     steps.emplace_back("threshold", threshold.GetPointer());
+  }
+  if (band)
+  {
+    steps.insert(steps.end() - (threshold ? 2 : 1), { "coarse band", band.GetPointer() });
   }
   if (component)
   {
@@ -366,6 +391,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream
   os << indent << "CropMinimumSize: " << m_CropMinimumSize << std::endl;
   os << indent << "AlignCropWithPrincipalAxes: " << m_AlignCropWithPrincipalAxes << std::endl;
   os << indent << "KeepClickedComponent: " << m_KeepClickedComponent << std::endl;
+  os << indent << "RefinementBand: " << m_RefinementBand << std::endl;
   os << indent << "FallbackCropSize: " << m_FallbackCropSize << std::endl;
   os << indent << "CoarseMaximumExtent: " << m_CoarseMaximumExtent << std::endl;
   os << indent << "ComputeProbabilityImage: " << (m_ComputeProbabilityImage ? "On" : "Off") << std::endl;
