@@ -27,12 +27,14 @@ done
 #   libtclap-dev, nlohmann-json3-dev  command lines and JSON (model files, configs, datasets)
 #   libgtest-dev, libbenchmark-dev    tests and benchmarks
 #   libfftw3-dev            recommended by ITK's package; some ITK CMake configurations expect it
+#   libdcmtk-dev            DCMTK's dcmseg: DivAttentionSegment writes the mask as a DICOM SEG of the input series
+#                           (Documentation/ClinicalIO.md); without it that feature is left out of the build
 #   libgloo-dev             Gloo's headers, which LibTorch's c10d ProcessGroupGloo.hpp includes: distributed training
 #                           (Documentation/Training.md); without it that feature is left out of the build
 packages=(build-essential cmake ninja-build pkg-config clang-format
   libinsighttoolkit5-dev libgdcm-tools libfftw3-dev
   libtorch-dev libopenblas0-pthread
-  libtclap-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev libgloo-dev)
+  libtclap-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev libgloo-dev libdcmtk-dev)
 
 if [ "$install_packages" = 1 ]; then
   missing=()

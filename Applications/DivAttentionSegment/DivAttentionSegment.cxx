@@ -5,6 +5,7 @@
 #include "divaApplicationSupport.h"
 #include "divaBatchRun.h"
 #include "divaDevice.h"
+#include "divaDicomSegWriter.h"
 #include "divaVersion.h"
 #include "itkClickGuidedSegmentationFilter.h"
 #include "itkClickPoints.h"
@@ -345,6 +346,18 @@ main(int argc, char ** argv)
       TCLAP::ValueArg<std::string> summary(
         "", "summary", "With --batch: the summary CSV (default: <batch file>.summary.csv beside it)", false, "", "file",
         cmd);
+      TCLAP::ValueArg<std::string> outputFormat(
+        "", "output-format",
+        "Format of the mask: auto (by the extension: .dcm is a DICOM SEG, others as ITK writes them), image or "
+        "dicom-seg (needs a DICOM series as input)",
+        false, "auto", "auto|image|dicom-seg", cmd);
+      TCLAP::ValueArg<std::string> segmentLabel(
+        "", "segment-label", "DICOM SEG: the segment's label (default: the type's name)", false, "", "text", cmd);
+      TCLAP::ValueArg<std::string> segmentType(
+        "", "segment-type",
+        "DICOM SEG: the segment's coded type: tissue (default), spleen, liver, kidney, kidney-left, kidney-right, "
+        "pancreas, tumour, lesion, nodule",
+        false, "", "name", cmd);
       TCLAP::ValueArg<std::string> probability("", "probability", "Also write the probability on the input grid", false,
                                                "", "file", cmd);
       TCLAP::ValueArg<std::string> attention("", "attention", "Also write the div-attention map (crop grid)", false, "",
@@ -443,6 +456,59 @@ main(int argc, char ** argv)
                                     " is not a finite number > 0 mm");
       }
       // Everything that can be checked before the work is checked before the work.
+      // The mask as a DICOM SEG (Documentation/ClinicalIO.md): only from a DICOM series, whose slices it references.
+      if (outputFormat.getValue() != "auto" && outputFormat.getValue() != "image" &&
+          outputFormat.getValue() != "dicom-seg")
+      {
+        throw std::invalid_argument("option --output-format: \"" + outputFormat.getValue() +
+                                    "\" is not auto, image or dicom-seg");
+      }
+      auto isDicomSeg = [&](const std::string & path)
+      {
+        const std::string extension = fs::path(path).extension().string();
+        return outputFormat.getValue() == "dicom-seg" ||
+               (outputFormat.getValue() == "auto" && (extension == ".dcm" || extension == ".DCM"));
+      };
+      diva::application::DicomSegOptions segOptions;
+      segOptions.segmentLabel = segmentLabel.getValue();
+      segOptions.segmentType = diva::application::FindSegmentType("--segment-type", segmentType.getValue()).name;
+      segOptions.algorithmVersion = DIVATTENTION_VERSION;
+      // Checks the input of a DICOM SEG output before the work.
+      auto checkDicomSegInput = [&](const std::string & inputPath, const std::string & outputPath)
+      {
+        if (!diva::application::DicomSegAvailable())
+        {
+          throw std::runtime_error("--output \"" + outputPath +
+                                   "\": this build writes no DICOM SEG (DCMTK's dcmseg was not found when it was "
+                                   "configured)");
+        }
+        std::error_code error;
+        if (!fs::is_directory(inputPath, error))
+        {
+          throw std::runtime_error("--output \"" + outputPath + "\": a DICOM SEG references the slices of a DICOM " +
+                                   "series, and input \"" + inputPath +
+                                   "\" is not a DICOM series directory (write the mask as .nii.gz, or use "
+                                   "--output-format image)");
+        }
+      };
+      // The mask, as a DICOM SEG referencing the input series or as an image, atomically.
+      auto writeMask = [&](const MaskImageType * mask, const std::string & inputPath, const std::string & outputPath)
+      {
+        if (isDicomSeg(outputPath))
+        {
+          checkDicomSegInput(inputPath, outputPath);
+          diva::application::WriteDicomSegmentation(mask, diva::application::DicomSeriesFiles(inputPath), segOptions,
+                                                    outputPath);
+        }
+        else
+        {
+          itk::WriteImageAtomically(mask, outputPath);
+        }
+      };
+      if (!batchMode && isDicomSeg(output.getValue()))
+      {
+        checkDicomSegInput(input.getValue(), output.getValue());
+      }
       CheckWritable("--output", output.getValue());
       CheckWritable("--probability", probability.getValue());
       CheckWritable("--attention", attention.getValue());
@@ -616,7 +682,7 @@ main(int argc, char ** argv)
             {
               CheckWritable("output", entry.output);
               const CaseResult result = segmentCase(entry.image, entry.clicks, entry.negativeClicks, {});
-              itk::WriteImageAtomically(result.filter->GetOutput(), entry.output);
+              writeMask(result.filter->GetOutput(), entry.image, entry.output);
               return result.voxels;
             }
             catch (const itk::ExceptionObject & error)
@@ -659,7 +725,7 @@ main(int argc, char ** argv)
       const SegmentationFilterType::Pointer & filter = result.filter;
       const auto &                            points = result.points;
       const size_t                            voxels = result.voxels;
-      itk::WriteImageAtomically(filter->GetOutput(), output.getValue());
+      writeMask(filter->GetOutput(), input.getValue(), output.getValue());
       if (!probability.getValue().empty())
       {
         itk::WriteImageAtomically(filter->GetProbabilityImage(), probability.getValue());
