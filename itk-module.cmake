@@ -24,6 +24,7 @@ set(DivAttention_ITK_DEPENDS
   ITKIOMeta
   ITKIOPNG
   ITKIOGDCM
+  ITKZLIB
   )
 # What only the tests and benchmarks use.
 set(DivAttention_ITK_TEST_DEPENDS

@@ -102,6 +102,11 @@ Run(const std::string & name, const std::function<int()> & body)
     }
     std::cerr << name << ": error: " << OneLine(description) << std::endl;
   }
+  catch (const ExitWithStatus & outcome)
+  {
+    std::cerr << name << ": " << OneLine(outcome.what()) << std::endl;
+    return outcome.Status();
+  }
   catch (const std::exception & error)
   {
     std::cerr << name << ": error: " << OneLine(error.what()) << std::endl;

@@ -24,6 +24,22 @@ VersionText();
 int
 Run(const std::string & name, const std::function<int()> & body);
 
+/** An outcome that ends a run without output but is not a bad input: Run() prints "<name>: <what>" (one line, no
+ * "error:") and returns `status`. DivAttentionSegment's "nothing found at the click" is status 3. */
+class ExitWithStatus : public std::runtime_error
+{
+public:
+  ExitWithStatus(int status, const std::string & what) : std::runtime_error(what), m_Status(status) {}
+  int
+  Status() const
+  {
+    return m_Status;
+  }
+
+private:
+  int m_Status;
+};
+
 /** Parses "a,b,c" into three finite numbers; throws std::invalid_argument naming `option` and the text. */
 std::array<double, 3>
 ParseTriple(const std::string & option, const std::string & text);

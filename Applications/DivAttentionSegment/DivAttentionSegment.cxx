@@ -16,8 +16,10 @@
 #include "itkImageIOFactory.h"
 #include "itkImageSeriesReader.h"
 #include "itkNearestNeighborInterpolateImageFunction.h"
+#include "itkSegmentationInputCheck.h"
 #include "itkSegmentationModelSupport.h"
 #include "itkSegmentationPreview.h"
+#include "itkVolumeFileCheck.h"
 #include "itkWriteImageAtomically.h"
 
 #include <tclap/CmdLine.h>
@@ -84,6 +86,8 @@ ReadInput(const std::string & path)
   auto reader = itk::ImageFileReader<CTImageType>::New();
   reader->SetFileName(path);
   reader->Update();
+  // ITK 5.2's readers miss a file cut short (NIfTI, MetaImage) and NaN voxels in NIfTI: read the bytes again.
+  itk::VolumeFileCheck::Check(path, "--input");
   return reader->GetOutput();
 }
 
@@ -258,6 +262,7 @@ ReadReference(const std::string & path, const CTImageType * ct)
     throw std::runtime_error("--reference \"" + path + "\": cannot be read as a 3D label image (" +
                              std::string(error.GetDescription()) + ")");
   }
+  itk::VolumeFileCheck::Check(path, "--reference");
   ReferenceImageType::Pointer image = reader->GetOutput();
   const auto &                grid = image->GetLargestPossibleRegion();
   const double                tolerance = 1e-4 * ct->GetSpacing()[0];
@@ -575,6 +580,7 @@ main(int argc, char ** argv)
         CTImageType::Pointer ct = ReadInput(inputPath);
         log("read " + inputPath);
         CheckFinite(ct, inputPath);
+        itk::SegmentationInputCheck::CheckImage(ct.GetPointer(), "--input \"" + inputPath + "\"");
         if (afterRead)
         {
           afterRead(ct);
@@ -589,11 +595,12 @@ main(int argc, char ** argv)
           {
             throw std::runtime_error(text + " lies outside the image");
           }
-          const double hu = nearest->Evaluate(points[k]);
-          if (hu < -500.0)
+          // Air is refused only outside the body: lungs, airways and lesions in them are targets.
+          if (itk::SegmentationInputCheck::IsOnAirOutsideTheBody(ct.GetPointer(), points[k]))
           {
             std::ostringstream message;
-            message << text << " lies on air (" << std::lround(hu) << " HU): click inside the organ or lesion";
+            message << text << " lies on air outside the body (" << std::lround(nearest->Evaluate(points[k]))
+                    << " HU): click inside the organ or lesion";
             throw std::runtime_error(message.str());
           }
         }
@@ -656,11 +663,16 @@ main(int argc, char ** argv)
                        "worked on a crop centred on the click"
                     << std::endl;
         }
-        else if (filter->GetUsedAllCoarseComponents())
+        if (filter->GetNothingFoundAtClick())
         {
-          std::cerr << "DivAttentionSegment: note: no click lies on or near the coarse mask; the crop "
-                       "was placed by the whole coarse mask"
-                    << std::endl;
+          // Documented exit status 3 (Documentation/Reliability.md): no mask, and no object elsewhere in its place.
+          throw diva::application::ExitWithStatus(
+            3, "nothing found at the click \"" + clickTexts.front() + "\" in \"" + inputPath + "\" (" +
+                 (filter->GetUsedFallbackCrop()
+                    ? "the coarse stage found nothing, nor did the refinement on a crop around the click"
+                    : (filter->GetUsedAllCoarseComponents() ? "no click lies on or near the coarse mask"
+                                                            : "the mask does not contain the click")) +
+                 "); no mask written");
         }
         for (size_t i = 0; i < filter->GetOutput()->GetBufferedRegion().GetNumberOfPixels(); ++i)
         {

@@ -590,3 +590,52 @@ TEST(ClickGuidedSegmentation, ProbabilitiesAreBitIdenticalAcrossRunsAtAFixedThre
   itk::DivAttentionRuntime::SetThreadBudget(before);
 }
 } // namespace
+
+// The mask holds the main click, or it is empty and says that nothing was found there (issue 26): never an object
+// somewhere else. Checked on an organ (found) and where both stages find nothing; a CT of one value is an error.
+TEST(ClickGuidedSegmentation, TheMaskHoldsTheClickOrNothingWasFoundThere)
+{
+  auto expectHoldsClickOrEmpty = [](SegmentationFilterType * filter, const PointType & click)
+  {
+    std::string flag;
+    ASSERT_TRUE(itk::ExposeMetaData(filter->GetOutput()->GetMetaDataDictionary(),
+                                    SegmentationFilterType::NothingFoundAtClickKey, flag));
+    EXPECT_EQ(flag, filter->GetNothingFoundAtClick() ? "true" : "false");
+    size_t voxels = 0;
+    for (itk::ImageRegionConstIterator<MaskImageType> it(filter->GetOutput(),
+                                                         filter->GetOutput()->GetLargestPossibleRegion());
+         !it.IsAtEnd(); ++it)
+    {
+      voxels += it.Get() != 0 ? 1 : 0;
+    }
+    if (filter->GetNothingFoundAtClick())
+    {
+      EXPECT_EQ(voxels, 0U) << "nothing found, yet a mask";
+    }
+    else
+    {
+      EXPECT_TRUE(itk::SegmentationInputCheck::ContainsClick(filter->GetOutput(), click)) << voxels << " voxels";
+    }
+  };
+  const auto phantom = StandardPhantom();
+  const auto spleen = ObjectNamed(*phantom, "spleen").click;
+  auto       organ = MakeSegmentation(phantom->GetCT(), spleen);
+  organ->Update();
+  EXPECT_FALSE(organ->GetNothingFoundAtClick());
+  expectHoldsClickOrEmpty(organ, spleen);
+
+  auto empty = MakeSegmentation(phantom->GetCT(), spleen);
+  empty->SetCoarseModel(ConstantModel(-10.0, "coarse", 2, false));
+  empty->SetRefineModel(ConstantModel(-10.0, "refine", 1, false));
+  empty->Update();
+  EXPECT_TRUE(empty->GetNothingFoundAtClick());
+  expectHoldsClickOrEmpty(empty, spleen);
+
+  // One value everywhere (3000 HU: the bundled models returned 49 mL that missed the click): an error, not a mask.
+  auto bright = CTImageType::New();
+  bright->CopyInformation(phantom->GetCT());
+  bright->SetRegions(phantom->GetCT()->GetLargestPossibleRegion());
+  bright->Allocate();
+  bright->FillBuffer(3000);
+  ExpectError([&] { MakeSegmentation(bright, spleen)->Update(); }, "every voxel holds the same value (3000)");
+}

@@ -33,6 +33,14 @@ namespace itk
  * If the coarse mask is empty, the crop is a cube of FallbackCropSize mm centred on the first click
  * (GetUsedFallbackCrop(), and the output's MetaDataDictionary key "DivAttention.FallbackCrop" is "true").
  *
+ * The mask holds the first click, or it is empty and GetNothingFoundAtClick() is true (metadata key
+ * "DivAttention.NothingFoundAtClick"): when the final mask misses the click's voxel, or when no click touched a
+ * coarse mask that is not empty (GetUsedAllCoarseComponents()), nothing was found at the click, and no object
+ * elsewhere is returned.
+ * Bad input is an itk::ExceptionObject naming it (SegmentationInputCheck): a volume under 4 voxels along an axis, of
+ * voxels coarser than 10 mm or of one value everywhere, a click on the air around the patient, a click outside the
+ * image, a NaN or infinite voxel.
+ *
  * Output 0: the label image (1 = object) on the input's grid with its geometry. Streaming
  * (Documentation/Pipeline.md): the networks need whole windows, so the first request computes the whole result once
  * and keeps it; every requested region (e.g. each piece of a StreamingImageFilter) is then copied from it, until
@@ -190,6 +198,9 @@ public:
   /** After Update(), with KeepClickedComponent on: no click touched the coarse mask, so the whole mask placed the
    * crop. */
   itkGetConstMacro(UsedAllCoarseComponents, bool);
+  /** After Update(): the mask missed the first click's voxel, or no click touched the coarse mask; the output is then
+   * empty (see the class description). */
+  itkGetConstMacro(NothingFoundAtClick, bool);
   itkGetStringMacro(DeviceUsed);
   /** Windows the coarse stage ran. */
   itkGetConstMacro(NumberOfCoarseWindows, unsigned int);
@@ -205,6 +216,8 @@ public:
 
   /** Metadata key of the output that records the fallback crop ("true"/"false"). */
   static constexpr const char * FallbackCropKey = "DivAttention.FallbackCrop";
+  /** Metadata key of the output that records GetNothingFoundAtClick() ("true"/"false"). */
+  static constexpr const char * NothingFoundAtClickKey = "DivAttention.NothingFoundAtClick";
 
 protected:
   ClickGuidedSegmentationFilter();
@@ -281,6 +294,7 @@ private:
   ModifiedTimeType                            m_ResultTime{ 0 };
   bool                                        m_UsedFallbackCrop{ false };
   bool                                        m_UsedAllCoarseComponents{ false };
+  bool                                        m_NothingFoundAtClick{ false };
   std::string                                 m_DeviceUsed;
   unsigned int                                m_NumberOfCoarseWindows{ 0 };
 };

@@ -7,6 +7,7 @@
 #include "itkImageAlgorithm.h"
 #include "itkMetaDataObject.h"
 #include "itkProgressAccumulator.h"
+#include "itkSegmentationInputCheck.h"
 
 #include <algorithm>
 #include <chrono>
@@ -125,6 +126,11 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
     this->ResolveModel(m_RefineModel, m_RefineModelFile, m_RefineFileModel, m_RefineFileModelKey, "refine model");
   SegmentationModelSupport::CheckRole(*coarseModel, "coarse", "coarse model");
   SegmentationModelSupport::CheckRole(*refineModel, "refine", "refine model");
+  // A volume too thin or too coarse to segment, or a click on the air around the patient: an error, never a mask.
+  const auto & workingSpacing = coarseModel->description.preprocessing.targetSpacing;
+  SegmentationInputCheck::CheckImage(input.GetPointer(), "CT",
+                                     *std::max_element(workingSpacing.begin(), workingSpacing.end()));
+  SegmentationInputCheck::CheckClicks(input.GetPointer(), m_Clicks);
 
   auto progress = ProgressAccumulator::New();
   progress->SetMiniPipelineFilter(this);
@@ -334,6 +340,15 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   m_UsedAllCoarseComponents = component ? component->GetUsedAllComponents() : false;
   m_DeviceUsed = coarse->GetDeviceUsed();
   m_NumberOfCoarseWindows = coarse->GetNumberOfWindows();
+  // The mask holds the main click, or nothing was found there: an object elsewhere (a coarse mask no click touches,
+  // a refinement that moved off the click) is not returned in its place. An empty coarse mask is not "elsewhere": the
+  // refinement then looked at a crop around the click (the fallback), and its mask decides.
+  m_NothingFoundAtClick = (m_UsedAllCoarseComponents && !m_UsedFallbackCrop) ||
+                          !SegmentationInputCheck::ContainsClick(m_Label.GetPointer(), m_Clicks.front());
+  if (m_NothingFoundAtClick)
+  {
+    m_Label->FillBuffer(0);
+  }
 }
 
 template<typename TInputImage, typename TOutputImage>
@@ -364,6 +379,8 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::GenerateData()
   }
   EncapsulateMetaData<std::string>(output->GetMetaDataDictionary(), FallbackCropKey,
                                    std::string(m_UsedFallbackCrop ? "true" : "false"));
+  EncapsulateMetaData<std::string>(output->GetMetaDataDictionary(), NothingFoundAtClickKey,
+                                   std::string(m_NothingFoundAtClick ? "true" : "false"));
 }
 
 template<typename TInputImage, typename TOutputImage>
@@ -411,6 +428,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream
   os << indent << "ResultTime: " << m_ResultTime << std::endl;
   os << indent << "UsedFallbackCrop: " << m_UsedFallbackCrop << std::endl;
   os << indent << "UsedAllCoarseComponents: " << m_UsedAllCoarseComponents << std::endl;
+  os << indent << "NothingFoundAtClick: " << m_NothingFoundAtClick << std::endl;
   os << indent << "DeviceUsed: " << m_DeviceUsed << std::endl;
   os << indent << "NumberOfCoarseWindows: " << m_NumberOfCoarseWindows << std::endl;
 }

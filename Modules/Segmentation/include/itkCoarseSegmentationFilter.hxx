@@ -203,9 +203,10 @@ CoarseSegmentationFilter<TInputImage, TOutputImage>::GenerateData()
   {
     for (ImageRegionConstIterator<InputImageType> it(ct, ct->GetBufferedRegion()); !it.IsAtEnd(); ++it)
     {
-      if (std::isnan(it.Get()))
+      if (!std::isfinite(it.Get()))
       {
-        itkDivAttentionInputError("CT", "voxel " << it.GetIndex() << " is NaN");
+        itkDivAttentionInputError("CT",
+                                  "voxel " << it.GetIndex() << " is not finite (" << it.Get() << "; NaN or infinite)");
       }
     }
   }
