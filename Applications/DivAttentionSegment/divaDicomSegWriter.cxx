@@ -21,6 +21,7 @@
 #  include <dcmtk/dcmiod/iodreferences.h>
 #  include <dcmtk/dcmseg/segdoc.h>
 #  include <dcmtk/dcmseg/segment.h>
+#  include <dcmtk/oflog/oflog.h>
 #endif
 
 namespace diva
@@ -153,6 +154,9 @@ WriteDicomSegmentation(const itk::Image<uint8_t, 3> *   mask,
     throw std::runtime_error("--output \"" + path + "\": slices larger than 65535 voxels cannot be DICOM frames");
   }
   const SegmentType & type = FindSegmentType("--segment-type", options.segmentType);
+  // DCMTK's warnings (e.g. one per source slice read up to its pixel data) would bury the program's own lines;
+  // its errors still print, and every failure is reported through Check().
+  OFLog::configure(OFLogger::ERROR_LOG_LEVEL);
 
   // The source slices' headers (the pixel data is not needed).
   std::vector<std::unique_ptr<DcmFileFormat>> sources;
