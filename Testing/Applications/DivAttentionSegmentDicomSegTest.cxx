@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -365,4 +366,31 @@ TEST_F(DivAttentionSegmentDicomSeg, SegOfANonDicomInputIsRefusedBeforeTheWork)
             std::string::npos)
     << result.output;
   EXPECT_FALSE(fs::exists(seg));
+}
+
+// In batch mode each case's output decides: a .dcm output of a series case is a SEG, of a NIfTI case a failed case.
+TEST_F(DivAttentionSegmentDicomSeg, BatchWritesASegPerSeriesCase)
+{
+  const fs::path directory = root / "batch";
+  fs::create_directories(directory / "out");
+  {
+    std::ofstream stream(directory / "cases.csv");
+    stream << "image,clicks,output\n"
+           << (root / "series").string() << ",\"" << click << "\",out/series.dcm\n"
+           << (root / "ct.nii.gz").string() << ",\"" << click << "\",out/volume.dcm\n";
+  }
+  const Result result = RunSegment("--batch " + (directory / "cases.csv").string() + Options());
+  EXPECT_EQ(result.exitCode, 1) << result.output;
+  EXPECT_FALSE(fs::exists(directory / "out" / "volume.dcm"));
+#if DIVATTENTION_HAVE_DCMTK
+  EXPECT_NE(result.output.find("[1/2] case 0 (line 2) done"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("[2/2] case 1 (line 3) failed: --output"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("is not a DICOM series directory"), std::string::npos) << result.output;
+  DcmSegmentation * loaded = nullptr;
+  ASSERT_TRUE(DcmSegmentation::loadFile((directory / "out" / "series.dcm").c_str(), loaded).good());
+  std::unique_ptr<DcmSegmentation> segmentation(loaded);
+  EXPECT_EQ(segmentation->getNumberOfFrames(), 28u);
+#else
+  EXPECT_NE(result.output.find("writes no DICOM SEG"), std::string::npos) << result.output;
+#endif
 }
