@@ -106,6 +106,22 @@ main(int argc, char ** argv)
       TCLAP::ValueArg<std::string> patch("", "patch", "Patch size x,y,z in voxels", false, "96,96,96", "x,y,z", cmd);
       TCLAP::ValueArg<std::string> spacing("", "spacing", "Stage 1 ROI spacing x,y,z in mm", false, "1,1,1", "x,y,z",
                                            cmd);
+      TCLAP::ValueArg<std::string> clickEncoding("", "click-encoding",
+                                                 "Stage 1's click channel: euclidean-distance-mm (raw mm), "
+                                                 "clipped-scaled or gaussian (recorded in the model file)",
+                                                 false, d.clickEncoding, "name", cmd);
+      TCLAP::ValueArg<double>      windowOffset("", "window-offset",
+                                                "Stage 1: training windows off-centre by up to this fraction of half "
+                                                     "a window per axis, then clamped into the CT, as at inference (0: "
+                                                     "centred; default 0.5)",
+                                                false, d.windowOffset, "fraction", cmd);
+      TCLAP::ValueArg<double>      cropMargin("", "crop-margin",
+                                              "Stage 2: crop side / the mask's longest axis (recorded in the model "
+                                                   "file; the pipeline crops the same way)",
+                                              false, d.cropMargin, "factor", cmd);
+      TCLAP::ValueArg<double>      cropMinimumSide("", "crop-min-side",
+                                                   "Stage 2: smallest crop side, mm (recorded in the model file)", false,
+                                                   d.cropMinimumSide, "mm", cmd);
       TCLAP::SwitchArg             noAugment("", "no-augment", "Switch augmentation off", cmd);
       TCLAP::ValueArg<double>      fovCut("", "fov-cut",
                                           "Probability that a training sample's CT ends beside the object along one axis "
@@ -231,6 +247,14 @@ main(int argc, char ** argv)
         }
         if (spacing.isSet())
           options.targetSpacing = app::ParseTriple("--spacing", spacing.getValue());
+        if (clickEncoding.isSet())
+          options.clickEncoding = clickEncoding.getValue();
+        if (windowOffset.isSet())
+          options.windowOffset = windowOffset.getValue();
+        if (cropMargin.isSet())
+          options.cropMargin = cropMargin.getValue();
+        if (cropMinimumSide.isSet())
+          options.cropMinimumSide = cropMinimumSide.getValue();
         if (noAugment.isSet())
           options.augment = false;
         if (fovCut.isSet())
@@ -322,9 +346,18 @@ main(int argc, char ** argv)
       }
       if (options.stage == 2 && !options.stage1Model.empty())
       {
-        auto coarse = diva::LoadModel(options.stage1Model, computeDevice);
-        data.training->UseStage1Predictions(*coarse.network, coarse.description.preprocessing, computeDevice);
-        data.validation->UseStage1Predictions(*coarse.network, coarse.description.preprocessing, computeDevice);
+        // Crops placed through the pipeline's own filters (click map, coarse stage with its growth windows, clicked
+        // component), as at inference; the reference mask only where stage 1 finds nothing under the click.
+        const auto   coarse = std::make_shared<diva::LoadedModel>(diva::LoadModel(options.stage1Model, computeDevice));
+        const size_t trainingFallbacks = data.training->UseStage1Predictions(coarse);
+        const size_t validationFallbacks = data.validation->UseStage1Predictions(coarse);
+        if (isMain)
+        {
+          std::cout << "stage-1 crops: stage 1 found nothing under the click for " << trainingFallbacks << " of "
+                    << data.training->NumberOfInstances() << " training and " << validationFallbacks << " of "
+                    << data.validation->NumberOfInstances()
+                    << " validation instances; their crops come from the reference masks" << std::endl;
+        }
       }
 
       const int64_t inputChannels = options.stage == 1 ? 2 : 1;

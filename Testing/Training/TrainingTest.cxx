@@ -230,7 +230,8 @@ TEST(TrainingOptions, DefaultsAreThePapers)
 
 TEST(TrainingSampleSource, Stage1SampleIsCentredOnAClickInsideTheObject)
 {
-  auto       options = TinyOptions(1, "");
+  auto options = TinyOptions(1, "");
+  options.windowOffset = 0.0; // centred windows (OnePathTest: off-centre as at inference, the default)
   auto       data = itk::PrepareTrainingData(options);
   const auto sample = data.training->MakeTrainingSample(0, 0);
   ASSERT_EQ(sample.input.sizes(), (std::vector<int64_t>{ 2, 32, 32, 32 }));

@@ -43,10 +43,18 @@ struct TrainingOptions
   double                 clipMinimum = -1000.0;              ///< HU
   double                 clipMaximum = 1000.0;               ///< HU
   std::string            clickStrategy = "uniform";          ///< ClickSampler: "uniform" or "interior"
-  double                 cropMargin = 1.5;                   ///< PCACropResampleFilter's margin factor
-  double                 cropMinimumSide = 48.0;             ///< mm
-  double                 cropCenterJitter = 0.1;             ///< stage 2 from masks: centre +- this x side
-  double                 cropSizeJitter = 0.1;               ///< stage 2 from masks: side x (1 +- this)
+  /** The click channel (ClickDistanceTransformFilter): "euclidean-distance-mm", "clipped-scaled" or "gaussian";
+   * recorded in the model file, which the pipeline reads. */
+  std::string clickEncoding = "euclidean-distance-mm";
+  /** Stage 1 training windows: the window's centre is moved from the click by up to this fraction of half the window
+   * along each axis (uniform), then moved inside the CT as CoarseSegmentationFilter clamps its windows, so the click
+   * sits off-centre as in the growth windows at inference. 0: centred on the click, unclamped (runs before the
+   * option existed). */
+  double windowOffset = 0.5;
+  double cropMargin = 1.5;       ///< PCACropResampleFilter's margin factor
+  double cropMinimumSide = 48.0; ///< mm
+  double cropCenterJitter = 0.1; ///< stage 2 from masks: centre +- this x side
+  double cropSizeJitter = 0.1;   ///< stage 2 from masks: side x (1 +- this)
 
   // Augmentation (training samples only; Documentation/Training.md).
   bool   augment = true;

@@ -17,6 +17,7 @@
 
 namespace diva
 {
+struct LoadedModel;
 struct Preprocessing;
 class SegmentationNetworkImpl;
 } // namespace diva
@@ -46,6 +47,14 @@ ClickRegionCube(const Point<double, 3> &       click,
                 const std::array<double, 3> &  spacing,
                 const Matrix<double, 3> &      ctDirection);
 
+/** Stage 1's window as CoarseSegmentationFilter places it: ClickRegionCube's cube, its centre moved from the click by
+ * `offset` (a fraction of half the window along each of its axes; each component in [-1, 1]), then moved inside the
+ * CT along each CT axis where the CT is wider than the window (centred on the CT where it is narrower), as the filter
+ * clamps its windows to the grid it builds over the CT. With `offset` all 0 and a window inside the CT it is
+ * ClickRegionCube's cube. The cube's axes must be the CT's (as ClickRegionCube gives them). */
+SamplingCube
+PlaceStage1Window(SamplingCube cube, const Vector<double, 3> & offset, const Image<int16_t, 3> * ct);
+
 /** CT (any scalar image) resampled onto `grid` (linear, -1024 HU outside), clipped and normalised as the model file's
  * Preprocessing says: the input channel every stage and inference share. Returned as (1, 1, z, y, x) float. */
 /** A field of view that ends beside the object: points of the CT's grid whose continuous index along `axis` lies past
@@ -71,9 +80,12 @@ PreprocessCT(const Image<int16_t, 3> *   ct,
 torch::Tensor
 ResampleMask(const Image<uint8_t, 3> * mask, const Image<float, 3> * grid);
 
-/** The click channel on `grid` (ClickDistanceTransformFilter, Euclidean distance in mm), (1, 1, z, y, x) float. */
+/** The click channel on `grid` (ClickDistanceTransformFilter, encoded as the model file's `click_encoding` names it:
+ * "euclidean-distance-mm", "clipped-scaled" or "gaussian"), (1, 1, z, y, x) float. */
 torch::Tensor
-ClickMap(const Image<float, 3> * grid, const Point<double, 3> & click);
+ClickMap(const Image<float, 3> *  grid,
+         const Point<double, 3> & click,
+         const std::string &      encoding = "euclidean-distance-mm");
 
 /** \class TrainingSampleSource
  * \brief Turns a dataset into the samples of either stage, through the method's own filters.
@@ -85,11 +97,12 @@ ClickMap(const Image<float, 3> * grid, const Point<double, 3> & click);
  *
  * A sample is a pure function of (seed, epoch, instance): its generator is seeded from the three, so samples can be
  * made on any thread, in any order, and a resumed run sees the same ones.
- * - Stage 1: a click drawn by ClickSampler inside the instance, the ROI of ClickRegionCube around it (rotated and
- *   zoomed when augmenting), CT by PreprocessCT, click map by ClickMap; input [CT, click map].
- * - Stage 2: the cube PCACropResampleFilter finds for the crop mask (the instance's mask, or the stage-1 model's
- *   prediction when one was given), with centre and size jitter and the same rotation/zoom when augmenting; input
- *   [CT].
+ * - Stage 1: a click drawn by ClickSampler inside the instance, the window around it placed by PlaceStage1Window
+ *   (off-centre by up to TrainingOptions::windowOffset in training samples, clamped into the CT as at inference;
+ *   rotated and zoomed when augmenting), CT by PreprocessCT, click map by ClickMap; input [CT, click map].
+ * - Stage 2: the cube PCACropResampleFilter finds for the crop mask (the instance's mask, or the stage-1 pipeline's
+ *   clicked component when UseStage1Predictions was called), with the options' crop margin and minimum side, centre
+ *   and size jitter and the same rotation/zoom when augmenting; input [CT].
  * With fieldOfViewCutProbability, a training sample's CT may end beside the object along one axis of the CT's grid
  * (FieldOfViewCut; the object itself is never cut).
  * Intensity augmentation (shift, scale, noise) acts on the normalised CT afterwards. Validation samples use a fixed
@@ -136,12 +149,20 @@ public:
   const diva::Preprocessing &
   GetPreprocessing() const;
 
-  /** Stage 2 from predictions: runs `coarseModel` (stage 1) once per instance on the ROI around a fixed click, and
-   * crops from its prediction from then on (the paper's pipeline). */
-  void
-  UseStage1Predictions(diva::SegmentationNetworkImpl & coarseModel,
-                       const diva::Preprocessing &     coarsePreprocessing,
-                       const torch::Device &           device);
+  /** Stage 2 from predictions (the paper crops "according to prediction"): once per instance, a fixed click drawn
+   * inside it goes through the pipeline's own filters on the whole CT, as at inference: ClickDistanceTransformFilter
+   * (the coarse model's click encoding), CoarseSegmentationFilter (first window, growth windows, border clamping)
+   * and ClickedComponentImageFilter; the crops are cut from that component from then on. Where stage 1 finds nothing
+   * under the click (an empty mask, or no component the click touches) the instance keeps its reference mask:
+   * returns how many did (also NumberOfStage1Fallbacks()). `device` as the filters take it ("auto", "cpu", ...). */
+  size_t
+  UseStage1Predictions(const std::shared_ptr<diva::LoadedModel> & coarseModel, const std::string & device = "auto");
+  /** Instances whose crops come from the reference mask because stage 1 found nothing (after UseStage1Predictions). */
+  size_t
+  NumberOfStage1Fallbacks() const
+  {
+    return m_Stage1Fallbacks;
+  }
 
   size_t
   NumberOfInstances() const
@@ -187,7 +208,7 @@ public:
 
 private:
   Sample
-  MakeSample(size_t index, std::mt19937_64 & generator, bool augment) const;
+  MakeSample(size_t index, std::mt19937_64 & generator, bool augment, bool training) const;
   SamplingCube
   Stage2Cube(const Instance & instance) const;
 
@@ -198,6 +219,7 @@ private:
   std::vector<Instance>                m_Instances;
   std::vector<Problem>                 m_Problems;
   size_t                               m_Discarded = 0;
+  size_t                               m_Stage1Fallbacks = 0;
 };
 /** \brief A dataset read, split and loaded for training: what DivAttentionTrain does before the first epoch.
  * \ingroup DivAttention */

@@ -1,5 +1,5 @@
-#include "divaTrainingOptions.h"
 #include "divaDivAttentionBlock.h"
+#include "divaTrainingOptions.h"
 
 #include <nlohmann/json.hpp>
 
@@ -42,6 +42,8 @@ namespace
   X("clip_minimum", clipMinimum)                                                                                       \
   X("clip_maximum", clipMaximum)                                                                                       \
   X("click_strategy", clickStrategy)                                                                                   \
+  X("click_encoding", clickEncoding)                                                                                   \
+  X("window_offset", windowOffset)                                                                                     \
   X("crop_margin", cropMargin)                                                                                         \
   X("crop_minimum_side", cropMinimumSide)                                                                              \
   X("crop_center_jitter", cropCenterJitter)                                                                            \
@@ -236,6 +238,14 @@ TrainingOptions::Validate() const
   {
     fail("click strategy must be uniform or interior, not '" + clickStrategy + "'");
   }
+  if (clickEncoding != "euclidean-distance-mm" && clickEncoding != "clipped-scaled" && clickEncoding != "gaussian")
+  {
+    fail("click encoding must be euclidean-distance-mm, clipped-scaled or gaussian, not '" + clickEncoding + "'");
+  }
+  if (!(windowOffset >= 0.0 && windowOffset <= 1.0))
+  {
+    fail("window offset must lie in [0, 1] (a fraction of half the window)");
+  }
   if (splitScheme != "public" && splitScheme != "private")
   {
     fail("split scheme must be public or private, not '" + splitScheme + "'");
@@ -303,6 +313,10 @@ CheckpointTrainingOptions(const nlohmann::json & stored, const std::string & sou
   if (stored.is_object() && !stored.contains("div_attention_refined_norm_scale"))
   {
     options.divAttentionRefinedNormScale = "absolute"; // likewise
+  }
+  if (stored.is_object() && !stored.contains("window_offset"))
+  {
+    options.windowOffset = 0.0; // stage-1 windows were centred on the click
   }
   UpdateFromJson(options, stored, sourceName);
   return options;

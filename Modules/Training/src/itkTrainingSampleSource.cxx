@@ -2,8 +2,11 @@
 
 #include "divaModelFile.h"
 #include "divaSegmentationLoss.h"
+#include "itkBinaryThresholdImageFilter.h"
 #include "itkClickDistanceTransformFilter.h"
 #include "itkClickSampler.h"
+#include "itkClickedComponentImageFilter.h"
+#include "itkCoarseSegmentationFilter.h"
 #include "itkDatasetCaseValidator.h"
 #include "itkImageFileReader.h"
 #include "itkImageRegionConstIterator.h"
@@ -15,6 +18,7 @@
 #include "itkNearestNeighborInterpolateImageFunction.h"
 #include "itkPCACropResampleFilter.h"
 #include "itkResampleImageFilter.h"
+#include "itkSegmentationModelSupport.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
@@ -210,6 +214,31 @@ ClickRegionCube(const Point<double, 3> &       click,
   return cube;
 }
 
+SamplingCube
+PlaceStage1Window(SamplingCube cube, const Vector<double, 3> & offset, const Image<int16_t, 3> * ct)
+{
+  for (unsigned int d = 0; d < 3; ++d)
+  {
+    for (unsigned int r = 0; r < 3; ++r)
+    {
+      cube.center[r] += cube.axes[r][d] * offset[d] * 0.5 * cube.side[d];
+    }
+  }
+  // CoarseSegmentationFilter's grid covers the CT (along each CT axis, from the first voxel's outer edge to the
+  // last's) and its windows are clamped into it; a CT narrower than a window gets one window centred on it.
+  auto         centre = ct->TransformPhysicalPointToContinuousIndex<double>(cube.center);
+  const auto & region = ct->GetLargestPossibleRegion();
+  for (unsigned int d = 0; d < 3; ++d)
+  {
+    const double low = static_cast<double>(region.GetIndex(d)) - 0.5;
+    const double high = low + static_cast<double>(region.GetSize(d));
+    const double half = 0.5 * cube.side[d] / ct->GetSpacing()[d];
+    centre[d] = high - low >= 2.0 * half ? std::clamp(centre[d], low + half, high - half) : 0.5 * (low + high);
+  }
+  ct->TransformContinuousIndexToPhysicalPoint(centre, cube.center);
+  return cube;
+}
+
 namespace
 {
 // The training volumes are shared by the loader threads, and a filter writes its requested region into its input:
@@ -293,11 +322,12 @@ ResampleMask(const Image<uint8_t, 3> * mask, const Image<float, 3> * grid)
 }
 
 torch::Tensor
-ClickMap(const Image<float, 3> * grid, const Point<double, 3> & click)
+ClickMap(const Image<float, 3> * grid, const Point<double, 3> & click, const std::string & encoding)
 {
   auto encode = ClickDistanceTransformFilter<FloatImageType>::New();
   encode->SetInput(grid);
   encode->AddClick(click);
+  encode->SetEncoding(SegmentationModelSupport::ClickEncodingOf(encoding, "click encoding"));
   encode->Update();
   return ImageToTensor(encode->GetOutput()).clone();
 }
@@ -436,33 +466,61 @@ TrainingSampleSource::GetPreprocessing() const
   return *m_Preprocessing;
 }
 
-void
-TrainingSampleSource::UseStage1Predictions(diva::SegmentationNetworkImpl & coarseModel,
-                                           const diva::Preprocessing &     coarsePreprocessing,
-                                           const torch::Device &           device)
+size_t
+TrainingSampleSource::UseStage1Predictions(const std::shared_ptr<diva::LoadedModel> & coarseModel,
+                                           const std::string &                        device)
 {
-  torch::NoGradGuard noGrad;
-  coarseModel.eval();
+  using ClickMapType = ClickDistanceTransformFilter<CTImageType, FloatImageType>;
+  using CoarseType = CoarseSegmentationFilter<CTImageType, FloatImageType>;
+  using ComponentType = ClickedComponentImageFilter<FloatImageType, FloatImageType>;
+  using MaskType = BinaryThresholdImageFilter<FloatImageType, MaskImageType>;
+  const auto encoding =
+    SegmentationModelSupport::ClickEncodingOf(coarseModel->description.preprocessing.clickEncoding, "stage-1 model");
+  m_Stage1Fallbacks = 0;
   for (size_t index = 0; index < m_Instances.size(); ++index)
   {
     Instance & instance = m_Instances[index];
     auto       sampler = ClickSampler<MaskImageType>::New();
     sampler->SetMask(instance.mask);
     sampler->SetSeed(SampleSeed(m_Options.seed, 0, index, 2));
-    const auto          click = sampler->Sample();
-    const CTImageType * ct = m_Images[instance.caseIndex];
-    const auto          grid = MakeCubeGrid(
-               ClickRegionCube(click, coarsePreprocessing.patchSize, coarsePreprocessing.targetSpacing, ct->GetDirection()));
-    const torch::Tensor input =
-      torch::cat({ PreprocessCT(ct, grid, coarsePreprocessing), ClickMap(grid, click) }, 1).to(device);
-    const torch::Tensor prediction =
-      (diva::ForegroundProbability(coarseModel.Segment(input).logits) >= 0.5).to(torch::kUInt8).cpu().contiguous();
-    if (prediction.sum().item<int64_t>() == 0)
+    const auto click = sampler->Sample();
+    const auto ct = SharedBufferView(m_Images[instance.caseIndex].GetPointer());
+    // The pipeline's first three steps, as ClickGuidedSegmentationFilter runs them.
+    auto clickMap = ClickMapType::New();
+    clickMap->SetReferenceImage(ct);
+    clickMap->SetClicks({ click });
+    clickMap->SetEncoding(encoding);
+    auto coarse = CoarseType::New();
+    coarse->SetInput(ct);
+    coarse->SetClickMap(clickMap->GetOutput());
+    coarse->SetModel(coarseModel);
+    coarse->SetDevice(device);
+    coarse->SetClick(click);
+    auto component = ComponentType::New();
+    component->SetInput(coarse->GetOutput());
+    component->SetClicks({ click });
+    auto mask = MaskType::New();
+    mask->SetInput(component->GetOutput());
+    mask->SetLowerThreshold(0.5f);
+    mask->SetInsideValue(1);
+    mask->SetOutsideValue(0);
+    mask->Update();
+    size_t                                  found = 0;
+    ImageRegionConstIterator<MaskImageType> it(mask->GetOutput(), mask->GetOutput()->GetBufferedRegion());
+    for (; !it.IsAtEnd(); ++it)
     {
-      continue; // nothing predicted: keep the reference mask (counted as a fallback in the log)
+      found += it.Get() != 0 ? 1 : 0;
     }
-    instance.cropMask = TensorToImage<MaskImageType>(prediction, grid.GetPointer());
+    if (found == 0 || component->GetUsedAllComponents())
+    {
+      ++m_Stage1Fallbacks; // nothing under the click: the reference mask places this instance's crops
+      instance.cropMask = instance.mask;
+      continue;
+    }
+    instance.cropMask = mask->GetOutput();
+    instance.cropMask->DisconnectPipeline();
   }
+  return m_Stage1Fallbacks;
 }
 
 SamplingCube
@@ -489,18 +547,18 @@ TrainingSampleSource::Sample
 TrainingSampleSource::MakeTrainingSample(size_t index, int64_t epoch) const
 {
   std::mt19937_64 generator(SampleSeed(m_Options.seed, static_cast<uint64_t>(epoch), index, 0));
-  return MakeSample(index, generator, m_Options.augment);
+  return MakeSample(index, generator, m_Options.augment, true);
 }
 
 TrainingSampleSource::Sample
 TrainingSampleSource::MakeValidationSample(size_t index, uint64_t clickIndex) const
 {
   std::mt19937_64 generator(SampleSeed(m_Options.seed, clickIndex, index, 1));
-  return MakeSample(index, generator, false);
+  return MakeSample(index, generator, false, false);
 }
 
 TrainingSampleSource::Sample
-TrainingSampleSource::MakeSample(size_t index, std::mt19937_64 & generator, bool augment) const
+TrainingSampleSource::MakeSample(size_t index, std::mt19937_64 & generator, bool augment, bool training) const
 {
   const Instance &    instance = m_Instances.at(index);
   const CTImageType * ct = m_Images[instance.caseIndex];
@@ -514,6 +572,17 @@ TrainingSampleSource::MakeSample(size_t index, std::mt19937_64 & generator, bool
     const auto   click = sampler->Sample();
     SamplingCube cube =
       ClickRegionCube(click, m_Preprocessing->patchSize, m_Preprocessing->targetSpacing, ct->GetDirection());
+    if (m_Options.windowOffset > 0.0)
+    {
+      // As at inference: off-centre (growth windows; training samples only, validation is the first window) and
+      // clamped into the CT. Nothing is drawn at offset 0, so earlier recipes keep their samples.
+      Vector<double, 3> offset;
+      for (unsigned int d = 0; d < 3; ++d)
+      {
+        offset[d] = training ? m_Options.windowOffset * SignedUniform(generator) : 0.0;
+      }
+      cube = PlaceStage1Window(cube, offset, ct);
+    }
     if (augment)
     {
       AugmentCube(cube, generator, m_Options);
@@ -521,8 +590,9 @@ TrainingSampleSource::MakeSample(size_t index, std::mt19937_64 & generator, bool
     const auto grid = MakeCubeGrid(cube);
     const auto cut =
       augment ? DrawFieldOfViewCut(ct, instance.mask, generator, m_Options.fieldOfViewCutProbability) : std::nullopt;
-    sample.input =
-      torch::cat({ PreprocessCT(ct, grid, *m_Preprocessing, cut ? &*cut : nullptr), ClickMap(grid, click) }, 1);
+    sample.input = torch::cat({ PreprocessCT(ct, grid, *m_Preprocessing, cut ? &*cut : nullptr),
+                                ClickMap(grid, click, m_Preprocessing->clickEncoding) },
+                              1);
     sample.target = ResampleMask(instance.mask, grid);
     for (unsigned int d = 0; d < 3; ++d)
     {
@@ -646,7 +716,9 @@ PrepareTrainingData(const diva::TrainingOptions & options)
   preprocessing.normalization = "zscore";
   preprocessing.mean = statistics.first;
   preprocessing.standardDeviation = statistics.second;
-  preprocessing.clickEncoding = "euclidean-distance-mm";
+  preprocessing.clickEncoding = options.clickEncoding;
+  preprocessing.cropMargin = options.cropMargin;
+  preprocessing.cropMinimumSide = options.cropMinimumSide;
   data.training->SetPreprocessing(preprocessing);
   data.validation->SetPreprocessing(preprocessing);
   return data;
