@@ -1,0 +1,55 @@
+# Runs a command and checks its exit status, its output and, optionally, a Dice it prints. CTest's
+# PASS_REGULAR_EXPRESSION ignores the exit status and cannot compare numbers; this script does both.
+#   cmake [-DEXPECT_FAILURE=ON] [-DOUTPUT_REGEX=<regex>] [-DDICE_REGEX=<regex, first group the Dice> -DMIN_DICE=<n>]
+#         [-DREQUIRED_FILE=<path>] -P RunAndCheck.cmake -- <command> [<argument>...]
+# EXPECT_FAILURE: the command must exit with a non-zero status (a crash does not count); otherwise with 0.
+# OUTPUT_REGEX must match stdout + stderr; the Dice must be at least MIN_DICE; REQUIRED_FILE must exist afterwards.
+# The command's output is printed in full, so a failing test shows what the run said.
+if(DEFINED DICE_REGEX AND NOT DEFINED MIN_DICE)
+  message(FATAL_ERROR "RunAndCheck.cmake: -DDICE_REGEX needs -DMIN_DICE")
+endif()
+
+# The command is everything after "--" (CMAKE_ARGV0 is cmake itself).
+set(_command)
+set(_after_separator FALSE)
+math(EXPR _last "${CMAKE_ARGC} - 1")
+foreach(_index RANGE 1 ${_last})
+  if(_after_separator)
+    list(APPEND _command "${CMAKE_ARGV${_index}}")
+  elseif("${CMAKE_ARGV${_index}}" STREQUAL "--")
+    set(_after_separator TRUE)
+  endif()
+endforeach()
+if(NOT _command)
+  message(FATAL_ERROR "RunAndCheck.cmake: no command after --")
+endif()
+
+execute_process(COMMAND ${_command} RESULT_VARIABLE _result OUTPUT_VARIABLE _output ERROR_VARIABLE _error)
+set(_all "${_output}${_error}")
+message("${_all}")
+if(EXPECT_FAILURE)
+  if(NOT _result MATCHES "^[0-9]+$" OR _result EQUAL 0)
+    message(FATAL_ERROR "the command was expected to exit with a non-zero status; it ended with \"${_result}\"")
+  endif()
+elseif(NOT _result STREQUAL "0")
+  message(FATAL_ERROR "the command exited with \"${_result}\", not 0")
+endif()
+if(DEFINED OUTPUT_REGEX AND NOT _all MATCHES "${OUTPUT_REGEX}")
+  message(FATAL_ERROR "the output does not match \"${OUTPUT_REGEX}\"")
+endif()
+if(DEFINED DICE_REGEX)
+  if(NOT _output MATCHES "${DICE_REGEX}")
+    message(FATAL_ERROR "no Dice in the output (expected a match of \"${DICE_REGEX}\")")
+  endif()
+  set(_dice "${CMAKE_MATCH_1}")
+  if(NOT _dice MATCHES "^[0-9]+(\\.[0-9]+)?$")
+    message(FATAL_ERROR "\"${_dice}\" is not a Dice")
+  endif()
+  if(_dice LESS MIN_DICE)
+    message(FATAL_ERROR "Dice ${_dice} is below ${MIN_DICE}")
+  endif()
+  message(STATUS "Dice ${_dice} >= ${MIN_DICE}")
+endif()
+if(DEFINED REQUIRED_FILE AND NOT EXISTS "${REQUIRED_FILE}")
+  message(FATAL_ERROR "the command did not write ${REQUIRED_FILE}")
+endif()
