@@ -55,6 +55,10 @@ main(int argc, char ** argv)
                                                defaults.shapeDeformation, "fraction", cmd);
       TCLAP::ValueArg<std::string> labelMap(
         "", "label-map", "Paint this real label map (e.g. AMOS) instead of generating anatomy", false, "", "file", cmd);
+      TCLAP::ValueArg<std::string> labelHU("", "label-hu",
+                                           "With --label-map: draw each label's mean HU per case uniformly in min,max "
+                                           "(intensity domain randomisation) instead of the fixed abdominal table",
+                                           false, "", "min,max", cmd);
       cmd.parse(argc, argv);
 
       itk::PhantomDataset::Options options;
@@ -82,6 +86,16 @@ main(int argc, char ** argv)
       options.maximumLesionDiameter = range[1];
       options.shapeDeformation = deformation.getValue();
       options.labelMap = labelMap.getValue();
+      if (labelHU.isSet())
+      {
+        if (options.labelMap.empty())
+        {
+          throw std::invalid_argument(
+            "option --label-hu: only with --label-map (the generated anatomy has its own HU)");
+        }
+        options.randomLabelHU = true;
+        options.labelHURange = app::ParsePair("--label-hu", labelHU.getValue());
+      }
 
       const auto summaries = itk::PhantomDataset::Write(options);
       for (const auto & summary : summaries)

@@ -309,8 +309,11 @@ TEST(LabelMapCTPainter, PaintsTheRealAmosLabelMap)
 
 #include "itkPhantomDataset.h"
 
+#include "itkImageFileWriter.h"
+
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 TEST(PhantomDataset, WritesAnMsdLayoutWhoseClicksLieInTheirObjects)
 {
@@ -370,6 +373,76 @@ TEST(PhantomDataset, WritesAnMsdLayoutWhoseClicksLieInTheirObjects)
   second->SetFileName((again / summaries[1].label).string());
   second->Update();
   EXPECT_TRUE(SameBuffers(first->GetOutput(), second->GetOutput()));
+}
+
+// --label-hu: each painted case draws every label's mean HU in the range (not the painter's table: spleen 50, kidney
+// 35), records the draws in dataset.json, and two cases draw differently.
+TEST(PhantomDataset, RandomLabelHUPaintsEachLabelWithItsOwnDrawInTheRange)
+{
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / ("divattention-phantom-label-hu-" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root);
+  auto labels = Painter::LabelImageType::New();
+  labels->SetRegions(Painter::LabelImageType::RegionType(Painter::LabelImageType::SizeType{ { 48, 40, 16 } }));
+  labels->Allocate();
+  labels->FillBuffer(0);
+  for (itk::ImageRegionIteratorWithIndex<Painter::LabelImageType> it(labels, labels->GetLargestPossibleRegion());
+       !it.IsAtEnd(); ++it)
+  {
+    const auto i = it.GetIndex();
+    if (i[1] >= 10 && i[1] < 30 && i[2] >= 3 && i[2] < 13)
+    {
+      it.Set(i[0] >= 8 && i[0] < 22 ? 1 : i[0] >= 26 && i[0] < 40 ? 2 : 0);
+    }
+  }
+  auto writer = itk::ImageFileWriter<Painter::LabelImageType>::New();
+  writer->SetInput(labels);
+  writer->SetFileName((root / "labels.nii.gz").string());
+  writer->Update();
+
+  itk::PhantomDataset::Options options;
+  options.outputDirectory = (root / "out").string();
+  options.cases = 2;
+  options.seed = 4;
+  options.labelMap = (root / "labels.nii.gz").string();
+  options.noise = 0.0;
+  options.texture = 0.0;
+  options.inPlaneBlur = 0.0;
+  options.sliceBlurFraction = 0.0;
+  options.randomLabelHU = true;
+  options.labelHURange = { { 150.0, 400.0 } };
+  itk::PhantomDataset::Write(options);
+  std::ifstream  in(root / "out" / "dataset.json");
+  nlohmann::json dataset = nlohmann::json::parse(in);
+  double         first[2] = { 0.0, 0.0 };
+  for (size_t c = 0; c < 2; ++c)
+  {
+    auto ct = itk::ImageFileReader<Painter::CTImageType>::New();
+    ct->SetFileName((root / "out" / dataset["training"][c]["image"].get<std::string>()).string());
+    ct->Update();
+    const auto & drawn = dataset["divattention"]["cases"][c]["label_hu"];
+    for (uint16_t label : { 1, 2 })
+    {
+      const double hu = drawn[std::to_string(label)].get<double>();
+      EXPECT_GE(hu, 150.0);
+      EXPECT_LE(hu, 400.0);
+      // No noise, texture or blur: the interior is the drawn HU up to the int16 rounding (0.5 HU).
+      EXPECT_NEAR(InteriorMean(labels, ct->GetOutput(), label), hu, 0.5) << "case " << c << " label " << label;
+      if (c == 0)
+      {
+        first[label - 1] = hu;
+      }
+      else
+      {
+        EXPECT_NE(hu, first[label - 1]);
+      }
+    }
+  }
+  EXPECT_EQ(dataset["divattention"]["label_hu_range"], nlohmann::json({ 150.0, 400.0 }));
+  options.labelHURange = { { 400.0, 150.0 } };
+  EXPECT_THROW(itk::PhantomDataset::Validate(options), itk::ExceptionObject);
+  fs::remove_all(root);
 }
 
 TEST(PhantomDataset, RefusesBadOptionsNamingThem)

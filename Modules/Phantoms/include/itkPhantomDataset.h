@@ -46,6 +46,10 @@ public:
     double       texture = 8.0;
     /** When set, every case paints this label map (LabelMapCTPainter) instead of generating anatomy. */
     std::string labelMap;
+    /** Label-map cases only: when set, each case draws every label's mean HU uniformly from labelHURange instead of
+     * the painter's table (intensity domain randomisation, as SynthSeg: the network cannot rely on one organ's HU). */
+    bool                  randomLabelHU = false;
+    std::array<double, 2> labelHURange{ { -20.0, 200.0 } }; ///< HU, min,max
   };
 
   struct CaseSummary

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <set>
 #include <sstream>
 
 namespace itk
@@ -107,6 +108,13 @@ PhantomDataset::Validate(const Options & options)
     itkGenericExceptionMacro(<< "DivAttention: phantom dataset: noise, texture and blur must be >= 0 and the shape "
                                 "deformation in [0, 0.3]");
   }
+  if (options.randomLabelHU &&
+      !(options.labelHURange[0] >= -1000.0 && options.labelHURange[0] <= options.labelHURange[1] &&
+        options.labelHURange[1] <= 3000.0))
+  {
+    itkGenericExceptionMacro(<< "DivAttention: phantom dataset: label HU range " << options.labelHURange[0] << ","
+                             << options.labelHURange[1] << " must be ordered and within -1000..3000 HU");
+  }
   if (!options.labelMap.empty() && !fs::exists(options.labelMap))
   {
     itkGenericExceptionMacro(<< "DivAttention: phantom dataset: label map \"" << options.labelMap
@@ -120,6 +128,7 @@ PhantomDataset::Write(const Options & options)
   Validate(options);
   // The label map is read before anything is written: an unreadable one leaves no output behind.
   LabelMapCTPainter::LabelImageType::Pointer realLabels;
+  std::set<uint16_t>                         labelsPresent; // in ascending order: the HU draws follow it
   if (!options.labelMap.empty())
   {
     auto reader = ImageFileReader<LabelMapCTPainter::LabelImageType>::New();
@@ -134,6 +143,15 @@ PhantomDataset::Write(const Options & options)
                                << "\" cannot be read: " << error.GetDescription());
     }
     realLabels = reader->GetOutput();
+    for (ImageRegionConstIterator<LabelMapCTPainter::LabelImageType> it(realLabels,
+                                                                        realLabels->GetLargestPossibleRegion());
+         !it.IsAtEnd(); ++it)
+    {
+      if (it.Get() != 0)
+      {
+        labelsPresent.insert(it.Get());
+      }
+    }
   }
   const fs::path root(options.outputDirectory);
   try
@@ -169,6 +187,18 @@ PhantomDataset::Write(const Options & options)
       painter->SetTextureStandardDeviation(options.texture);
       painter->SetInPlaneBlurSigma(options.inPlaneBlur);
       painter->SetSliceBlurFraction(options.sliceBlurFraction);
+      if (options.randomLabelHU)
+      {
+        LabelMapCTPainter::TableType table;
+        nlohmann::json               drawn = nlohmann::json::object();
+        for (const uint16_t label : labelsPresent)
+        {
+          table[label] = random.Uniform(options.labelHURange[0], options.labelHURange[1]);
+          drawn[std::to_string(label)] = table[label];
+        }
+        painter->SetTable(table);
+        caseJson["label_hu"] = drawn;
+      }
       painter->Update();
       WriteImageAtomically(painter->GetCT(), (root / summary.image).string());
       using LabelOut = Image<uint8_t, 3>;
@@ -267,6 +297,7 @@ PhantomDataset::Write(const Options & options)
         { "lesion_diameter_mm", { options.minimumLesionDiameter, options.maximumLesionDiameter } },
         { "shape_deformation", options.shapeDeformation },
         { "texture_hu", options.texture },
+        { "label_hu_range", options.randomLabelHU ? nlohmann::json(options.labelHURange) : nlohmann::json(nullptr) },
         { "cases", cases } } }
   };
   try
