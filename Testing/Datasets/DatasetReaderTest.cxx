@@ -258,6 +258,16 @@ TEST(DatasetCaseValidator, FindsEachDocumentedProblem)
   EXPECT_NE(check("ct.nii.gz", "finer.nii.gz").at(0).find("different grids"), std::string::npos);
   EXPECT_FALSE(check("ct.nii.gz", "garbage.nii.gz").empty());
   EXPECT_FALSE(check("missing.nii.gz", "good.nii.gz").empty());
+  // A CT cut short (ITK's NIfTI reader would read it without an error): a problem naming the file.
+  WriteVolume<int16_t>(root / "cut.nii", 16, 1.0, 0);
+  WriteVolume<uint8_t>(root / "good16.nii.gz", 16, 1.0, 1);
+  EXPECT_TRUE(check("cut.nii", "good16.nii.gz").empty());
+  fs::resize_file(root / "cut.nii", fs::file_size(root / "cut.nii") - 100);
+  problems = check("cut.nii", "good16.nii.gz");
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("input \"image\": file \"" + (root / "cut.nii").string() + "\" is truncated"),
+            std::string::npos)
+    << problems[0];
 
   options.targetLabels = { 2 };
   EXPECT_TRUE(check("ct.nii.gz", "multi.nii.gz").empty());

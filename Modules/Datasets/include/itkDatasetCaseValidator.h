@@ -12,7 +12,9 @@ namespace itk
 /** \class DatasetCaseValidator
  * \brief Checks that a dataset case can be trained on, and says why not.
  *
- * Problems found (each a one-line reason): an image or label that cannot be read, one that is not 3D, image and
+ * Problems found (each a one-line reason): an image or label that cannot be read, one that is not 3D, a file cut
+ * short or corrupt or a NIfTI file with NaN / infinite float voxels (itk::VolumeFileCheck: ITK 5.2's readers would
+ * read zeros), image and
  * label on different grids (size, spacing, origin or direction; spacing and origin compared to 1e-3 of a voxel, the
  * direction to 1e-4), a label without any voxel of the target labels, and a label with values other than 0 and 1
  * where a binary label is expected. Only headers are read for the geometry; the label's pixels are read for the

@@ -4,6 +4,7 @@
 #include "itkImageIOBase.h"
 #include "itkImageIOFactory.h"
 #include "itkImageRegionConstIterator.h"
+#include "itkVolumeFileCheck.h"
 
 #include <algorithm>
 #include <cmath>
@@ -78,6 +79,30 @@ SameGrid(const Header & image, const Header & label)
   return sameGrid;
 }
 
+// A file cut short or corrupt, or NaN voxels in NIfTI, which ITK 5.2's readers would read as zeros (VolumeFileCheck).
+bool
+CheckComplete(const std::string & path, const std::string & what, std::vector<std::string> & problems)
+{
+  try
+  {
+    VolumeFileCheck::Check(path, what);
+  }
+  catch (const ExceptionObject & error)
+  {
+    std::string description = error.GetDescription();
+    for (const std::string prefix : { "ITK ERROR: ", "DivAttention: " })
+    {
+      if (description.rfind(prefix, 0) == 0)
+      {
+        description.erase(0, prefix.size());
+      }
+    }
+    problems.push_back(description);
+    return false;
+  }
+  return true;
+}
+
 std::string
 DescribeGrids(const Header & image, const Header & other)
 {
@@ -95,15 +120,18 @@ DatasetCaseValidator::Check(const SegmentationDatasetReader::Case & entry, const
 {
   std::vector<std::string> problems;
   Header                   image, label;
-  const bool               imageOk = ReadHeader(entry.image, "image", image, problems);
+  const bool               imageOk =
+    ReadHeader(entry.image, "image", image, problems) && CheckComplete(entry.image, "image", problems);
   if (!entry.structures.empty())
   {
     // One mask file per structure: each must be a readable 3D image on the image's grid. An empty mask is not a
     // problem (a structure outside the field of view); the user of a structure skips it.
     for (const auto & structure : entry.structures)
     {
-      Header     mask;
-      const bool maskOk = ReadHeader(structure.mask, "mask of structure \"" + structure.name + "\"", mask, problems);
+      Header            mask;
+      const std::string what = "mask of structure \"" + structure.name + "\"";
+      const bool        maskOk =
+        ReadHeader(structure.mask, what, mask, problems) && CheckComplete(structure.mask, what, problems);
       if (imageOk && maskOk && !SameGrid(image, mask))
       {
         problems.push_back("mask of structure \"" + structure.name + "\" (\"" + structure.mask +
@@ -112,7 +140,8 @@ DatasetCaseValidator::Check(const SegmentationDatasetReader::Case & entry, const
     }
     return problems;
   }
-  const bool labelOk = ReadHeader(entry.label, "label", label, problems);
+  const bool labelOk =
+    ReadHeader(entry.label, "label", label, problems) && CheckComplete(entry.label, "label", problems);
   if (!imageOk || !labelOk)
   {
     return problems;
