@@ -102,6 +102,10 @@ main(int argc, char ** argv)
                                           "dir", cmd);
       TCLAP::ValueArg<std::string> stage1("", "stage1-model", "Stage 2: crop from this stage-1 model's predictions",
                                           false, "", "file", cmd);
+      TCLAP::ValueArg<std::string> initModel("", "init-model",
+                                             "Fine-tune: start from this model file's weights and intensity "
+                                             "normalisation (same network options)",
+                                             false, "", "file", cmd);
       TCLAP::ValueArg<unsigned>    maxCases("", "max-cases", "Use only the first N cases (0: all)", false, 0, "N", cmd);
       TCLAP::ValueArg<std::string> patch("", "patch", "Patch size x,y,z in voxels", false, "96,96,96", "x,y,z", cmd);
       TCLAP::ValueArg<std::string> spacing("", "spacing", "Stage 1 ROI spacing x,y,z in mm", false, "1,1,1", "x,y,z",
@@ -238,6 +242,8 @@ main(int argc, char ** argv)
           options.outputDirectory = output.getValue();
         if (stage1.isSet())
           options.stage1Model = stage1.getValue();
+        if (initModel.isSet())
+          options.initialModel = initModel.getValue();
         if (maxCases.isSet())
           options.maximumCases = maxCases.getValue();
         if (patch.isSet())
@@ -362,6 +368,21 @@ main(int argc, char ** argv)
 
       const int64_t inputChannels = options.stage == 1 ? 2 : 1;
       auto          network = diva::CreateTrainingNetwork(options, inputChannels);
+      if (!options.initialModel.empty())
+      {
+        // Fine-tuning: the model's weights (a resumed run then replaces them by its checkpoint's) and its intensity
+        // normalisation, which those weights expect, instead of statistics of this dataset (also on resume).
+        const auto initial = diva::LoadModel(options.initialModel, torch::kCPU);
+        diva::InitializeFromModel(*network, initial, options, options.initialModel);
+        data.training->SetPreprocessing(initial.description.preprocessing);
+        data.validation->SetPreprocessing(initial.description.preprocessing);
+        if (isMain)
+        {
+          std::cout << "initialised from " << options.initialModel << " (normalisation mean "
+                    << initial.description.preprocessing.mean << ", standard deviation "
+                    << initial.description.preprocessing.standardDeviation << ")" << std::endl;
+        }
+      }
       if (isMain) // only rank 0 writes
       {
         try

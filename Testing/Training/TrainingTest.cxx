@@ -527,6 +527,67 @@ TEST(Training, CheckpointsAndTheExportedModelAreWritten)
   EXPECT_EQ(header, "epoch,training_loss,validation_loss,dice,recall,precision,learning_rate,seconds");
 }
 
+// Fine-tuning (--init-model): every parameter and buffer of the model file reaches the new network; a file of another
+// architecture, stage, patch or spacing is refused naming the file.
+TEST(Training, InitializeFromModelCopiesEveryWeightAndRefusesAnotherNetwork)
+{
+  auto                   options = TinyOptions(1, Scratch("init").string());
+  auto                   source = diva::CreateTrainingNetwork(options, 2);
+  diva::ModelDescription description;
+  description.inputChannels = { "CT (HU)", "click map" };
+  description.preprocessing.patchSize = options.patchSize;
+  description.preprocessing.targetSpacing = options.targetSpacing;
+  diva::SetModelRole(description, 1);
+  const auto loaded = diva::LoadModelFromBytes(diva::SaveModelToBytes(*source, description), "source.pt");
+
+  auto   target = diva::CreateTrainingNetwork(options, 2);
+  auto   targetParameters = target->named_parameters();
+  auto   sourceParameters = source->named_parameters();
+  size_t differing = 0;
+  for (const auto & item : targetParameters)
+  {
+    differing += torch::equal(item.value(), *sourceParameters.find(item.key())) ? 0 : 1;
+  }
+  ASSERT_GT(differing, 0u); // two random initialisations
+  diva::InitializeFromModel(*target, loaded, options, "source.pt");
+  for (const auto & item : targetParameters)
+  {
+    EXPECT_TRUE(torch::equal(item.value(), *sourceParameters.find(item.key()))) << item.key();
+  }
+  auto sourceBuffers = source->named_buffers(); // none in mUnet (instance norms); copied alike where there are
+  for (const auto & item : target->named_buffers())
+  {
+    EXPECT_TRUE(torch::equal(item.value(), *sourceBuffers.find(item.key()))) << item.key();
+  }
+
+  auto refused = [&](diva::TrainingOptions other, int64_t channels, const std::string & expected)
+  {
+    auto network = diva::CreateTrainingNetwork(other, channels);
+    try
+    {
+      diva::InitializeFromModel(*network, loaded, other, "source.pt");
+      ADD_FAILURE() << "accepted: " << expected;
+    }
+    catch (const std::invalid_argument & error)
+    {
+      const std::string message = error.what();
+      EXPECT_NE(message.find("source.pt"), std::string::npos) << message;
+      EXPECT_NE(message.find(expected), std::string::npos) << message;
+    }
+  };
+  auto noModule = options;
+  noModule.divAttention = !options.divAttention;
+  refused(noModule, 2, "network");
+  auto oneChannel = options;
+  refused(oneChannel, 1, "in the file but");
+  auto stage2 = options;
+  stage2.stage = 2;
+  refused(stage2, 2, "coarse");
+  auto patch = options;
+  patch.targetSpacing = { { 3.0, 3.0, 3.0 } };
+  refused(patch, 2, "--spacing");
+}
+
 TEST(BatchPrefetcher, DeliversInOrderAndPassesErrorsOn)
 {
   diva::BatchPrefetcher ordered(

@@ -101,6 +101,16 @@ struct TrainingSummary
 std::shared_ptr<SegmentationNetworkImpl>
 CreateTrainingNetwork(const TrainingOptions & options, int64_t inputChannels);
 
+/** Fine-tuning (`--init-model`): copies every parameter and buffer of `source` (a model file, LoadModel) into
+ * `network`, which the training options built. The two must be the same architecture: std::invalid_argument naming
+ * `sourceName` and the first parameter or buffer that is missing or has another shape, and when the file's role is
+ * not the stage's ("coarse" for stage 1, "refine" for stage 2) or its patch or spacing are not the options'. */
+void
+InitializeFromModel(SegmentationNetworkImpl & network,
+                    const LoadedModel &       source,
+                    const TrainingOptions &   options,
+                    const std::string &       sourceName);
+
 /** Sets description.role: "coarse" for stage 1, "refine" for stage 2 (the segmentation filters check it). */
 void
 SetModelRole(ModelDescription & description, int stage);

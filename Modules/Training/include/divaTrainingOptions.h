@@ -37,6 +37,7 @@ struct TrainingOptions
   std::string            splitScheme = "public";      ///< "public" (80/20) or "private" (30 % test, then 80/20)
   std::string            outputDirectory;             ///< checkpoints, logs, exported models
   std::string            stage1Model;                 ///< stage 2: crop from this stage-1 model's predictions
+  std::string            initialModel;                ///< fine-tune from this model file (--init-model)
   unsigned int           maximumCases = 0;            ///< 0: all (handy for smoke runs)
   std::array<int64_t, 3> patchSize{ { 96, 96, 96 } }; ///< x y z voxels (paper: 96^3)
   std::array<double, 3>  targetSpacing{ { 1.0, 1.0, 1.0 } }; ///< stage 1 ROI spacing, mm

@@ -219,6 +219,74 @@ CreateTrainingNetwork(const TrainingOptions & options, int64_t inputChannels)
   return network;
 }
 
+namespace
+{
+std::string
+ShapeText(const torch::Tensor & tensor)
+{
+  std::ostringstream text;
+  text << tensor.sizes();
+  return text.str();
+}
+} // namespace
+
+void
+InitializeFromModel(SegmentationNetworkImpl & network,
+                    const LoadedModel &       source,
+                    const TrainingOptions &   options,
+                    const std::string &       sourceName)
+{
+  const std::string prefix = "--init-model \"" + sourceName + "\": ";
+  const std::string expectedRole = options.stage == 1 ? "coarse" : "refine";
+  if (source.description.role != "unknown" && source.description.role != expectedRole)
+  {
+    throw std::invalid_argument(prefix + "a " + source.description.role + " model cannot start a stage-" +
+                                std::to_string(options.stage) + " run (it needs a " + expectedRole + " model)");
+  }
+  const auto & p = source.description.preprocessing;
+  if (p.patchSize != options.patchSize || p.targetSpacing != options.targetSpacing)
+  {
+    std::ostringstream text;
+    text << prefix << "the model was trained on " << p.patchSize[0] << 'x' << p.patchSize[1] << 'x' << p.patchSize[2]
+         << " patches at " << p.targetSpacing[0] << ',' << p.targetSpacing[1] << ',' << p.targetSpacing[2]
+         << " mm; give the same --patch and --spacing";
+    throw std::invalid_argument(text.str());
+  }
+  torch::NoGradGuard noGrad;
+  auto               copyAll = [&](const torch::OrderedDict<std::string, torch::Tensor> & from,
+                     torch::OrderedDict<std::string, torch::Tensor> & to, const char * kind)
+  {
+    if (from.size() != to.size())
+    {
+      throw std::invalid_argument(prefix + "the file has " + std::to_string(from.size()) + " " + kind +
+                                  "s, the network " + std::to_string(to.size()) +
+                                  " (give the model's --model, --preset, div-attention and fusion options)");
+    }
+    for (auto & item : to)
+    {
+      const torch::Tensor * stored = from.find(item.key());
+      if (stored == nullptr)
+      {
+        throw std::invalid_argument(prefix + "no " + kind + " \"" + item.key() +
+                                    "\" in the file (give the model's --model, --preset, div-attention and fusion "
+                                    "options)");
+      }
+      if (!stored->sizes().equals(item.value().sizes()))
+      {
+        throw std::invalid_argument(prefix + kind + " \"" + item.key() + "\" is " + ShapeText(*stored) +
+                                    " in the file but " + ShapeText(item.value()) + " in the network");
+      }
+      item.value().copy_(stored->to(item.value().device(), item.value().scalar_type()));
+    }
+  };
+  auto fromParameters = source.network->named_parameters();
+  auto toParameters = network.named_parameters();
+  copyAll(fromParameters, toParameters, "parameter");
+  auto fromBuffers = source.network->named_buffers();
+  auto toBuffers = network.named_buffers();
+  copyAll(fromBuffers, toBuffers, "buffer");
+}
+
 void
 SetModelRole(ModelDescription & description, int stage)
 {

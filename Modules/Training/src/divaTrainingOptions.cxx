@@ -1,5 +1,5 @@
-#include "divaDivAttentionBlock.h"
 #include "divaTrainingOptions.h"
+#include "divaDivAttentionBlock.h"
 
 #include <nlohmann/json.hpp>
 
@@ -36,6 +36,7 @@ namespace
   X("split_scheme", splitScheme)                                                                                       \
   X("output_dir", outputDirectory)                                                                                     \
   X("stage1_model", stage1Model)                                                                                       \
+  X("initial_model", initialModel)                                                                                     \
   X("maximum_cases", maximumCases)                                                                                     \
   X("patch_size", patchSize)                                                                                           \
   X("target_spacing", targetSpacing)                                                                                   \
