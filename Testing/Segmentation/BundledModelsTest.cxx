@@ -11,7 +11,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 namespace
@@ -131,6 +133,40 @@ TEST(BundledModels, DescribeThemselves)
               divAttention)
       << name;
   }
+}
+
+// Every bundled UNETR file says in its header which transformer blocks its skips read (Method.md: the skip taps),
+// and loads with those taps: the files trained before the taps followed MONAI's rule say "early", and must not run
+// with MONAI's taps.
+TEST(BundledModels, UnetrFilesRecordTheSkipTapsTheyWereTrainedWith)
+{
+  std::size_t unetrFiles = 0;
+  for (const auto & entry : std::filesystem::directory_iterator(ModelDirectory))
+  {
+    if (entry.path().extension() != ".pt")
+    {
+      continue;
+    }
+    std::ifstream stream(entry.path(), std::ios::binary);
+    std::string   frame(20, '\0');
+    ASSERT_TRUE(stream.read(frame.data(), 20)) << entry.path();
+    uint64_t headerLength = 0;
+    std::memcpy(&headerLength, frame.data() + 12, sizeof(headerLength)); // little-endian (Method.md's layout)
+    ASSERT_LT(headerLength, 1u << 24) << entry.path();
+    std::string header(headerLength, '\0');
+    ASSERT_TRUE(stream.read(header.data(), static_cast<std::streamsize>(headerLength))) << entry.path();
+    if (header.find("\"architecture\":\"UNETR\"") == std::string::npos)
+    {
+      continue;
+    }
+    ++unetrFiles;
+    const bool early = header.find("\"skip_taps\":\"early\"") != std::string::npos;
+    const bool monai = header.find("\"skip_taps\":\"monai\"") != std::string::npos;
+    ASSERT_TRUE(early != monai) << entry.path() << ": no skip_taps recorded";
+    const auto loaded = diva::LoadModel(entry.path().string());
+    EXPECT_EQ(loaded.network->GetSettings().at("skip_taps"), early ? "early" : "monai") << entry.path();
+  }
+  EXPECT_GE(unetrFiles, 2u); // the default refinement and its plain twin
 }
 
 TEST(BundledModels, SegmentAFreshPhantom)
