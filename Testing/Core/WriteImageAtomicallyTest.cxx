@@ -57,3 +57,35 @@ TEST(WriteImageAtomically, UnknownFormatIsAnItkErrorNamingThePathAndLeavesNothin
   }
   EXPECT_TRUE(fs::is_empty(directory));
 }
+
+// Two-file formats: the header and its data file land under their final names (the header naming the data file as
+// ITK wrote it), no temporary file or folder is left beside them, and the image reads back.
+TEST(WriteImageAtomically, TwoFileFormatsLandWithTheirDataFileAndNoTemporary)
+{
+  using ImageType = itk::Image<float, 3>;
+  const fs::path directory = fs::temp_directory_path() / "divattention-write-two-files";
+  fs::remove_all(directory);
+  fs::create_directories(directory);
+  auto image = DivAttentionTest::MakeObliqueImage<ImageType>({ { 6, 5, 4 } });
+  DivAttentionTest::FillWithIndexCode(image.GetPointer());
+  for (const char * name : { "mask.mhd", "mask.hdr", "mask.nhdr" })
+  {
+    const auto path = directory / name;
+    itk::WriteImageAtomically(image.GetPointer(), path.string());
+    itk::WriteImageAtomically(image.GetPointer(), path.string()); // replacing an existing pair works too
+    auto reader = itk::ImageFileReader<ImageType>::New();
+    reader->SetFileName(path.string());
+    ASSERT_NO_THROW(reader->Update()) << name;
+    EXPECT_EQ(reader->GetOutput()->GetPixel({ { 5, 4, 3 } }), 5.0f + 400.0f + 30000.0f) << name;
+  }
+  for (const auto & entry : fs::directory_iterator(directory))
+  {
+    const auto file = entry.path().filename().string();
+    EXPECT_EQ(file.rfind("mask.", 0), 0u) << file << " left beside the outputs";
+    EXPECT_FALSE(entry.is_directory()) << file;
+  }
+  EXPECT_EQ(std::distance(fs::directory_iterator(directory), fs::directory_iterator()), 6); // three pairs
+  EXPECT_THROW(itk::WriteImageAtomically(image.GetPointer(), (directory / "absent" / "mask.mhd").string()),
+               itk::ExceptionObject);
+  fs::remove_all(directory);
+}

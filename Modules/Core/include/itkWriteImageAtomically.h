@@ -5,14 +5,32 @@
 #include "itkImageFileWriter.h"
 #include "itkMacro.h"
 
+#include <atomic>
+#include <filesystem>
 #include <string>
+#include <system_error>
+#include <unistd.h>
+#include <vector>
 
 namespace itk
 {
+/** Whether `path` names a header whose voxels ITK writes to a second file beside it (MetaImage `.mhd` with its
+ * `.raw`/`.zraw`, Analyze/NIfTI `.hdr` with its `.img`, detached NRRD `.nhdr`), which references it by name.
+ * \ingroup DivAttention */
+inline bool
+IsTwoFileImageFormat(const std::string & path)
+{
+  const auto extension = std::filesystem::path(path).extension().string();
+  return extension == ".mhd" || extension == ".hdr" || extension == ".nhdr";
+}
+
 /** Writes `image` to `path` (format by extension, compressed where the format allows) so that `path` holds either
  * its old content or the complete new image, never a partial file: the image goes to a temporary file in the same
- * directory, which is flushed and renamed into place (diva::WriteFileAtomically). Throws itk::ExceptionObject naming
- * the path on any failure (unknown extension, missing directory, full disk), leaving no temporary behind.
+ * directory, which is flushed and renamed into place (diva::WriteFileAtomically). For a two-file format
+ * (IsTwoFileImageFormat) both files are written, with their final names, into a temporary folder beside `path`, then
+ * renamed into place data file first and header last, so the header never names a data file that is missing or
+ * partial (a reader between the two renames may see the old header with the new data). Throws itk::ExceptionObject
+ * naming the path on any failure (unknown extension, missing directory, full disk), leaving no temporary behind.
  * \ingroup DivAttention */
 template<typename TImage>
 void
@@ -22,17 +40,61 @@ WriteImageAtomically(const TImage * image, const std::string & path, bool compre
   {
     itkGenericExceptionMacro(<< "DivAttention: output \"" << path << "\": no image to write");
   }
+  const auto write = [&](const std::string & file)
+  {
+    auto writer = ImageFileWriter<TImage>::New();
+    writer->SetInput(image);
+    writer->SetFileName(file);
+    writer->SetUseCompression(compress);
+    writer->Update();
+  };
+  if (IsTwoFileImageFormat(path))
+  {
+    namespace fs = std::filesystem;
+    static std::atomic<unsigned> counter{ 0 };
+    const fs::path               target(path);
+    const fs::path               folder = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+    const fs::path  staging = folder / ("." + target.filename().string() + ".partial-" + std::to_string(::getpid()) +
+                                       "-" + std::to_string(counter++));
+    std::error_code ignored;
+    try
+    {
+      if (!fs::is_directory(folder))
+      {
+        itkGenericExceptionMacro(<< "the folder \"" << folder.string() << "\" does not exist");
+      }
+      fs::create_directory(staging);
+      write((staging / target.filename()).string());
+      std::vector<fs::path> dataFiles;
+      for (const auto & entry : fs::directory_iterator(staging))
+      {
+        if (entry.path().filename() != target.filename())
+        {
+          dataFiles.push_back(entry.path());
+        }
+      }
+      for (const auto & data : dataFiles)
+      {
+        fs::rename(data, folder / data.filename());
+      }
+      fs::rename(staging / target.filename(), target);
+      fs::remove_all(staging, ignored);
+    }
+    catch (const ExceptionObject & error)
+    {
+      fs::remove_all(staging, ignored);
+      itkGenericExceptionMacro(<< "DivAttention: output \"" << path << "\": " << error.GetDescription());
+    }
+    catch (const std::exception & error)
+    {
+      fs::remove_all(staging, ignored);
+      itkGenericExceptionMacro(<< "DivAttention: output \"" << path << "\": " << error.what());
+    }
+    return;
+  }
   try
   {
-    diva::WriteFileAtomically(path,
-                              [&](const std::string & temporaryPath)
-                              {
-                                auto writer = ImageFileWriter<TImage>::New();
-                                writer->SetInput(image);
-                                writer->SetFileName(temporaryPath);
-                                writer->SetUseCompression(compress);
-                                writer->Update();
-                              });
+    diva::WriteFileAtomically(path, [&](const std::string & temporaryPath) { write(temporaryPath); });
   }
   catch (const ExceptionObject & error)
   {
