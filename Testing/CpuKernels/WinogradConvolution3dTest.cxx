@@ -19,7 +19,7 @@ using diva::CpuKernels;
 // +-1/2: the difference is float rounding, ~1e-6 of the output's scale for these channel counts. 1e-4 of the scale
 // leaves room for that and still fails on any wrong tap, tile edge, channel or bias.
 void
-ExpectClose(const torch::Tensor & actual, const torch::Tensor & expected, const std::string & what)
+ExpectCloseToDirect(const torch::Tensor & actual, const torch::Tensor & expected, const std::string & what)
 {
   ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
   const double scale = std::max(1.0, expected.abs().max().item<double>());
@@ -62,7 +62,7 @@ TEST_P(WinogradShapes, MatchADirectConvolution)
   const auto           bias = c.bias ? torch::randn({ c.out }) : torch::Tensor();
   torch::InferenceMode inference;
   const auto           expected = torch::conv3d(input, weight, bias, 1, 1);
-  ExpectClose(diva::WinogradConvolution3d(input, weight, bias), expected, c.name);
+  ExpectCloseToDirect(diva::WinogradConvolution3d(input, weight, bias), expected, c.name);
 }
 
 // Odd and even sizes on every axis (a tile's second output dropped at the far edge); widths of one, two and three
@@ -105,8 +105,8 @@ TEST_F(WinogradConvolution3d, ReadsStridedInputsAsTheirValues)
   const auto           weight = torch::randn({ 8, 9, 3, 3, 3 }) * 0.2;
   torch::InferenceMode inference;
   ASSERT_FALSE(input.is_contiguous());
-  ExpectClose(diva::WinogradConvolution3d(input, weight, torch::Tensor()), torch::conv3d(input, weight, {}, 1, 1),
-              "permuted input");
+  ExpectCloseToDirect(diva::WinogradConvolution3d(input, weight, torch::Tensor()),
+                      torch::conv3d(input, weight, {}, 1, 1), "permuted input");
 }
 
 TEST_F(WinogradConvolution3d, IsBitIdenticalAtOneAndTwoThreads)
@@ -228,7 +228,7 @@ TEST_F(WinogradConvolution3d, IsWhatTheSelectionRunsForInferenceAndForTrainingWi
   // The default selection: the Winograd kernel where it is faster on this CPU, the direct one elsewhere.
   EXPECT_TRUE(torch::equal(selected, diva::WinogradConvolution3dIsFaster(input, weight) ? winograd : direct))
     << "the default selection follows WinogradConvolution3dIsFaster";
-  ExpectClose(direct, winograd, "direct vs Winograd");
+  ExpectCloseToDirect(direct, winograd, "direct vs Winograd");
   // Training: the Winograd forward inside an autograd function whose gradients are LibTorch's convolution_backward,
   // so they match the direct (oneDNN) path's to float rounding, and every operand gets one.
   const auto gradients = [&](CpuKernels kernels)
@@ -248,7 +248,7 @@ TEST_F(WinogradConvolution3d, IsWhatTheSelectionRunsForInferenceAndForTrainingWi
   for (size_t k = 0; k < trained.size(); ++k)
   {
     ASSERT_TRUE(trained[k].defined()) << names[k];
-    ExpectClose(trained[k], reference[k], names[k]);
+    ExpectCloseToDirect(trained[k], reference[k], names[k]);
   }
 }
 
