@@ -2,6 +2,7 @@
 // already-done cases in one batch; a batch killed with SIGKILL in the middle of writing a case and run again; N shards
 // of one batch; and the bad batch inputs, each a one-line message and no work done.
 #include "divaAtomicFile.h"
+#include "divaCliTestSupport.h"
 #include "divaTinyModelFiles.h"
 #include "itkCTPhantomGenerator.h"
 #include "itkImageFileReader.h"
@@ -25,33 +26,8 @@ namespace fs = std::filesystem;
 
 namespace
 {
-struct Result
-{
-  int         exitCode = -1; // -1: killed by a signal
-  int         signal = 0;
-  std::string output; // stdout and stderr together
-};
-
-// Runs a shell command line (the executable and its arguments, optionally with environment assignments in front).
-Result
-RunShell(const std::string & command)
-{
-  Result result;
-  FILE * pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr)
-  {
-    return result;
-  }
-  std::array<char, 4096> buffer{};
-  while (fgets(buffer.data(), static_cast<int>(buffer.size()), pipe) != nullptr)
-  {
-    result.output += buffer.data();
-  }
-  const int status = pclose(pipe);
-  result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-  return result;
-}
+using diva::clitest::Result;
+using diva::clitest::RunShell;
 
 std::string
 Segment()

@@ -1,6 +1,7 @@
 // DivAttentionSegment --output mask.dcm (Documentation/ClinicalIO.md): the DICOM SEG read back with DCMTK, every frame
 // checked against the source slice it references and against the voxel mask of the same run written as NIfTI; a SEG
 // for an input that is not a DICOM series is refused before any work.
+#include "divaCliTestSupport.h"
 #include "divaTinyModelFiles.h"
 #include "itkCTPhantomGenerator.h"
 #include "itkGDCMImageIO.h"
@@ -43,29 +44,12 @@ namespace
 using CTImageType = itk::CTPhantomGenerator::CTImageType;
 using MaskImageType = itk::Image<uint8_t, 3>;
 
-struct Result
-{
-  int         exitCode = -1;
-  std::string output; // stdout and stderr together
-};
+using diva::clitest::Result;
 
 Result
 RunSegment(const std::string & arguments)
 {
-  Result result;
-  FILE * pipe = popen((std::string(DIVATTENTION_SEGMENT_EXE) + " " + arguments + " 2>&1").c_str(), "r");
-  if (pipe == nullptr)
-  {
-    return result;
-  }
-  std::array<char, 4096> buffer{};
-  while (fgets(buffer.data(), static_cast<int>(buffer.size()), pipe) != nullptr)
-  {
-    result.output += buffer.data();
-  }
-  const int status = pclose(pipe);
-  result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return diva::clitest::Run(DIVATTENTION_SEGMENT_EXE, arguments);
 }
 
 std::string

@@ -24,16 +24,18 @@ namespace fs = std::filesystem;
 
 struct Result
 {
-  int         exitCode = -1;
-  std::string output; // stdout and stderr together
+  int         exitCode = -1; // -1: killed by a signal
+  int         signal = 0;    // the signal that killed it, 0 if it exited
+  std::string output;        // stdout and stderr together
 };
 
+/** Runs a shell command line (an executable and its arguments, optionally with environment assignments in front),
+ * capturing stdout and stderr together. */
 inline Result
-Run(const std::string & executable, const std::string & arguments)
+RunShell(const std::string & command)
 {
-  const std::string command = executable + " " + arguments + " 2>&1";
-  Result            result;
-  FILE *            pipe = popen(command.c_str(), "r");
+  Result result;
+  FILE * pipe = popen((command + " 2>&1").c_str(), "r");
   if (pipe == nullptr)
   {
     return result;
@@ -45,7 +47,14 @@ Run(const std::string & executable, const std::string & arguments)
   }
   const int status = pclose(pipe);
   result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   return result;
+}
+
+inline Result
+Run(const std::string & executable, const std::string & arguments)
+{
+  return RunShell(executable + " " + arguments);
 }
 
 /** A scratch directory of this process (CTest runs the cases of a suite in parallel processes). */
