@@ -59,6 +59,11 @@ main(int argc, char ** argv)
                                            "With --label-map: draw each label's mean HU per case uniformly in min,max "
                                            "(intensity domain randomisation) instead of the fixed abdominal table",
                                            false, "", "min,max", cmd);
+      TCLAP::ValueArg<double>      clutter("", "clutter",
+                                           "With --label-map: fraction (0..1) of the unlabelled tissue inside the body "
+                                                "painted as soft-tissue blobs (bowel, vessels) instead of fat, so organs touch "
+                                                "tissue of like HU as in real CT; with --label-hu their HU is drawn per case too",
+                                           false, 0.0, "fraction", cmd);
       cmd.parse(argc, argv);
 
       itk::PhantomDataset::Options options;
@@ -95,6 +100,19 @@ main(int argc, char ** argv)
         }
         options.randomLabelHU = true;
         options.labelHURange = app::ParsePair("--label-hu", labelHU.getValue());
+      }
+      if (clutter.isSet())
+      {
+        if (options.labelMap.empty())
+        {
+          throw std::invalid_argument("option --clutter: only with --label-map (the generated anatomy has its own)");
+        }
+        if (!(clutter.getValue() >= 0.0 && clutter.getValue() <= 1.0))
+        {
+          throw std::invalid_argument("option --clutter: \"" + std::to_string(clutter.getValue()) +
+                                      "\" is not a fraction from 0 to 1");
+        }
+        options.clutterFraction = clutter.getValue();
       }
 
       const auto summaries = itk::PhantomDataset::Write(options);

@@ -276,6 +276,57 @@ TEST(LabelMapCTPainter, PaintsEachLabelWithItsTableHUOnTheLabelGrid)
   EXPECT_EQ(labelledAir, 0u);
 }
 
+// Clutter: the unlabelled tissue inside the muscle wall becomes soft-tissue blobs in about ClutterFraction of its
+// volume instead of fat. Counted in the body's core (unlabelled voxels away from the organ and the wall).
+TEST(LabelMapCTPainter, PaintsClutterInTheGivenFractionOfTheUnlabelledBody)
+{
+  auto labels = DivAttentionTest::MakeObliqueImage<Painter::LabelImageType>({ { 96, 80, 24 } });
+  labels->FillBuffer(0);
+  for (itk::ImageRegionIteratorWithIndex<Painter::LabelImageType> it(labels, labels->GetLargestPossibleRegion());
+       !it.IsAtEnd(); ++it)
+  {
+    const auto i = it.GetIndex();
+    // Two small labels at opposite corners span the body's ellipse over the whole grid.
+    if ((i[0] < 4 && i[1] < 4) || (i[0] >= 92 && i[1] >= 76))
+    {
+      it.Set(1);
+    }
+  }
+  const auto softFraction = [&](double clutter)
+  {
+    auto painter = Painter::New();
+    painter->SetLabels(labels);
+    painter->SetSeed(5);
+    painter->SetBodyMargin(10.0); // fat 3.5 mm, muscle 2.5 mm: the core holds most of the grid
+    painter->SetClutterFraction(clutter);
+    painter->SetClutterHU(40.0);
+    painter->SetClutterScale(4.0); // blobs of about 4 mm: many of them in the 67 x 72 x 60 mm core
+    painter->Update();
+    const auto * ct = painter->GetCT();
+    size_t       soft = 0, counted = 0;
+    for (itk::ImageRegionConstIteratorWithIndex<Painter::CTImageType> it(ct, ct->GetLargestPossibleRegion());
+         !it.IsAtEnd(); ++it)
+    {
+      const auto i = it.GetIndex();
+      if (i[0] >= 24 && i[0] < 72 && i[1] >= 20 && i[1] < 60 && labels->GetPixel(i) == 0)
+      {
+        ++counted;
+        soft +=
+          it.Get() > -15 ? 1 : 0; // fat is -70 HU, clutter 40 HU: the midpoint, far from both (texture 8, noise 12)
+      }
+    }
+    return static_cast<double>(soft) / static_cast<double>(counted);
+  };
+  EXPECT_LT(softFraction(0.0), 0.01);
+  // About 0.4 of the core: spatially correlated blobs make the fraction of a finite core vary, hence +-0.15.
+  EXPECT_NEAR(softFraction(0.4), 0.4, 0.15);
+  EXPECT_GT(softFraction(0.8), 0.6);
+  auto painter = Painter::New();
+  painter->SetLabels(labels);
+  painter->SetClutterScale(0.0);
+  EXPECT_THROW(painter->Update(), itk::ExceptionObject);
+}
+
 TEST(LabelMapCTPainter, RefusesMissingOrEmptyLabelMap)
 {
   auto painter = Painter::New();

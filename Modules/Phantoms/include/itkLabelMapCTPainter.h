@@ -73,6 +73,16 @@ public:
   itkGetConstMacro(InPlaneBlurSigma, double);
   itkSetMacro(SliceBlurFraction, double);
   itkGetConstMacro(SliceBlurFraction, double);
+  /** Fraction (0..1, default 0) of the unlabelled tissue inside the muscle wall painted as soft-tissue clutter at
+   * ClutterHU instead of fat: smooth blobs of about ClutterScale mm, as bowel, vessels and unlabelled organs pack
+   * a real abdomen. With 0 every labelled organ lies in fat, and a network learns that an organ ends where fat begins,
+   * which real CT contradicts (the spleen touches the stomach, the liver the kidney). */
+  itkSetClampMacro(ClutterFraction, double, 0.0, 1.0);
+  itkGetConstMacro(ClutterFraction, double);
+  itkSetMacro(ClutterHU, double);
+  itkGetConstMacro(ClutterHU, double);
+  itkSetMacro(ClutterScale, double);
+  itkGetConstMacro(ClutterScale, double);
 
   /** Paints; throws itk::ExceptionObject when no label map is set or it has no labelled voxel. */
   void
@@ -100,6 +110,9 @@ private:
   double                       m_TextureStandardDeviation = 8.0;
   double                       m_InPlaneBlurSigma = 0.6;
   double                       m_SliceBlurFraction = 0.4;
+  double                       m_ClutterFraction = 0.0;
+  double                       m_ClutterHU = 35.0;
+  double                       m_ClutterScale = 14.0;
   CTImageType::Pointer         m_CT;
 };
 } // namespace itk

@@ -50,6 +50,9 @@ public:
      * the painter's table (intensity domain randomisation, as SynthSeg: the network cannot rely on one organ's HU). */
     bool                  randomLabelHU = false;
     std::array<double, 2> labelHURange{ { -20.0, 200.0 } }; ///< HU, min,max
+    /** Label-map cases only: LabelMapCTPainter's ClutterFraction (soft-tissue blobs in the unlabelled body; their HU
+     * is drawn from labelHURange per case when randomLabelHU is set). */
+    double clutterFraction = 0.0;
   };
 
   struct CaseSummary

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace itk
 {
@@ -72,6 +73,24 @@ LabelMapCTPainter::Update()
   const double   sigma = m_TextureStandardDeviation;
   auto           texture = [&](const Point<double, 3> & p, uint64_t stream, double scale)
   { return sigma * PhantomRandom::SmoothNoise(seed, stream, p[0] / scale, p[1] / scale, p[2] / scale); };
+  if (!(m_ClutterScale > 0.0))
+  {
+    itkExceptionMacro(<< "DivAttention: LabelMapCTPainter: ClutterScale must be > 0 mm, got " << m_ClutterScale);
+  }
+  // Clutter where the (about unit-variance Gaussian) smooth noise lies above its (1 - ClutterFraction) quantile.
+  const double clutterFraction = m_ClutterFraction;
+  double       clutterLevel = std::numeric_limits<double>::infinity();
+  if (clutterFraction > 0.0)
+  {
+    double low = -8.0, high = 8.0;
+    for (int k = 0; k < 60; ++k)
+    {
+      const double middle = 0.5 * (low + high);
+      (0.5 * std::erfc(middle / std::sqrt(2.0)) > clutterFraction ? low : high) = middle;
+    }
+    clutterLevel = 0.5 * (low + high);
+  }
+  const double clutterScale = m_ClutterScale, clutterHU = m_ClutterHU;
   MultiThreaderBase::New()->ParallelizeImageRegion<3>(
     region,
     [&](const FloatImageType::RegionType & part)
@@ -102,6 +121,11 @@ LabelMapCTPainter::Update()
           else if (depth < fat + muscle)
           {
             value = 52.0 + texture(p, 12, 15.0);
+          }
+          else if (PhantomRandom::SmoothNoise(seed, 14, p[0] / clutterScale, p[1] / clutterScale, p[2] / clutterScale) >
+                   clutterLevel)
+          {
+            value = clutterHU + texture(p, 15, 10.0);
           }
           else
           {
@@ -154,6 +178,9 @@ LabelMapCTPainter::PrintSelf(std::ostream & os, Indent indent) const
   os << indent << "TextureStandardDeviation: " << m_TextureStandardDeviation << std::endl;
   os << indent << "InPlaneBlurSigma: " << m_InPlaneBlurSigma << std::endl;
   os << indent << "SliceBlurFraction: " << m_SliceBlurFraction << std::endl;
+  os << indent << "ClutterFraction: " << m_ClutterFraction << std::endl;
+  os << indent << "ClutterHU: " << m_ClutterHU << std::endl;
+  os << indent << "ClutterScale: " << m_ClutterScale << std::endl;
 }
 
 } // namespace itk

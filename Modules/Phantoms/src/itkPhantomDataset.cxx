@@ -187,6 +187,7 @@ PhantomDataset::Write(const Options & options)
       painter->SetTextureStandardDeviation(options.texture);
       painter->SetInPlaneBlurSigma(options.inPlaneBlur);
       painter->SetSliceBlurFraction(options.sliceBlurFraction);
+      painter->SetClutterFraction(options.clutterFraction);
       if (options.randomLabelHU)
       {
         LabelMapCTPainter::TableType table;
@@ -198,6 +199,11 @@ PhantomDataset::Write(const Options & options)
         }
         painter->SetTable(table);
         caseJson["label_hu"] = drawn;
+        if (options.clutterFraction > 0.0)
+        {
+          painter->SetClutterHU(random.Uniform(options.labelHURange[0], options.labelHURange[1]));
+          caseJson["clutter_hu"] = painter->GetClutterHU();
+        }
       }
       painter->Update();
       WriteImageAtomically(painter->GetCT(), (root / summary.image).string());
@@ -297,6 +303,7 @@ PhantomDataset::Write(const Options & options)
         { "lesion_diameter_mm", { options.minimumLesionDiameter, options.maximumLesionDiameter } },
         { "shape_deformation", options.shapeDeformation },
         { "texture_hu", options.texture },
+        { "clutter_fraction", options.clutterFraction },
         { "label_hu_range", options.randomLabelHU ? nlohmann::json(options.labelHURange) : nlohmann::json(nullptr) },
         { "cases", cases } } }
   };
