@@ -60,9 +60,16 @@ operator<<(std::ostream & out, const PCACropResampleFilterEnums::Axes value)
  * (the pattern of itk::AutoCropLabelMapFilter); the CT is asked only for the region the requested output needs.
  * Any output region can be computed on its own: the filter streams and threads.
  *
- * Errors (itk::ExceptionObject): an empty mask, unless UseFallback is on, in which case a cube of
- * FallbackSideLength around FallbackCenter (e.g. the user's click) is used; a mask containing NaN; non-positive
- * sizes or factors.
+ * A box instead of the mask (SetBox(corner1, corner2), a box prompt; RemoveBox() returns to the mask): the box
+ * says where the object is and how large, which is what PCA of the mask says otherwise. The box is axis-aligned in
+ * the CT's index space (itk::BoxPrompt: corners are physical LPS points, the CT's direction is honoured); the cube is
+ * centred on the corners' midpoint, along the CT's axes (Axes is not used), and its side is
+ * max(MarginFactor * L, MinimumSideLength, L) with L the box's longest side (mm) along the CT's axes in place of the
+ * PCA longest axis, so the cube always holds the whole box. The mask is then not needed (not read if given).
+ *
+ * Errors (itk::ExceptionObject): neither a mask nor a box; an empty mask, unless UseFallback is on, in which case a
+ * cube of FallbackSideLength around FallbackCenter (e.g. the user's click) is used; a mask containing NaN; a box
+ * corner that is not finite; non-positive sizes or factors.
  *
  * \ingroup DivAttention
  */
@@ -137,6 +144,18 @@ public:
   itkSetMacro(FallbackSideLength, double);
   itkGetConstMacro(FallbackSideLength, double);
 
+  /** Place the cube by a box (two opposite corners, physical points) instead of the mask; see the class
+   * description. */
+  virtual void
+  SetBox(const PointType & corner1, const PointType & corner2);
+  /** Place the cube by the mask again. */
+  virtual void
+  RemoveBox();
+  /** Whether a box places the cube. */
+  itkGetConstMacro(UseBox, bool);
+  itkGetConstReferenceMacro(BoxCorner1, PointType);
+  itkGetConstReferenceMacro(BoxCorner2, PointType);
+
   /** Geometry found by the last GenerateOutputInformation(). */
   itkGetConstReferenceMacro(CropCenter, PointType);
   itkGetConstMacro(CropSideLength, double);
@@ -187,6 +206,8 @@ protected:
 private:
   void
   ComputeCropGeometry();
+  void
+  ComputeBoxGeometry();
 
   SizeType            m_OutputSize;
   double              m_MaskThreshold{ 0.5 };
@@ -198,6 +219,9 @@ private:
   bool                m_UseFallback{ false };
   PointType           m_FallbackCenter;
   double              m_FallbackSideLength{ 64.0 };
+  bool                m_UseBox{ false };
+  PointType           m_BoxCorner1;
+  PointType           m_BoxCorner2;
 
   PointType         m_CropCenter;
   double            m_CropSideLength{ 0.0 };

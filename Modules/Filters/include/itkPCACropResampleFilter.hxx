@@ -1,6 +1,7 @@
 #ifndef itkPCACropResampleFilter_hxx
 #define itkPCACropResampleFilter_hxx
 
+#include "itkBoxPrompt.h"
 #include "itkDivAttentionFilterUtilities.h"
 #include "itkImageScanlineIterator.h"
 #include "itkLinearInterpolateImageFunction.h"
@@ -20,11 +21,14 @@ namespace itk
 template<typename TInputImage, typename TMaskImage, typename TOutputImage>
 PCACropResampleFilter<TInputImage, TMaskImage, TOutputImage>::PCACropResampleFilter()
 {
-  this->AddRequiredInputName("MaskImage", 1);
+  // Required unless a box places the cube (VerifyPreconditions).
+  this->AddOptionalInputName("MaskImage", 1);
   m_OutputSize.Fill(96);
   m_Interpolator = LinearInterpolateImageFunction<TInputImage, double>::New();
   m_DefaultPixelValue = DivAttentionDetail::ConvertInterpolatedValue<OutputPixelType>(-1024.0);
   m_FallbackCenter.Fill(0.0);
+  m_BoxCorner1.Fill(0.0);
+  m_BoxCorner2.Fill(0.0);
   m_CropCenter.Fill(0.0);
   m_CropAxes.SetIdentity();
   m_PrincipalAxes.SetIdentity();
@@ -34,9 +38,51 @@ PCACropResampleFilter<TInputImage, TMaskImage, TOutputImage>::PCACropResampleFil
 
 template<typename TInputImage, typename TMaskImage, typename TOutputImage>
 void
+PCACropResampleFilter<TInputImage, TMaskImage, TOutputImage>::SetBox(const PointType & corner1,
+                                                                     const PointType & corner2)
+{
+  if (!m_UseBox || corner1 != m_BoxCorner1 || corner2 != m_BoxCorner2)
+  {
+    m_UseBox = true;
+    m_BoxCorner1 = corner1;
+    m_BoxCorner2 = corner2;
+    this->Modified();
+  }
+}
+
+template<typename TInputImage, typename TMaskImage, typename TOutputImage>
+void
+PCACropResampleFilter<TInputImage, TMaskImage, TOutputImage>::RemoveBox()
+{
+  if (m_UseBox)
+  {
+    m_UseBox = false;
+    this->Modified();
+  }
+}
+
+template<typename TInputImage, typename TMaskImage, typename TOutputImage>
+void
 PCACropResampleFilter<TInputImage, TMaskImage, TOutputImage>::VerifyPreconditions() ITKv5_CONST
 {
   Superclass::VerifyPreconditions();
+  if (m_UseBox)
+  {
+    for (const PointType * corner : { &m_BoxCorner1, &m_BoxCorner2 })
+    {
+      for (unsigned int d = 0; d < ImageDimension; ++d)
+      {
+        if (!std::isfinite((*corner)[d]))
+        {
+          itkDivAttentionInputError("Box", "corner " << *corner << " is not finite");
+        }
+      }
+    }
+  }
+  else if (this->GetMaskImage() == nullptr)
+  {
+    itkDivAttentionInputError("MaskImage", "no mask and no box: one of them must place the crop");
+  }
   for (unsigned int d = 0; d < ImageDimension; ++d)
   {
     if (m_OutputSize[d] == 0)
@@ -78,14 +124,21 @@ PCACropResampleFilter<TInputImage, TMaskImage, TOutputImage>::GenerateOutputInfo
 {
   Superclass::GenerateOutputInformation(); // copies the CT's meta-data; the geometry is replaced below
 
-  // The geometry depends on the mask's pixels: bring the whole mask up to date now (AutoCropLabelMapFilter pattern).
-  auto * mask = const_cast<MaskImageType *>(this->GetMaskImage());
-  mask->UpdateOutputInformation();
-  mask->SetRequestedRegionToLargestPossibleRegion();
-  mask->PropagateRequestedRegion();
-  mask->UpdateOutputData();
+  if (m_UseBox)
+  {
+    this->ComputeBoxGeometry();
+  }
+  else
+  {
+    // The geometry depends on the mask's pixels: bring the whole mask up to date now (AutoCropLabelMapFilter pattern).
+    auto * mask = const_cast<MaskImageType *>(this->GetMaskImage());
+    mask->UpdateOutputInformation();
+    mask->SetRequestedRegionToLargestPossibleRegion();
+    mask->PropagateRequestedRegion();
+    mask->UpdateOutputData();
 
-  this->ComputeCropGeometry();
+    this->ComputeCropGeometry();
+  }
 
   OutputImageType *                     output = this->GetOutput();
   typename OutputImageType::SpacingType spacing;
@@ -334,6 +387,28 @@ PCACropResampleFilter<TInputImage, TMaskImage, TOutputImage>::ComputeCropGeometr
 
 template<typename TInputImage, typename TMaskImage, typename TOutputImage>
 void
+PCACropResampleFilter<TInputImage, TMaskImage, TOutputImage>::ComputeBoxGeometry()
+{
+  // The box's own sides along the CT's axes stand for the PCA's longest axis; the cube never cuts the box.
+  const InputImageType * ct = this->GetInput();
+  const auto             sides = BoxPrompt::Sides(ct, m_BoxCorner1, m_BoxCorner2);
+  m_UsedFallback = false;
+  m_NumberOfObjectVoxels = 0;
+  m_PrincipalAxes = ct->GetDirection();
+  m_PrincipalVariances.Fill(0.0);
+  m_CropAxes = ct->GetDirection();
+  m_CropCenter = BoxPrompt::Centre(m_BoxCorner1, m_BoxCorner2);
+  m_LongestAxisLength = std::max({ sides[0], sides[1], sides[2] });
+  m_CropSideLength = std::max({ m_MarginFactor * m_LongestAxisLength, m_MinimumSideLength, m_LongestAxisLength });
+  if (!(m_CropSideLength > 0.0))
+  {
+    // Both corners in one point with MinimumSideLength 0: one voxel's extent rather than a degenerate cube.
+    m_CropSideLength = ct->GetSpacing().GetVnlVector().max_value();
+  }
+}
+
+template<typename TInputImage, typename TMaskImage, typename TOutputImage>
+void
 PCACropResampleFilter<TInputImage, TMaskImage, TOutputImage>::GenerateInputRequestedRegion()
 {
   // No Superclass call: it would ask both inputs for the output's index region, which means nothing here.
@@ -433,6 +508,9 @@ PCACropResampleFilter<TInputImage, TMaskImage, TOutputImage>::PrintSelf(std::ost
   os << indent << "UseFallback: " << m_UseFallback << std::endl;
   os << indent << "FallbackCenter: " << m_FallbackCenter << std::endl;
   os << indent << "FallbackSideLength: " << m_FallbackSideLength << std::endl;
+  os << indent << "UseBox: " << m_UseBox << std::endl;
+  os << indent << "BoxCorner1: " << m_BoxCorner1 << std::endl;
+  os << indent << "BoxCorner2: " << m_BoxCorner2 << std::endl;
   os << indent << "CropCenter: " << m_CropCenter << std::endl;
   os << indent << "CropSideLength: " << m_CropSideLength << std::endl;
   os << indent << "CropAxes: " << m_CropAxes << std::endl;
