@@ -119,6 +119,19 @@ main(int argc, char ** argv)
                                                      "a window per axis, then clamped into the CT, as at inference (0: "
                                                      "centred; default 0.5)",
                                                 false, d.windowOffset, "fraction", cmd);
+      TCLAP::SwitchArg             negativeChannel("", "negative-click-channel",
+                                                   "Stage 1: the negative click map as a third input channel (encoded "
+                                                               "as the click map; recorded in the model file)",
+                                                   cmd);
+      TCLAP::ValueArg<int64_t>     correctionRounds(
+            "", "correction-rounds",
+            "Stage 1: simulated corrections, rounds per corrected sample: the network being trained predicts the "
+                "sample and a click goes to the centre of the largest error region (0: off)",
+            false, d.correctionRounds, "K", cmd);
+      TCLAP::ValueArg<double>      correctionProbability("", "correction-probability",
+                                                         "Share of the training samples that get the correction rounds "
+                                                              "(default 0.5)",
+                                                         false, d.correctionProbability, "p", cmd);
       TCLAP::ValueArg<double>      cropMargin("", "crop-margin",
                                               "Stage 2: crop side / the mask's longest axis (recorded in the model "
                                                    "file; the pipeline crops the same way)",
@@ -257,6 +270,12 @@ main(int argc, char ** argv)
           options.clickEncoding = clickEncoding.getValue();
         if (windowOffset.isSet())
           options.windowOffset = windowOffset.getValue();
+        if (negativeChannel.isSet())
+          options.negativeClickChannel = true;
+        if (correctionRounds.isSet())
+          options.correctionRounds = correctionRounds.getValue();
+        if (correctionProbability.isSet())
+          options.correctionProbability = correctionProbability.getValue();
         if (cropMargin.isSet())
           options.cropMargin = cropMargin.getValue();
         if (cropMinimumSide.isSet())
@@ -366,8 +385,22 @@ main(int argc, char ** argv)
         }
       }
 
-      const int64_t inputChannels = options.stage == 1 ? 2 : 1;
-      auto          network = diva::CreateTrainingNetwork(options, inputChannels);
+      auto network = diva::CreateTrainingNetwork(options, options.InputChannels());
+      if (isMain)
+      {
+        std::string names;
+        for (const auto & name : options.InputChannelNames())
+        {
+          names += (names.empty() ? "" : ", ") + name;
+        }
+        std::cout << "input channels: " << names;
+        if (options.stage == 1 && options.correctionRounds > 0)
+        {
+          std::cout << "; simulated corrections: " << options.correctionRounds << " rounds on a share "
+                    << options.correctionProbability << " of the training samples";
+        }
+        std::cout << std::endl;
+      }
       if (!options.initialModel.empty())
       {
         // Fine-tuning: the model's weights (a resumed run then replaces them by its checkpoint's) and its intensity
@@ -398,8 +431,7 @@ main(int argc, char ** argv)
       }
       diva::ModelDescription description;
       description.preset = options.preset;
-      description.inputChannels =
-        options.stage == 1 ? std::vector<std::string>{ "CT (HU)", "click map" } : std::vector<std::string>{ "CT (HU)" };
+      description.inputChannels = options.InputChannelNames();
       description.preprocessing = data.training->GetPreprocessing();
       description.provenance.version = app::VersionText();
       std::string command;
@@ -414,22 +446,9 @@ main(int argc, char ** argv)
       std::strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
       description.provenance.date = date;
 
-      auto *               training = data.training.get();
-      auto *               validation = data.validation.get();
-      diva::SampleProvider provider;
-      provider.trainingCount = training->NumberOfInstances();
-      provider.validationCount = validation->NumberOfInstances();
-      provider.training = [training](size_t index, int64_t epoch)
-      {
-        auto sample = training->MakeTrainingSample(index, epoch);
-        return std::make_pair(sample.input, sample.target);
-      };
-      provider.validation = [validation](size_t index)
-      {
-        auto sample = validation->MakeValidationSample(index);
-        return std::make_pair(sample.input, sample.target);
-      };
-      diva::Trainer trainer(options, network, provider, description);
+      // Training and validation samples, and the simulated corrections when the options ask for them.
+      const diva::SampleProvider provider = itk::MakeSampleProvider(*data.training, *data.validation);
+      diva::Trainer              trainer(options, network, provider, description);
       if (resume.isSet())
       {
         trainer.Resume(options.outputDirectory + "/latest.pt");

@@ -45,6 +45,25 @@ operator<<(std::ostream & out, const ClickDistanceTransformFilterEnums::Encoding
   return out << "INVALID";
 }
 
+/** The value a click map holds where there is no click at all: a negative click map without negative clicks, for a
+ * model that takes one (training and the coarse filter both fill it so). It is the encoding of a click 1000 mm away
+ * (farther than any point of a stage-1 window from a click in it), with the filter's default radius and sigma:
+ * EuclideanDistance 1000, ClippedScaled 1, Gaussian 0. */
+inline float
+ClickMapValueWithoutClicks(ClickDistanceTransformFilterEnums::Encoding encoding)
+{
+  switch (encoding)
+  {
+    case ClickDistanceTransformFilterEnums::Encoding::EuclideanDistance:
+      return 1000.0f;
+    case ClickDistanceTransformFilterEnums::Encoding::ClippedScaled:
+      return 1.0f;
+    case ClickDistanceTransformFilterEnums::Encoding::Gaussian:
+      return 0.0f;
+  }
+  return 1000.0f;
+}
+
 /** \class ClickDistanceTransformFilter
  * \brief Encodes user clicks (physical points) as a map of the distance to the nearest click on a reference grid.
  *

@@ -16,10 +16,11 @@ namespace itk
  *
  * Inputs: the CT (input 0, any scalar pixel type, HU), the click map (SetClickMap: float, on the CT's grid, as
  * ClickDistanceTransformFilter makes it, encoded as the model file's click_encoding says) and, when the model takes
- * a third channel, the negative click map (SetNegativeClickMap). The click itself (SetClick, physical LPS) places the
- * region. The model is a model file (SetModelFile, loaded onto SetDevice's device) or an already loaded model
- * (SetModel: shared and only read, so several pipelines in several threads may use one; it runs on the device it was
- * loaded on).
+ * a third channel, the negative click map (SetNegativeClickMap; without one, such a model's third channel holds
+ * ClickMapValueWithoutClicks of its click encoding, as in its training samples without negative clicks). The click
+ * itself (SetClick, physical LPS) places the region. The model is a model file (SetModelFile, loaded onto SetDevice's
+ * device) or an already loaded model (SetModel: shared and only read, so several pipelines in several threads may use
+ * one; it runs on the device it was loaded on).
  *
  * Region (Documentation/Pipeline.md): the output grid has the model's target spacing and the CT's direction and
  * covers a cube of MaximumExtent mm centred on the click, clipped to the CT (never smaller than one window). The
@@ -65,7 +66,7 @@ public:
   /** Distance map of the positive clicks on the CT's grid (required). */
   itkSetInputMacro(ClickMap, ClickMapImageType);
   itkGetInputMacro(ClickMap, ClickMapImageType);
-  /** Distance map of the negative clicks (only for models with a third input channel). */
+  /** Distance map of the negative clicks (only for models with a third input channel; optional for them). */
   itkSetInputMacro(NegativeClickMap, ClickMapImageType);
   itkGetInputMacro(NegativeClickMap, ClickMapImageType);
 

@@ -194,9 +194,17 @@ CoarseSegmentationFilter<TInputImage, TOutputImage>::GenerateData()
   output->FillBuffer(0);
 
   const auto model = this->ResolveModel();
-  SegmentationModelSupport::CheckInputChannels(
-    *model, negativeMap ? 3 : 2, negativeMap ? "CT, click map, negative click map" : "CT, click map", "coarse model");
+  // A model with a negative click channel runs without negative clicks too: that channel then holds the encoding's
+  // value of no click, as its training samples without negative clicks did (ClickMapValueWithoutClicks).
+  const bool negativeChannel = negativeMap != nullptr || model->network->GetInputChannels() == 3;
+  SegmentationModelSupport::CheckInputChannels(*model, negativeChannel ? 3 : 2,
+                                               negativeChannel ? "CT, click map, negative click map" : "CT, click map",
+                                               "coarse model");
   const auto & preprocessing = model->description.preprocessing;
+  const float  noNegativeClick = negativeChannel && !negativeMap
+                                   ? ClickMapValueWithoutClicks(SegmentationModelSupport::ClickEncodingOf(
+                                       preprocessing.clickEncoding, "coarse model"))
+                                   : 0.0f;
   m_DeviceUsed = SegmentationModelSupport::DeviceOf(*model).str();
 
   if constexpr (std::is_floating_point_v<typename InputImageType::PixelType>)
@@ -305,7 +313,7 @@ CoarseSegmentationFilter<TInputImage, TOutputImage>::GenerateData()
     const auto dy = toInput(0, 1, 0) - origin;
     const auto dz = toInput(0, 0, 1) - origin;
 
-    const int64_t channels = negativeMap ? 3 : 2;
+    const int64_t channels = negativeChannel ? 3 : 2;
     auto          input = torch::empty({ 1, channels, patch[2], patch[1], patch[0] }, torch::kFloat32);
     float *       data = input.template data_ptr<float>();
     int64_t       n = 0;
@@ -327,6 +335,10 @@ CoarseSegmentationFilter<TInputImage, TOutputImage>::GenerateData()
           if (negativeMap)
           {
             data[2 * voxels + n] = static_cast<float>(clampedMapValue(negativeInterpolator, negativeMap, index));
+          }
+          else if (negativeChannel)
+          {
+            data[2 * voxels + n] = noNegativeClick;
           }
         }
       }

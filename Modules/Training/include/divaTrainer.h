@@ -26,8 +26,9 @@ class DistributedContext;
 /** \brief One batch: input (N, C, z, y, x) and target (N, 1, z, y, x). \ingroup DivAttention */
 struct Batch
 {
-  torch::Tensor input;
-  torch::Tensor target;
+  torch::Tensor       input;
+  torch::Tensor       target;
+  std::vector<size_t> instances; ///< the training instance of each sample (for simulated corrections)
 };
 
 /** \brief Makes batches 0 .. count-1 on `workers` background threads, up to `depth` ahead of the consumer, so that
@@ -70,6 +71,14 @@ struct SampleProvider
   size_t                                                                  validationCount = 0;
   std::function<std::pair<torch::Tensor, torch::Tensor>(size_t, int64_t)> training;   ///< (instance, epoch)
   std::function<std::pair<torch::Tensor, torch::Tensor>(size_t)>          validation; ///< (instance)
+  /** Runs the network being trained on one input (C, z, y, x) and returns its foreground mask (z, y, x). */
+  using Segmenter = std::function<torch::Tensor(const torch::Tensor &)>;
+  /** Simulated corrections (optional; TrainingSampleSource::SimulateCorrections): (instance, epoch, input, target,
+   * segment) -> the input to train on. Called on the training thread for every training sample just before its step,
+   * with the weights of that step (`segment` runs in eval mode without gradients), so the corrections follow the
+   * network as it learns and stay a function of the seed and the weights (resume is exact). */
+  std::function<torch::Tensor(size_t, int64_t, const torch::Tensor &, const torch::Tensor &, const Segmenter &)>
+    correction;
 };
 
 /** \brief One line of the training log. \ingroup DivAttention */
@@ -104,7 +113,11 @@ CreateTrainingNetwork(const TrainingOptions & options, int64_t inputChannels);
 /** Fine-tuning (`--init-model`): copies every parameter and buffer of `source` (a model file, LoadModel) into
  * `network`, which the training options built. The two must be the same architecture: std::invalid_argument naming
  * `sourceName` and the first parameter or buffer that is missing or has another shape, and when the file's role is
- * not the stage's ("coarse" for stage 1, "refine" for stage 2) or its patch or spacing are not the options'. */
+ * not the stage's ("coarse" for stage 1, "refine" for stage 2) or its patch or spacing are not the options'.
+ * One difference is allowed: a stage-1 file of two input channels (CT, click map) starts a network with the negative
+ * click channel as well; each weight that reads the input channels (the first layer's) is copied into the first two
+ * input channels and the third one's weights are zeros, so the network starts computing exactly the file's output,
+ * whatever the negative click map holds. */
 void
 InitializeFromModel(SegmentationNetworkImpl & network,
                     const LoadedModel &       source,
@@ -177,6 +190,9 @@ private:
   Validate();
   Batch
   MakeTrainingBatch(const std::vector<size_t> & order, size_t batchIndex, int64_t epoch) const;
+  /** SampleProvider::correction on every sample of the batch, with the current weights. */
+  void
+  ApplyCorrections(Batch & batch, int64_t epoch);
   /** Loader threads: TrainingOptions::loaderThreads, or for 0 one on the CPU (the step itself needs the cores) and a
    * quarter of the cores (at least 2) when the step runs on a GPU. */
   size_t

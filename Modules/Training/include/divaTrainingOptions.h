@@ -52,10 +52,18 @@ struct TrainingOptions
    * sits off-centre as in the growth windows at inference. 0: centred on the click, unclamped (runs before the
    * option existed). */
   double windowOffset = 0.5;
-  double cropMargin = 1.5;       ///< PCACropResampleFilter's margin factor
-  double cropMinimumSide = 48.0; ///< mm
-  double cropCenterJitter = 0.1; ///< stage 2 from masks: centre +- this x side
-  double cropSizeJitter = 0.1;   ///< stage 2 from masks: side x (1 +- this)
+  /** Stage 1: a third input channel, the negative click map (encoded as the click map; a map of no click holds
+   * itk::ClickMapValueWithoutClicks). Recorded in the model file's input channels, which the coarse filter reads. */
+  bool negativeClickChannel = false;
+  /** Stage 1, simulated corrections: rounds per corrected sample (0: off). Each round runs the network being trained
+   * (eval mode, no gradient) on the sample and adds a click at the centre of the largest error region
+   * (itk::NextCorrectionClick: positive in a miss, negative in a false positive). */
+  int64_t correctionRounds = 0;
+  double  correctionProbability = 0.5; ///< share of the training samples that get the correction rounds
+  double  cropMargin = 1.5;            ///< PCACropResampleFilter's margin factor
+  double  cropMinimumSide = 48.0;      ///< mm
+  double  cropCenterJitter = 0.1;      ///< stage 2 from masks: centre +- this x side
+  double  cropSizeJitter = 0.1;        ///< stage 2 from masks: side x (1 +- this)
 
   // Augmentation (training samples only; Documentation/Training.md).
   bool   augment = true;
@@ -94,6 +102,13 @@ struct TrainingOptions
   /** The architecture actually trained ("munet", "unetr", "espnet"). */
   std::string
   ResolvedModel() const;
+  /** The network's input channels: stage 1 CT and click map (and the negative click map with
+   * negativeClickChannel), stage 2 CT. */
+  int64_t
+  InputChannels() const;
+  /** Their names, as the model file records them ("CT (HU)", "click map", "negative click map"). */
+  std::vector<std::string>
+  InputChannelNames() const;
   /** Throws std::invalid_argument naming the first bad setting. */
   void
   Validate() const;

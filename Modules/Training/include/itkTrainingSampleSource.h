@@ -1,6 +1,7 @@
 #ifndef itkTrainingSampleSource_h
 #define itkTrainingSampleSource_h
 
+#include "divaTrainer.h"
 #include "divaTrainingOptions.h"
 #include "itkDatasetSplit.h"
 #include "itkImage.h"
@@ -10,6 +11,7 @@
 #include <torch/types.h>
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -24,6 +26,8 @@ class SegmentationNetworkImpl;
 
 namespace itk
 {
+struct CorrectionClick;
+
 /** \brief A cube-shaped sampling grid: centre, side lengths and axes in physical (LPS) space, voxels per side.
  * \ingroup DivAttention */
 struct SamplingCube
@@ -86,6 +90,10 @@ torch::Tensor
 ClickMap(const Image<float, 3> *  grid,
          const Point<double, 3> & click,
          const std::string &      encoding = "euclidean-distance-mm");
+/** The map of several clicks (the nearest click counts, as ClickDistanceTransformFilter encodes them); with no click,
+ * ClickMapValueWithoutClicks of the encoding everywhere (a negative click map without negative clicks). */
+torch::Tensor
+ClickMap(const Image<float, 3> * grid, const std::vector<Point<double, 3>> & clicks, const std::string & encoding);
 
 /** \class TrainingSampleSource
  * \brief Turns a dataset into the samples of either stage, through the method's own filters.
@@ -99,7 +107,10 @@ ClickMap(const Image<float, 3> *  grid,
  * made on any thread, in any order, and a resumed run sees the same ones.
  * - Stage 1: a click drawn by ClickSampler inside the instance, the window around it placed by PlaceStage1Window
  *   (off-centre by up to TrainingOptions::windowOffset in training samples, clamped into the CT as at inference;
- *   rotated and zoomed when augmenting), CT by PreprocessCT, click map by ClickMap; input [CT, click map].
+ *   rotated and zoomed when augmenting), CT by PreprocessCT, click map by ClickMap; input [CT, click map], and with
+ *   TrainingOptions::negativeClickChannel [CT, click map, negative click map] (no negative click: the map of none).
+ *   Simulated corrections (TrainingOptions::correctionRounds) change a training sample's click maps afterwards
+ *   (SimulateCorrections), with the network being trained, on the training thread.
  * - Stage 2: the cube PCACropResampleFilter finds for the crop mask (the instance's mask, or the stage-1 pipeline's
  *   clicked component when UseStage1Predictions was called), with the options' crop margin and minimum side, centre
  *   and size jitter and the same rotation/zoom when augmenting; input [CT].
@@ -129,10 +140,13 @@ public:
   };
   struct Sample
   {
-    torch::Tensor         input;                        ///< (C, z, y, x)
-    torch::Tensor         target;                       ///< (1, z, y, x) in {0, 1}
-    std::array<double, 3> spacing{ { 1.0, 1.0, 1.0 } }; ///< of the sample's grid, mm (x y z)
+    torch::Tensor                 input;                        ///< (C, z, y, x)
+    torch::Tensor                 target;                       ///< (1, z, y, x) in {0, 1}
+    std::array<double, 3>         spacing{ { 1.0, 1.0, 1.0 } }; ///< of the sample's grid, mm (x y z)
+    std::vector<Point<double, 3>> clicks;                       ///< stage 1: the (positive) click(s) in the click map
   };
+  /** Runs a network on one sample input (C, z, y, x) and returns its foreground mask (z, y, x), non-zero inside. */
+  using Segmenter = std::function<torch::Tensor(const torch::Tensor &)>;
 
   /** Loads the cases named by `caseIds` (all listed cases when empty). */
   TrainingSampleSource(const diva::TrainingOptions &                        options,
@@ -202,6 +216,34 @@ public:
   Sample
   MakeValidationSample(size_t index, uint64_t clickIndex = 0) const;
 
+  /** Correction rounds for training sample (instance `index`, `epoch`): TrainingOptions::correctionRounds with
+   * probability correctionProbability, else 0 (always 0 in stage 2 or with no rounds). Drawn from a generator of its
+   * own (SampleSeed purpose 3), so the samples themselves are those of a run without corrections. */
+  int64_t
+  CorrectionRounds(size_t index, int64_t epoch) const;
+  /** Whether any training sample gets correction rounds (stage 1, rounds and probability above 0). */
+  bool
+  CorrectionRoundsEnabled() const
+  {
+    return m_Options.stage == 1 && m_Options.correctionRounds > 0 && m_Options.correctionProbability > 0.0;
+  }
+
+  /** Simulated corrections (the interactive literature's training protocol: DeepEdit, nnInteractive) on training
+   * sample (`index`, `epoch`), whose `input` and `target` MakeTrainingSample made: for CorrectionRounds(index, epoch)
+   * rounds, `segment` predicts the current input, itk::NextCorrectionClick places the next click at the centre of the
+   * largest error region of that prediction against `target` (positive in a miss, negative in a false positive), and
+   * the click maps are made again on the sample's grid with every click so far (the window, CT channel and target
+   * stay). Rounds end early when the prediction has no error, and at a false positive without a negative click
+   * channel. Returns the input to train on (`input` itself with no round); `clicks`, when given, receives the
+   * simulated clicks in order. Deterministic given the seed and the network. */
+  torch::Tensor
+  SimulateCorrections(size_t                         index,
+                      int64_t                        epoch,
+                      const torch::Tensor &          input,
+                      const torch::Tensor &          target,
+                      const Segmenter &              segment,
+                      std::vector<CorrectionClick> * clicks = nullptr) const;
+
   /** Generator of sample (seed, epoch, instance, purpose): splitmix64 of the four. */
   static uint64_t
   SampleSeed(uint64_t seed, uint64_t epoch, uint64_t index, uint64_t purpose);
@@ -209,6 +251,9 @@ public:
 private:
   Sample
   MakeSample(size_t index, std::mt19937_64 & generator, bool augment, bool training) const;
+  /** Stage 1: the click and the window (the generator's first draws of a sample). */
+  std::pair<Point<double, 3>, SamplingCube>
+  Stage1Window(const Instance & instance, std::mt19937_64 & generator, bool augment, bool training) const;
   SamplingCube
   Stage2Cube(const Instance & instance) const;
 
@@ -234,6 +279,12 @@ struct TrainingData
   std::vector<TrainingSampleSource::Problem>
   AllProblems() const;
 };
+
+/** What diva::Trainer draws its samples from: training samples (MakeTrainingSample) of `training`, validation
+ * samples (MakeValidationSample, the first fixed click) of `validation`, and, when the options ask for correction
+ * rounds, the simulated corrections (SimulateCorrections). The sources must outlive the provider. */
+diva::SampleProvider
+MakeSampleProvider(const TrainingSampleSource & training, const TrainingSampleSource & validation);
 
 /** Lists options.dataset, makes the split (public / private, by options.seed) or loads options.splitFile, saves it to
  * <output>/split.json when an output directory is set, and loads the training and validation cases. The CT

@@ -279,8 +279,41 @@ InitializeFromModel(SegmentationNetworkImpl & network,
       item.value().copy_(stored->to(item.value().device(), item.value().scalar_type()));
     }
   };
-  auto fromParameters = source.network->named_parameters();
-  auto toParameters = network.named_parameters();
+  auto          fromParameters = source.network->named_parameters();
+  auto          toParameters = network.named_parameters();
+  const int64_t fileChannels = source.network->GetInputChannels();
+  const int64_t networkChannels = network.GetInputChannels();
+  if (fileChannels != networkChannels && options.stage == 1 && options.negativeClickChannel && fileChannels == 2 &&
+      networkChannels == 3)
+  {
+    // A 2-channel coarse model starts a network with the negative click channel: the weights reading the input take
+    // the file's weights in channels 0-1 and zeros in channel 2, so the network's output is the file's to start with.
+    size_t widened = 0;
+    for (auto & item : fromParameters)
+    {
+      const torch::Tensor * target = toParameters.find(item.key());
+      if (target == nullptr || item.value().dim() < 2 || target->dim() != item.value().dim() ||
+          item.value().size(1) != fileChannels || target->size(1) != networkChannels)
+      {
+        continue;
+      }
+      auto shape = item.value().sizes().vec();
+      shape[1] = networkChannels;
+      if (!target->sizes().equals(shape))
+      {
+        continue;
+      }
+      auto padded = torch::zeros(shape, item.value().options());
+      padded.narrow(1, 0, fileChannels).copy_(item.value());
+      item.value() = padded;
+      ++widened;
+    }
+    if (widened == 0)
+    {
+      throw std::invalid_argument(prefix + "no weight of the file reads its " + std::to_string(fileChannels) +
+                                  " input channels: cannot add the negative click channel");
+    }
+  }
   copyAll(fromParameters, toParameters, "parameter");
   auto fromBuffers = source.network->named_buffers();
   auto toBuffers = network.named_buffers();
@@ -467,6 +500,7 @@ Trainer::MakeTrainingBatch(const std::vector<size_t> & order, size_t batchIndex,
 {
   std::vector<torch::Tensor> inputs;
   std::vector<torch::Tensor> targets;
+  std::vector<size_t>        instances;
   // Distributed: rank r of W takes samples r, r + W, ... of the global batch, so the ranks together see the batch that
   // one process would.
   const int64_t ranks = m_Distributed ? m_Distributed->WorldSize() : 1;
@@ -478,8 +512,36 @@ Trainer::MakeTrainingBatch(const std::vector<size_t> & order, size_t batchIndex,
     auto sample = m_Data.training(order[position], epoch);
     inputs.push_back(sample.first);
     targets.push_back(sample.second);
+    instances.push_back(order[position]);
   }
-  return { torch::stack(inputs), torch::stack(targets) };
+  return { torch::stack(inputs), torch::stack(targets), instances };
+}
+
+void
+Trainer::ApplyCorrections(Batch & batch, int64_t epoch)
+{
+  if (!m_Data.correction)
+  {
+    return;
+  }
+  const SampleProvider::Segmenter segment = [this](const torch::Tensor & input)
+  {
+    torch::NoGradGuard noGrad;
+    m_Network->eval();
+    const auto output = m_Network->Segment(input.unsqueeze(0).to(m_Device), SegmentationRequest{ false });
+    m_Network->train();
+    return (ForegroundProbability(output.logits) >= 0.5).squeeze(0).squeeze(0).cpu();
+  };
+  for (size_t i = 0; i < batch.instances.size(); ++i)
+  {
+    torch::Tensor sample = batch.input[static_cast<int64_t>(i)]; // a view: written through below
+    const auto    corrected =
+      m_Data.correction(batch.instances[i], epoch, sample, batch.target[static_cast<int64_t>(i)], segment);
+    if (!corrected.is_same(sample))
+    {
+      sample.copy_(corrected);
+    }
+  }
 }
 
 size_t
@@ -580,6 +642,7 @@ Trainer::Fit()
     for (int64_t step = 0; step < stepsPerEpoch; ++step)
     {
       Batch batch = batches.Next();
+      ApplyCorrections(batch, epoch);
       m_Optimizer->zero_grad();
       const auto    output = m_Network->Segment(batch.input.to(m_Device));
       torch::Tensor loss = DeepSupervisedLoss(output, batch.target.to(m_Device), lossOptions);

@@ -45,6 +45,9 @@ namespace
   X("click_strategy", clickStrategy)                                                                                   \
   X("click_encoding", clickEncoding)                                                                                   \
   X("window_offset", windowOffset)                                                                                     \
+  X("negative_click_channel", negativeClickChannel)                                                                    \
+  X("correction_rounds", correctionRounds)                                                                             \
+  X("correction_probability", correctionProbability)                                                                   \
   X("crop_margin", cropMargin)                                                                                         \
   X("crop_minimum_side", cropMinimumSide)                                                                              \
   X("crop_center_jitter", cropCenterJitter)                                                                            \
@@ -165,6 +168,26 @@ TrainingOptions::ResolvedModel() const
   return stage == 1 ? "munet" : "unetr";
 }
 
+int64_t
+TrainingOptions::InputChannels() const
+{
+  return static_cast<int64_t>(InputChannelNames().size());
+}
+
+std::vector<std::string>
+TrainingOptions::InputChannelNames() const
+{
+  if (stage != 1)
+  {
+    return { "CT (HU)" };
+  }
+  if (negativeClickChannel)
+  {
+    return { "CT (HU)", "click map", "negative click map" };
+  }
+  return { "CT (HU)", "click map" };
+}
+
 void
 TrainingOptions::Validate() const
 {
@@ -246,6 +269,18 @@ TrainingOptions::Validate() const
   if (!(windowOffset >= 0.0 && windowOffset <= 1.0))
   {
     fail("window offset must lie in [0, 1] (a fraction of half the window)");
+  }
+  if (stage != 1 && (negativeClickChannel || correctionRounds > 0))
+  {
+    fail("the negative click channel and correction rounds are stage 1's (stage 2 takes no click map)");
+  }
+  if (correctionRounds < 0 || correctionRounds > 20)
+  {
+    fail("correction rounds must lie in 0..20, not " + std::to_string(correctionRounds));
+  }
+  if (!(correctionProbability >= 0.0 && correctionProbability <= 1.0))
+  {
+    fail("correction probability must lie in [0, 1]");
   }
   if (splitScheme != "public" && splitScheme != "private")
   {

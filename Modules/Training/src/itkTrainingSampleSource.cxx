@@ -7,6 +7,7 @@
 #include "itkClickSampler.h"
 #include "itkClickedComponentImageFilter.h"
 #include "itkCoarseSegmentationFilter.h"
+#include "itkCorrectionClickSimulator.h"
 #include "itkDatasetCaseValidator.h"
 #include "itkImageFileReader.h"
 #include "itkImageRegionConstIterator.h"
@@ -324,10 +325,24 @@ ResampleMask(const Image<uint8_t, 3> * mask, const Image<float, 3> * grid)
 torch::Tensor
 ClickMap(const Image<float, 3> * grid, const Point<double, 3> & click, const std::string & encoding)
 {
+  return ClickMap(grid, std::vector<Point<double, 3>>{ click }, encoding);
+}
+
+torch::Tensor
+ClickMap(const Image<float, 3> * grid, const std::vector<Point<double, 3>> & clicks, const std::string & encoding)
+{
+  const auto encodingEnum = SegmentationModelSupport::ClickEncodingOf(encoding, "click encoding");
+  if (clicks.empty())
+  {
+    const auto & size = grid->GetLargestPossibleRegion().GetSize();
+    return torch::full(
+      { 1, 1, static_cast<int64_t>(size[2]), static_cast<int64_t>(size[1]), static_cast<int64_t>(size[0]) },
+      ClickMapValueWithoutClicks(encodingEnum), torch::kFloat32);
+  }
   auto encode = ClickDistanceTransformFilter<FloatImageType>::New();
   encode->SetInput(grid);
-  encode->AddClick(click);
-  encode->SetEncoding(SegmentationModelSupport::ClickEncodingOf(encoding, "click encoding"));
+  encode->SetClicks(clicks);
+  encode->SetEncoding(encodingEnum);
   encode->Update();
   return ImageToTensor(encode->GetOutput()).clone();
 }
@@ -557,6 +572,38 @@ TrainingSampleSource::MakeValidationSample(size_t index, uint64_t clickIndex) co
   return MakeSample(index, generator, false, false);
 }
 
+std::pair<Point<double, 3>, SamplingCube>
+TrainingSampleSource::Stage1Window(const Instance &  instance,
+                                   std::mt19937_64 & generator,
+                                   bool              augment,
+                                   bool              training) const
+{
+  const CTImageType * ct = m_Images[instance.caseIndex];
+  auto                sampler = ClickSampler<MaskImageType>::New();
+  sampler->SetMask(instance.mask);
+  sampler->SetStrategy(ParseStrategy(m_Options.clickStrategy));
+  sampler->SetSeed(generator());
+  const auto   click = sampler->Sample();
+  SamplingCube cube =
+    ClickRegionCube(click, m_Preprocessing->patchSize, m_Preprocessing->targetSpacing, ct->GetDirection());
+  if (m_Options.windowOffset > 0.0)
+  {
+    // As at inference: off-centre (growth windows; training samples only, validation is the first window) and
+    // clamped into the CT. Nothing is drawn at offset 0, so earlier recipes keep their samples.
+    Vector<double, 3> offset;
+    for (unsigned int d = 0; d < 3; ++d)
+    {
+      offset[d] = training ? m_Options.windowOffset * SignedUniform(generator) : 0.0;
+    }
+    cube = PlaceStage1Window(cube, offset, ct);
+  }
+  if (augment)
+  {
+    AugmentCube(cube, generator, m_Options);
+  }
+  return { click, cube };
+}
+
 TrainingSampleSource::Sample
 TrainingSampleSource::MakeSample(size_t index, std::mt19937_64 & generator, bool augment, bool training) const
 {
@@ -565,34 +612,18 @@ TrainingSampleSource::MakeSample(size_t index, std::mt19937_64 & generator, bool
   Sample              sample;
   if (m_Options.stage == 1)
   {
-    auto sampler = ClickSampler<MaskImageType>::New();
-    sampler->SetMask(instance.mask);
-    sampler->SetStrategy(ParseStrategy(m_Options.clickStrategy));
-    sampler->SetSeed(generator());
-    const auto   click = sampler->Sample();
-    SamplingCube cube =
-      ClickRegionCube(click, m_Preprocessing->patchSize, m_Preprocessing->targetSpacing, ct->GetDirection());
-    if (m_Options.windowOffset > 0.0)
-    {
-      // As at inference: off-centre (growth windows; training samples only, validation is the first window) and
-      // clamped into the CT. Nothing is drawn at offset 0, so earlier recipes keep their samples.
-      Vector<double, 3> offset;
-      for (unsigned int d = 0; d < 3; ++d)
-      {
-        offset[d] = training ? m_Options.windowOffset * SignedUniform(generator) : 0.0;
-      }
-      cube = PlaceStage1Window(cube, offset, ct);
-    }
-    if (augment)
-    {
-      AugmentCube(cube, generator, m_Options);
-    }
-    const auto grid = MakeCubeGrid(cube);
+    const auto window = Stage1Window(instance, generator, augment, training);
+    const auto grid = MakeCubeGrid(window.second);
     const auto cut =
       augment ? DrawFieldOfViewCut(ct, instance.mask, generator, m_Options.fieldOfViewCutProbability) : std::nullopt;
-    sample.input = torch::cat({ PreprocessCT(ct, grid, *m_Preprocessing, cut ? &*cut : nullptr),
-                                ClickMap(grid, click, m_Preprocessing->clickEncoding) },
-                              1);
+    std::vector<torch::Tensor> channels{ PreprocessCT(ct, grid, *m_Preprocessing, cut ? &*cut : nullptr),
+                                         ClickMap(grid, window.first, m_Preprocessing->clickEncoding) };
+    if (m_Options.negativeClickChannel)
+    {
+      channels.push_back(ClickMap(grid, std::vector<Point<double, 3>>{}, m_Preprocessing->clickEncoding));
+    }
+    sample.input = torch::cat(channels, 1);
+    sample.clicks = { window.first };
     sample.target = ResampleMask(instance.mask, grid);
     for (unsigned int d = 0; d < 3; ++d)
     {
@@ -643,6 +674,100 @@ TrainingSampleSource::MakeSample(size_t index, std::mt19937_64 & generator, bool
   sample.target = sample.target.squeeze(0);
   return sample;
 }
+
+int64_t
+TrainingSampleSource::CorrectionRounds(size_t index, int64_t epoch) const
+{
+  if (m_Options.stage != 1 || m_Options.correctionRounds <= 0)
+  {
+    return 0;
+  }
+  std::mt19937_64 generator(SampleSeed(m_Options.seed, static_cast<uint64_t>(epoch), index, 3));
+  const double    uniform = 0.5 * (SignedUniform(generator) + 1.0);
+  return uniform < m_Options.correctionProbability ? m_Options.correctionRounds : 0;
+}
+
+torch::Tensor
+TrainingSampleSource::SimulateCorrections(size_t                         index,
+                                          int64_t                        epoch,
+                                          const torch::Tensor &          input,
+                                          const torch::Tensor &          target,
+                                          const Segmenter &              segment,
+                                          std::vector<CorrectionClick> * clicks) const
+{
+  const int64_t rounds = CorrectionRounds(index, epoch);
+  if (rounds == 0)
+  {
+    return input;
+  }
+  // The sample's window again: the first draws of its generator (MakeTrainingSample), so the grid is the sample's.
+  std::mt19937_64            generator(SampleSeed(m_Options.seed, static_cast<uint64_t>(epoch), index, 0));
+  const auto                 window = Stage1Window(m_Instances.at(index), generator, m_Options.augment, true);
+  const auto                 grid = MakeCubeGrid(window.second);
+  const auto &               size = grid->GetLargestPossibleRegion().GetSize();
+  const std::vector<int64_t> shape{ static_cast<int64_t>(size[2]), static_cast<int64_t>(size[1]),
+                                    static_cast<int64_t>(size[0]) };
+  const int64_t              channels = m_Options.negativeClickChannel ? 3 : 2;
+  if (input.dim() != 4 || input.size(0) != channels || input.sizes().slice(1) != at::IntArrayRef(shape) ||
+      target.numel() != shape[0] * shape[1] * shape[2])
+  {
+    itkGenericExceptionMacro(<< "DivAttention: SimulateCorrections: the input " << input.sizes() << " and target "
+                             << target.sizes() << " are not training sample " << index << "'s of epoch " << epoch);
+  }
+  const auto toMask = [&](const torch::Tensor & values)
+  { return TensorToImage<MaskImageType>((values.cpu() != 0).to(torch::kUInt8).reshape(shape).contiguous(), grid); };
+  const auto                    reference = toMask(target);
+  std::vector<Point<double, 3>> positive{ window.first };
+  std::vector<Point<double, 3>> negative;
+  torch::Tensor                 current = input.clone();
+  for (int64_t round = 0; round < rounds; ++round)
+  {
+    const auto predicted = toMask(segment(current));
+    const auto click = NextCorrectionClick(predicted.GetPointer(), reference.GetPointer());
+    if (!click || (!click->positive && !m_Options.negativeClickChannel))
+    {
+      break; // nothing to correct, or a false positive the network has no channel for
+    }
+    (click->positive ? positive : negative).push_back(click->point);
+    if (clicks != nullptr)
+    {
+      clicks->push_back(*click);
+    }
+    const auto   encoding = m_Preprocessing->clickEncoding;
+    const auto & changed = click->positive ? positive : negative;
+    current.narrow(0, click->positive ? 1 : 2, 1)
+      .copy_(ClickMap(grid, changed, encoding).squeeze(0).to(current.device()));
+  }
+  return current;
+}
+diva::SampleProvider
+MakeSampleProvider(const TrainingSampleSource & training, const TrainingSampleSource & validation)
+{
+  diva::SampleProvider provider;
+  provider.trainingCount = training.NumberOfInstances();
+  provider.validationCount = validation.NumberOfInstances();
+  const auto * trainingSource = &training;
+  const auto * validationSource = &validation;
+  provider.training = [trainingSource](size_t index, int64_t epoch)
+  {
+    auto sample = trainingSource->MakeTrainingSample(index, epoch);
+    return std::make_pair(sample.input, sample.target);
+  };
+  provider.validation = [validationSource](size_t index)
+  {
+    auto sample = validationSource->MakeValidationSample(index);
+    return std::make_pair(sample.input, sample.target);
+  };
+  if (training.CorrectionRoundsEnabled())
+  {
+    provider.correction = [trainingSource](size_t index, int64_t epoch, const torch::Tensor & input,
+                                           const torch::Tensor &                   target,
+                                           const diva::SampleProvider::Segmenter & segment)
+    { return trainingSource->SimulateCorrections(index, epoch, input, target, segment); };
+  }
+  return provider;
+}
+
 std::vector<TrainingSampleSource::Problem>
 TrainingData::AllProblems() const
 {
