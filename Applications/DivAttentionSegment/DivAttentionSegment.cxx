@@ -7,6 +7,7 @@
 #include "divaDevice.h"
 #include "divaDicomSegWriter.h"
 #include "divaVersion.h"
+#include "itkBoxPrompt.h"
 #include "itkClickGuidedSegmentationFilter.h"
 #include "itkClickPoints.h"
 #include "itkCommand.h"
@@ -222,6 +223,10 @@ PrintSlicerXml()
       <name>click</name><longflag>click</longflag><label>Click(s)</label><channel>input</channel>
       <description>Point(s) inside the object, physical LPS millimetres</description>
     </point>
+    <double-vector>
+      <name>box</name><longflag>box</longflag><label>Box (two corners)</label>
+      <description>Optional box prompt x0,y0,z0,x1,y1,z1: two opposite corners, physical LPS millimetres, along the CT's axes. It places the crop instead of stage 1, and the mask stays inside it; clicks are then optional</description>
+    </double-vector>
     <image type="label">
       <name>output</name><longflag>output</longflag><label>Mask</label><channel>output</channel>
       <description>Label image (1 = object) on the input grid</description>
@@ -338,6 +343,12 @@ main(int argc, char ** argv)
       TCLAP::MultiArg<std::string> negativeClicks(
         "", "negative-click", "Negative click x,y,z, outside the object (repeatable; models with a negative click map)",
         false, "x,y,z", cmd);
+      TCLAP::ValueArg<std::string> box("", "box",
+                                       "Box prompt x0,y0,z0,x1,y1,z1: two opposite corners in --click-space (physical "
+                                       "LPS mm by default), the box axis-aligned in the CT's index space. It places "
+                                       "the crop instead of stage 1 and the mask stays inside it; --click is then "
+                                       "optional (given, it must lie in the box)",
+                                       false, "", "corners", cmd);
       TCLAP::ValueArg<std::string> clickSpace("", "click-space", "Space of the clicks: lps (default), ras or index",
                                               false, "lps", "lps|ras|index", cmd);
       TCLAP::ValueArg<std::string> output("o", "output", "Mask (label image, 1 = object) on the input grid", false, "",
@@ -404,7 +415,7 @@ main(int argc, char ** argv)
       {
         // Each case's image, clicks and output come from the batch file; the other outputs are per-case pictures.
         for (const TCLAP::Arg * single : std::vector<const TCLAP::Arg *>{
-               &input, &clicks, &negativeClicks, &output, &probability, &attention, &crop, &preview, &reference })
+               &input, &clicks, &negativeClicks, &box, &output, &probability, &attention, &crop, &preview, &reference })
         {
           if (single->isSet())
           {
@@ -418,7 +429,7 @@ main(int argc, char ** argv)
       {
         for (const TCLAP::Arg * needed : std::vector<const TCLAP::Arg *>{ &input, &clicks, &output })
         {
-          if (!needed->isSet())
+          if (!needed->isSet() && !(needed == &clicks && box.isSet()))
           {
             throw TCLAP::CmdLineParseException("Required argument missing: " + needed->getName() +
                                                " (or --batch cases.csv)");
@@ -573,7 +584,7 @@ main(int argc, char ** argv)
                              const std::function<void(const CTImageType *)> & afterRead)
       {
         CaseResult result;
-        if (clickTexts.empty())
+        if (clickTexts.empty() && box.getValue().empty())
         {
           throw std::runtime_error("no click for input \"" + inputPath + "\"");
         }
@@ -617,6 +628,14 @@ main(int argc, char ** argv)
             }
           }
         }
+        // The box prompt (--box), in the clicks' space: inside the image and not flat, or an error before the work.
+        std::pair<SegmentationFilterType::PointType, SegmentationFilterType::PointType> boxCorners;
+        if (!box.getValue().empty())
+        {
+          boxCorners = itk::BoxPrompt::Parse(box.getValue(), space, ct, "--box");
+          itk::BoxPrompt::Check(ct, boxCorners.first, boxCorners.second,
+                                "--box \"" + box.getValue() + "\" (" + clickSpace.getValue() + ")");
+        }
 
         auto filter = SegmentationFilterType::New();
         filter->SetInput(ct);
@@ -632,6 +651,10 @@ main(int argc, char ** argv)
         }
         filter->SetClicks(points);
         filter->SetNegativeClicks(negativePoints);
+        if (!box.getValue().empty())
+        {
+          filter->SetBox(boxCorners.first, boxCorners.second);
+        }
         filter->SetDevice(diva::DescribeDevice(resolved));
         filter->SetThreshold(threshold.getValue());
         filter->SetCoarseMaximumExtent(coarseMaxExtent.getValue());
@@ -667,8 +690,11 @@ main(int argc, char ** argv)
         {
           // Documented exit status 3 (Documentation/Reliability.md): no mask, and no object elsewhere in its place.
           throw diva::application::ExitWithStatus(
-            3, "nothing found at the click \"" + clickTexts.front() + "\" in \"" + inputPath + "\" (" +
-                 (filter->GetUsedFallbackCrop()
+            3, (clickTexts.empty() ? "nothing found in the box \"" + box.getValue()
+                                   : "nothing found at the click \"" + clickTexts.front()) +
+                 "\" in \"" + inputPath + "\" (" +
+                 (clickTexts.empty() ? "the refinement found no object in the box"
+                  : filter->GetUsedFallbackCrop()
                     ? "the coarse stage found nothing, nor did the refinement on a crop around the click"
                     : (filter->GetUsedAllCoarseComponents() ? "no click lies on or near the coarse mask"
                                                             : "the mask does not contain the click")) +
@@ -681,6 +707,11 @@ main(int argc, char ** argv)
         result.ct = ct;
         result.filter = filter;
         result.points = points;
+        if (result.points.empty())
+        {
+          // A box without a click: the preview's slices go through the box's centre.
+          result.points.push_back(itk::BoxPrompt::Centre(boxCorners.first, boxCorners.second));
+        }
         return result;
       };
 

@@ -1,6 +1,7 @@
 #ifndef itkBoxPrompt_h
 #define itkBoxPrompt_h
 
+#include "itkClickPoints.h"
 #include "itkImageBase.h"
 #include "itkImageRegion.h"
 #include "itkMacro.h"
@@ -8,9 +9,14 @@
 #include "itkVector.h"
 
 #include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
 #include <string>
+#include <utility>
 
 namespace itk
 {
@@ -27,6 +33,8 @@ namespace itk
  *   holding the upper one (indices rounded to the nearest voxel), clipped to the image.
  * - Sides(): the box's side lengths (mm) along the image axes, |corner2 - corner1| in continuous index times the
  *   spacing; Centre(): the midpoint of the corners.
+ * - Parse(): six numbers "x0,y0,z0,x1,y1,z1" (commas and/or spaces between them), the two corners in a click space
+ *   (itk::ClickPoints: lps, ras or index of the image), as physical LPS points.
  * Errors are itk::ExceptionObject naming `what` (e.g. "Box" or "--box").
  * \ingroup DivAttention
  */
@@ -39,6 +47,54 @@ public:
 
   /** Shortest side of a valid box, in voxels of the image along each of its axes. */
   static constexpr double MinimumSideInVoxels = 0.5;
+
+  /** The two corners that `text` (six finite numbers) gives in `space`; `image` is needed for
+   * ClickPoints::Space::Index.
+   */
+  static std::pair<PointType, PointType>
+  Parse(const std::string & text, ClickPoints::Space space, const ImageBase<3> * image, const std::string & what)
+  {
+    std::array<double, 6> values{};
+    size_t                count = 0;
+    const char *          cursor = text.c_str();
+    const char * const    end = cursor + text.size();
+    while (cursor < end)
+    {
+      if (std::isspace(static_cast<unsigned char>(*cursor)) || *cursor == ',')
+      {
+        ++cursor;
+        continue;
+      }
+      char * parsedEnd = nullptr;
+      errno = 0;
+      const double value = std::strtod(cursor, &parsedEnd);
+      if (parsedEnd == cursor ||
+          (parsedEnd < end && !std::isspace(static_cast<unsigned char>(*parsedEnd)) && *parsedEnd != ','))
+      {
+        itkGenericExceptionMacro(<< "DivAttention: input \"" << what << "\": \"" << text
+                                 << "\" is not six numbers x0,y0,z0,x1,y1,z1 (two opposite corners)");
+      }
+      if (!std::isfinite(value) || errno == ERANGE)
+      {
+        itkGenericExceptionMacro(<< "DivAttention: input \"" << what << "\": \"" << text
+                                 << "\" has a coordinate that is not a finite number");
+      }
+      if (count == values.size())
+      {
+        ++count;
+        break;
+      }
+      values[count++] = value;
+      cursor = parsedEnd;
+    }
+    if (count != values.size() || text.find('\0') != std::string::npos)
+    {
+      itkGenericExceptionMacro(<< "DivAttention: input \"" << what << "\": \"" << text
+                               << "\" is not six numbers x0,y0,z0,x1,y1,z1 (two opposite corners)");
+    }
+    return { ClickPoints::ToPhysicalPoint({ { values[0], values[1], values[2] } }, space, image),
+             ClickPoints::ToPhysicalPoint({ { values[3], values[4], values[5] } }, space, image) };
+  }
 
   /** Throws itk::ExceptionObject naming `what` unless the box is valid on `image` (see the class description). */
   static void

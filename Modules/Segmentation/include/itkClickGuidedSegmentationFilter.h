@@ -30,6 +30,17 @@ namespace itk
  * RefinementBand coarse voxels of the coarse mask's border) -> PasteBackFilter (probability back on the CT grid) ->
  * threshold. Progress is accumulated over the steps.
  *
+ * A box prompt (SetBox(corner1, corner2), two opposite corners, physical LPS points; RemoveBox() unsets it) says
+ * where the object is and how large, which is what stage 1 and the PCA of its mask say otherwise: stage 1 is then
+ * skipped, the crop is placed by the box (PCACropResampleFilter::SetBox: a cube around the box, the box's longest side
+ * in place of the PCA longest axis), the refinement decides alone (no coarse mask, so no RefinementBand), and the
+ * result is restricted to the box: voxels outside it are background. The box is axis-aligned in the CT's index space
+ * (itk::BoxPrompt); both corners must lie inside the image and be at least half a voxel apart along each image axis.
+ * Clicks are optional with a box: given, they must lie in the box and go into the refine model's click map as usual;
+ * without any, the box's centre is the refine model's click (a model trained with clicks inside the object, and the
+ * centre of a box drawn around an object is the best single guess of a point inside it), and "nothing found" means
+ * an empty mask in the box. GetCoarseProbability() is null after a run with a box.
+ *
  * If the coarse mask is empty, the crop is a cube of FallbackCropSize mm centred on the first click
  * (GetUsedFallbackCrop(), and the output's MetaDataDictionary key "DivAttention.FallbackCrop" is "true").
  *
@@ -95,7 +106,8 @@ public:
     return m_RefineModel;
   }
 
-  /** Positive clicks (physical LPS, mm; at least one; the first places the coarse region and the fallback crop). */
+  /** Positive clicks (physical LPS, mm; at least one without a box; the first places the coarse region and the
+   * fallback crop). */
   virtual void
   SetClicks(const PointListType & clicks);
   itkGetConstReferenceMacro(Clicks, PointListType);
@@ -167,6 +179,17 @@ public:
   itkSetMacro(ReleaseCacheBetweenStages, bool);
   itkGetConstMacro(ReleaseCacheBetweenStages, bool);
   itkBooleanMacro(ReleaseCacheBetweenStages);
+
+  /** A box prompt: two opposite corners (physical LPS, mm), in any order; see the class description. */
+  virtual void
+  SetBox(const PointType & corner1, const PointType & corner2);
+  /** Back to the click-only pipeline (stage 1 places the crop). */
+  virtual void
+  RemoveBox();
+  /** Whether a box is set. */
+  itkGetConstMacro(UseBox, bool);
+  itkGetConstReferenceMacro(BoxCorner1, PointType);
+  itkGetConstReferenceMacro(BoxCorner2, PointType);
 
   /** Intermediate results of the last run (the probability image only with ComputeProbabilityImage on). */
   FloatImageType *
@@ -269,6 +292,9 @@ private:
   bool          m_ComputeProbabilityImage{ true };
   bool          m_ComputeAttentionMap{ true };
   bool          m_ReleaseCacheBetweenStages{ false };
+  bool          m_UseBox{ false };
+  PointType     m_BoxCorner1{};
+  PointType     m_BoxCorner2{};
 
   // Models loaded from the files, kept until the file or the device changes.
   ModelPointer

@@ -3,8 +3,10 @@
 
 #include "divaHostAllocator.h"
 #include "itkBinaryThresholdImageFilter.h"
+#include "itkBoxPrompt.h"
 #include "itkDivAttentionRuntime.h"
 #include "itkImageAlgorithm.h"
+#include "itkImageScanlineIterator.h"
 #include "itkMetaDataObject.h"
 #include "itkProgressAccumulator.h"
 #include "itkSegmentationInputCheck.h"
@@ -12,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <type_traits>
 
 namespace itk
 {
@@ -58,10 +61,34 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::SetNegativeClicks(cons
 
 template<typename TInputImage, typename TOutputImage>
 void
+ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::SetBox(const PointType & corner1, const PointType & corner2)
+{
+  if (!m_UseBox || corner1 != m_BoxCorner1 || corner2 != m_BoxCorner2)
+  {
+    m_UseBox = true;
+    m_BoxCorner1 = corner1;
+    m_BoxCorner2 = corner2;
+    this->Modified();
+  }
+}
+
+template<typename TInputImage, typename TOutputImage>
+void
+ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RemoveBox()
+{
+  if (m_UseBox)
+  {
+    m_UseBox = false;
+    this->Modified();
+  }
+}
+
+template<typename TInputImage, typename TOutputImage>
+void
 ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::VerifyPreconditions() ITKv5_CONST
 {
   Superclass::VerifyPreconditions();
-  if (m_Clicks.empty())
+  if (m_Clicks.empty() && !m_UseBox)
   {
     itkDivAttentionInputError("Clicks", "at least one click is needed");
   }
@@ -131,34 +158,60 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   SegmentationInputCheck::CheckImage(input.GetPointer(), "CT",
                                      *std::max_element(workingSpacing.begin(), workingSpacing.end()));
   SegmentationInputCheck::CheckClicks(input.GetPointer(), m_Clicks);
+  // A box prompt places the crop instead of stage 1 (class description); its clicks must lie in it.
+  typename OutputImageType::RegionType boxRegion;
+  if (m_UseBox)
+  {
+    BoxPrompt::Check(input.GetPointer(), m_BoxCorner1, m_BoxCorner2, "Box");
+    boxRegion = BoxPrompt::IndexRegion(input.GetPointer(), m_BoxCorner1, m_BoxCorner2);
+    for (size_t k = 0; k < m_Clicks.size(); ++k)
+    {
+      typename InputImageType::IndexType index;
+      if (!input->TransformPhysicalPointToIndex(m_Clicks[k], index) || !boxRegion.IsInside(index))
+      {
+        itkDivAttentionInputError("Clicks", "click " << k + 1 << " " << m_Clicks[k]
+                                                     << " (LPS, mm) lies outside the box (voxels "
+                                                     << boxRegion.GetIndex() << " + " << boxRegion.GetSize() << ")");
+      }
+    }
+  }
+  // The clicks the refine model's click map shows: the box's centre when a box comes without a click.
+  const PointListType refineClicks =
+    m_Clicks.empty() ? PointListType{ BoxPrompt::Centre(m_BoxCorner1, m_BoxCorner2) } : m_Clicks;
 
   auto progress = ProgressAccumulator::New();
   progress->SetMiniPipelineFilter(this);
 
-  auto clickMap = ClickMapFilterType::New();
-  clickMap->SetReferenceImage(input);
-  clickMap->SetClicks(m_Clicks);
-  clickMap->SetNegativeClicks(m_NegativeClicks);
-  clickMap->SetEncoding(
-    SegmentationModelSupport::ClickEncodingOf(coarseModel->description.preprocessing.clickEncoding, "coarse model"));
-
-  // The click maps serve only the coarse stage: ITK releases their buffers once it has read them, so the refinement
-  // never runs beside an image the size of the CT's region that nothing reads any more.
-  clickMap->GetOutput()->ReleaseDataFlagOn();
-  clickMap->GetNegativeOutput()->ReleaseDataFlagOn();
-
-  auto coarse = CoarseFilterType::New();
-  coarse->SetInput(input);
-  coarse->SetClickMap(clickMap->GetOutput());
-  if (!m_NegativeClicks.empty())
+  // Stage 1 and its click maps; skipped with a box, which places the crop itself.
+  typename ClickMapFilterType::Pointer clickMap;
+  typename CoarseFilterType::Pointer   coarse;
+  if (!m_UseBox)
   {
-    coarse->SetNegativeClickMap(clickMap->GetNegativeOutput());
+    clickMap = ClickMapFilterType::New();
+    clickMap->SetReferenceImage(input);
+    clickMap->SetClicks(m_Clicks);
+    clickMap->SetNegativeClicks(m_NegativeClicks);
+    clickMap->SetEncoding(
+      SegmentationModelSupport::ClickEncodingOf(coarseModel->description.preprocessing.clickEncoding, "coarse model"));
+
+    // The click maps serve only the coarse stage: ITK releases their buffers once it has read them, so the refinement
+    // never runs beside an image the size of the CT's region that nothing reads any more.
+    clickMap->GetOutput()->ReleaseDataFlagOn();
+    clickMap->GetNegativeOutput()->ReleaseDataFlagOn();
+
+    coarse = CoarseFilterType::New();
+    coarse->SetInput(input);
+    coarse->SetClickMap(clickMap->GetOutput());
+    if (!m_NegativeClicks.empty())
+    {
+      coarse->SetNegativeClickMap(clickMap->GetNegativeOutput());
+    }
+    coarse->SetModel(coarseModel);
+    coarse->SetDevice(m_Device);
+    coarse->SetClick(m_Clicks.front());
+    coarse->SetMaximumExtent(m_CoarseMaximumExtent);
+    coarse->SetGrowthThreshold(m_Threshold);
   }
-  coarse->SetModel(coarseModel);
-  coarse->SetDevice(m_Device);
-  coarse->SetClick(m_Clicks.front());
-  coarse->SetMaximumExtent(m_CoarseMaximumExtent);
-  coarse->SetGrowthThreshold(m_Threshold);
 
   typename CropFilterType::SizeType patchSize;
   for (unsigned int a = 0; a < 3; ++a)
@@ -167,7 +220,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   }
   // The crop follows the clicked object, not every object the coarse mask holds (KeepClickedComponent).
   typename ComponentFilterType::Pointer component;
-  if (m_KeepClickedComponent)
+  if (m_KeepClickedComponent && coarse)
   {
     component = ComponentFilterType::New();
     component->SetInput(coarse->GetOutput());
@@ -176,7 +229,14 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   }
   auto crop = CropFilterType::New();
   crop->SetInput(input);
-  crop->SetMaskImage(component ? component->GetOutput() : coarse->GetOutput());
+  if (coarse)
+  {
+    crop->SetMaskImage(component ? component->GetOutput() : coarse->GetOutput());
+  }
+  else
+  {
+    crop->SetBox(m_BoxCorner1, m_BoxCorner2);
+  }
   crop->SetOutputSize(patchSize);
   crop->SetMaskThreshold(m_Threshold);
   // The crop the refinement was trained on (the model file's record), unless set here.
@@ -185,7 +245,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   crop->SetMinimumSideLength(m_CropMinimumSize >= 0.0 ? m_CropMinimumSize : refinePreprocessing.cropMinimumSide);
   crop->SetAxes(m_AlignCropWithPrincipalAxes ? CropFilterType::AxesEnum::Principal : CropFilterType::AxesEnum::Image);
   crop->UseFallbackOn();
-  crop->SetFallbackCenter(m_Clicks.front());
+  crop->SetFallbackCenter(refineClicks.front());
   crop->SetFallbackSideLength(m_FallbackCropSize);
 
   auto refine = RefineFilterType::New();
@@ -198,7 +258,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   {
     cropClickMap = CropClickMapFilterType::New();
     cropClickMap->SetReferenceImage(crop->GetOutput());
-    cropClickMap->SetClicks(m_Clicks);
+    cropClickMap->SetClicks(refineClicks);
     cropClickMap->SetEncoding(
       SegmentationModelSupport::ClickEncodingOf(refineModel->description.preprocessing.clickEncoding, "refine model"));
     refine->SetClickMap(cropClickMap->GetOutput());
@@ -207,7 +267,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   // Stage 2 decides the border only (RefinementBand): deeper inside the coarse mask object, farther outside it
   // background.
   typename BandFilterType::Pointer band;
-  if (m_RefinementBand >= 0.0)
+  if (m_RefinementBand >= 0.0 && coarse)
   {
     const auto & coarseSpacing = coarseModel->description.preprocessing.targetSpacing;
     band = BandFilterType::New();
@@ -251,8 +311,11 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
     label = labelPaste->GetOutput();
   }
 
-  progress->RegisterInternalFilter(clickMap, 0.05f);
-  progress->RegisterInternalFilter(coarse, component ? 0.39f : 0.4f);
+  if (coarse)
+  {
+    progress->RegisterInternalFilter(clickMap, 0.05f);
+    progress->RegisterInternalFilter(coarse, component ? 0.39f : 0.4f);
+  }
   if (component)
   {
     progress->RegisterInternalFilter(component, 0.01f);
@@ -296,6 +359,9 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   {
     steps.insert(steps.begin() + (component ? 4 : 3), { "crop click map", cropClickMap.GetPointer() });
   }
+  // Without stage 1 (a box) its steps are absent.
+  steps.erase(std::remove_if(steps.begin(), steps.end(), [](const auto & step) { return step.second == nullptr; }),
+              steps.end());
   std::vector<std::chrono::steady_clock::time_point> started(steps.size());
   std::vector<double>                                seconds(steps.size(), -1.0);
   for (size_t k = 0; k < steps.size(); ++k)
@@ -310,7 +376,10 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   if (m_ReleaseCacheBetweenStages)
   {
     // After each network: memory back to the system, at the cost of first touches (see the header).
-    coarse->AddObserver(EndEvent(), [](const EventObject &) { diva::ReleaseCachedHostMemory(); });
+    if (coarse)
+    {
+      coarse->AddObserver(EndEvent(), [](const EventObject &) { diva::ReleaseCachedHostMemory(); });
+    }
     refine->AddObserver(EndEvent(), [](const EventObject &) { diva::ReleaseCachedHostMemory(); });
   }
   label->Update();
@@ -324,7 +393,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
 
   m_Label = label;
   m_ProbabilityImage = paste ? paste->GetOutput() : nullptr;
-  m_CoarseProbability = coarse->GetOutput();
+  m_CoarseProbability = coarse ? coarse->GetOutput() : nullptr;
   m_Crop = crop->GetOutput();
   m_RefinedPatch = refine->GetOutput();
   m_AttentionMap = refine->GetAttentionOutput();
@@ -338,13 +407,56 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   }
   m_UsedFallbackCrop = crop->GetUsedFallback();
   m_UsedAllCoarseComponents = component ? component->GetUsedAllComponents() : false;
-  m_DeviceUsed = coarse->GetDeviceUsed();
-  m_NumberOfCoarseWindows = coarse->GetNumberOfWindows();
+  m_DeviceUsed = coarse ? coarse->GetDeviceUsed() : refine->GetDeviceUsed();
+  m_NumberOfCoarseWindows = coarse ? coarse->GetNumberOfWindows() : 0;
+  if (m_UseBox)
+  {
+    // The result is restricted to the box: voxels outside it are background (probability 0).
+    const auto outside = [&boxRegion](auto * image)
+    {
+      if (image == nullptr)
+      {
+        return;
+      }
+      using ImageType = std::remove_pointer_t<decltype(image)>;
+      for (ImageScanlineIterator<ImageType> it(image, image->GetBufferedRegion()); !it.IsAtEnd(); it.NextLine())
+      {
+        auto index = it.GetIndex();
+        bool rowInside = true;
+        for (unsigned int d = 1; d < 3; ++d)
+        {
+          rowInside = rowInside && index[d] >= boxRegion.GetIndex(d) &&
+                      index[d] < boxRegion.GetIndex(d) + static_cast<IndexValueType>(boxRegion.GetSize(d));
+        }
+        for (; !it.IsAtEndOfLine(); ++it)
+        {
+          const auto x = it.GetIndex()[0];
+          if (!rowInside || x < boxRegion.GetIndex(0) ||
+              x >= boxRegion.GetIndex(0) + static_cast<IndexValueType>(boxRegion.GetSize(0)))
+          {
+            it.Set(0);
+          }
+        }
+      }
+    };
+    outside(m_Label.GetPointer());
+    outside(m_ProbabilityImage.GetPointer());
+  }
   // The mask holds the main click, or nothing was found there: an object elsewhere (a coarse mask no click touches,
   // a refinement that moved off the click) is not returned in its place. An empty coarse mask is not "elsewhere": the
   // refinement then looked at a crop around the click (the fallback), and its mask decides.
-  m_NothingFoundAtClick = (m_UsedAllCoarseComponents && !m_UsedFallbackCrop) ||
-                          !SegmentationInputCheck::ContainsClick(m_Label.GetPointer(), m_Clicks.front());
+  // A box without a click: nothing was found when the mask is empty in the box.
+  if (m_Clicks.empty())
+  {
+    const auto   count = m_Label->GetBufferedRegion().GetNumberOfPixels();
+    const auto * voxels = m_Label->GetBufferPointer();
+    m_NothingFoundAtClick = std::none_of(voxels, voxels + count, [](const auto value) { return value != 0; });
+  }
+  else
+  {
+    m_NothingFoundAtClick = (m_UsedAllCoarseComponents && !m_UsedFallbackCrop) ||
+                            !SegmentationInputCheck::ContainsClick(m_Label.GetPointer(), m_Clicks.front());
+  }
   if (m_NothingFoundAtClick)
   {
     m_Label->FillBuffer(0);
@@ -414,6 +526,9 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream
   os << indent << "ComputeProbabilityImage: " << (m_ComputeProbabilityImage ? "On" : "Off") << std::endl;
   os << indent << "ComputeAttentionMap: " << (m_ComputeAttentionMap ? "On" : "Off") << std::endl;
   os << indent << "ReleaseCacheBetweenStages: " << (m_ReleaseCacheBetweenStages ? "On" : "Off") << std::endl;
+  os << indent << "UseBox: " << m_UseBox << std::endl;
+  os << indent << "BoxCorner1: " << m_BoxCorner1 << std::endl;
+  os << indent << "BoxCorner2: " << m_BoxCorner2 << std::endl;
   os << indent << "CoarseFileModel: " << (m_CoarseFileModel ? m_CoarseFileModelKey : std::string("(none)"))
      << std::endl;
   os << indent << "RefineFileModel: " << (m_RefineFileModel ? m_RefineFileModelKey : std::string("(none)"))
