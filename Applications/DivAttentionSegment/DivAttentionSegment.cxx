@@ -30,6 +30,7 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -243,6 +244,8 @@ PrintSlicerXml()
     <string-enumeration><name>device</name><longflag>device</longflag><label>Device</label><default>auto</default><element>auto</element><element>cpu</element><element>cuda</element><description>Where the networks run</description></string-enumeration>
     <double><name>threshold</name><longflag>threshold</longflag><label>Threshold</label><default>0.5</default><description>Probability threshold of the mask</description></double>
     <boolean><name>wholeCoarseMask</name><longflag>whole-coarse-mask</longflag><label>Crop by the whole coarse mask</label><default>false</default><description>Place the crop by PCA of the whole coarse mask, as the paper (default: only its components under the clicks)</description></boolean>
+    <double><name>refinementBand</name><longflag>refinement-band</longflag><label>Refinement band (coarse voxels)</label><default>0.5</default><description>Half-width of the band around the coarse mask's border within which the refinement decides, in voxels of the coarse model's grid (deeper inside is object, farther outside background); negative: no band, the refinement's mask as it is (the paper's literal pipeline)</description></double>
+    <boolean><name>noWarmUp</name><longflag>no-warm-up</longflag><label>No warm-up</label><default>false</default><description>Load the models after the CT, with no warm-up forward (for debugging; the mask is the same)</description></boolean>
     <double><name>coarseMaxExtent</name><longflag>coarse-max-extent</longflag><label>Largest object extent (mm)</label><default>400</default><description>The coarse stage looks no further than this cube around the click (one window at least)</description></double>
   </parameters>
 </executable>
@@ -402,6 +405,17 @@ main(int argc, char ** argv)
         "", "whole-coarse-mask",
         "Place the crop by PCA of the whole coarse mask, as the paper (default: only its components under the clicks)",
         cmd);
+      TCLAP::ValueArg<double> refinementBand(
+        "", "refinement-band",
+        "Half-width, in coarse-model voxels, of the band around the coarse mask's border within which the refinement "
+        "decides (deeper inside is object, farther outside background); a negative value switches the band off: the "
+        "refinement's mask as it is, the paper's literal pipeline",
+        false, 0.5, "voxels", cmd);
+      TCLAP::SwitchArg             noWarmUp("", "no-warm-up",
+                                            "Load the models when the CT has been read, with no warm-up forward (by default they "
+                                                        "load, and run once at the run's shapes, in a thread while the CT is read; the mask "
+                                                        "is the same)",
+                                            cmd);
       TCLAP::SwitchArg             verbose("v", "verbose", "Say what happens and how long it takes", cmd);
       TCLAP::ValueArg<std::string> reference("", "reference",
                                              "Reference label image on the input's grid: print Dice, recall and "
@@ -470,6 +484,11 @@ main(int argc, char ** argv)
       {
         throw std::invalid_argument("option --coarse-max-extent: " + std::to_string(coarseMaxExtent.getValue()) +
                                     " is not a finite number > 0 mm");
+      }
+      if (!std::isfinite(refinementBand.getValue()))
+      {
+        throw std::invalid_argument("option --refinement-band: " + std::to_string(refinementBand.getValue()) +
+                                    " is not a finite number of coarse voxels (negative: no band)");
       }
       // Everything that can be checked before the work is checked before the work.
       // The mask as a DICOM SEG (Documentation/ClinicalIO.md): only from a DICOM series, whose slices it references.
@@ -547,8 +566,55 @@ main(int argc, char ** argv)
                                  "DIVATTENTION_MODEL_DIR or pass the model files)");
       }
 
-      // In batch mode the models are loaded once, here, and shared by every case's filter; a single run lets the
-      // filter load them from their files.
+      // The models are loaded once and shared by every case's filter. Unless --no-warm-up, a thread loads them (in
+      // batch mode they are loaded here first, so a bad model stops the batch before any case) and runs one forward
+      // of each at the shapes of the run (SegmentationModelSupport::WarmUp) while the first CT is read, so the first
+      // click pays no lazy set-up (Documentation/Performance.md, "Cold start"). With --no-warm-up they load in this
+      // thread when the first CT has been read, as the filter would load them.
+      using ModelPointer = SegmentationFilterType::ModelPointer;
+      struct PreparedModels
+      {
+        ModelPointer coarse, refine;
+        double       loadSeconds = 0.0, warmUpSeconds = 0.0;
+        std::string  warmUpError;
+      };
+      const bool warmUp = !noWarmUp.getValue();
+      const bool attentionMaps = !attention.getValue().empty() || !preview.getValue().empty();
+      auto prepare = [coarsePath, refinePath, resolved, warmUp, attentionMaps](ModelPointer coarse, ModelPointer refine)
+      {
+        PreparedModels prepared;
+        const auto     started = std::chrono::steady_clock::now();
+        if (!coarse)
+        {
+          coarse = itk::SegmentationModelSupport::Load(coarsePath, resolved, "coarse model");
+          itk::SegmentationModelSupport::CheckRole(*coarse, "coarse", "coarse model");
+        }
+        if (!refine)
+        {
+          refine = itk::SegmentationModelSupport::Load(refinePath, resolved, "refine model");
+          itk::SegmentationModelSupport::CheckRole(*refine, "refine", "refine model");
+        }
+        const auto loaded = std::chrono::steady_clock::now();
+        prepared.loadSeconds = std::chrono::duration<double>(loaded - started).count();
+        if (warmUp)
+        {
+          try
+          {
+            itk::SegmentationModelSupport::WarmUp(*coarse, "coarse model", false);
+            itk::SegmentationModelSupport::WarmUp(*refine, "refine model", attentionMaps);
+          }
+          catch (const std::exception & error)
+          {
+            // Only a head start is lost: the run itself reports what fails.
+            prepared.warmUpError = error.what();
+          }
+          prepared.warmUpSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - loaded).count();
+        }
+        prepared.coarse = std::move(coarse);
+        prepared.refine = std::move(refine);
+        return prepared;
+      };
+      std::future<PreparedModels>               preparing;
       SegmentationFilterType::ModelPointer      coarseLoaded, refineLoaded;
       std::vector<diva::application::BatchCase> cases;
       diva::application::BatchShard             part;
@@ -570,6 +636,32 @@ main(int argc, char ** argv)
         itk::SegmentationModelSupport::CheckRole(*refineLoaded, "refine", "refine model");
         log("loaded the models");
       }
+      preparing = std::async(warmUp ? std::launch::async : std::launch::deferred, prepare, coarseLoaded, refineLoaded);
+      // Waits for the models (the first case only); a model that cannot be loaded is this run's error.
+      auto modelsReady = [&]()
+      {
+        if (!preparing.valid())
+        {
+          return;
+        }
+        const auto           waitStarted = std::chrono::steady_clock::now();
+        const PreparedModels prepared = preparing.get();
+        const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - waitStarted).count();
+        coarseLoaded = prepared.coarse;
+        refineLoaded = prepared.refine;
+        std::ostringstream message;
+        message << std::fixed << std::setprecision(2) << "models ready: loaded in " << prepared.loadSeconds << " s";
+        if (warmUp)
+        {
+          message << ", warmed up in " << prepared.warmUpSeconds << " s in a thread beside the read (waited " << waited
+                  << " s)";
+        }
+        log(message.str());
+        if (!prepared.warmUpError.empty())
+        {
+          log("warm-up failed, going on without it: " + prepared.warmUpError);
+        }
+      };
 
       // One case: read and check the CT and the clicks, segment. `afterRead` sees the CT before the work starts.
       struct CaseResult
@@ -637,6 +729,7 @@ main(int argc, char ** argv)
                                 "--box \"" + box.getValue() + "\" (" + clickSpace.getValue() + ")");
         }
 
+        modelsReady();
         auto filter = SegmentationFilterType::New();
         filter->SetInput(ct);
         if (coarseLoaded && refineLoaded)
@@ -659,6 +752,7 @@ main(int argc, char ** argv)
         filter->SetThreshold(threshold.getValue());
         filter->SetCoarseMaximumExtent(coarseMaxExtent.getValue());
         filter->SetKeepClickedComponent(!wholeCoarseMask.getValue());
+        filter->SetRefinementBand(refinementBand.getValue());
         // The float probability on the input's grid only when it is written (it is the size of the CT).
         filter->SetComputeProbabilityImage(!probability.getValue().empty());
         filter->SetComputeAttentionMap(!attention.getValue().empty() || !preview.getValue().empty());

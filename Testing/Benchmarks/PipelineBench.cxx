@@ -2,7 +2,7 @@
 // ClickGuidedSegmentationFilter and the peak resident memory (Documentation/Performance.md, "Pipeline").
 //   DivAttentionPipelineBench [--size X,Y,Z] [--spacing X,Y,Z] [--preset small|paper] [--threads N]
 //                             [--repeat N] [--object spleen] [--device cpu|cuda|auto] [--probability 0|1]
-//                             [--write-inputs DIR] [--release-cache 0|1] [--models DIR]
+//                             [--write-inputs DIR] [--release-cache 0|1] [--models DIR] [--warm-up N]
 // --write-inputs writes what the same run needs as a command line (DIR/ct.nii, uncompressed; DIR/click.txt, LPS;
 // for `paper`, DIR/coarse-paper.pt and DIR/refine-paper.pt), so DivAttentionSegment can be timed on the same CT.
 // `small` uses the bundled models (or coarse-munet-small.pt and refine-unetr-small-divattention.pt from --models DIR,
@@ -11,6 +11,9 @@
 // networks' cost (with the coarse region fixed to one window, since an untrained network would grow it at random:
 // DivAttentionSegment's
 // --coarse-max-extent 1).
+// --warm-up N runs SegmentationModelSupport::WarmUp N times on each model before the first click and prints each
+// time (the first warm-up pays the lazy set-up of its shapes, the second shows a plain forward): run 1 then shows what
+// of the first click's extra time the warm-up leaves (Documentation/Performance.md, "Cold start").
 #include "divaDevice.h"
 #include "divaHostAllocator.h"
 #include "divaMUnet.h"
@@ -20,6 +23,7 @@
 #include "itkClickGuidedSegmentationFilter.h"
 #include "itkDivAttentionRuntime.h"
 #include "itkImageFileWriter.h"
+#include "itkSegmentationModelSupport.h"
 
 #if defined(__GLIBC__)
 #  include <malloc.h>
@@ -118,7 +122,7 @@ main(int argc, char ** argv)
 {
   std::string size = "512,512,300", spacing = "0.75,0.75,1.0", preset = "small", object = "spleen", device = "cpu",
               writeInputs, modelDirectory = DIVATTENTION_BUNDLED_MODEL_DIR;
-  int  threads = 0, repeat = 3;
+  int  threads = 0, repeat = 3, warmUps = 0;
   bool probability = false;  // as DivAttentionSegment without --probability: the label is pasted directly
   bool releaseCache = false; // the filter's default (ReleaseCacheBetweenStages)
   for (int i = 1; i + 1 < argc; i += 2)
@@ -144,6 +148,8 @@ main(int argc, char ** argv)
       probability = value == "1";
     else if (key == "--release-cache")
       releaseCache = value == "1";
+    else if (key == "--warm-up")
+      warmUps = std::stoi(value);
     else if (key == "--write-inputs")
       writeInputs = value;
     else
@@ -224,6 +230,17 @@ main(int argc, char ** argv)
     ResetPeakResident();
     std::printf("resident before the first click: %.0f MiB (the CT, the models, the libraries)\n",
                 PeakResidentSinceResetMiB());
+    for (int k = 0; k < warmUps; ++k)
+    {
+      // As DivAttentionSegment does in a thread beside the read: one forward of each at the run's shapes.
+      const auto start = std::chrono::steady_clock::now();
+      const auto seconds = [&]() { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start); };
+      itk::SegmentationModelSupport::WarmUp(*coarse, "coarse model", false);
+      const double coarseSeconds = seconds().count();
+      itk::SegmentationModelSupport::WarmUp(*refine, "refine model", true);
+      std::printf("warm-up %d: coarse %.3f s, refine %.3f s, peak RSS %.0f MiB\n", k + 1, coarseSeconds,
+                  seconds().count() - coarseSeconds, PeakResidentSinceResetMiB());
+    }
     for (int run = 0; run < repeat; ++run)
     {
       auto filter = FilterType::New();

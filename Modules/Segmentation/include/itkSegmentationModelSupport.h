@@ -62,6 +62,18 @@ public:
           const torch::Tensor &        input,
           const std::string &          what,
           std::vector<torch::Tensor> * attention = nullptr);
+
+  /** One throw-away forward at the shape the filters will run the model at: [1, C, z, y, x] with C the network's
+   * input channels and x y z the model file's patch size (the coarse stage's window, the refinement's patch), zeros
+   * in, on the model's device, with the attention maps asked for or not as the run will. What a process pays at its
+   * first forward of a shape (oneDNN primitives and JIT kernels, the caching host allocator's blocks mapped and
+   * first-touched, LibTorch's and the OpenMP pool's lazy set-up; on CUDA the context, cuDNN/cuBLAS handles and the
+   * caching allocator's blocks) is then paid here, e.g. in a thread while the CT is read. Nothing the forward reads
+   * is changed (eval mode under torch::InferenceMode), so every later result is bit for bit what it would have been
+   * without the warm-up. The calling thread takes LibTorch's thread budget first (at::init_num_threads), so the
+   * kernels and primitives prepared are those of the real run. Errors as Forward(). */
+  static void
+  WarmUp(diva::LoadedModel & model, const std::string & what, bool attentionMaps);
 };
 } // namespace itk
 

@@ -151,4 +151,17 @@ SegmentationModelSupport::Forward(diva::LoadedModel &          model,
   }
 }
 
+void
+SegmentationModelSupport::WarmUp(diva::LoadedModel & model, const std::string & what, bool attentionMaps)
+{
+  // A thread other than the main one starts with OpenMP's default team size: take the budget first.
+  at::init_num_threads();
+  const auto & patch = model.description.preprocessing.patchSize;
+  const auto   input = torch::zeros({ 1, model.network->GetInputChannels(), patch[2], patch[1], patch[0] },
+                                    torch::TensorOptions().dtype(torch::kFloat32).device(DeviceOf(model)));
+  std::vector<torch::Tensor> maps;
+  // Forward takes the result back to the CPU, which also waits for a CUDA device to finish.
+  Forward(model, input, what, attentionMaps ? &maps : nullptr);
+}
+
 } // namespace itk
