@@ -9,6 +9,7 @@
 #include "itkDivAttentionRefineFilter.h"
 #include "itkImage.h"
 #include "itkImageToImageFilter.h"
+#include "itkMaskCorrectionSupport.h"
 #include "itkPCACropResampleFilter.h"
 #include "itkPasteBackFilter.h"
 
@@ -111,10 +112,20 @@ public:
   virtual void
   SetClicks(const PointListType & clicks);
   itkGetConstReferenceMacro(Clicks, PointListType);
-  /** Negative clicks (optional; used by models that take a negative click map). */
+  /** Negative clicks (optional). A coarse model with a negative click map (a third input channel) reads them; with
+   * the others (the bundled models) each removes the part of the mask geodesically closer to it than to every
+   * positive click (MaskCorrectionSupport::GeodesicCarve; Documentation/Pipeline.md, "Corrections"). */
   virtual void
   SetNegativeClicks(const PointListType & clicks);
   itkGetConstReferenceMacro(NegativeClicks, PointListType);
+  /** The mask to correct (optional; non-zero = object, on the CT's grid, else itk::ExceptionObject naming it). The
+   * output is then what ClickGuidedSegmentationSession gives when started from this mask and given the positive
+   * clicks, then the negative clicks: a positive click outside the mask runs the pipeline at that click alone and adds
+   * the result's component under it, one inside it keeps that part from the negative clicks, and each negative click
+   * carves (above; a coarse model with a negative click map also reads them in each run). Positive clicks may then be
+   * none. The nothing-found rule below does not apply: the output holds the previous mask at least. */
+  itkSetInputMacro(PreviousMask, OutputImageType);
+  itkGetInputMacro(PreviousMask, OutputImageType);
 
   /** "auto" (default), "cpu", "cuda", "cuda:N". */
   itkSetStringMacro(Device);
@@ -252,6 +263,10 @@ protected:
   void
   VerifyPreconditions() ITKv5_CONST override;
 
+  /** The previous mask must lie on the CT's grid (size, origin, spacing, direction). */
+  void
+  VerifyInputInformation() ITKv5_CONST override;
+
   /** The networks need the whole input. */
   void
   GenerateInputRequestedRegion() override;
@@ -263,6 +278,10 @@ protected:
 private:
   void
   RunPipeline();
+  /** Negative clicks that carve (models without a negative click map) and the previous mask
+   * (Documentation/Pipeline.md, "Corrections"). */
+  void
+  RunWithCorrections();
 
   using ClickMapFilterType = ClickDistanceTransformFilter<InputImageType, FloatImageType>;
   using CropClickMapFilterType = ClickDistanceTransformFilter<FloatImageType, FloatImageType>;

@@ -4,6 +4,7 @@
 #include "divaHostAllocator.h"
 #include "itkBinaryThresholdImageFilter.h"
 #include "itkBoxPrompt.h"
+#include "itkClickPoints.h"
 #include "itkDivAttentionRuntime.h"
 #include "itkImageAlgorithm.h"
 #include "itkImageScanlineIterator.h"
@@ -19,7 +20,10 @@
 namespace itk
 {
 template<typename TInputImage, typename TOutputImage>
-ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::ClickGuidedSegmentationFilter() = default;
+ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::ClickGuidedSegmentationFilter()
+{
+  this->AddOptionalInputName("PreviousMask");
+}
 
 template<typename TInputImage, typename TOutputImage>
 void
@@ -88,7 +92,7 @@ void
 ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::VerifyPreconditions() ITKv5_CONST
 {
   Superclass::VerifyPreconditions();
-  if (m_Clicks.empty() && !m_UseBox)
+  if (m_Clicks.empty() && this->GetPreviousMask() == nullptr && !m_UseBox)
   {
     itkDivAttentionInputError("Clicks", "at least one click is needed");
   }
@@ -108,12 +112,28 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::VerifyPreconditions() 
 
 template<typename TInputImage, typename TOutputImage>
 void
+ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::VerifyInputInformation() ITKv5_CONST
+{
+  // Only the previous mask is a second image, and it must be on the CT's grid (its own error, naming it).
+  const OutputImageType * previous = this->GetPreviousMask();
+  if (previous != nullptr && this->GetInput() != nullptr)
+  {
+    MaskCorrectionSupport::CheckSameGrid(this->GetInput(), previous, "PreviousMask");
+  }
+}
+
+template<typename TInputImage, typename TOutputImage>
+void
 ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::GenerateInputRequestedRegion()
 {
   Superclass::GenerateInputRequestedRegion();
   if (auto * input = const_cast<InputImageType *>(this->GetInput()))
   {
     input->SetRequestedRegionToLargestPossibleRegion();
+  }
+  if (auto * previous = const_cast<OutputImageType *>(this->GetPreviousMask()))
+  {
+    previous->SetRequestedRegionToLargestPossibleRegion();
   }
 }
 
@@ -465,13 +485,143 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
 
 template<typename TInputImage, typename TOutputImage>
 void
+ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
+{
+  const InputImageType * input = this->GetInput();
+  const auto             coarseModel =
+    this->ResolveModel(m_CoarseModel, m_CoarseModelFile, m_CoarseFileModel, m_CoarseFileModelKey, "coarse model");
+  const bool              networkNegatives = coarseModel->network->GetInputChannels() >= 3;
+  const OutputImageType * previous = this->GetPreviousMask();
+  if (previous == nullptr && networkNegatives)
+  {
+    // The networks read the negative clicks: the plain pipeline.
+    this->RunPipeline();
+    return;
+  }
+  using IndexType = MaskCorrectionSupport::IndexType;
+  auto indexOf = [input](const PointType & click, const char * what, size_t k)
+  {
+    IndexType index;
+    if (!ClickPoints::IsInside(click, input) || !input->TransformPhysicalPointToIndex(click, index))
+    {
+      itkGenericExceptionMacro(<< "DivAttention: input \"" << what << "\": click " << k + 1 << " " << click
+                               << " (LPS, mm) lies outside the image");
+    }
+    return index;
+  };
+  std::vector<IndexType> positives, negatives;
+  for (size_t k = 0; k < m_Clicks.size(); ++k)
+  {
+    positives.push_back(indexOf(m_Clicks[k], "Clicks", k));
+  }
+  for (size_t k = 0; k < m_NegativeClicks.size(); ++k)
+  {
+    negatives.push_back(indexOf(m_NegativeClicks[k], "NegativeClicks", k));
+    for (size_t p = 0; p < positives.size(); ++p)
+    {
+      if (negatives.back() == positives[p])
+      {
+        itkExceptionMacro(<< "DivAttention: input \"NegativeClicks\": negative click " << k + 1 << " "
+                          << m_NegativeClicks[k] << " (LPS, mm) lies on the voxel " << positives[p] << " of click "
+                          << p + 1 << " " << m_Clicks[p] << ": a voxel cannot be both object and background");
+      }
+    }
+  }
+
+  // The positive clicks: together through the pipeline (no previous mask), or each outside the previous mask alone.
+  const PointListType               clicks = m_Clicks;
+  const PointListType               negativeClicks = m_NegativeClicks;
+  typename OutputImageType::Pointer mask;
+  try
+  {
+    m_NegativeClicks = networkNegatives ? negativeClicks : PointListType{};
+    if (previous == nullptr)
+    {
+      this->RunPipeline();
+      mask = m_Label;
+    }
+    else
+    {
+      mask = OutputImageType::New();
+      mask->CopyInformation(input);
+      mask->SetRegions(input->GetLargestPossibleRegion());
+      mask->Allocate();
+      const auto count = mask->GetBufferedRegion().GetNumberOfPixels();
+      std::transform(previous->GetBufferPointer(), previous->GetBufferPointer() + count, mask->GetBufferPointer(),
+                     [](typename OutputImageType::PixelType value) { return value != 0 ? 1 : 0; });
+      bool ran = false;
+      for (size_t k = 0; k < clicks.size(); ++k)
+      {
+        if (mask->GetPixel(positives[k]) != 0)
+        {
+          continue; // inside the mask: it keeps its part from the negative clicks
+        }
+        m_Clicks = { clicks[k] };
+        this->RunPipeline();
+        ran = true;
+        for (const auto offset : MaskCorrectionSupport::ConnectedVoxels(m_Label.GetPointer(), { positives[k] }))
+        {
+          mask->GetBufferPointer()[offset] = 1;
+        }
+      }
+      if (!ran)
+      {
+        m_ProbabilityImage = nullptr;
+        m_CoarseProbability = nullptr;
+        m_Crop = nullptr;
+        m_RefinedPatch = nullptr;
+        m_AttentionMap = nullptr;
+        m_StepSeconds.clear();
+        m_UsedFallbackCrop = false;
+        m_UsedAllCoarseComponents = false;
+        m_NumberOfCoarseWindows = 0;
+      }
+      m_NothingFoundAtClick = false;
+    }
+  }
+  catch (...)
+  {
+    m_Clicks = clicks;
+    m_NegativeClicks = negativeClicks;
+    throw;
+  }
+  m_Clicks = clicks;
+  m_NegativeClicks = negativeClicks;
+
+  // The negative clicks, in order, each on the mask the previous one left (as a session).
+  if (!networkNegatives || previous != nullptr)
+  {
+    for (const auto & negative : negatives)
+    {
+      for (const auto offset : MaskCorrectionSupport::GeodesicCarve(mask.GetPointer(), { negative }, positives))
+      {
+        mask->GetBufferPointer()[offset] = 0;
+      }
+    }
+  }
+  m_Label = mask;
+}
+
+template<typename TInputImage, typename TOutputImage>
+void
 ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::GenerateData()
 {
   const InputImageType * input = this->GetInput();
-  const auto             resultTime = std::max(this->GetMTime(), input->GetMTime());
+  auto                   resultTime = std::max(this->GetMTime(), input->GetMTime());
+  if (const OutputImageType * previous = this->GetPreviousMask())
+  {
+    resultTime = std::max(resultTime, previous->GetMTime());
+  }
   if (!m_Label || m_ResultInput != input || m_ResultTime != resultTime)
   {
-    this->RunPipeline();
+    if (this->GetPreviousMask() != nullptr || !m_NegativeClicks.empty())
+    {
+      this->RunWithCorrections();
+    }
+    else
+    {
+      this->RunPipeline();
+    }
     m_ResultInput = input;
     m_ResultTime = resultTime;
   }

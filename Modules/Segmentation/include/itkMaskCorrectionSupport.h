@@ -1,0 +1,396 @@
+#ifndef itkMaskCorrectionSupport_h
+#define itkMaskCorrectionSupport_h
+
+#include "itkImage.h"
+#include "itkMacro.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <queue>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace itk
+{
+/** \class MaskCorrectionSupport
+ * \brief The geometry of correction clicks on a label image: the component a click holds, the part of a mask a
+ * negative click removes, and whether a mask lies on an image's grid.
+ *
+ * Shared by ClickGuidedSegmentationSession and ClickGuidedSegmentationFilter (Documentation/Pipeline.md,
+ * "Corrections"). Voxels are named by their offset in the mask's buffer (the buffered region is the whole image);
+ * object voxels are the non-zero ones; neighbours are the 26 voxels around a voxel (faces, edges and corners).
+ *
+ * - ConnectedVoxels(): the object voxels connected to any seed that is an object voxel (a flood fill that visits
+ *   only those voxels, plus one bit per voxel of the image for the visit marks).
+ * - GeodesicCarve(): the voxels a negative click removes. Within the connected part of the mask that holds the
+ *   negative clicks, each voxel belongs to its geodesically nearest click (the shortest path through object voxels,
+ *   each step between neighbouring voxel centres counted at its physical length: Dijkstra over the 26-neighbour
+ *   graph, which overestimates a straight distance by at most 8%); the voxels that belong to a negative click are
+ *   returned. A part that no positive click lies in is returned whole. Voxels equally far from both keep the
+ *   positive side (the positive clicks are settled first).
+ * - CheckSameGrid(): an itk::ExceptionObject naming the input and what differs (size, origin, spacing, direction)
+ *   when a mask is not on an image's grid.
+ * \ingroup DivAttention
+ */
+class MaskCorrectionSupport
+{
+public:
+  using OffsetListType = std::vector<SizeValueType>;
+  using IndexType = Index<3>;
+
+  /** The object voxels 26-connected to the seeds (seeds outside the mask, or on its background, seed nothing), in the
+   * order they were reached. */
+  template<typename TMask>
+  static OffsetListType
+  ConnectedVoxels(const TMask * mask, const std::vector<IndexType> & seeds)
+  {
+    const Grid        grid(mask);
+    const auto *      data = mask->GetBufferPointer();
+    std::vector<bool> seen(grid.count, false);
+    OffsetListType    reached;
+    for (const auto & seed : seeds)
+    {
+      if (!grid.Contains(seed))
+      {
+        continue;
+      }
+      const SizeValueType offset = grid.Offset(seed);
+      if (data[offset] != 0 && !seen[offset])
+      {
+        seen[offset] = true;
+        reached.push_back(offset);
+      }
+    }
+    for (size_t next = 0; next < reached.size(); ++next)
+    {
+      grid.ForEachNeighbour(reached[next],
+                            [&](SizeValueType neighbour, int)
+                            {
+                              if (!seen[neighbour] && data[neighbour] != 0)
+                              {
+                                seen[neighbour] = true;
+                                reached.push_back(neighbour);
+                              }
+                            });
+    }
+    return reached;
+  }
+
+  /** The voxels of the mask that the negative clicks remove (see the class description); empty when no negative click
+   * lies on an object voxel. Positive clicks outside the mask or in another part of it do not count. */
+  template<typename TMask>
+  static OffsetListType
+  GeodesicCarve(const TMask * mask, const std::vector<IndexType> & negatives, const std::vector<IndexType> & positives)
+  {
+    const OffsetListType part = ConnectedVoxels(mask, negatives);
+    if (part.empty())
+    {
+      return part;
+    }
+    const Grid grid(mask);
+    // The part's bounding box holds the distances: no array the size of the image.
+    IndexType low, high;
+    low.Fill(std::numeric_limits<IndexValueType>::max());
+    high.Fill(std::numeric_limits<IndexValueType>::min());
+    for (const auto offset : part)
+    {
+      const auto index = grid.IndexOf(offset);
+      for (unsigned int a = 0; a < 3; ++a)
+      {
+        low[a] = std::min(low[a], index[a]);
+        high[a] = std::max(high[a], index[a]);
+      }
+    }
+    std::array<SizeValueType, 3> box;
+    for (unsigned int a = 0; a < 3; ++a)
+    {
+      box[a] = static_cast<SizeValueType>(high[a] - low[a] + 1);
+    }
+    auto local = [&](SizeValueType offset)
+    {
+      const auto index = grid.IndexOf(offset);
+      return static_cast<SizeValueType>(index[0] - low[0]) +
+             box[0] *
+               (static_cast<SizeValueType>(index[1] - low[1]) + box[1] * static_cast<SizeValueType>(index[2] - low[2]));
+    };
+    constexpr float      Infinity = std::numeric_limits<float>::infinity();
+    constexpr uint8_t    Outside = 0, Unsettled = 1, Settled = 2;
+    constexpr uint8_t    Positive = 1, Negative = 2;
+    const SizeValueType  boxCount = box[0] * box[1] * box[2];
+    std::vector<float>   distance(boxCount, Infinity);
+    std::vector<uint8_t> state(boxCount, Outside);
+    std::vector<uint8_t> owner(boxCount, 0);
+    using Entry = std::pair<float, SizeValueType>; // distance, image offset
+    const auto lengths = grid.StepLengths();
+    // Dijkstra from the seeds through the part; each voxel's owner is the side of its nearest seed.
+    auto propagate = [&](const std::vector<IndexType> & positiveSeeds, const std::vector<IndexType> & negativeSeeds)
+    {
+      std::fill(distance.begin(), distance.end(), Infinity);
+      std::fill(owner.begin(), owner.end(), 0);
+      for (const auto offset : part)
+      {
+        state[local(offset)] = Unsettled;
+      }
+      std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> queue;
+      auto seed = [&](const std::vector<IndexType> & clicks, uint8_t side)
+      {
+        for (const auto & click : clicks)
+        {
+          bool inBox = grid.Contains(click);
+          for (unsigned int a = 0; a < 3 && inBox; ++a)
+          {
+            inBox = click[a] >= low[a] && click[a] <= high[a];
+          }
+          if (!inBox)
+          {
+            continue;
+          }
+          const SizeValueType offset = grid.Offset(click);
+          if (state[local(offset)] == Outside || owner[local(offset)] != 0)
+          {
+            continue;
+          }
+          distance[local(offset)] = 0.0f;
+          owner[local(offset)] = side;
+          queue.emplace(0.0f, offset);
+        }
+      };
+      // Positive clicks first: a tie keeps the object.
+      seed(positiveSeeds, Positive);
+      seed(negativeSeeds, Negative);
+      while (!queue.empty())
+      {
+        const auto [reached, offset] = queue.top();
+        queue.pop();
+        const SizeValueType here = local(offset);
+        if (state[here] == Settled || reached > distance[here])
+        {
+          continue;
+        }
+        state[here] = Settled;
+        grid.ForEachNeighbour(offset,
+                              [&, reached = reached, here = here](SizeValueType neighbour, int step)
+                              {
+                                const SizeValueType there = local(neighbour);
+                                if (state[there] != Unsettled)
+                                {
+                                  return;
+                                }
+                                const float candidate = reached + lengths[static_cast<size_t>(step)];
+                                if (candidate < distance[there])
+                                {
+                                  distance[there] = candidate;
+                                  owner[there] = owner[here];
+                                  queue.emplace(candidate, neighbour);
+                                }
+                              });
+      }
+    };
+    // The geodesic Voronoi split between the negative and the positive clicks.
+    propagate(positives, negatives);
+    OffsetListType removed;
+    for (const auto offset : part)
+    {
+      if (owner[local(offset)] != Positive)
+      {
+        removed.push_back(offset);
+      }
+    }
+    if (removed.size() == part.size())
+    {
+      return removed; // no positive click in the part: all of it
+    }
+    // The neck: the split moves to the narrowest place between the negative click and the object. The part's voxels
+    // are counted in shells of the geodesic distance from the negative clicks alone (one largest voxel side wide). The
+    // first shell within the Voronoi region's reach that holds at most three quarters of the widest shell before it,
+    // no more than the shell after it, and under three quarters of a shell after it (a narrowing that widens again:
+    // the join of a false positive and the object) is where the cut goes: the voxels nearer than that shell go.
+    // Without such a narrowing (a rod, a convex organ), the Voronoi split stands.
+    propagate({}, negatives);
+    float reach = 0.0f, farthest = 0.0f;
+    for (const auto offset : removed)
+    {
+      reach = std::max(reach, distance[local(offset)]);
+    }
+    for (const auto offset : part)
+    {
+      farthest = std::max(farthest, distance[local(offset)]);
+    }
+    const double        width = *std::max_element(grid.spacing.begin(), grid.spacing.end());
+    const auto          shells = static_cast<size_t>(farthest / width) + 1;
+    std::vector<size_t> count(shells, 0);
+    for (const auto offset : part)
+    {
+      ++count[std::min(shells - 1, static_cast<size_t>(distance[local(offset)] / width))];
+    }
+    std::vector<size_t> widestAfter(shells + 1, 0);
+    for (size_t k = shells; k-- > 0;)
+    {
+      widestAfter[k] = std::max(widestAfter[k + 1], count[k]);
+    }
+    size_t widest = 0;
+    for (size_t k = 0; k + 1 < shells && static_cast<double>(k) * width < reach; ++k)
+    {
+      widest = std::max(widest, count[k]);
+      if (k > 0 && 4 * count[k] <= 3 * widest && count[k] <= count[k + 1] && 4 * count[k] < 3 * widestAfter[k + 1])
+      {
+        const auto cut = static_cast<float>(static_cast<double>(k) * width);
+        removed.erase(std::remove_if(removed.begin(), removed.end(),
+                                     [&](SizeValueType offset) { return distance[local(offset)] >= cut; }),
+                      removed.end());
+        break;
+      }
+    }
+    return removed;
+  }
+
+  /** Throws itk::ExceptionObject naming `what` and what differs when `mask` is not on `image`'s grid: the same size,
+   * and origin, spacing and direction equal within 1e-4 of a voxel (origin, spacing) and 1e-6 (direction). */
+  static void
+  CheckSameGrid(const ImageBase<3> * image, const ImageBase<3> * mask, const std::string & what)
+  {
+    std::ostringstream message;
+    const auto &       size = mask->GetLargestPossibleRegion().GetSize();
+    const auto &       imageSize = image->GetLargestPossibleRegion().GetSize();
+    const double       tolerance = 1e-4 * *std::min_element(image->GetSpacing().Begin(), image->GetSpacing().End());
+    if (size != imageSize)
+    {
+      message << "size " << size << " differs from the image's " << imageSize;
+    }
+    else if (image->GetOrigin().EuclideanDistanceTo(mask->GetOrigin()) > tolerance)
+    {
+      message << "origin " << mask->GetOrigin() << " differs from the image's " << image->GetOrigin();
+    }
+    else
+    {
+      bool spacing = true, direction = true;
+      for (unsigned int a = 0; a < 3; ++a)
+      {
+        spacing = spacing && std::abs(mask->GetSpacing()[a] - image->GetSpacing()[a]) <= tolerance;
+        for (unsigned int b = 0; b < 3; ++b)
+        {
+          direction = direction && std::abs(mask->GetDirection()[a][b] - image->GetDirection()[a][b]) <= 1e-6;
+        }
+      }
+      if (!spacing)
+      {
+        message << "spacing " << mask->GetSpacing() << " differs from the image's " << image->GetSpacing();
+      }
+      else if (!direction)
+      {
+        message << "direction differs from the image's";
+      }
+    }
+    if (!message.str().empty())
+    {
+      itkGenericExceptionMacro(<< "DivAttention: input \"" << what << "\": not on the image's grid: " << message.str()
+                               << " (a mask must have the image's size, origin, spacing and direction)");
+    }
+  }
+
+private:
+  // The buffered grid's strides and the physical length of each of the 26 steps.
+  struct Grid
+  {
+    std::array<SizeValueType, 3> size;
+    std::array<double, 3>        spacing;
+    IndexType                    start;
+    SizeValueType                count;
+
+    template<typename TMask>
+    explicit Grid(const TMask * mask)
+    {
+      const auto & region = mask->GetBufferedRegion();
+      for (unsigned int a = 0; a < 3; ++a)
+      {
+        size[a] = region.GetSize()[a];
+        spacing[a] = mask->GetSpacing()[a];
+      }
+      start = region.GetIndex();
+      count = size[0] * size[1] * size[2];
+    }
+    bool
+    Contains(const IndexType & index) const
+    {
+      for (unsigned int a = 0; a < 3; ++a)
+      {
+        if (index[a] < start[a] || index[a] >= start[a] + static_cast<IndexValueType>(size[a]))
+        {
+          return false;
+        }
+      }
+      return true;
+    }
+    SizeValueType
+    Offset(const IndexType & index) const
+    {
+      return static_cast<SizeValueType>(index[0] - start[0]) +
+             size[0] * (static_cast<SizeValueType>(index[1] - start[1]) +
+                        size[1] * static_cast<SizeValueType>(index[2] - start[2]));
+    }
+    IndexType
+    IndexOf(SizeValueType offset) const
+    {
+      IndexType index;
+      index[0] = start[0] + static_cast<IndexValueType>(offset % size[0]);
+      offset /= size[0];
+      index[1] = start[1] + static_cast<IndexValueType>(offset % size[1]);
+      index[2] = start[2] + static_cast<IndexValueType>(offset / size[1]);
+      return index;
+    }
+    // Step k = (dx + 1) + 3 (dy + 1) + 9 (dz + 1).
+    std::array<float, 27>
+    StepLengths() const
+    {
+      std::array<float, 27> lengths{};
+      for (int k = 0; k < 27; ++k)
+      {
+        const double x = (k % 3 - 1) * spacing[0], y = (k / 3 % 3 - 1) * spacing[1], z = (k / 9 - 1) * spacing[2];
+        lengths[static_cast<size_t>(k)] = static_cast<float>(std::sqrt(x * x + y * y + z * z));
+      }
+      return lengths;
+    }
+    template<typename TVisit>
+    void
+    ForEachNeighbour(SizeValueType offset, TVisit && visit) const
+    {
+      const auto x = static_cast<int64_t>(offset % size[0]);
+      const auto y = static_cast<int64_t>(offset / size[0] % size[1]);
+      const auto z = static_cast<int64_t>(offset / (size[0] * size[1]));
+      const auto sx = static_cast<int64_t>(size[0]), sy = static_cast<int64_t>(size[1]),
+                 sz = static_cast<int64_t>(size[2]);
+      for (int dz = -1; dz <= 1; ++dz)
+      {
+        if (z + dz < 0 || z + dz >= sz)
+        {
+          continue;
+        }
+        for (int dy = -1; dy <= 1; ++dy)
+        {
+          if (y + dy < 0 || y + dy >= sy)
+          {
+            continue;
+          }
+          for (int dx = -1; dx <= 1; ++dx)
+          {
+            if ((dx == 0 && dy == 0 && dz == 0) || x + dx < 0 || x + dx >= sx)
+            {
+              continue;
+            }
+            const int64_t neighbour = static_cast<int64_t>(offset) + dx + sx * (dy + sy * dz);
+            visit(static_cast<SizeValueType>(neighbour), (dx + 1) + 3 * (dy + 1) + 9 * (dz + 1));
+          }
+        }
+      }
+    }
+  };
+};
+} // namespace itk
+
+#endif
