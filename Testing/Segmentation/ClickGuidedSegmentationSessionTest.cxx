@@ -561,3 +561,32 @@ TEST(MaskCorrectionSupport, GeodesicCarveCutsAtTheNeck)
   EXPECT_EQ(itk::MaskCorrectionSupport::GeodesicCarve(mask.GetPointer(), { { { 55, 10, 10 } } }, {}).size(),
             9u * 9u * 60u);
 }
+
+// A part whose voxels touch its bounding box's sides: their neighbours outside the box have no slot in the box's
+// arrays. Two bars joined at their left ends (x = 1) by one voxel; the negative click at the right end of the upper
+// bar, the positive one at the right end of the lower bar. The lower bar stays whole and the upper bar goes. (Reading
+// a neighbour left of the box as if it were in it wraps to the previous row's last voxel: (1, 2) then reached the
+// negative click's voxel in one step and (1, 3) was removed.)
+TEST(MaskCorrectionSupport, GeodesicCarveStaysInsideThePartsBox)
+{
+  auto mask = MaskImageType::New();
+  mask->SetRegions(MaskImageType::SizeType{ { 12, 5, 3 } });
+  mask->Allocate(true);
+  for (itk::IndexValueType x = 1; x <= 10; ++x)
+  {
+    mask->SetPixel({ { x, 1, 1 } }, 1);
+    mask->SetPixel({ { x, 3, 1 } }, 1);
+  }
+  mask->SetPixel({ { 1, 2, 1 } }, 1);
+  std::vector<uint8_t> gone(mask->GetBufferedRegion().GetNumberOfPixels(), 0);
+  for (const auto offset :
+       itk::MaskCorrectionSupport::GeodesicCarve(mask.GetPointer(), { { { 10, 1, 1 } } }, { { { 10, 3, 1 } } }))
+  {
+    gone[offset] = 1;
+  }
+  for (itk::IndexValueType x = 1; x <= 10; ++x)
+  {
+    EXPECT_EQ(gone[static_cast<size_t>(mask->ComputeOffset({ { x, 3, 1 } }))], 0) << "lower bar, x = " << x;
+    EXPECT_EQ(gone[static_cast<size_t>(mask->ComputeOffset({ { x, 1, 1 } }))], 1) << "upper bar, x = " << x;
+  }
+}

@@ -177,6 +177,16 @@ public:
         grid.ForEachNeighbour(offset,
                               [&, reached = reached, here = here](SizeValueType neighbour, int step)
                               {
+                                // A neighbour outside the part's bounding box is not in the part (and has no
+                                // slot in the box's arrays).
+                                const auto at = grid.IndexOf(neighbour);
+                                for (unsigned int a = 0; a < 3; ++a)
+                                {
+                                  if (at[a] < low[a] || at[a] > high[a])
+                                  {
+                                    return;
+                                  }
+                                }
                                 const SizeValueType there = local(neighbour);
                                 if (state[there] != Unsettled)
                                 {
