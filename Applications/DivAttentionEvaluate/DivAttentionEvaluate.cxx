@@ -4,6 +4,10 @@
 // - whole pipeline (--coarse-model, or NAME=coarse.pt,refine.pt models): ClickGuidedSegmentationFilter on the full CT
 //   for each simulated click, the full-resolution mask scored against the instance's reference mask;
 // - one stage (otherwise): each model on its own stage's input (stage 1's window, stage 2's PCA crop).
+// --correction-clicks N (whole pipeline): after each instance's first click, N correction clicks simulated from the
+// reference (itk::NextCorrectionClick: the centre of the largest error region, positive in a miss, negative in a false
+// positive) and applied through itk::ClickGuidedSegmentationSession; Dice and HD95 after every click, DSC-AUC and
+// final Dice per structure group (--corrections-csv, --curve-png).
 // The real-data gate (Documentation/Results.md, "Real CT"; Utilities/real-data-gate.sh) is the whole pipeline with
 // --region-growing (ITK ConfidenceConnected from the same click beside stage 1 alone and the pipeline) and --groups
 // (the means per structure group, diva::StructureGroup); structures are named by the TotalSegmentator layout's mask
@@ -17,8 +21,10 @@
 #include "divaSegmentationMetrics.h"
 #include "itkBinaryThresholdImageFilter.h"
 #include "itkClickGuidedSegmentationFilter.h"
+#include "itkClickGuidedSegmentationSession.h"
 #include "itkClickSampler.h"
 #include "itkConfidenceConnectedImageFilter.h"
+#include "itkCorrectionClickSimulator.h"
 #include "itkDatasetCaseValidator.h"
 #include "itkDatasetSplit.h"
 #include "itkDivAttentionRuntime.h"
@@ -33,13 +39,18 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <limits>
 #include <map>
 #include <memory>
 #include <sstream>
+
+#include <unistd.h>
 
 namespace
 {
@@ -238,7 +249,338 @@ struct PipelineSettings
   std::string                                       regionGrowingName; ///< empty: no region-growing column
   std::string                                       structureName = "label";
   std::vector<std::pair<uint16_t, std::string>>     labelNames; ///< --label-names: every named label a structure
+  unsigned                                          correctionClicks = 0; ///< --correction-clicks
 };
+
+// One mask of a correction sequence: the score after the sequence's `step`-th click (1: the first click; 2..N+1: the
+// corrections). score.click is the number of the first click (0..--clicks-1), score.clickPoint the click of this step.
+struct CorrectionStep
+{
+  diva::EvaluatedSample score;
+  unsigned              step = 1;
+  std::string           kind; ///< first, positive, negative, none (the masks agree: no click), failed (refused)
+  double                regionVolume = std::numeric_limits<double>::quiet_NaN(); ///< mm^3 of the corrected region
+};
+
+// The correction protocol of the interactive literature on one instance: the first click, then up to
+// settings.correctionClicks clicks each at the centre of the largest error region of the current mask (positive in a
+// miss, negative in a false positive), each applied through a ClickGuidedSegmentationSession (a positive click
+// outside the mask adds the pipeline's component at it; a negative click removes the false positive under it). When
+// the mask equals the reference there is no click: the remaining steps repeat the last mask (kind "none"). Always
+// settings.correctionClicks + 1 steps.
+std::vector<CorrectionStep>
+SimulateCorrections(const CTImageType *           ct,
+                    const MaskImageType *         reference,
+                    const ModelPointer &          coarse,
+                    const ModelPointer &          refine,
+                    const itk::Point<double, 3> & first,
+                    const PipelineSettings &      settings)
+{
+  using SessionType = itk::ClickGuidedSegmentationSession<CTImageType, MaskImageType>;
+  auto session = SessionType::New();
+  session->SetImage(ct);
+  session->SetCoarseModel(coarse);
+  session->SetRefineModel(refine);
+  session->SetDevice(diva::DescribeDevice(settings.device));
+  session->SetThreshold(settings.threshold);
+  std::vector<CorrectionStep> steps;
+  auto                        record = [&](const std::string & kind, const itk::Point<double, 3> * point, double volume)
+  {
+    CorrectionStep step;
+    if (point != nullptr)
+    {
+      step.score = Score(session->GetMask(), reference);
+      for (unsigned d = 0; d < 3; ++d)
+      {
+        step.score.clickPoint[d] = (*point)[d];
+      }
+    }
+    else // no click: the previous mask again
+    {
+      step.score = steps.back().score;
+      step.score.clickPoint.fill(std::numeric_limits<double>::quiet_NaN());
+    }
+    step.step = static_cast<unsigned>(steps.size()) + 1;
+    step.kind = kind;
+    step.regionVolume = volume;
+    steps.push_back(step);
+  };
+  session->AddPositiveClick(first);
+  record("first", &first, std::numeric_limits<double>::quiet_NaN());
+  for (unsigned c = 0; c < settings.correctionClicks; ++c)
+  {
+    const auto click = itk::NextCorrectionClick(session->GetMask(), reference);
+    if (!click)
+    {
+      record("none", nullptr, std::numeric_limits<double>::quiet_NaN());
+      continue;
+    }
+    try
+    {
+      if (click->positive)
+      {
+        session->AddPositiveClick(click->point);
+      }
+      else
+      {
+        session->AddNegativeClick(click->point);
+      }
+      record(click->positive ? "positive" : "negative", &click->point, click->regionVolume);
+    }
+    catch (const itk::ExceptionObject & error)
+    {
+      // The session refused the click (its mask and history are unchanged): the step keeps the previous mask.
+      std::cerr << "warning: correction click " << c + 1 << " (" << (click->positive ? "positive" : "negative")
+                << " at " << click->point << ") refused: " << error.GetDescription() << std::endl;
+      record("failed", nullptr, click->regionVolume);
+    }
+  }
+  return steps;
+}
+
+// Per model and structure group over the correction sequences (blocks of N + 1 consecutive steps).
+struct CorrectionSummary
+{
+  std::string         model;
+  std::string         group;
+  size_t              sequences = 0;
+  std::vector<double> dice;                 ///< mean Dice after click 1..N+1
+  std::vector<double> hd95;                 ///< mean HD95 after click 1..N+1 (over the masks where it is defined)
+  std::vector<size_t> hd95Count;            ///< how many masks that mean is over
+  double              auc = 0.0;            ///< mean normalised DSC-AUC
+  size_t              lowered = 0;          ///< clicks after which an instance's Dice fell
+  size_t              loweredSequences = 0; ///< instances with at least one such click
+};
+
+// DSC-AUC of one sequence: the trapezoidal area under Dice against the click number 1..N+1, divided by N (the
+// x-range), so it lies in [0, 1] and equals the Dice when the curve is flat.
+double
+NormalisedAuc(const std::vector<double> & dice)
+{
+  double area = 0.0;
+  for (size_t i = 1; i < dice.size(); ++i)
+  {
+    area += 0.5 * (dice[i - 1] + dice[i]);
+  }
+  return area / static_cast<double>(dice.size() - 1);
+}
+
+std::vector<CorrectionSummary>
+SummarizeCorrections(const std::vector<CorrectionStep> & steps, unsigned correctionClicks)
+{
+  const size_t             length = correctionClicks + 1;
+  std::vector<std::string> models;
+  std::vector<std::string> groups{ "organs", "lesions", "vessels", "muscle", "bone", "other" };
+  for (const auto & step : steps)
+  {
+    if (std::find(models.begin(), models.end(), step.score.model) == models.end())
+    {
+      models.push_back(step.score.model);
+    }
+    if (std::find(groups.begin(), groups.end(), step.score.group) == groups.end())
+    {
+      groups.push_back(step.score.group);
+    }
+  }
+  std::vector<CorrectionSummary> summaries;
+  for (const auto & model : models)
+  {
+    for (const auto & group : groups)
+    {
+      CorrectionSummary summary;
+      summary.model = model;
+      summary.group = group;
+      summary.dice.assign(length, 0.0);
+      summary.hd95.assign(length, 0.0);
+      summary.hd95Count.assign(length, 0);
+      for (size_t first = 0; first + length <= steps.size(); first += length)
+      {
+        if (steps[first].score.model != model || steps[first].score.group != group)
+        {
+          continue;
+        }
+        ++summary.sequences;
+        std::vector<double> dice(length);
+        size_t              lowered = 0;
+        for (size_t i = 0; i < length; ++i)
+        {
+          const auto & score = steps[first + i].score;
+          dice[i] = score.dice;
+          summary.dice[i] += score.dice;
+          if (std::isfinite(score.hd95))
+          {
+            summary.hd95[i] += score.hd95;
+            ++summary.hd95Count[i];
+          }
+          lowered += i > 0 && dice[i] < dice[i - 1] ? 1 : 0;
+        }
+        summary.auc += NormalisedAuc(dice);
+        summary.lowered += lowered;
+        summary.loweredSequences += lowered > 0 ? 1 : 0;
+      }
+      if (summary.sequences == 0)
+      {
+        continue;
+      }
+      for (size_t i = 0; i < length; ++i)
+      {
+        summary.dice[i] /= static_cast<double>(summary.sequences);
+        summary.hd95[i] = summary.hd95Count[i] > 0 ? summary.hd95[i] / static_cast<double>(summary.hd95Count[i])
+                                                   : std::numeric_limits<double>::quiet_NaN();
+      }
+      summary.auc /= static_cast<double>(summary.sequences);
+      summaries.push_back(summary);
+    }
+  }
+  return summaries;
+}
+
+std::string
+FormatCorrectionTables(const std::vector<CorrectionSummary> & summaries, unsigned correctionClicks)
+{
+  std::ostringstream out;
+  out << std::fixed;
+  out << "Corrections: Dice after each click (1: the first click; 2.." << correctionClicks + 1
+      << ": simulated corrections at the centre of the largest error region). DSC-AUC: trapezoidal area under Dice "
+         "against clicks 1.."
+      << correctionClicks + 1 << ", divided by " << correctionClicks
+      << ". Lowered: clicks after which an instance's Dice fell (instances with one or more).\n\n"
+      << "| Model | group (instances) |";
+  for (unsigned c = 1; c <= correctionClicks + 1; ++c)
+  {
+    out << " Dice " << c << " |";
+  }
+  out << " DSC-AUC | final Dice | lowered |\n|---|---|";
+  for (unsigned c = 0; c < correctionClicks + 4; ++c)
+  {
+    out << "---:|";
+  }
+  out << '\n';
+  for (const auto & s : summaries)
+  {
+    out << "| " << s.model << " | " << s.group << " (" << s.sequences << ") |" << std::setprecision(3);
+    for (const double dice : s.dice)
+    {
+      out << ' ' << dice << " |";
+    }
+    out << ' ' << s.auc << " | " << s.dice.back() << " | " << s.lowered << " (" << s.loweredSequences << ") |\n";
+  }
+  out << "\nHD95 (mm) after each click (means over the non-empty masks):\n\n| Model | group (instances) |";
+  for (unsigned c = 1; c <= correctionClicks + 1; ++c)
+  {
+    out << " HD95 " << c << " |";
+  }
+  out << "\n|---|---|";
+  for (unsigned c = 0; c <= correctionClicks; ++c)
+  {
+    out << "---:|";
+  }
+  out << '\n' << std::setprecision(1);
+  for (const auto & s : summaries)
+  {
+    out << "| " << s.model << " | " << s.group << " (" << s.sequences << ") |";
+    for (const double hd95 : s.hd95)
+    {
+      if (std::isfinite(hd95))
+      {
+        out << ' ' << hd95 << " |";
+      }
+      else
+      {
+        out << " - |";
+      }
+    }
+    out << '\n';
+  }
+  return out.str();
+}
+
+// One row per instance per click: the sequence's identity, the click (kind, point, corrected region) and the scores.
+std::string
+FormatCorrectionsCSV(const std::vector<CorrectionStep> & steps)
+{
+  std::ostringstream out;
+  out << "model,case,instance,structure,group,first_click,click,kind,click_x,click_y,click_z,region_mm3,dice,recall,"
+         "precision,hd95_mm\n"
+      << std::setprecision(9);
+  auto number = [&out](double value)
+  {
+    out << ',';
+    if (std::isfinite(value))
+    {
+      out << value;
+    }
+  };
+  for (const auto & step : steps)
+  {
+    const auto & s = step.score;
+    out << s.model << ',' << s.caseId << ',' << s.instance << ',' << s.structure << ',' << s.group << ',' << s.click
+        << ',' << step.step << ',' << step.kind;
+    for (const double coordinate : s.clickPoint)
+    {
+      number(coordinate);
+    }
+    number(step.regionVolume);
+    out << ',' << s.dice << ',' << s.recall << ',' << s.precision;
+    number(s.hd95);
+    out << '\n';
+  }
+  return out.str();
+}
+
+// --curve-png: mean Dice against clicks, one line per model and group, drawn by gnuplot into a temporary file renamed
+// into place.
+void
+PlotCorrections(const std::vector<CorrectionSummary> & summaries, const std::string & png)
+{
+  const fs::path folder = fs::temp_directory_path() / ("diva-curve-" + std::to_string(::getpid()));
+  fs::create_directories(folder);
+  const std::string data = (folder / "curve.dat").string();
+  const std::string script = (folder / "curve.gnuplot").string();
+  {
+    std::ofstream out(data);
+    out << std::setprecision(9);
+    for (const auto & s : summaries)
+    {
+      for (size_t i = 0; i < s.dice.size(); ++i)
+      {
+        out << i + 1 << ' ' << s.dice[i] << '\n';
+      }
+      out << "\n\n";
+    }
+  }
+  auto quoted = [](std::string text)
+  {
+    for (size_t at = text.find('\''); at != std::string::npos; at = text.find('\'', at + 2))
+    {
+      text.insert(at, 1, '\'');
+    }
+    return "'" + text + "'";
+  };
+  diva::WriteFileAtomically(png,
+                            [&](const std::string & temporary)
+                            {
+                              std::ofstream out(script);
+                              out << "set terminal pngcairo size 900,560\nset output " << quoted(temporary)
+                                  << "\nset xlabel 'clicks (1: the first; then simulated corrections)'\n"
+                                  << "set ylabel 'mean Dice'\nset yrange [0:1]\nset xtics 1\nset grid\n"
+                                  << "set key outside right\nplot ";
+                              for (size_t i = 0; i < summaries.size(); ++i)
+                              {
+                                const auto & s = summaries[i];
+                                out << (i == 0 ? "" : ", ") << quoted(data) << " index " << i
+                                    << " using 1:2 with linespoints title "
+                                    << quoted(s.model + ": " + s.group + " (" + std::to_string(s.sequences) + ")");
+                              }
+                              out << '\n';
+                              out.close();
+                              if (std::system(("gnuplot " + quoted(script)).c_str()) != 0)
+                              {
+                                throw std::runtime_error("--curve-png: gnuplot failed on " + script);
+                              }
+                            });
+  fs::remove_all(folder);
+}
 
 // The classical baseline of the real-data gate: ITK's ConfidenceConnectedImageFilter from the click's voxel
 // (multiplier 2, 3 iterations, the statistics first taken over the click's 3x3x3 neighbourhood), as issue 23 ran it.
@@ -304,7 +646,7 @@ ReadLabelNames(const std::string & path)
 // Whole-pipeline evaluation: every instance of every case, `clicks` clicks drawn once from its reference mask, the same
 // clicks for every column.
 std::vector<diva::EvaluatedSample>
-EvaluatePipeline(const PipelineSettings & settings)
+EvaluatePipeline(const PipelineSettings & settings, std::vector<CorrectionStep> & corrections)
 {
   // Each model file is loaded once, however many columns use it; roles are checked before any case is read.
   std::map<std::string, ModelPointer> loaded;
@@ -521,6 +863,22 @@ EvaluatePipeline(const PipelineSettings & settings)
             row.push_back(record(settings.regionGrowingName, RegionGrowing(ct, clicks[k]), -1));
           }
           samples.insert(samples.end(), row.begin(), row.end());
+          if (settings.correctionClicks > 0)
+          {
+            for (const auto & column : columns)
+            {
+              for (auto & step : SimulateCorrections(ct, reference, column.coarse, column.refine, clicks[k], settings))
+              {
+                step.score.model = column.name;
+                step.score.caseId = entry.id;
+                step.score.instance = instanceId;
+                step.score.click = k;
+                step.score.structure = target.structure;
+                step.score.group = diva::StructureGroup(target.structure);
+                corrections.push_back(step);
+              }
+            }
+          }
         }
       }
     }
@@ -532,7 +890,11 @@ EvaluatePipeline(const PipelineSettings & settings)
   }
   std::cout << "DivAttentionEvaluate: whole pipeline, " << settings.cases.size() - skipped << " cases, " << instances
             << " instances, " << settings.clicks << " click(s) each, " << columns.size() + (stage1Column ? 1 : 0)
-            << " column(s)" << (skipped > 0 ? ", " + std::to_string(skipped) + " case(s) skipped" : "") << std::endl;
+            << " column(s)"
+            << (settings.correctionClicks > 0
+                  ? ", " + std::to_string(settings.correctionClicks) + " correction click(s)"
+                  : "")
+            << (skipped > 0 ? ", " + std::to_string(skipped) + " case(s) skipped" : "") << std::endl;
   return samples;
 }
 } // namespace
@@ -608,6 +970,21 @@ main(int argc, char ** argv)
                                               "Whole pipeline: \"id name\" lines; every named label of a label-map "
                                               "dataset becomes a structure of its own (one object each)",
                                               false, "", "file", cmd);
+      TCLAP::ValueArg<unsigned>    correctionClicks(
+           "", "correction-clicks",
+           "Whole pipeline: after each first click, N correction clicks simulated "
+              "from the reference (centre of the largest error region; positive in a "
+              "miss, negative in a false positive) through a segmentation session; "
+              "Dice and HD95 after each click, DSC-AUC, per structure group",
+           false, 0, "N", cmd);
+      TCLAP::ValueArg<std::string> correctionsCsv("", "corrections-csv",
+                                                  "With --correction-clicks: one row per instance per click (default: "
+                                                  "beside --csv, <name>-corrections.csv)",
+                                                  false, "", "file", cmd);
+      TCLAP::ValueArg<std::string> curvePng("", "curve-png",
+                                            "With --correction-clicks: draw mean Dice against clicks per model and "
+                                            "group into this PNG (gnuplot)",
+                                            false, "", "file", cmd);
       TCLAP::ValueArg<std::string> csv("", "csv", "Per-sample CSV output", false, "", "file", cmd);
       TCLAP::ValueArg<std::string> markdown("", "markdown", "Markdown table output", false, "", "file", cmd);
       cmd.parse(argc, argv);
@@ -702,10 +1079,11 @@ main(int argc, char ** argv)
           }
         }
         if (masks.isSet() || stage1Name.isSet() || noStage1.isSet() || regionGrowing.isSet() || structure.isSet() ||
-            labelNames.isSet())
+            labelNames.isSet() || correctionClicks.isSet())
         {
-          throw TCLAP::CmdLineParseException("--masks, --stage1-name, --no-stage1, --region-growing, --structure and "
-                                             "--label-names are for the whole pipeline (--coarse-model)");
+          throw TCLAP::CmdLineParseException("--masks, --stage1-name, --no-stage1, --region-growing, --structure, "
+                                             "--label-names and --correction-clicks are for the whole pipeline "
+                                             "(--coarse-model)");
         }
       }
       for (const auto & spec : specs)
@@ -716,7 +1094,15 @@ main(int argc, char ** argv)
         }
         CheckFileExists("--model " + spec.name, spec.file);
       }
-      for (const auto * output : { &csv, &markdown })
+      if (correctionClicks.getValue() == 0 && (correctionsCsv.isSet() || curvePng.isSet()))
+      {
+        throw TCLAP::CmdLineParseException("--corrections-csv and --curve-png need --correction-clicks N (N >= 1)");
+      }
+      if (curvePng.isSet() && std::system("command -v gnuplot > /dev/null 2>&1") != 0)
+      {
+        throw std::runtime_error("--curve-png needs gnuplot (apt-get install gnuplot-nox)");
+      }
+      for (const auto * output : { &csv, &markdown, &correctionsCsv, &curvePng })
       {
         const auto directory = fs::path(output->getValue()).parent_path();
         if (output->isSet() && !directory.empty() && !fs::is_directory(directory))
@@ -765,6 +1151,7 @@ main(int argc, char ** argv)
       }
       const torch::Device                computeDevice = diva::ResolveDevice(device.getValue());
       std::vector<diva::EvaluatedSample> samples;
+      std::vector<CorrectionStep>        corrections;
       if (pipeline)
       {
         for (const auto & problem : listing.problems)
@@ -789,7 +1176,8 @@ main(int argc, char ** argv)
         settings.regionGrowingName = regionGrowing.getValue() ? "Region growing" : "";
         settings.structureName = structure.getValue();
         settings.labelNames = names;
-        samples = EvaluatePipeline(settings);
+        settings.correctionClicks = correctionClicks.getValue();
+        samples = EvaluatePipeline(settings, corrections);
       }
       else
       {
@@ -853,10 +1241,32 @@ main(int argc, char ** argv)
         table += "\n" + diva::FormatGroupTable(byGroup, false);
         markdownTable += "\n" + diva::FormatGroupTable(byGroup, true);
       }
+      std::vector<CorrectionSummary> correctionSummaries;
+      if (correctionClicks.getValue() > 0)
+      {
+        correctionSummaries = SummarizeCorrections(corrections, correctionClicks.getValue());
+        const std::string tables = FormatCorrectionTables(correctionSummaries, correctionClicks.getValue());
+        table += "\n" + tables;
+        markdownTable += "\n" + tables;
+      }
       std::cout << table;
       if (csv.isSet())
       {
         WriteText(csv.getValue(), diva::FormatSamplesCSV(samples));
+      }
+      if (correctionClicks.getValue() > 0 && (correctionsCsv.isSet() || csv.isSet()))
+      {
+        std::string path = correctionsCsv.getValue();
+        if (path.empty())
+        {
+          const fs::path beside(csv.getValue());
+          path = (beside.parent_path() / (beside.stem().string() + "-corrections.csv")).string();
+        }
+        WriteText(path, FormatCorrectionsCSV(corrections));
+      }
+      if (curvePng.isSet())
+      {
+        PlotCorrections(correctionSummaries, curvePng.getValue());
       }
       if (markdown.isSet())
       {

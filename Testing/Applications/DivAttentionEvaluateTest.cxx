@@ -496,3 +496,105 @@ TEST_F(DivAttentionEvaluateCli, RealDataGateBadInputs)
   EXPECT_NE(run.output.find("another grid"), std::string::npos) << run.output;
   EXPECT_FALSE(fs::exists(Output()));
 }
+
+// --correction-clicks: the phantom's liver (label 1) at 8 mm, its first click and two simulated corrections applied
+// through the segmentation session. Checked: N + 1 rows per instance, numbered 1..N+1, Dice in [0, 1]; the corrections
+// are applied (a correction changes the mask: Dice moves from the first click's; a positive click only adds voxels,
+// so recall cannot fall, a negative one only removes them, so recall cannot rise); and the table's DSC-AUC and final
+// Dice are the CSV's (trapezoid over clicks 1..3 divided by 2; printed to 3 decimals, so compared to 6e-4).
+TEST_F(DivAttentionEvaluateCli, CorrectionClicksAreSimulatedAppliedAndSummarised)
+{
+  const fs::path dataset = Phantoms();
+  const fs::path csv = root / "corrections.csv", perClick = root / "corrections-corrections.csv",
+                 table = root / "corrections.md", png = root / "corrections.png";
+  const bool        plot = std::system("command -v gnuplot > /dev/null 2>&1") == 0;
+  const std::string common = "--dataset " + dataset.string() + " --subset all --label 1 --structure liver --clicks 1 " +
+                             "--seed 5 --threads 2 --coarse-max-extent 96 --coarse-model " +
+                             Bundled("coarse-munet-small.pt") + " -m ESPNet=" + Bundled("refine-espnet-small.pt");
+  const auto run = diva::clitest::Run(DIVATTENTION_EVALUATE_EXE,
+                                      common + " --correction-clicks 2 --csv " + csv.string() + " --markdown " +
+                                        table.string() + (plot ? " --curve-png " + png.string() : std::string()));
+  ASSERT_EQ(run.exitCode, 0) << run.output;
+  EXPECT_NE(run.output.find("1 instances, 1 click(s) each, 2 column(s), 2 correction click(s)"), std::string::npos)
+    << run.output;
+
+  const auto rows = ReadCsv(perClick);
+  ASSERT_EQ(rows.size(), 4u) << ReadAll(perClick); // header + 1 instance x 3 clicks (the stage-1 column has none)
+  const std::vector<std::string> header{ "model", "case",   "instance",  "structure", "group",   "first_click",
+                                         "click", "kind",   "click_x",   "click_y",   "click_z", "region_mm3",
+                                         "dice",  "recall", "precision", "hd95_mm" };
+  ASSERT_EQ(rows[0], header);
+  std::vector<double> dice;
+  for (size_t r = 1; r < rows.size(); ++r)
+  {
+    const auto & row = rows[r];
+    ASSERT_EQ(row.size(), header.size()) << ReadAll(perClick);
+    EXPECT_EQ(row[0], "ESPNet");
+    EXPECT_EQ(row[3], "liver");
+    EXPECT_EQ(row[4], "organs");
+    EXPECT_EQ(row[6], std::to_string(r)) << "clicks are numbered 1..N+1";
+    EXPECT_EQ(row[7], r == 1 ? "first" : row[7]);
+    if (r > 1)
+    {
+      EXPECT_TRUE(row[7] == "positive" || row[7] == "negative" || row[7] == "none") << row[7];
+    }
+    dice.push_back(std::stod(row[12]));
+    EXPECT_GE(dice.back(), 0.0);
+    EXPECT_LE(dice.back(), 1.0);
+    if (r > 1 && (row[7] == "positive" || row[7] == "negative"))
+    {
+      EXPECT_FALSE(row[11].empty()) << "a correction click names the volume of the region it corrects";
+      const double recall = std::stod(row[13]), before = std::stod(rows[r - 1][13]);
+      if (row[7] == "positive")
+      {
+        EXPECT_GE(recall, before) << "a positive click only adds voxels";
+      }
+      else
+      {
+        EXPECT_LE(recall, before) << "a negative click only removes voxels";
+      }
+    }
+  }
+  // The first mask of this liver has errors, and the corrections change it.
+  EXPECT_LT(dice[0], 0.99) << ReadAll(perClick);
+  EXPECT_TRUE(dice[1] != dice[0] || dice[2] != dice[0]) << "no correction changed the mask:\n" << ReadAll(perClick);
+
+  const std::string markdown = ReadAll(table);
+  EXPECT_NE(markdown.find("| Model | group (instances) | Dice 1 | Dice 2 | Dice 3 | DSC-AUC | final Dice | lowered |"),
+            std::string::npos)
+    << markdown;
+  const auto at = markdown.find("| ESPNet | organs (1) |");
+  ASSERT_NE(at, std::string::npos) << markdown;
+  std::stringstream   line(markdown.substr(at + std::string("| ESPNet | organs (1) |").size()));
+  std::vector<double> values;
+  std::string         cell;
+  while (values.size() < 5 && std::getline(line, cell, '|'))
+  {
+    values.push_back(std::stod(cell));
+  }
+  ASSERT_EQ(values.size(), 5u) << markdown;
+  for (size_t c = 0; c < 3; ++c)
+  {
+    EXPECT_NEAR(values[c], dice[c], 6e-4) << "Dice after click " << c + 1;
+  }
+  EXPECT_NEAR(values[3], (0.5 * (dice[0] + dice[1]) + 0.5 * (dice[1] + dice[2])) / 2.0, 6e-4) << "DSC-AUC";
+  EXPECT_NEAR(values[4], dice[2], 6e-4) << "final Dice";
+  if (plot)
+  {
+    std::ifstream in(png, std::ios::binary);
+    char          signature[8] = {};
+    in.read(signature, 8);
+    EXPECT_EQ(std::string(signature + 1, 3), "PNG") << png;
+  }
+}
+
+TEST_F(DivAttentionEvaluateCli, CorrectionClickBadInputs)
+{
+  const std::string coarse = Bundled("coarse-munet-small.pt"), refine = Bundled("refine-espnet-small.pt");
+  ExpectFailure("--correction-clicks 2", { "--correction-clicks", "whole pipeline" }, "", 2);
+  ExpectFailure("--coarse-model " + coarse + " --curve-png " + (root / "curve.png").string(),
+                { "--curve-png", "--correction-clicks" }, " --model a=" + refine, 2);
+  ExpectFailure("--coarse-model " + coarse + " --correction-clicks 1 --corrections-csv " +
+                  (root / "no-such-dir" / "c.csv").string(),
+                { "--corrections-csv", "no-such-dir", "does not exist" }, " --model a=" + refine);
+}
