@@ -169,3 +169,17 @@ TEST_F(DivAttentionSegmentBox, BadBoxesAreClearErrorsAndWriteNothing)
   // Neither a click nor a box: a usage error naming --click.
   expectFailure("", { "click" }, 2);
 }
+
+// The Slicer CLI description offers the box as a double vector (Slicer passes it as "x0,y0,z0,x1,y1,z1", which --box
+// reads).
+TEST(DivAttentionSegmentBoxXml, TheSlicerDescriptionHasTheBox)
+{
+  const auto result = diva::clitest::Run(DIVATTENTION_SEGMENT_EXE, "--xml");
+  ASSERT_EQ(result.exitCode, 0) << result.output;
+  const auto box = result.output.find("<longflag>box</longflag>");
+  ASSERT_NE(box, std::string::npos) << result.output;
+  const auto vector = result.output.rfind("<double-vector>", box);
+  ASSERT_NE(vector, std::string::npos);
+  EXPECT_EQ(result.output.find("</double-vector>", vector), result.output.find("</double-vector>", box))
+    << "the box flag is not inside a <double-vector> element";
+}
