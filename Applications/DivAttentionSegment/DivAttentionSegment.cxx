@@ -26,6 +26,7 @@
 #include <tclap/CmdLine.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -245,7 +246,7 @@ PrintSlicerXml()
     <double><name>threshold</name><longflag>threshold</longflag><label>Threshold</label><default>0.5</default><description>Probability threshold of the mask</description></double>
     <boolean><name>wholeCoarseMask</name><longflag>whole-coarse-mask</longflag><label>Crop by the whole coarse mask</label><default>false</default><description>Place the crop by PCA of the whole coarse mask, as the paper (default: only its components under the clicks)</description></boolean>
     <double><name>refinementBand</name><longflag>refinement-band</longflag><label>Refinement band (coarse voxels)</label><default>0.5</default><description>Half-width of the band around the coarse mask's border within which the refinement decides, in voxels of the coarse model's grid (deeper inside is object, farther outside background); negative: no band, the refinement's mask as it is (the paper's literal pipeline)</description></double>
-    <boolean><name>noWarmUp</name><longflag>no-warm-up</longflag><label>No warm-up</label><default>false</default><description>Load the models after the CT, with no warm-up forward (for debugging; the mask is the same)</description></boolean>
+    <string-enumeration><name>warmUp</name><longflag>warm-up</longflag><label>Warm-up</label><default>read</default><element>read</element><element>always</element><element>off</element><description>One forward of each model at the run's shapes in a thread while the CT is read (read: only while the read lasts; always; off: none, the models load after the read). The mask is the same</description></string-enumeration>
     <double><name>coarseMaxExtent</name><longflag>coarse-max-extent</longflag><label>Largest object extent (mm)</label><default>400</default><description>The coarse stage looks no further than this cube around the click (one window at least)</description></double>
   </parameters>
 </executable>
@@ -411,11 +412,12 @@ main(int argc, char ** argv)
         "decides (deeper inside is object, farther outside background); a negative value switches the band off: the "
         "refinement's mask as it is, the paper's literal pipeline",
         false, 0.5, "voxels", cmd);
-      TCLAP::SwitchArg             noWarmUp("", "no-warm-up",
-                                            "Load the models when the CT has been read, with no warm-up forward (by default they "
-                                                        "load, and run once at the run's shapes, in a thread while the CT is read; the mask "
-                                                        "is the same)",
-                                            cmd);
+      TCLAP::ValueArg<std::string> warmUpMode(
+        "", "warm-up",
+        "read (default): a thread loads the models and runs each once at the run's shapes while the CT is read, "
+        "starting a model's warm-up only while the read lasts; always: both warm-ups, waited for; off: the models "
+        "load after the read, no warm-up. The mask is the same",
+        false, "read", "read|always|off", cmd);
       TCLAP::SwitchArg             verbose("v", "verbose", "Say what happens and how long it takes", cmd);
       TCLAP::ValueArg<std::string> reference("", "reference",
                                              "Reference label image on the input's grid: print Dice, recall and "
@@ -484,6 +486,10 @@ main(int argc, char ** argv)
       {
         throw std::invalid_argument("option --coarse-max-extent: " + std::to_string(coarseMaxExtent.getValue()) +
                                     " is not a finite number > 0 mm");
+      }
+      if (warmUpMode.getValue() != "read" && warmUpMode.getValue() != "always" && warmUpMode.getValue() != "off")
+      {
+        throw std::invalid_argument("option --warm-up: \"" + warmUpMode.getValue() + "\" is not read, always or off");
       }
       if (!std::isfinite(refinementBand.getValue()))
       {
@@ -576,11 +582,16 @@ main(int argc, char ** argv)
       {
         ModelPointer coarse, refine;
         double       loadSeconds = 0.0, warmUpSeconds = 0.0;
-        std::string  warmUpError;
+        std::string  warmedUp, warmUpError;
       };
-      const bool warmUp = !noWarmUp.getValue();
+      const bool warmUp = warmUpMode.getValue() != "off";
       const bool attentionMaps = !attention.getValue().empty() || !preview.getValue().empty();
-      auto prepare = [coarsePath, refinePath, resolved, warmUp, attentionMaps](ModelPointer coarse, ModelPointer refine)
+      // With --warm-up read, a warm-up starts only while the CT is still being read: a forward that would run after
+      // the read would cost the run more than the lazy set-up it saves (Documentation/Performance.md, "Cold start").
+      auto       reading = std::make_shared<std::atomic<bool>>(true);
+      const bool onlyWhileReading = warmUpMode.getValue() == "read";
+      auto       prepare = [coarsePath, refinePath, resolved, warmUp, attentionMaps, reading,
+                      onlyWhileReading](ModelPointer coarse, ModelPointer refine)
       {
         PreparedModels prepared;
         const auto     started = std::chrono::steady_clock::now();
@@ -600,8 +611,16 @@ main(int argc, char ** argv)
         {
           try
           {
-            itk::SegmentationModelSupport::WarmUp(*coarse, "coarse model", false);
-            itk::SegmentationModelSupport::WarmUp(*refine, "refine model", attentionMaps);
+            if (!onlyWhileReading || reading->load())
+            {
+              itk::SegmentationModelSupport::WarmUp(*coarse, "coarse model", false);
+              prepared.warmedUp = "coarse";
+            }
+            if (!onlyWhileReading || reading->load())
+            {
+              itk::SegmentationModelSupport::WarmUp(*refine, "refine model", attentionMaps);
+              prepared.warmedUp += prepared.warmedUp.empty() ? "refine" : " and refine";
+            }
           }
           catch (const std::exception & error)
           {
@@ -653,8 +672,15 @@ main(int argc, char ** argv)
         message << std::fixed << std::setprecision(2) << "models ready: loaded in " << prepared.loadSeconds << " s";
         if (warmUp)
         {
-          message << ", warmed up in " << prepared.warmUpSeconds << " s in a thread beside the read (waited " << waited
-                  << " s)";
+          if (prepared.warmedUp.empty())
+          {
+            message << ", no warm-up (the CT was read first)";
+          }
+          else
+          {
+            message << ", warmed up " << prepared.warmedUp << " in " << prepared.warmUpSeconds
+                    << " s in a thread beside the read (waited " << waited << " s)";
+          }
         }
         log(message.str());
         if (!prepared.warmUpError.empty())
@@ -680,7 +706,17 @@ main(int argc, char ** argv)
         {
           throw std::runtime_error("no click for input \"" + inputPath + "\"");
         }
-        CTImageType::Pointer ct = ReadInput(inputPath);
+        CTImageType::Pointer ct;
+        try
+        {
+          ct = ReadInput(inputPath);
+        }
+        catch (...)
+        {
+          reading->store(false);
+          throw;
+        }
+        reading->store(false);
         log("read " + inputPath);
         CheckFinite(ct, inputPath);
         itk::SegmentationInputCheck::CheckImage(ct.GetPointer(), "--input \"" + inputPath + "\"");

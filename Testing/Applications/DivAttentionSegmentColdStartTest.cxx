@@ -1,7 +1,7 @@
 // DivAttentionSegment's warm-up and --refinement-band, with the bundled models on the demo phantom
 // (Documentation/Performance.md, "Cold start"; Documentation/Pipeline.md, "Stage 2 within the coarse border"):
 // - the warm-up (the models loaded and run once at the run's shapes in a thread while the CT is read) changes no
-//   voxel of the mask nor any bit of the probability, and --no-warm-up switches it off;
+//   voxel of the mask nor any bit of the probability, and --warm-up off switches it off (a bad mode is refused);
 // - --refinement-band reaches ClickGuidedSegmentationFilter::SetRefinementBand: the band off (-1) gives another mask
 //   than the default (0.5) on the demo, where the refinement bleeds past the coarse border, and 0.5 given explicitly
 //   gives the default's mask; a value that is not a number is refused with a message naming the option.
@@ -111,12 +111,13 @@ TEST_F(DivAttentionSegmentColdStart, WarmUpChangesNoVoxelAndIsSwitchable)
 {
   const fs::path warmMask = root / "warm-mask.nii.gz", warmProbability = root / "warm-probability.nii",
                  coldMask = root / "cold-mask.nii.gz", coldProbability = root / "cold-probability.nii";
-  const Result warm = Segment("--output " + warmMask.string() + " --probability " + warmProbability.string());
+  const Result warm =
+    Segment("--warm-up always --output " + warmMask.string() + " --probability " + warmProbability.string());
   ASSERT_EQ(warm.exitCode, 0) << warm.output;
-  // The warm-up ran, in its thread (the --verbose line), and --no-warm-up has none.
-  EXPECT_NE(warm.output.find("warmed up in"), std::string::npos) << warm.output;
+  // Both warm-ups ran, in their thread (the --verbose line), and --warm-up off has none.
+  EXPECT_NE(warm.output.find("warmed up coarse and refine in"), std::string::npos) << warm.output;
   const Result cold =
-    Segment("--no-warm-up --output " + coldMask.string() + " --probability " + coldProbability.string());
+    Segment("--warm-up off --output " + coldMask.string() + " --probability " + coldProbability.string());
   ASSERT_EQ(cold.exitCode, 0) << cold.output;
   EXPECT_EQ(cold.output.find("warmed up"), std::string::npos) << cold.output;
   EXPECT_NE(cold.output.find("models ready: loaded in"), std::string::npos) << cold.output;
@@ -147,6 +148,18 @@ TEST_F(DivAttentionSegmentColdStart, RefinementBandReachesTheFilter)
   // On the demo the refinement alone reaches past the coarse mask's border (27521 voxels against 21410 with the band
   // on this tree's models); a flag that never reached the filter would give the default's mask.
   EXPECT_GT(Differing<MaskImage>(defaultMask, offMask), 100u) << "--refinement-band -1 gave the default's mask";
+}
+
+TEST_F(DivAttentionSegmentColdStart, BadWarmUpModeIsRefused)
+{
+  const fs::path output = root / "mask.nii.gz";
+  const Result   result = Segment("--warm-up sometimes --output " + output.string());
+  EXPECT_EQ(result.exitCode, 1) << result.output;
+  EXPECT_NE(
+    result.output.find("DivAttentionSegment: error: option --warm-up: \"sometimes\" is not read, always or off"),
+    std::string::npos)
+    << result.output;
+  EXPECT_FALSE(fs::exists(output));
 }
 
 TEST_F(DivAttentionSegmentColdStart, RefinementBandThatIsNotANumberIsRefused)
