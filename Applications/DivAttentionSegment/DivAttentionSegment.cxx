@@ -16,6 +16,7 @@
 #include "itkImageFileReader.h"
 #include "itkImageIOFactory.h"
 #include "itkImageSeriesReader.h"
+#include "itkMaskCorrectionSupport.h"
 #include "itkNearestNeighborInterpolateImageFunction.h"
 #include "itkSegmentationInputCheck.h"
 #include "itkSegmentationModelSupport.h"
@@ -225,6 +226,14 @@ PrintSlicerXml()
       <name>click</name><longflag>click</longflag><label>Click(s)</label><channel>input</channel>
       <description>Point(s) inside the object, physical LPS millimetres</description>
     </point>
+    <point multiple="true" coordinateSystem="lps">
+      <name>negativeClick</name><longflag>negative-click</longflag><label>Negative click(s)</label><channel>input</channel>
+      <description>Point(s) on a false positive, physical LPS millimetres: the part of the mask geodesically closer to it than to every click is removed (cut at the narrowing where it joins the object); models with a negative click map read them instead</description>
+    </point>
+    <image type="label">
+      <name>previousMask</name><longflag>previous-mask</longflag><label>Previous mask</label><channel>input</channel>
+      <description>Optional mask to correct (non-zero = object, on the CT's grid): clicks outside it add what the pipeline finds there, clicks inside it keep their part, negative clicks carve it; clicks are then optional</description>
+    </image>
     <double-vector>
       <name>box</name><longflag>box</longflag><label>Box (two corners)</label>
       <description>Optional box prompt x0,y0,z0,x1,y1,z1: two opposite corners, physical LPS millimetres, along the CT's axes. It places the crop instead of stage 1, and the mask stays inside it; clicks are then optional</description>
@@ -252,6 +261,40 @@ PrintSlicerXml()
 </executable>
 )";
 }
+// The mask of --previous-mask (non-zero = object), which must lie on the CT's grid.
+MaskImageType::Pointer
+ReadPreviousMask(const std::string & path, const CTImageType * ct)
+{
+  if (!std::filesystem::is_regular_file(path))
+  {
+    throw std::runtime_error("--previous-mask \"" + path + "\": no such file");
+  }
+  auto reader = itk::ImageFileReader<MaskImageType>::New();
+  reader->SetFileName(path);
+  try
+  {
+    reader->Update();
+    itk::VolumeFileCheck::Check(path, "--previous-mask");
+    itk::MaskCorrectionSupport::CheckSameGrid(ct, reader->GetOutput(), "--previous-mask \"" + path + "\"");
+  }
+  catch (const itk::ExceptionObject & error)
+  {
+    std::string description = error.GetDescription();
+    for (const std::string prefix : { "ITK ERROR: ", "DivAttention: " })
+    {
+      if (description.rfind(prefix, 0) == 0)
+      {
+        description.erase(0, prefix.size());
+      }
+    }
+    throw std::runtime_error(description.find("--previous-mask") != std::string::npos
+                               ? description
+                               : "--previous-mask \"" + path + "\": cannot be read as a 3D label image (" +
+                                   description + ")");
+  }
+  return reader->GetOutput();
+}
+
 // The reference label image of --reference, which must lie on the CT's grid (same size, origin, spacing, direction).
 ReferenceImageType::Pointer
 ReadReference(const std::string & path, const CTImageType * ct)
@@ -345,8 +388,16 @@ main(int argc, char ** argv)
       TCLAP::MultiArg<std::string> clicks("c", "click", "Click x,y,z (repeatable; the first is the main click)", false,
                                           "x,y,z", cmd);
       TCLAP::MultiArg<std::string> negativeClicks(
-        "", "negative-click", "Negative click x,y,z, outside the object (repeatable; models with a negative click map)",
+        "", "negative-click",
+        "Negative click x,y,z on a false positive (repeatable): the part of the mask geodesically closer to it than to "
+        "every click is removed, cut where it narrows to join the object (models with a negative click map read it "
+        "instead)",
         false, "x,y,z", cmd);
+      TCLAP::ValueArg<std::string> previousMask(
+        "", "previous-mask",
+        "Mask to correct (non-zero = object, on the input's grid): a click outside it adds what the pipeline finds "
+        "there, a click inside it keeps that part, negative clicks carve it (--click is then optional)",
+        false, "", "file", cmd);
       TCLAP::ValueArg<std::string> box("", "box",
                                        "Box prompt x0,y0,z0,x1,y1,z1: two opposite corners in --click-space (physical "
                                        "LPS mm by default), the box axis-aligned in the CT's index space. It places "
@@ -430,8 +481,9 @@ main(int argc, char ** argv)
       if (batchMode)
       {
         // Each case's image, clicks and output come from the batch file; the other outputs are per-case pictures.
-        for (const TCLAP::Arg * single : std::vector<const TCLAP::Arg *>{
-               &input, &clicks, &negativeClicks, &box, &output, &probability, &attention, &crop, &preview, &reference })
+        for (const TCLAP::Arg * single :
+             std::vector<const TCLAP::Arg *>{ &input, &clicks, &negativeClicks, &box, &previousMask, &output,
+                                              &probability, &attention, &crop, &preview, &reference })
         {
           if (single->isSet())
           {
@@ -445,7 +497,7 @@ main(int argc, char ** argv)
       {
         for (const TCLAP::Arg * needed : std::vector<const TCLAP::Arg *>{ &input, &clicks, &output })
         {
-          if (!needed->isSet() && !(needed == &clicks && box.isSet()))
+          if (!needed->isSet() && !(needed == &clicks && (box.isSet() || previousMask.isSet())))
           {
             throw TCLAP::CmdLineParseException("Required argument missing: " + needed->getName() +
                                                " (or --batch cases.csv)");
@@ -702,7 +754,7 @@ main(int argc, char ** argv)
                              const std::function<void(const CTImageType *)> & afterRead)
       {
         CaseResult result;
-        if (clickTexts.empty() && box.getValue().empty())
+        if (clickTexts.empty() && box.getValue().empty() && previousMask.getValue().empty())
         {
           throw std::runtime_error("no click for input \"" + inputPath + "\"");
         }
@@ -756,6 +808,12 @@ main(int argc, char ** argv)
             }
           }
         }
+        // The mask to correct (--previous-mask): on the CT's grid, or an error before the work.
+        MaskImageType::Pointer previous;
+        if (!previousMask.getValue().empty())
+        {
+          previous = ReadPreviousMask(previousMask.getValue(), ct);
+        }
         // The box prompt (--box), in the clicks' space: inside the image and not flat, or an error before the work.
         std::pair<SegmentationFilterType::PointType, SegmentationFilterType::PointType> boxCorners;
         if (!box.getValue().empty())
@@ -780,6 +838,7 @@ main(int argc, char ** argv)
         }
         filter->SetClicks(points);
         filter->SetNegativeClicks(negativePoints);
+        filter->SetPreviousMask(previous);
         if (!box.getValue().empty())
         {
           filter->SetBox(boxCorners.first, boxCorners.second);
@@ -837,6 +896,23 @@ main(int argc, char ** argv)
         result.ct = ct;
         result.filter = filter;
         result.points = points;
+        if (result.points.empty() && box.getValue().empty() && !negativePoints.empty())
+        {
+          // A previous mask corrected by negative clicks alone: the preview's slices go through the first of them.
+          result.points.push_back(negativePoints.front());
+        }
+        else if (result.points.empty() && box.getValue().empty())
+        {
+          // A previous mask and no click at all: through the image's centre.
+          itk::ContinuousIndex<double, 3> centre;
+          for (unsigned int a = 0; a < 3; ++a)
+          {
+            centre[a] = (static_cast<double>(ct->GetLargestPossibleRegion().GetSize()[a]) - 1.0) / 2.0;
+          }
+          SegmentationFilterType::PointType point;
+          ct->TransformContinuousIndexToPhysicalPoint(centre, point);
+          result.points.push_back(point);
+        }
         if (result.points.empty())
         {
           // A box without a click: the preview's slices go through the box's centre.
@@ -899,15 +975,27 @@ main(int argc, char ** argv)
       const auto &                            points = result.points;
       const size_t                            voxels = result.voxels;
       writeMask(filter->GetOutput(), input.getValue(), output.getValue());
-      if (!probability.getValue().empty())
+      // With --previous-mask and every click inside it, no pipeline ran: no probability, crop or attention map.
+      if (previousMask.isSet() && filter->GetCrop() == nullptr)
+      {
+        for (const TCLAP::ValueArg<std::string> * unwritten : { &probability, &attention, &crop })
+        {
+          if (!unwritten->getValue().empty())
+          {
+            std::cerr << "DivAttentionSegment: note: --" << unwritten->getName() << " not written: no click ran the "
+                      << "pipeline (every click lies in the previous mask)" << std::endl;
+          }
+        }
+      }
+      if (!probability.getValue().empty() && filter->GetProbabilityImage() != nullptr)
       {
         itk::WriteImageAtomically(filter->GetProbabilityImage(), probability.getValue());
       }
-      if (!attention.getValue().empty())
+      if (!attention.getValue().empty() && filter->GetAttentionMap() != nullptr)
       {
         itk::WriteImageAtomically(filter->GetAttentionMap(), attention.getValue());
       }
-      if (!crop.getValue().empty())
+      if (!crop.getValue().empty() && filter->GetCrop() != nullptr)
       {
         itk::WriteImageAtomically(filter->GetCrop(), crop.getValue());
       }
