@@ -12,7 +12,10 @@
 #   test-sts.csv, test-deeplesion.csv, test-totalseg.csv, test-phantoms.csv
 #                    the held-out cases of the split file (and held-out phantoms of another seed), for evaluation
 # Environment (defaults in brackets): STS_REPEAT [3], AMOS_CASES painted AMOS cases [12], PHANTOMS [16],
-# TEST_PHANTOMS [8], SEED [2312], LABEL_HU per-label HU range of the painted cases [-20,220].
+# TEST_PHANTOMS [8], SEED [2312]. The painted AMOS cases come in three shards (scanners): per-label HU ranges
+# AMOS_LABEL_HU ["-20,220 0,90 -20,160"] (the middle one low-contrast: neighbouring organs of like HU, as real
+# non-contrast CT), soft-tissue clutter fractions AMOS_CLUTTER ["0.35 0.45 0.3"] (bowel-like blobs in the unlabelled
+# body, so organs do not always end where fat begins), noise 8/15/25 HU, blur 0.4/0.8/1.2 mm.
 # Never trains on a held-out case: the script refuses a split file that lists a case as both.
 set -euo pipefail
 bin=${1:?usage: prepare-real-data.sh BIN_DIR OUT_DIR [DATA_DIR] [SPLIT_FILE]}
@@ -25,7 +28,8 @@ AMOS_CASES=${AMOS_CASES:-12}
 PHANTOMS=${PHANTOMS:-16}
 TEST_PHANTOMS=${TEST_PHANTOMS:-8}
 SEED=${SEED:-2312}
-LABEL_HU=${LABEL_HU:--20,220}
+AMOS_LABEL_HU=${AMOS_LABEL_HU:--20,220 0,90 -20,160}
+AMOS_CLUTTER=${AMOS_CLUTTER:-0.35 0.45 0.3}
 [ -d "$data" ] || { echo "prepare-real-data: no data directory $data" >&2; exit 3; }
 [ -s "$split" ] || { echo "prepare-real-data: no split file $split" >&2; exit 3; }
 data=$(cd "$data" && pwd)
@@ -99,14 +103,19 @@ if entries train | grep -qx 'amos-labels'; then
   amos=$(ls "$data"/amos-labels/*.nii.gz | head -1)
   noises=(8 15 25)
   blurs=(0.4 0.8 1.2)
+  read -r -a label_hu <<<"$AMOS_LABEL_HU"
+  read -r -a clutter <<<"$AMOS_CLUTTER"
+  [ "${#label_hu[@]}" = 3 ] && [ "${#clutter[@]}" = 3 ] ||
+    { echo "prepare-real-data: AMOS_LABEL_HU and AMOS_CLUTTER need three values each" >&2; exit 2; }
   if [ ! -s "$out/amos.done" ]; then
-    log "painting $AMOS_CASES AMOS cases (HU per label uniform in $LABEL_HU)"
+    log "painting $AMOS_CASES AMOS cases (HU per label: ${label_hu[*]}; clutter: ${clutter[*]})"
     for shard in 0 1 2; do
       n=$(((AMOS_CASES + 2 - shard) / 3))
       [ "$n" -gt 0 ] || continue
-      "$bin/DivAttentionPhantom" --label-map "$amos" --label-hu "$LABEL_HU" --noise "${noises[$shard]}" \
-        --blur "${blurs[$shard]}" --texture $((6 + 4 * shard)) -n "$n" -s $((SEED * 10 + shard)) \
-        --name-prefix "amos${shard}_" -o "$out/amos/shard$shard" >"$out/amos-shard$shard.log"
+      "$bin/DivAttentionPhantom" --label-map "$amos" --label-hu "${label_hu[$shard]}" --clutter "${clutter[$shard]}" \
+        --noise "${noises[$shard]}" --blur "${blurs[$shard]}" --texture $((6 + 4 * shard)) -n "$n" \
+        -s $((SEED * 10 + shard + 7)) --name-prefix "amos${shard}_" -o "$out/amos/shard$shard" \
+        >"$out/amos-shard$shard.log"
     done
     touch "$out/amos.done"
   fi

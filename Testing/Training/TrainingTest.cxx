@@ -414,6 +414,61 @@ TEST(TrainingSampleSource, DatasetProblemsAreSkippedWithTheirReasonOrFatalWhenSt
   EXPECT_THROW(itk::TrainingSampleSource(options, all.cases, listingProblems), itk::ExceptionObject);
 }
 
+// TotalSegmentator layout (<case>/ct.nii.gz + <case>/segmentations/<structure>.nii.gz): every structure is a target
+// whatever the target labels say, its non-zero voxels its mask (255 counts as 1); an empty mask adds nothing.
+TEST(TrainingSampleSource, TrainsOnEveryStructureOfTheTotalSegmentatorLayout)
+{
+  const fs::path root = Scratch("totalseg-layout");
+  const auto     listing = itk::SegmentationDatasetReader::Read(PhantomDataset());
+  using LabelImage = itk::Image<uint8_t, 3>;
+  const auto &   source = listing.cases[0];
+  auto           labels = itk::ReadImage<LabelImage>(source.label);
+  const fs::path caseFolder = root / "s0001";
+  fs::create_directories(caseFolder / "segmentations");
+  fs::copy_file(source.image, caseFolder / "ct.nii.gz", fs::copy_options::overwrite_existing);
+  std::map<std::string, size_t> expected; // structure -> voxels
+  auto                          writeStructure = [&](const std::string & name, int label, uint8_t value)
+  {
+    auto mask = LabelImage::New();
+    mask->CopyInformation(labels);
+    mask->SetRegions(labels->GetLargestPossibleRegion());
+    mask->Allocate();
+    size_t count = 0;
+    for (size_t i = 0; i < labels->GetPixelContainer()->Size(); ++i)
+    {
+      const bool inside = labels->GetBufferPointer()[i] == label;
+      mask->GetBufferPointer()[i] = inside ? value : 0;
+      count += inside ? 1 : 0;
+    }
+    itk::WriteImage(mask, (caseFolder / "segmentations" / (name + ".nii.gz")).string());
+    expected[name] = count;
+  };
+  writeStructure("spleen", 2, 1);
+  writeStructure("liver", 1, 255);
+  writeStructure("nothing", 250, 1); // empty: a structure outside the field of view
+  ASSERT_GT(expected["spleen"], 100u);
+  ASSERT_GT(expected["liver"], 100u);
+
+  const auto totalseg = itk::SegmentationDatasetReader::Read(root.string());
+  ASSERT_EQ(totalseg.cases.size(), 1u);
+  ASSERT_EQ(totalseg.cases[0].structures.size(), 3u);
+  auto options = TinyOptions(1, "");
+  options.dataset = root.string();
+  options.targetLabels = { 7 }; // held by no mask: structures are targets whatever the label list says
+  options.instances = "organ";
+  itk::TrainingSampleSource samples(options, totalseg.cases, {});
+  EXPECT_EQ(samples.NumberOfCases(), 1u);
+  ASSERT_EQ(samples.NumberOfInstances(), 2u); // liver and spleen (sorted by name), nothing from the empty mask
+  EXPECT_EQ(samples.Instances()[0].voxels, expected["liver"]);
+  EXPECT_EQ(samples.Instances()[1].voxels, expected["spleen"]);
+  // A training sample of each structure holds its object.
+  for (size_t index = 0; index < 2; ++index)
+  {
+    const auto sample = samples.MakeValidationSample(index);
+    EXPECT_GT(sample.target.sum().item<float>(), 10.0f) << "structure " << index;
+  }
+}
+
 TEST(Training, Stage1TwoEpochsLowerTheTrainingLoss)
 {
   auto options = TinyOptions(1, Scratch("stage1-loss").string());

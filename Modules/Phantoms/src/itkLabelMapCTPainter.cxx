@@ -91,6 +91,16 @@ LabelMapCTPainter::Update()
     clutterLevel = 0.5 * (low + high);
   }
   const double clutterScale = m_ClutterScale, clutterHU = m_ClutterHU;
+  // Two octaves of smooth noise, the finer one on rotated axes, so the blobs are rounded rather than the lattice's
+  // boxes; scaled back to about unit variance (1 + 0.5^2).
+  auto clutterField = [&](const Point<double, 3> & p)
+  {
+    const double x = p[0] / clutterScale, y = p[1] / clutterScale, z = p[2] / clutterScale;
+    const double coarse = PhantomRandom::SmoothNoise(seed, 14, x, y, z);
+    const double fine =
+      PhantomRandom::SmoothNoise(seed, 16, 1.41 * (x + y) + 0.3 * z, 1.41 * (y - x) + 0.5 * z, 2.0 * z - 0.4 * x);
+    return (coarse + 0.5 * fine) / std::sqrt(1.25);
+  };
   MultiThreaderBase::New()->ParallelizeImageRegion<3>(
     region,
     [&](const FloatImageType::RegionType & part)
@@ -122,8 +132,7 @@ LabelMapCTPainter::Update()
           {
             value = 52.0 + texture(p, 12, 15.0);
           }
-          else if (PhantomRandom::SmoothNoise(seed, 14, p[0] / clutterScale, p[1] / clutterScale, p[2] / clutterScale) >
-                   clutterLevel)
+          else if (clutterField(p) > clutterLevel)
           {
             value = clutterHU + texture(p, 15, 10.0);
           }

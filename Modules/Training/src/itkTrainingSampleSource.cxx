@@ -407,29 +407,57 @@ TrainingSampleSource::TrainingSampleSource(const diva::TrainingOptions &        
     auto ctReader = ImageFileReader<CTImageType>::New();
     ctReader->SetFileName(entry.image);
     ctReader->Update();
-    auto labelReader = ImageFileReader<LabelInstanceExtractor::LabelImageType>::New();
-    labelReader->SetFileName(entry.label);
-    labelReader->Update();
-    const auto extracted = LabelInstanceExtractor::Extract(labelReader->GetOutput(), extraction);
-    m_Discarded += extracted.discarded;
-    if (extracted.kept.empty())
+    // A label map (one file, the target labels), or one mask file per structure (TotalSegmentator layout): there every
+    // structure is a target, its non-zero voxels its mask, split into instances as the label map's labels are.
+    using LabelImageType = LabelInstanceExtractor::LabelImageType;
+    std::vector<LabelImageType::Pointer> labelImages;
+    auto                                 structureExtraction = extraction;
+    structureExtraction.targetLabels = { 1 };
+    if (entry.structures.empty())
+    {
+      auto labelReader = ImageFileReader<LabelImageType>::New();
+      labelReader->SetFileName(entry.label);
+      labelReader->Update();
+      labelImages.push_back(labelReader->GetOutput());
+    }
+    for (const auto & structure : entry.structures)
+    {
+      auto maskReader = ImageFileReader<LabelImageType>::New();
+      maskReader->SetFileName(structure.mask);
+      auto binary = BinaryThresholdImageFilter<LabelImageType, LabelImageType>::New();
+      binary->SetInput(maskReader->GetOutput());
+      binary->SetLowerThreshold(1);
+      binary->SetInsideValue(1);
+      binary->SetOutsideValue(0);
+      binary->Update();
+      labelImages.push_back(binary->GetOutput());
+    }
+    const size_t caseIndex = m_CaseIds.size();
+    size_t       instancesKept = 0;
+    for (const auto & labels : labelImages)
+    {
+      const auto extracted =
+        LabelInstanceExtractor::Extract(labels, entry.structures.empty() ? extraction : structureExtraction);
+      m_Discarded += extracted.discarded;
+      for (const auto & kept : extracted.kept)
+      {
+        Instance instance;
+        instance.caseIndex = caseIndex;
+        instance.id = kept.id;
+        instance.voxels = kept.voxels;
+        instance.mask = BinaryCrop(extracted.instances, kept.id, kept.boundingBox);
+        instance.cropMask = instance.mask;
+        m_Instances.push_back(instance);
+        ++instancesKept;
+      }
+    }
+    if (instancesKept == 0)
     {
       report(entry.id, "no instance left after discarding those below the size rule");
       continue;
     }
-    const size_t caseIndex = m_CaseIds.size();
     m_CaseIds.push_back(entry.id);
     m_Images.push_back(ctReader->GetOutput());
-    for (const auto & kept : extracted.kept)
-    {
-      Instance instance;
-      instance.caseIndex = caseIndex;
-      instance.id = kept.id;
-      instance.voxels = kept.voxels;
-      instance.mask = BinaryCrop(extracted.instances, kept.id, kept.boundingBox);
-      instance.cropMask = instance.mask;
-      m_Instances.push_back(instance);
-    }
   }
   if (m_Instances.empty())
   {
