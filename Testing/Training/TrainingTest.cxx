@@ -648,7 +648,7 @@ TEST(BatchPrefetcher, DeliversInOrderAndPassesErrorsOn)
   diva::BatchPrefetcher ordered(
     5,
     [](size_t i) {
-      return diva::Batch{ torch::full({ 1 }, static_cast<double>(i)), torch::Tensor() };
+      return diva::Batch{ torch::full({ 1 }, static_cast<double>(i)), torch::Tensor(), {} };
     },
     2);
   for (size_t i = 0; i < 5; ++i)
@@ -677,7 +677,7 @@ TEST(BatchPrefetcher, SeveralWorkersDeliverInOrder)
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(2 * static_cast<int>(12 - i)));
       --running;
-      return diva::Batch{ torch::full({ 1 }, static_cast<double>(i)), torch::Tensor() };
+      return diva::Batch{ torch::full({ 1 }, static_cast<double>(i)), torch::Tensor(), {} };
     },
     3, 4);
   for (size_t i = 0; i < 12; ++i)
