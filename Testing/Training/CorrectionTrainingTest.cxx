@@ -333,7 +333,7 @@ TEST(SimulatedCorrections, TheNextClickGoesToTheCentreOfTheLargestErrorInItsChan
   EXPECT_TRUE(torch::equal(unchanged, twoSample.input));
 }
 
-// A run with corrections on every sample (2 rounds) trains, the corrections change the samples it trains on, and a
+// A run with corrections on half the samples (2 rounds) trains, the corrections change samples it trains on, and a
 // resumed run continues exactly as the uninterrupted one (tolerance 0, one thread): the corrections depend only on
 // the seed and the weights, which the checkpoint holds.
 TEST(SimulatedCorrections, TrainingWithCorrectionsRunsAndResumesExactly)
@@ -343,7 +343,7 @@ TEST(SimulatedCorrections, TrainingWithCorrectionsRunsAndResumesExactly)
   at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
   auto uninterrupted = CorrectionOptions(CorrectionScratch("whole").string());
   uninterrupted.correctionRounds = 2;
-  uninterrupted.correctionProbability = 1.0;
+  uninterrupted.correctionProbability = 0.5;
   uninterrupted.epochs = 2;
   uninterrupted.deterministic = true;
   auto       whole = MakeCorrectionRun(uninterrupted);
