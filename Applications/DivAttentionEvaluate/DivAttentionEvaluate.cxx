@@ -243,6 +243,7 @@ struct PipelineSettings
   uint64_t                                          seed = 0;
   double                                            threshold = 0.5;
   double                                            coarseMaximumExtent = 400.0;
+  double                                            refinementBand = 0.5; ///< coarse voxels; negative: no band
   std::string                                       masksDirectory;
   torch::Device                                     device{ torch::kCPU };
   std::vector<itk::SegmentationDatasetReader::Case> cases;
@@ -848,6 +849,7 @@ EvaluatePipeline(const PipelineSettings & settings, std::vector<CorrectionStep> 
             filter->SetDevice(diva::DescribeDevice(settings.device));
             filter->SetThreshold(settings.threshold);
             filter->SetCoarseMaximumExtent(settings.coarseMaximumExtent);
+            filter->SetRefinementBand(settings.refinementBand);
             filter->Update();
             row.push_back(record(column.name, filter->GetOutput(), filter->GetUsedFallbackCrop() ? 1 : 0));
             // Stage 1 is the same in every column that uses --coarse-model: its mask is taken from the first such run.
@@ -947,6 +949,11 @@ main(int argc, char ** argv)
       TCLAP::ValueArg<double> coarseExtent("", "coarse-max-extent",
                                            "Whole pipeline: largest region (mm) the coarse stage may grow to", false,
                                            400.0, "mm", cmd);
+      TCLAP::ValueArg<double> refinementBand(
+        "", "refinement-band",
+        "Whole pipeline: half-width, in coarse-model voxels, of the band around the coarse mask's border within which "
+        "the refinement decides (the first click's mask); negative: no band (the paper's literal pipeline)",
+        false, 0.5, "voxels", cmd);
       TCLAP::ValueArg<std::string> masks("", "masks",
                                          "Whole pipeline: also write every mask to this directory "
                                          "(<case>_i<instance>_c<click>_<model>.nii.gz)",
@@ -1042,6 +1049,11 @@ main(int argc, char ** argv)
           throw std::invalid_argument("option --coarse-max-extent: " + std::to_string(coarseExtent.getValue()) +
                                       " is not > 0");
         }
+        if (!std::isfinite(refinementBand.getValue()))
+        {
+          throw std::invalid_argument("option --refinement-band: " + std::to_string(refinementBand.getValue()) +
+                                      " is not a finite number of coarse voxels (negative: no band)");
+        }
         if (coarseModel.isSet())
         {
           CheckFileExists("--coarse-model", coarseModel.getValue());
@@ -1069,7 +1081,7 @@ main(int argc, char ** argv)
       }
       else
       {
-        for (const auto * option : { &threshold, &coarseExtent })
+        for (const auto * option : { &threshold, &coarseExtent, &refinementBand })
         {
           if (option->isSet())
           {
@@ -1170,6 +1182,7 @@ main(int argc, char ** argv)
         settings.seed = seed.getValue();
         settings.threshold = threshold.getValue();
         settings.coarseMaximumExtent = coarseExtent.getValue();
+        settings.refinementBand = refinementBand.getValue();
         settings.masksDirectory = masks.getValue();
         settings.device = computeDevice;
         settings.cases = cases;
