@@ -128,6 +128,15 @@ public:
     std::vector<uint8_t> owner(boxCount, 0);
     using Entry = std::pair<float, SizeValueType>; // distance, image offset
     const auto lengths = grid.StepLengths();
+    // The search runs on the box's own grid: neighbours by offset arithmetic, and a neighbour outside the part's
+    // bounding box (not in the part, with no slot in the box's arrays) is never visited.
+    Grid boxGrid = grid;
+    boxGrid.start.Fill(0);
+    for (unsigned int a = 0; a < 3; ++a)
+    {
+      boxGrid.size[a] = box[a];
+    }
+    boxGrid.count = box[0] * box[1] * box[2];
     // Dijkstra from the seeds through the part; each voxel's owner is the side of its nearest seed.
     auto propagate = [&](const std::vector<IndexType> & positiveSeeds, const std::vector<IndexType> & negativeSeeds)
     {
@@ -152,13 +161,14 @@ public:
             continue;
           }
           const SizeValueType offset = grid.Offset(click);
-          if (state[local(offset)] == Outside || owner[local(offset)] != 0)
+          const SizeValueType at = local(offset);
+          if (state[at] == Outside || owner[at] != 0)
           {
             continue;
           }
-          distance[local(offset)] = 0.0f;
-          owner[local(offset)] = side;
-          queue.emplace(0.0f, offset);
+          distance[at] = 0.0f;
+          owner[at] = side;
+          queue.emplace(0.0f, at);
         }
       };
       // Positive clicks first: a tie keeps the object.
@@ -166,40 +176,29 @@ public:
       seed(negativeSeeds, Negative);
       while (!queue.empty())
       {
-        const auto [reached, offset] = queue.top();
+        const auto [reached, here] = queue.top();
         queue.pop();
-        const SizeValueType here = local(offset);
         if (state[here] == Settled || reached > distance[here])
         {
           continue;
         }
         state[here] = Settled;
-        grid.ForEachNeighbour(offset,
-                              [&, reached = reached, here = here](SizeValueType neighbour, int step)
-                              {
-                                // A neighbour outside the part's bounding box is not in the part (and has no
-                                // slot in the box's arrays).
-                                const auto at = grid.IndexOf(neighbour);
-                                for (unsigned int a = 0; a < 3; ++a)
-                                {
-                                  if (at[a] < low[a] || at[a] > high[a])
-                                  {
-                                    return;
-                                  }
-                                }
-                                const SizeValueType there = local(neighbour);
-                                if (state[there] != Unsettled)
-                                {
-                                  return;
-                                }
-                                const float candidate = reached + lengths[static_cast<size_t>(step)];
-                                if (candidate < distance[there])
-                                {
-                                  distance[there] = candidate;
-                                  owner[there] = owner[here];
-                                  queue.emplace(candidate, neighbour);
-                                }
-                              });
+        boxGrid.ForEachNeighbour(here,
+                                 [&, reached = reached, here = here](SizeValueType neighbour, int step)
+                                 {
+                                   const SizeValueType there = neighbour;
+                                   if (state[there] != Unsettled)
+                                   {
+                                     return;
+                                   }
+                                   const float candidate = reached + lengths[static_cast<size_t>(step)];
+                                   if (candidate < distance[there])
+                                   {
+                                     distance[there] = candidate;
+                                     owner[there] = owner[here];
+                                     queue.emplace(candidate, neighbour);
+                                   }
+                                 });
       }
     };
     // The geodesic Voronoi split between the negative and the positive clicks.
