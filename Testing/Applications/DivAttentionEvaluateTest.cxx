@@ -320,6 +320,38 @@ TEST_F(DivAttentionEvaluateCli, WholePipelineRowsAgreeWithTheMasksAndClicksAreSh
   EXPECT_EQ(rowsAgain[1], rows[3]);
 }
 
+// --refinement-band reaches the whole pipeline's filter: the band off (-1, the refinement's mask as it is) scores
+// another mask than the default band on the same click; a value that is not a number is refused naming it.
+TEST_F(DivAttentionEvaluateCli, RefinementBandReachesTheWholePipeline)
+{
+  const fs::path    dataset = Phantoms();
+  const std::string common = "--dataset " + dataset.string() + " --subset all --label 2 --clicks 1 --seed 5 " +
+                             "--threads 2 --coarse-max-extent 96 --no-stage1 --coarse-model " +
+                             Bundled("coarse-munet-small.pt") +
+                             " -m UNETR+div=" + Bundled("refine-unetr-small-divattention.pt");
+  std::vector<std::vector<std::vector<std::string>>> tables;
+  for (const std::string band : { "0.5", "-1" })
+  {
+    const fs::path csv = root / ("band" + band + ".csv");
+    const auto     run =
+      diva::clitest::Run(DIVATTENTION_EVALUATE_EXE, common + " --refinement-band " + band + " --csv " + csv.string());
+    ASSERT_EQ(run.exitCode, 0) << run.output;
+    tables.push_back(ReadCsv(csv));
+    ASSERT_EQ(tables.back().size(), 2u) << ReadAll(csv);
+  }
+  // Same click (columns 11-13), other mask: true and false positives (columns 8-9) differ.
+  for (size_t c = 11; c <= 13; ++c)
+  {
+    EXPECT_EQ(tables[0][1][c], tables[1][1][c]);
+  }
+  EXPECT_TRUE(tables[0][1][8] != tables[1][1][8] || tables[0][1][9] != tables[1][1][9])
+    << "--refinement-band -1 scored the default's mask (tp " << tables[0][1][8] << ", fp " << tables[0][1][9] << ")";
+  const auto bad = diva::clitest::Run(DIVATTENTION_EVALUATE_EXE, common + " --refinement-band abc");
+  EXPECT_EQ(bad.exitCode, 2) << bad.output;
+  EXPECT_NE(bad.output.find("refinement-band"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("'abc'"), std::string::npos) << bad.output;
+}
+
 TEST_F(DivAttentionEvaluateCli, WholePipelineBadInputs)
 {
   const std::string coarse = Bundled("coarse-munet-small.pt"), refine = Bundled("refine-espnet-small.pt");
