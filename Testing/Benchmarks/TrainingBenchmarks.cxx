@@ -99,6 +99,7 @@ diva::Batch
 MakeBatch(const itk::TrainingSampleSource & source, const std::vector<size_t> & order, size_t index)
 {
   std::vector<torch::Tensor> inputs, targets;
+  std::vector<size_t>        instances;
   for (int64_t i = 0; i < BatchSize; ++i)
   {
     const size_t position = index * static_cast<size_t>(BatchSize) + static_cast<size_t>(i);
@@ -106,8 +107,9 @@ MakeBatch(const itk::TrainingSampleSource & source, const std::vector<size_t> & 
       source.MakeTrainingSample(order[position % order.size()], static_cast<int64_t>(position / order.size()));
     inputs.push_back(sample.input);
     targets.push_back(sample.target);
+    instances.push_back(order[position % order.size()]);
   }
-  return { torch::stack(inputs), torch::stack(targets) };
+  return { torch::stack(inputs), torch::stack(targets), instances };
 }
 
 void
