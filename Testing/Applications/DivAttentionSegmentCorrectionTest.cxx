@@ -143,7 +143,7 @@ TEST_F(DivAttentionSegmentCorrection, NegativeClickRemovesAFalsePositiveOfThePre
   reader->SetFileName(output.string());
   reader->Update();
   const MaskImage * corrected = reader->GetOutput();
-  size_t            ballKept = 0, spleen = 0, spleenKept = 0;
+  size_t            ballKept = 0, spleen = 0, spleenKept = 0, added = 0;
   for (itk::ImageRegionIteratorWithIndex<MaskImage> it(previous, previous->GetLargestPossibleRegion()); !it.IsAtEnd();
        ++it)
   {
@@ -152,7 +152,10 @@ TEST_F(DivAttentionSegmentCorrection, NegativeClickRemovesAFalsePositiveOfThePre
     ballKept += it.Get() != 0 && !inSpleen && kept;
     spleen += inSpleen;
     spleenKept += inSpleen && kept;
+    added += it.Get() == 0 && kept;
   }
+  // The click lies in the previous mask (no pipeline run) and a negative click only removes: nothing new.
+  EXPECT_EQ(added, 0u) << "voxels outside the previous mask";
   std::cout << "ball voxels kept " << ballKept << " of " << ball << ", spleen kept " << spleenKept << " of " << spleen
             << std::endl;
   EXPECT_LT(ballKept, ball / 20) << "the false positive is removed";
