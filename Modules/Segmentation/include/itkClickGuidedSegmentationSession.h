@@ -31,11 +31,12 @@ namespace itk
  * - A **negative click on the mask** removes the false positive under it. With models whose stage 1 reads no negative
  *   click map (the bundled models: CT and click map), the part of the mask closer to the negative click than to every
  *   positive click, measured geodesically inside the mask (shortest paths through the mask's voxels at physical
- *   spacing: MaskCorrectionSupport::GeodesicCarve), is removed; a connected part of the mask that holds no positive
- *   click is removed whole. With a coarse model that reads a negative click map (a third input channel), the networks
- *   decide instead: the pipeline is run again at the positive clicks of the mask's part under the negative click,
- *   with every negative click so far, and its result replaces that part (the part is carved as above when none of
- *   its positive clicks ran the pipeline, e.g. a part of the previous mask).
+ *   spacing: MaskCorrectionSupport::GeodesicCarve), is removed, the cut moved to the narrowing where a false positive
+ *   joins the object when there is one; a connected part of the mask that holds no positive click is removed whole.
+ *   With a coarse model that reads a negative click map (a third input channel), the networks decide instead: the
+ *   pipeline is run again at the positive clicks of the mask's part under the negative click, with every negative
+ *   click so far, and its result replaces that part (the part is carved as above when none of its positive clicks ran
+ *   the pipeline, e.g. a part of the previous mask).
  * - A **negative click on the background** (a voxel the mask does not hold) changes nothing; it counts, and Undo
  *   takes it back.
  *

@@ -32,8 +32,11 @@ namespace itk
  *   negative clicks, each voxel belongs to its geodesically nearest click (the shortest path through object voxels,
  *   each step between neighbouring voxel centres counted at its physical length: Dijkstra over the 26-neighbour
  *   graph, which overestimates a straight distance by at most 8%); the voxels that belong to a negative click are
- *   returned. A part that no positive click lies in is returned whole. Voxels equally far from both keep the
- *   positive side (the positive clicks are settled first).
+ *   the candidates. Where the part narrows between the negative click and the object and widens again (shells of
+ *   geodesic distance from the negative click: see the code and Documentation/Pipeline.md, "Corrections"), only the
+ *   candidates nearer than that narrowing are returned, so a false positive joined to the object goes without the
+ *   object's side of the join. A part that no positive click lies in is returned whole. Voxels equally far from
+ *   both keep the positive side (the positive clicks are settled first).
  * - CheckSameGrid(): an itk::ExceptionObject naming the input and what differs (size, origin, spacing, direction)
  *   when a mask is not on an image's grid.
  * \ingroup DivAttention
