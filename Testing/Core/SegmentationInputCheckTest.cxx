@@ -1,6 +1,7 @@
 // What a CT and its clicks must satisfy before a click-guided segmentation runs (itk::SegmentationInputCheck): a
 // click on the air around the patient is refused, a click on air inside the body (lung, airway, a ground-glass
 // lesion) is not; a single slice or 50 mm voxels are errors naming the input.
+#include "DivAttentionTestImages.h"
 #include "itkSegmentationInputCheck.h"
 
 #include <gtest/gtest.h>
@@ -181,6 +182,38 @@ TEST(SegmentationInputCheck, ASingleSliceCoarseVoxelsAndOneValueEverywhereAreErr
   EXPECT_NE(message.find("every voxel holds the same value (3000)"), std::string::npos) << message;
   thin->SetPixel({ { 63, 63, 3 } }, 2999.0f); // the last voxel differs: the scan reaches it
   EXPECT_EQ(Message([&] { Check::CheckImage(thin.GetPointer(), "CT"); }), "");
+}
+
+// Within a radius: physical distance from the click to a voxel's centre, under anisotropic spacing and an oblique
+// direction (MakeObliqueImage: 0.7 x 0.9 x 2.5 mm, rotated).
+TEST(SegmentationInputCheck, ContainsClickWithinMeasuresPhysicalDistance)
+{
+  auto mask = DivAttentionTest::MakeObliqueImage<itk::Image<uint8_t, 3>>({ { 20, 20, 10 } });
+  mask->FillBuffer(0);
+  mask->SetPixel({ { 10, 10, 5 } }, 1);
+  PointType object;
+  mask->TransformIndexToPhysicalPoint({ { 10, 10, 5 } }, object);
+  PointType away;
+  mask->TransformIndexToPhysicalPoint({ { 10, 10, 7 } }, away); // two slices: 5.0 mm off
+  EXPECT_FALSE(itk::SegmentationInputCheck::ContainsClick(mask.GetPointer(), away));
+  EXPECT_FALSE(itk::SegmentationInputCheck::ContainsClickWithin(mask.GetPointer(), away, 4.9));
+  EXPECT_TRUE(itk::SegmentationInputCheck::ContainsClickWithin(mask.GetPointer(), away, 5.1));
+  EXPECT_FALSE(itk::SegmentationInputCheck::ContainsClickWithin(mask.GetPointer(), away, 0.0));
+  mask->TransformIndexToPhysicalPoint({ { 16, 10, 5 } }, away); // six columns: 4.2 mm off
+  EXPECT_FALSE(itk::SegmentationInputCheck::ContainsClickWithin(mask.GetPointer(), away, 4.1));
+  EXPECT_TRUE(itk::SegmentationInputCheck::ContainsClickWithin(mask.GetPointer(), away, 4.3));
+  EXPECT_TRUE(itk::SegmentationInputCheck::ContainsClickWithin(mask.GetPointer(), object, 0.0));
+  // A click outside the grid still finds an object voxel within reach, and nothing beyond it.
+  mask->SetPixel({ { 0, 0, 0 } }, 1);
+  PointType corner;
+  mask->TransformIndexToPhysicalPoint({ { 0, 0, 0 } }, corner);
+  itk::ContinuousIndex<double, 3> outside;
+  outside[0] = -2.0; // 1.4 mm before the grid's first column
+  outside[1] = 0.0;
+  outside[2] = 0.0;
+  mask->TransformContinuousIndexToPhysicalPoint(outside, corner);
+  EXPECT_TRUE(itk::SegmentationInputCheck::ContainsClickWithin(mask.GetPointer(), corner, 1.5));
+  EXPECT_FALSE(itk::SegmentationInputCheck::ContainsClickWithin(mask.GetPointer(), corner, 1.3));
 }
 
 TEST(SegmentationInputCheck, ContainsClickReadsTheClickedVoxel)

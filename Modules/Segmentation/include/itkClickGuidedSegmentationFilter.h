@@ -45,9 +45,9 @@ namespace itk
  * If the coarse mask is empty, the crop is a cube of FallbackCropSize mm centred on the first click
  * (GetUsedFallbackCrop(), and the output's MetaDataDictionary key "DivAttention.FallbackCrop" is "true").
  *
- * The mask holds the first click, or it is empty and GetNothingFoundAtClick() is true (metadata key
- * "DivAttention.NothingFoundAtClick"): when the final mask misses the click's voxel, or when no click touched a
- * coarse mask that is not empty (GetUsedAllCoarseComponents()), nothing was found at the click, and no object
+ * The mask holds the first click (a voxel within ClickTolerance mm of it), or it is empty and GetNothingFoundAtClick()
+ * is true (metadata key "DivAttention.NothingFoundAtClick"): when the final mask misses the click, or when no click
+ * touched a coarse mask that is not empty (GetUsedAllCoarseComponents()), nothing was found at the click, and no object
  * elsewhere is returned.
  * Bad input is an itk::ExceptionObject naming it (SegmentationInputCheck): a volume under 4 voxels along an axis, of
  * voxels coarser than 10 mm or of one value everywhere, a click on the air around the patient, a click outside the
@@ -163,6 +163,13 @@ public:
    * is. Documentation/Pipeline.md, "Stage 2 within the coarse border". */
   itkSetMacro(RefinementBand, double);
   itkGetConstMacro(RefinementBand, double);
+  /** How far (mm) the mask's nearest voxel may lie from the first click for the mask to count as found at the click
+   * (GetNothingFoundAtClick()). Default (any negative value): one voxel diagonal of the coarse model's grid (sqrt(3) x
+   * its largest spacing: 5.2 mm for a 3 mm model), the coarse stage's own resolution, so a click on a thin or small
+   * object (a duodenal wall, the gallbladder) whose mask the 3 mm stage places a voxel off is not thrown away; 0: the
+   * click's own voxel must be object. */
+  itkSetMacro(ClickTolerance, double);
+  itkGetConstMacro(ClickTolerance, double);
   /** Crop side (mm) around the click when the coarse mask is empty; default 64. */
   itkSetMacro(FallbackCropSize, double);
   itkGetConstMacro(FallbackCropSize, double);
@@ -307,6 +314,7 @@ private:
   bool          m_KeepClickedComponent{ true };
   double        m_RefinementBand{ 0.5 };
   double        m_FallbackCropSize{ 64.0 };
+  double        m_ClickTolerance{ -1.0 };
   double        m_CoarseMaximumExtent{ 400.0 };
   bool          m_ComputeProbabilityImage{ true };
   bool          m_ComputeAttentionMap{ true };

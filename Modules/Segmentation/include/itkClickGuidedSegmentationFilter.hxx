@@ -474,8 +474,17 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
   }
   else
   {
-    m_NothingFoundAtClick = (m_UsedAllCoarseComponents && !m_UsedFallbackCrop) ||
-                            !SegmentationInputCheck::ContainsClick(m_Label.GetPointer(), m_Clicks.front());
+    double tolerance = m_ClickTolerance;
+    if (tolerance < 0.0)
+    {
+      const auto coarseModel =
+        this->ResolveModel(m_CoarseModel, m_CoarseModelFile, m_CoarseFileModel, m_CoarseFileModelKey, "coarse model");
+      const auto & spacing = coarseModel->description.preprocessing.targetSpacing;
+      tolerance = std::sqrt(3.0) * *std::max_element(spacing.begin(), spacing.end());
+    }
+    m_NothingFoundAtClick =
+      (m_UsedAllCoarseComponents && !m_UsedFallbackCrop) ||
+      !SegmentationInputCheck::ContainsClickWithin(m_Label.GetPointer(), m_Clicks.front(), tolerance);
   }
   if (m_NothingFoundAtClick)
   {
@@ -694,6 +703,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream
   os << indent << "UsedFallbackCrop: " << m_UsedFallbackCrop << std::endl;
   os << indent << "UsedAllCoarseComponents: " << m_UsedAllCoarseComponents << std::endl;
   os << indent << "NothingFoundAtClick: " << m_NothingFoundAtClick << std::endl;
+  os << indent << "ClickTolerance: " << m_ClickTolerance << std::endl;
   os << indent << "DeviceUsed: " << m_DeviceUsed << std::endl;
   os << indent << "NumberOfCoarseWindows: " << m_NumberOfCoarseWindows << std::endl;
 }
