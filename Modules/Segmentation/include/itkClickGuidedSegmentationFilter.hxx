@@ -568,9 +568,21 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
         m_Clicks = { clicks[k] };
         this->RunPipeline();
         ran = true;
+        bool added = false;
         for (const auto offset : MaskCorrectionSupport::ConnectedVoxels(m_Label.GetPointer(), { positives[k] }))
         {
+          added = added || mask->GetBufferPointer()[offset] == 0;
           mask->GetBufferPointer()[offset] = 1;
+        }
+        if (!added)
+        {
+          // As a session: the click's like-intensity neighbourhood when the pipeline adds nothing.
+          for (const auto offset : MaskCorrectionSupport::LikeIntensityRegion(
+                 input, mask.GetPointer(), positives[k], MaskCorrectionSupport::LikeIntensityDefaultRadius,
+                 MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth))
+          {
+            mask->GetBufferPointer()[offset] = 1;
+          }
         }
       }
       if (!ran)
@@ -602,7 +614,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
   {
     for (const auto & negative : negatives)
     {
-      for (const auto offset : MaskCorrectionSupport::GeodesicCarve(mask.GetPointer(), { negative }, positives))
+      for (const auto offset : MaskCorrectionSupport::LocalGeodesicCarve(mask.GetPointer(), negative, positives))
       {
         mask->GetBufferPointer()[offset] = 0;
       }

@@ -130,6 +130,19 @@ public:
   GetPositiveClicks() const;
   PointListType
   GetNegativeClicks() const;
+  /** Radius (mm) of the like-intensity fallback of a positive click where the pipeline adds nothing; default 10.
+   * Must be positive. */
+  void
+  SetLikeIntensityRadius(double radius);
+  double
+  GetLikeIntensityRadius() const;
+  /** What the last click in force did (Documentation/Pipeline.md, "Corrections"): "pipeline" (a positive click's
+   * pipeline component joined the mask), "like-intensity" (the pipeline added nothing; the click's like-intensity
+   * neighbourhood joined), "anchor" (a positive click inside the mask), "network" (a negative click re-ran a pipeline
+   * that reads negative clicks), "carve" (a negative click removed voxels), "background" (a negative click removed
+   * nothing), "" (no click). */
+  std::string
+  GetLastClickOutcome() const;
   /** How many times the pipeline (the networks) ran since this session was created. */
   unsigned int
   GetNumberOfPipelineRuns() const;
@@ -152,6 +165,7 @@ private:
     PointType      click;
     OffsetListType added;
     OffsetListType removed;
+    const char *   outcome = "";
   };
 
   void
@@ -173,20 +187,21 @@ private:
   void
   StartMask();
 
-  mutable std::mutex                            m_Mutex;
-  typename InputImageType::ConstPointer         m_Image;
-  typename OutputImageType::Pointer             m_PreviousMask;
-  typename OutputImageType::Pointer             m_Mask;
-  typename SegmentationFilterType::Pointer      m_Filter;
-  ModelPointer                                  m_CoarseModel;
-  ModelPointer                                  m_RefineModel;
-  std::string                                   m_CoarseModelFile;
-  std::string                                   m_RefineModelFile;
-  ModelPointer                                  m_CoarseFileModel;
-  ModelPointer                                  m_RefineFileModel;
-  std::string                                   m_Device{ "auto" };
-  double                                        m_Threshold{ 0.5 };
-  std::vector<Step>                             m_History;
+  mutable std::mutex                       m_Mutex;
+  typename InputImageType::ConstPointer    m_Image;
+  typename OutputImageType::Pointer        m_PreviousMask;
+  typename OutputImageType::Pointer        m_Mask;
+  typename SegmentationFilterType::Pointer m_Filter;
+  ModelPointer                             m_CoarseModel;
+  ModelPointer                             m_RefineModel;
+  std::string                              m_CoarseModelFile;
+  std::string                              m_RefineModelFile;
+  ModelPointer                             m_CoarseFileModel;
+  ModelPointer                             m_RefineFileModel;
+  std::string                              m_Device{ "auto" };
+  double                                   m_Threshold{ 0.5 };
+  double                                   m_LikeIntensityRadius{ MaskCorrectionSupport::LikeIntensityDefaultRadius };
+  std::vector<Step>                        m_History;
   std::map<std::vector<double>, OffsetListType> m_Cache;
   unsigned int                                  m_NumberOfPipelineRuns{ 0 };
 };

@@ -7,6 +7,7 @@
 #include "itkSegmentationModelSupport.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 namespace itk
@@ -294,6 +295,19 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddPositiveClick(cons
         step.added.push_back(offset);
       }
     }
+    step.outcome = "pipeline";
+    if (step.added.empty())
+    {
+      // The pipeline found nothing new at the click: its like-intensity neighbourhood instead, within the radius.
+      step.added = MaskCorrectionSupport::LikeIntensityRegion(
+        m_Image.GetPointer(), m_Mask.GetPointer(), index, m_LikeIntensityRadius, MaskCorrectionSupport::LikeIntensityK,
+        MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
+      step.outcome = "like-intensity";
+    }
+  }
+  else
+  {
+    step.outcome = "anchor";
   }
   // Inside the mask: an anchor, a seed of the object side for later negative clicks; nothing changes now.
   this->Apply(step);
@@ -371,12 +385,18 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddNegativeClick(cons
           }
         }
         decided = true;
+        step.outcome = "network";
       }
     }
     if (!decided)
     {
-      step.removed = MaskCorrectionSupport::GeodesicCarve(m_Mask.GetPointer(), { index }, positives);
+      step.removed = MaskCorrectionSupport::LocalGeodesicCarve(m_Mask.GetPointer(), index, positives);
+      step.outcome = "carve";
     }
+  }
+  else
+  {
+    step.outcome = "background";
   }
   // On the background: nothing to remove.
   this->Apply(step);
@@ -516,6 +536,34 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::GetNegativeClicksLock
 }
 
 template<typename TInputImage, typename TOutputImage>
+void
+ClickGuidedSegmentationSession<TInputImage, TOutputImage>::SetLikeIntensityRadius(double radius)
+{
+  const std::lock_guard<std::mutex> lock(m_Mutex);
+  if (!(radius > 0.0) || !std::isfinite(radius))
+  {
+    itkDivAttentionInputError("LikeIntensityRadius", "must be a positive number of mm, got " << radius);
+  }
+  m_LikeIntensityRadius = radius;
+}
+
+template<typename TInputImage, typename TOutputImage>
+double
+ClickGuidedSegmentationSession<TInputImage, TOutputImage>::GetLikeIntensityRadius() const
+{
+  const std::lock_guard<std::mutex> lock(m_Mutex);
+  return m_LikeIntensityRadius;
+}
+
+template<typename TInputImage, typename TOutputImage>
+std::string
+ClickGuidedSegmentationSession<TInputImage, TOutputImage>::GetLastClickOutcome() const
+{
+  const std::lock_guard<std::mutex> lock(m_Mutex);
+  return m_History.empty() ? std::string() : std::string(m_History.back().outcome);
+}
+
+template<typename TInputImage, typename TOutputImage>
 unsigned int
 ClickGuidedSegmentationSession<TInputImage, TOutputImage>::GetNumberOfPipelineRuns() const
 {
@@ -538,6 +586,7 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::PrintSelf(std::ostrea
   os << indent << "RefineModelFile: " << m_RefineModelFile << std::endl;
   os << indent << "Device: " << m_Device << std::endl;
   os << indent << "Threshold: " << m_Threshold << std::endl;
+  os << indent << "LikeIntensityRadius: " << m_LikeIntensityRadius << std::endl;
   os << indent << "Clicks: " << m_History.size() << std::endl;
   for (const auto & step : m_History)
   {

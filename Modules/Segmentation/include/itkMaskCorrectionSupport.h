@@ -37,6 +37,10 @@ namespace itk
  *   candidates nearer than that narrowing are returned, so a false positive joined to the object goes without the
  *   object's side of the join. A part that no positive click lies in is returned whole. Voxels equally far from
  *   both keep the positive side (the positive clicks are settled first).
+ * - LocalGeodesicCarve(): GeodesicCarve() for one negative click, bounded to a ball that scales with the click's
+ *   depth in the mask (DepthInMask()) and to voxels no deeper than the click: what sessions and the filter remove.
+ * - LikeIntensityRegion(): what a positive click adds where the pipeline adds nothing: the connected voxels of like
+ *   intensity around it, within a radius.
  * - CheckSameGrid(): an itk::ExceptionObject naming the input and what differs (size, origin, spacing, direction)
  *   when a mask is not on an image's grid.
  * \ingroup DivAttention
@@ -46,6 +50,12 @@ class MaskCorrectionSupport
 public:
   using OffsetListType = std::vector<SizeValueType>;
   using IndexType = Index<3>;
+
+  /** The like-intensity fallback of a positive click (LikeIntensityRegion()): mean +- max(2.5 SD, 20) of the click's
+   * 3 x 3 x 3 neighbourhood, within 10 mm of the click unless a session sets another radius. */
+  static constexpr double LikeIntensityK = 2.5;
+  static constexpr double LikeIntensityMinimumHalfWidth = 20.0;
+  static constexpr double LikeIntensityDefaultRadius = 10.0;
 
   /** The object voxels 26-connected to the seeds (seeds outside the mask, or on its background, seed nothing), in the
    * order they were reached. */
@@ -260,6 +270,158 @@ public:
       }
     }
     return removed;
+  }
+
+  /** How deep `index` lies in the mask (physical mm): the distance from its centre to the nearest voxel centre that
+   * is background or outside the image; 0 when `index` is background or outside. */
+  template<typename TMask>
+  static double
+  DepthInMask(const TMask * mask, const IndexType & index, double limit = std::numeric_limits<double>::infinity())
+  {
+    const Grid grid(mask);
+    if (!grid.Contains(index) || mask->GetBufferPointer()[grid.Offset(index)] == 0)
+    {
+      return 0.0;
+    }
+    const double smallest = *std::min_element(grid.spacing.begin(), grid.spacing.end());
+    double       best = std::numeric_limits<double>::infinity();
+    // Cubes of growing (Chebyshev) radius r; a voxel at radius r is at least r * smallest spacing away.
+    for (IndexValueType r = 1; static_cast<double>(r) * smallest < best && static_cast<double>(r) * smallest <= limit;
+         ++r)
+    {
+      for (IndexValueType dz = -r; dz <= r; ++dz)
+      {
+        for (IndexValueType dy = -r; dy <= r; ++dy)
+        {
+          const bool face = std::abs(dz) == r || std::abs(dy) == r;
+          for (IndexValueType dx = -r; dx <= r; dx += (face ? 1 : 2 * r))
+          {
+            const IndexType at{ { index[0] + dx, index[1] + dy, index[2] + dz } };
+            if (grid.Contains(at) && mask->GetBufferPointer()[grid.Offset(at)] != 0)
+            {
+              continue;
+            }
+            const double x = dx * grid.spacing[0], y = dy * grid.spacing[1], z = dz * grid.spacing[2];
+            best = std::min(best, std::sqrt(x * x + y * y + z * z));
+          }
+        }
+      }
+    }
+    return best;
+  }
+
+  /** GeodesicCarve() for one negative click, bounded locally: of its voxels only those within
+   * max(2 x DepthInMask(negative), one voxel diagonal) mm of the click (physical distance between voxel centres) and
+   * no deeper in the mask than the click (plus half the smallest spacing). A click in a thin false-positive rim
+   * removes a thin piece of it and not the object behind it, a click deep in a leaked blob the blob. A part with no
+   * positive click is still returned whole. */
+  template<typename TMask>
+  static OffsetListType
+  LocalGeodesicCarve(const TMask * mask, const IndexType & negative, const std::vector<IndexType> & positives)
+  {
+    OffsetListType removed = GeodesicCarve(mask, { negative }, positives);
+    if (removed.empty() || removed.size() == ConnectedVoxels(mask, { negative }).size())
+    {
+      return removed;
+    }
+    const Grid   grid(mask);
+    const double diagonal = std::sqrt(grid.spacing[0] * grid.spacing[0] + grid.spacing[1] * grid.spacing[1] +
+                                      grid.spacing[2] * grid.spacing[2]);
+    const double depth = DepthInMask(mask, negative);
+    const double radius = std::max(2.0 * depth, diagonal);
+    // No deeper than the click (half the smallest spacing of slack): the object behind a thin rim stays.
+    const double deepest = depth + 0.5 * *std::min_element(grid.spacing.begin(), grid.spacing.end());
+    removed.erase(std::remove_if(removed.begin(), removed.end(),
+                                 [&](SizeValueType offset)
+                                 {
+                                   const auto index = grid.IndexOf(offset);
+                                   double     squared = 0.0;
+                                   for (unsigned int a = 0; a < 3; ++a)
+                                   {
+                                     const double d = (index[a] - negative[a]) * grid.spacing[a];
+                                     squared += d * d;
+                                   }
+                                   return squared > radius * radius || DepthInMask(mask, index, deepest) > deepest;
+                                 }),
+                  removed.end());
+    return removed;
+  }
+
+  /** The like-intensity neighbourhood of a positive click, for a click where the pipeline adds nothing: the voxels
+   * 26-connected to `click` through voxels that are background in `mask`, lie within `radius` mm of the click
+   * (physical distance between voxel centres) and whose intensity lies in mean +- max(k x SD, minimumHalfWidth) of
+   * the click's 3 x 3 x 3 neighbourhood in `image` (the click's voxel always, when it is background). */
+  template<typename TImage, typename TMask>
+  static OffsetListType
+  LikeIntensityRegion(const TImage *    image,
+                      const TMask *     mask,
+                      const IndexType & click,
+                      double            radius,
+                      double            k,
+                      double            minimumHalfWidth)
+  {
+    OffsetListType region;
+    const Grid     grid(mask);
+    if (!grid.Contains(click) || mask->GetBufferPointer()[grid.Offset(click)] != 0)
+    {
+      return region;
+    }
+    const auto * values = image->GetBufferPointer();
+    double       sum = 0.0, squares = 0.0;
+    size_t       n = 0;
+    for (IndexValueType dz = -1; dz <= 1; ++dz)
+    {
+      for (IndexValueType dy = -1; dy <= 1; ++dy)
+      {
+        for (IndexValueType dx = -1; dx <= 1; ++dx)
+        {
+          const IndexType at{ { click[0] + dx, click[1] + dy, click[2] + dz } };
+          if (grid.Contains(at))
+          {
+            const double v = static_cast<double>(values[grid.Offset(at)]);
+            sum += v;
+            squares += v * v;
+            ++n;
+          }
+        }
+      }
+    }
+    const double      mean = sum / static_cast<double>(n);
+    const double      sd = std::sqrt(std::max(0.0, squares / static_cast<double>(n) - mean * mean));
+    const double      half = std::max(k * sd, minimumHalfWidth);
+    std::vector<bool> seen(grid.count, false);
+    const auto        start = grid.Offset(click);
+    seen[start] = true;
+    region.push_back(start);
+    for (size_t next = 0; next < region.size(); ++next)
+    {
+      grid.ForEachNeighbour(region[next],
+                            [&](SizeValueType neighbour, int)
+                            {
+                              if (seen[neighbour])
+                              {
+                                return;
+                              }
+                              seen[neighbour] = true;
+                              if (mask->GetBufferPointer()[neighbour] != 0 ||
+                                  std::abs(static_cast<double>(values[neighbour]) - mean) > half)
+                              {
+                                return;
+                              }
+                              const auto index = grid.IndexOf(neighbour);
+                              double     squared = 0.0;
+                              for (unsigned int a = 0; a < 3; ++a)
+                              {
+                                const double d = (index[a] - click[a]) * grid.spacing[a];
+                                squared += d * d;
+                              }
+                              if (squared <= radius * radius)
+                              {
+                                region.push_back(neighbour);
+                              }
+                            });
+    }
+    return region;
   }
 
   /** Throws itk::ExceptionObject naming `what` and what differs when `mask` is not on `image`'s grid: the same size,
