@@ -373,7 +373,8 @@ TEST(ClickGuidedSegmentationSession, PositiveClickWhereThePipelineFindsNothingAd
 
   auto session = NewSession();
   EXPECT_THROW(session->SetLikeIntensityRadius(0.0), itk::ExceptionObject);
-  EXPECT_DOUBLE_EQ(session->GetLikeIntensityRadius(), 10.0);
+  EXPECT_DOUBLE_EQ(session->GetLikeIntensityRadius(), 5.0);
+  session->SetLikeIntensityRadius(10.0);
   session->AddPositiveClick(click);
   EXPECT_EQ(session->GetNumberOfPipelineRuns(), 1u);
   EXPECT_EQ(session->GetLastClickOutcome(), "like-intensity");

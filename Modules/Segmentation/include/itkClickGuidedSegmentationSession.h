@@ -130,7 +130,7 @@ public:
   GetPositiveClicks() const;
   PointListType
   GetNegativeClicks() const;
-  /** Radius (mm) of the like-intensity fallback of a positive click where the pipeline adds nothing; default 10.
+  /** Radius (mm) of the like-intensity fallback of a positive click where the pipeline adds nothing; default 5.
    * Must be positive. */
   void
   SetLikeIntensityRadius(double radius);

@@ -52,10 +52,10 @@ public:
   using IndexType = Index<3>;
 
   /** The like-intensity fallback of a positive click (LikeIntensityRegion()): mean +- max(2.5 SD, 20) of the click's
-   * 3 x 3 x 3 neighbourhood, within 10 mm of the click unless a session sets another radius. */
+   * 3 x 3 x 3 neighbourhood, within 5 mm of the click unless a session sets another radius. */
   static constexpr double LikeIntensityK = 2.5;
   static constexpr double LikeIntensityMinimumHalfWidth = 20.0;
-  static constexpr double LikeIntensityDefaultRadius = 10.0;
+  static constexpr double LikeIntensityDefaultRadius = 5.0;
 
   /** The object voxels 26-connected to the seeds (seeds outside the mask, or on its background, seed nothing), in the
    * order they were reached. */
