@@ -123,8 +123,10 @@ TEST(CoarseBandRefinement, RefinementDecidesOnlyNearTheCoarseBorder)
     filter->SetInput(MakeImage(48, 1.0, patchCentre, refinedValue));
     filter->SetCoarseMask(coarse);
     filter->SetBandWidth(band);
+    filter->SetMinimumKeptFraction(0.0); // the band alone (the guard below has its own test)
     filter->Update();
     EXPECT_FALSE(filter->GetCoarseMaskIsEmpty());
+    EXPECT_FALSE(filter->GetRefinementRejected());
     const FloatImageType * output = filter->GetOutput();
     // The coarse mask as the filter sees it: the ball sampled at 3 mm and interpolated, so its border lies within
     // one coarse voxel (3 mm) of the sphere. Voxels clearly inside, clearly outside and clearly in the band:
@@ -156,6 +158,59 @@ TEST(CoarseBandRefinement, RefinementDecidesOnlyNearTheCoarseBorder)
     EXPECT_GT(outside, 1000u);
     EXPECT_GT(inBand, 1000u);
   }
+}
+
+// A refinement that keeps less than MinimumKeptFraction of the coarse object disagrees with stage 1: the coarse
+// mask stands (a thin object, 5 mm ball at 3 mm, all of it within the 1.5 mm band, refined to "background").
+TEST(CoarseBandRefinement, ARefinementThatDropsMostOfTheCoarseObjectIsRejected)
+{
+  PointType centre;
+  centre[0] = 1.0;
+  centre[1] = 2.0;
+  centre[2] = 3.0;
+  const auto coarse = CoarseBall(centre, 5.0);
+  PointType  patchCentre = centre;
+  patchCentre[0] += 0.25;
+  const auto run = [&](float refinedValue, double fraction)
+  {
+    auto filter = BandFilterType::New();
+    filter->SetInput(MakeImage(24, 1.0, patchCentre, refinedValue));
+    filter->SetCoarseMask(coarse);
+    filter->SetBandWidth(1.5);
+    filter->SetMinimumKeptFraction(fraction);
+    filter->Update();
+    size_t object = 0, coarseObject = 0;
+    auto   interpolator = itk::LinearInterpolateImageFunction<FloatImageType, double>::New();
+    interpolator->SetInputImage(coarse);
+    const FloatImageType * output = filter->GetOutput();
+    for (itk::ImageRegionConstIteratorWithIndex<FloatImageType> it(output, output->GetLargestPossibleRegion());
+         !it.IsAtEnd(); ++it)
+    {
+      PointType point;
+      output->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+      const auto index = coarse->TransformPhysicalPointToContinuousIndex<double>(point);
+      const bool inCoarse =
+        interpolator->IsInsideBuffer(index) && interpolator->EvaluateAtContinuousIndex(index) >= 0.5;
+      coarseObject += inCoarse ? 1 : 0;
+      object += it.Get() >= 0.5f ? 1 : 0;
+      if (filter->GetRefinementRejected())
+      {
+        EXPECT_EQ(it.Get(), inCoarse ? 1.0f : 0.0f) << "the coarse mask stands";
+      }
+    }
+    EXPECT_GT(coarseObject, 100u);
+    return std::make_pair(filter->GetRefinementRejected(), static_cast<double>(object) / coarseObject);
+  };
+  // "Background" everywhere: the default guard (0.5) rejects it and the coarse object stands whole.
+  const auto rejected = run(0.0f, 0.5);
+  EXPECT_TRUE(rejected.first);
+  EXPECT_DOUBLE_EQ(rejected.second, 1.0);
+  // Without the guard the band lets the refinement erase most of the object.
+  const auto kept = run(0.0f, 0.0);
+  EXPECT_FALSE(kept.first);
+  EXPECT_LT(kept.second, 0.5);
+  // A refinement that keeps the object is not touched.
+  EXPECT_FALSE(run(1.0f, 0.5).first);
 }
 
 TEST(CoarseBandRefinement, EmptyCoarseMaskPassesTheRefinementThroughAndBadParametersAreErrors)

@@ -65,8 +65,18 @@ public:
   itkSetMacro(BandWidth, double);
   itkGetConstMacro(BandWidth, double);
 
+  /** Smallest fraction of the coarse object (its voxels on the patch grid) the banded refinement must keep; default
+   * 0.5. A refinement that keeps less is not a refinement of the coarse object but a disagreement with it (on real CT
+   * the bundled refinement, trained on phantoms, answers "background" on thin or low-contrast objects that stage 1
+   * found: the duodenum, the gallbladder): the coarse mask then stands on the patch, GetRefinementRejected() is true.
+   * 0 keeps every refinement. */
+  itkSetClampMacro(MinimumKeptFraction, double, 0.0, 1.0);
+  itkGetConstMacro(MinimumKeptFraction, double);
+
   /** After Update(): the coarse mask had no object voxel on the patch grid, so the refinement was passed through. */
   itkGetConstMacro(CoarseMaskIsEmpty, bool);
+  /** After Update(): the refinement kept less than MinimumKeptFraction of the coarse object, which stands instead. */
+  itkGetConstMacro(RefinementRejected, bool);
 
 protected:
   CoarseBandRefinementImageFilter();
@@ -92,7 +102,9 @@ protected:
 private:
   double m_Threshold{ 0.5 };
   double m_BandWidth{ 1.5 };
+  double m_MinimumKeptFraction{ 0.5 };
   bool   m_CoarseMaskIsEmpty{ false };
+  bool   m_RefinementRejected{ false };
 };
 } // namespace itk
 

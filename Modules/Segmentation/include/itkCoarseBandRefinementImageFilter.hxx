@@ -85,6 +85,7 @@ CoarseBandRefinementImageFilter<TImage, TCoarseImage>::GenerateData()
     objectVoxels += inside ? 1 : 0;
   }
   m_CoarseMaskIsEmpty = objectVoxels == 0;
+  m_RefinementRejected = false;
   if (m_CoarseMaskIsEmpty)
   {
     ImageRegionConstIterator<ImageType> in(refined, region);
@@ -112,6 +113,7 @@ CoarseBandRefinementImageFilter<TImage, TCoarseImage>::GenerateData()
   ImageRegionConstIterator<ImageType>    in(refined, region);
   ImageRegionConstIterator<DistanceType> d(distance->GetOutput(), region);
   ImageRegionConstIterator<MaskType>     m(mask, region);
+  size_t                                 keptVoxels = 0;
   for (ImageRegionIterator<ImageType> out(output, region); !out.IsAtEnd(); ++in, ++d, ++m, ++out)
   {
     const double fromBorder = std::abs(static_cast<double>(d.Get())) + (m.Get() != 0 ? halfVoxel : -halfVoxel);
@@ -123,6 +125,17 @@ CoarseBandRefinementImageFilter<TImage, TCoarseImage>::GenerateData()
     {
       out.Set(in.Get());
     }
+    keptVoxels += out.Get() >= m_Threshold ? 1 : 0;
+  }
+  // A refinement that throws most of the coarse object away disagrees with stage 1 rather than refining it.
+  if (static_cast<double>(keptVoxels) < m_MinimumKeptFraction * static_cast<double>(objectVoxels))
+  {
+    m_RefinementRejected = true;
+    ImageRegionConstIterator<MaskType> coarseMask(mask, region);
+    for (ImageRegionIterator<ImageType> out(output, region); !out.IsAtEnd(); ++coarseMask, ++out)
+    {
+      out.Set(coarseMask.Get() != 0 ? 1 : 0);
+    }
   }
 }
 
@@ -133,7 +146,9 @@ CoarseBandRefinementImageFilter<TImage, TCoarseImage>::PrintSelf(std::ostream & 
   Superclass::PrintSelf(os, indent);
   os << indent << "Threshold: " << m_Threshold << std::endl;
   os << indent << "BandWidth: " << m_BandWidth << std::endl;
+  os << indent << "MinimumKeptFraction: " << m_MinimumKeptFraction << std::endl;
   os << indent << "CoarseMaskIsEmpty: " << m_CoarseMaskIsEmpty << std::endl;
+  os << indent << "RefinementRejected: " << m_RefinementRejected << std::endl;
 }
 } // namespace itk
 
