@@ -8,7 +8,7 @@
 #           run 1 (the first click of the process) against runs 2-4 (steady), one process per repeat.
 # cli:      DivAttentionSegment on the same CT as an uncompressed NIfTI (the pipeline bench's --write-inputs), mask
 #           out as .nii.gz, `small` (bundled models) and `paper` (untrained paper-size models, one coarse window),
-#           with the warm-up (default) and --no-warm-up: wall seconds of the whole process (/usr/bin/time).
+#           with --warm-up always, read (the default) and off: wall seconds of the whole process (/usr/bin/time).
 # batch:    100 phantom cases (DivAttentionPhantom, 253x200x~60-90 voxels, a click on the spleen each) in one
 #           DivAttentionSegment --batch, bundled models: cases/s over the run, and the first and second case's seconds
 #           from the summary CSV.
@@ -74,18 +74,18 @@ run_cli() {
     local models=()
     [ "$preset" = paper ] && models=(--coarse-model "$inputs/coarse-paper.pt" --refine-model "$inputs/refine-paper.pt"
       --coarse-max-extent 1)
-    for warm in "" --no-warm-up; do
+    for warm in always read off; do
       local walls=()
       for ((k = 0; k < repeat; ++k)); do
         rm -f "$inputs/mask.nii.gz"
         local start end
         start=$(date +%s.%N)
         "$segment" --input "$inputs/ct.nii" --click "$click" --output "$inputs/mask.nii.gz" --threads "$threads" \
-          ${models[@]+"${models[@]}"} $warm >/dev/null
+          ${models[@]+"${models[@]}"} --warm-up "$warm" >/dev/null
         end=$(date +%s.%N)
         walls+=("$(echo "$end - $start" | bc)")
       done
-      echo "cli $preset ${warm:-(warm-up)}: wall $(printf '%s\n' "${walls[@]}" | median) s"
+      echo "cli $preset --warm-up $warm: wall $(printf '%s\n' "${walls[@]}" | median) s"
     done
   done
   # Where the time of one run goes (the last one, with the warm-up).
