@@ -3,6 +3,7 @@
 
 #include "itkImage.h"
 #include "itkMacro.h"
+#include "itkMonotonePriorityQueue.h"
 
 #include <algorithm>
 #include <array>
@@ -96,12 +97,20 @@ public:
   }
 
   /** The voxels of the mask that the negative clicks remove (see the class description); empty when no negative click
-   * lies on an object voxel. Positive clicks outside the mask or in another part of it do not count. */
+   * lies on an object voxel. Positive clicks outside the mask or in another part of it do not count. `partSize`, when
+   * given, receives the number of voxels of the part that holds the negative clicks. */
   template<typename TMask>
   static OffsetListType
-  GeodesicCarve(const TMask * mask, const std::vector<IndexType> & negatives, const std::vector<IndexType> & positives)
+  GeodesicCarve(const TMask *                  mask,
+                const std::vector<IndexType> & negatives,
+                const std::vector<IndexType> & positives,
+                SizeValueType *                partSize = nullptr)
   {
     const OffsetListType part = ConnectedVoxels(mask, negatives);
+    if (partSize != nullptr)
+    {
+      *partSize = part.size();
+    }
     if (part.empty())
     {
       return part;
@@ -139,7 +148,45 @@ public:
     std::vector<float>   distance(boxCount, Infinity);
     std::vector<uint8_t> state(boxCount, Outside);
     std::vector<uint8_t> owner(boxCount, 0);
-    using Entry = std::pair<float, SizeValueType>; // distance, image offset
+    using Entry = std::pair<float, SizeValueType>; // distance, box offset
+    // Dijkstra's queue pops (distance, box offset) in increasing order: a radix heap (MonotonePriorityQueue: the same
+    // order as a binary heap, so the same result, in about half the time) when the box's offsets fit in 32 bits.
+    struct Queue
+    {
+      bool                                                                radix;
+      MonotonePriorityQueue                                               monotone;
+      std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> heap;
+      void
+      Push(float distance, SizeValueType at)
+      {
+        if (radix)
+        {
+          monotone.Push(MonotonePriorityQueue::Pack(distance, at));
+        }
+        else
+        {
+          heap.emplace(distance, at);
+        }
+      }
+      bool
+      Empty() const
+      {
+        return radix ? monotone.Empty() : heap.empty();
+      }
+      Entry
+      Pop()
+      {
+        if (radix)
+        {
+          const uint64_t key = monotone.Pop();
+          return { MonotonePriorityQueue::Distance(key),
+                   static_cast<SizeValueType>(MonotonePriorityQueue::Index(key)) };
+        }
+        const Entry entry = heap.top();
+        heap.pop();
+        return entry;
+      }
+    };
     const auto lengths = grid.StepLengths();
     // The search runs on the box's own grid: neighbours by offset arithmetic, and a neighbour outside the part's
     // bounding box (not in the part, with no slot in the box's arrays) is never visited.
@@ -159,8 +206,8 @@ public:
       {
         state[local(offset)] = Unsettled;
       }
-      std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> queue;
-      auto seed = [&](const std::vector<IndexType> & clicks, uint8_t side)
+      Queue queue{ boxCount <= (SizeValueType{ 1 } << 32), {}, {} };
+      auto  seed = [&](const std::vector<IndexType> & clicks, uint8_t side)
       {
         for (const auto & click : clicks)
         {
@@ -181,16 +228,15 @@ public:
           }
           distance[at] = 0.0f;
           owner[at] = side;
-          queue.emplace(0.0f, at);
+          queue.Push(0.0f, at);
         }
       };
       // Positive clicks first: a tie keeps the object.
       seed(positiveSeeds, Positive);
       seed(negativeSeeds, Negative);
-      while (!queue.empty())
+      while (!queue.Empty())
       {
-        const auto [reached, here] = queue.top();
-        queue.pop();
+        const auto [reached, here] = queue.Pop();
         if (state[here] == Settled || reached > distance[here])
         {
           continue;
@@ -209,7 +255,7 @@ public:
                                    {
                                      distance[there] = candidate;
                                      owner[there] = owner[here];
-                                     queue.emplace(candidate, neighbour);
+                                     queue.Push(candidate, neighbour);
                                    }
                                  });
       }
@@ -319,8 +365,9 @@ public:
   static OffsetListType
   LocalGeodesicCarve(const TMask * mask, const IndexType & negative, const std::vector<IndexType> & positives)
   {
-    OffsetListType removed = GeodesicCarve(mask, { negative }, positives);
-    if (removed.empty() || removed.size() == ConnectedVoxels(mask, { negative }).size())
+    SizeValueType  partSize = 0;
+    OffsetListType removed = GeodesicCarve(mask, { negative }, positives, &partSize);
+    if (removed.empty() || removed.size() == partSize)
     {
       return removed;
     }
