@@ -8,6 +8,7 @@
 #include <tclap/CmdLine.h>
 #include <torch/version.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
@@ -72,6 +73,22 @@ VersionText()
   text << "DivAttention " << DIVATTENTION_VERSION << " (git " << DIVATTENTION_GIT_REVISION << "), LibTorch "
        << TORCH_VERSION << ", ITK " << itk::Version::GetITKVersion();
   return text.str();
+}
+
+std::string
+OpenMPWaitPolicy()
+{
+  const char * policy = std::getenv("OMP_WAIT_POLICY");
+  if (policy == nullptr)
+  {
+    return "default (OMP_WAIT_POLICY unset: idle workers spin before they sleep)";
+  }
+  std::string text = policy;
+  for (char & c : text)
+  {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return text + " (OMP_WAIT_POLICY)";
 }
 
 int

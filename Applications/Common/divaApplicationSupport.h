@@ -18,6 +18,12 @@ namespace application
 std::string
 VersionText();
 
+/** The OpenMP wait policy LibTorch's CPU threads use in this process, as the environment set it when the process
+ * started (libgomp reads OMP_WAIT_POLICY once): "passive (OMP_WAIT_POLICY)", or "default (...)" when it is unset.
+ * Documentation/Performance.md, "OpenMP waiting". */
+std::string
+OpenMPWaitPolicy();
+
 /** Runs `body` after the run-time set-up (host allocator, thread budget), and turns every failure into one line on
  * stderr, "<name>: error: <what>", and a non-zero exit: 2 for a command-line usage error, 1 for anything else. */
 /// Applications parse with TCLAP::CmdLine::setExceptionHandling(false), so that parse errors reach Run().

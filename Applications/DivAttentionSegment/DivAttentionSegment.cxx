@@ -529,6 +529,8 @@ main(int argc, char ** argv)
       {
         itk::DivAttentionRuntime::SetThreadBudget(threads.getValue());
       }
+      log("threads: " + std::to_string(itk::DivAttentionRuntime::GetThreadBudget()) +
+          "; OpenMP waiting: " + diva::application::OpenMPWaitPolicy());
       if (!(threshold.getValue() > 0.0 && threshold.getValue() < 1.0))
       {
         throw std::invalid_argument("option --threshold: " + std::to_string(threshold.getValue()) +
