@@ -9,58 +9,32 @@
 // - BM_DataPipeline/stage:S/loaders:L: the data pipeline alone, samples/s that L loader threads make (batches of 2).
 //   Each iteration starts a fresh prefetcher and takes 8 batches from it, so no batch made before the clock started
 //   is counted.
+#include "DivAttentionTinyTraining.h"
 #include "divaSegmentationLoss.h"
 #include "divaTrainer.h"
 #include "itkDivAttentionRuntime.h"
-#include "itkPhantomDataset.h"
 #include "itkTrainingSampleSource.h"
 
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unistd.h>
 
 namespace
 {
-namespace fs = std::filesystem;
-
 constexpr int64_t BatchSize = 2;
 constexpr int     Threads = 2;
 
-// A scratch directory of this process, removed at exit.
-struct Scratch
-{
-  fs::path path = fs::temp_directory_path() / ("divattention-training-bench-" + std::to_string(::getpid()));
-  ~Scratch()
-  {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
-
-// Four phantoms at 2 x 2 x 3 mm (about 190 x 150 x 87 voxels), written once per process; the spleen (label 2) is the
-// object, as MSD-Spleen.
+// Four phantoms at 2 x 2 x 3 mm (about 190 x 150 x 87 voxels), written once per process into a scratch folder removed
+// at exit; the spleen (label 2) is the object, as MSD-Spleen.
 const std::string &
 PhantomDataset()
 {
-  static Scratch           scratch;
-  static const std::string path = []()
-  {
-    itk::PhantomDataset::Options options;
-    options.outputDirectory = scratch.path.string();
-    fs::remove_all(options.outputDirectory);
-    options.cases = 4;
-    options.seed = 3;
-    options.inPlaneSpacing = 2.0;
-    options.sliceThickness = { { 3.0, 3.0 } };
-    itk::PhantomDataset::Write(options);
-    return options.outputDirectory;
-  }();
+  static const diva::testing::ScratchFolder scratch("training-bench");
+  static const std::string path = diva::testing::WritePhantomDataset(scratch.Folder("phantoms"), 4, 2.0, 3.0);
   return path;
 }
 

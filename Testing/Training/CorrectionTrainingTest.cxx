@@ -2,6 +2,7 @@
 // click map as stage 1's third input channel, recorded in the model file and filled as the coarse filter fills it;
 // fine-tuning a 2-channel model into it; simulated correction clicks at the centre of the largest error region; and a
 // run with corrections that resumes exactly. Tiny sizes (mUnet small, 32^3 windows at 6 mm) keep each test to seconds.
+#include "DivAttentionTinyTraining.h"
 #include "divaModelFile.h"
 #include "divaSegmentationLoss.h"
 #include "divaTrainer.h"
@@ -10,7 +11,6 @@
 #include "itkCorrectionClickSimulator.h"
 #include "itkDivAttentionRuntime.h"
 #include "itkImageFileReader.h"
-#include "itkPhantomDataset.h"
 #include "itkSegmentationDatasetReader.h"
 #include "itkTrainingSampleSource.h"
 
@@ -18,71 +18,27 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <filesystem>
-#include <unistd.h>
 
 namespace
 {
-namespace fs = std::filesystem;
+const diva::testing::ScratchFolder correctionScratch("corrections");
 
-fs::path
-CorrectionScratch(const std::string & name)
-{
-  const fs::path path = fs::temp_directory_path() / ("divattention-corrections-" + std::to_string(::getpid())) / name;
-  fs::remove_all(path);
-  fs::create_directories(path);
-  return path;
-}
-
-// Five phantom cases at 6 mm (about 63 x 50 x 43 voxels): 4 training and 1 validation case; the spleen is the object.
-const std::string &
-CorrectionPhantoms()
-{
-  static const std::string path = []()
-  {
-    itk::PhantomDataset::Options options;
-    options.outputDirectory = CorrectionScratch("phantoms").string();
-    options.cases = 5;
-    options.seed = 3;
-    options.inPlaneSpacing = 6.0;
-    options.sliceThickness = { { 6.0, 6.0 } };
-    itk::PhantomDataset::Write(options);
-    return options.outputDirectory;
-  }();
-  return path;
-}
-
+// Stage 1 on the tiny phantoms with the negative click map as a third input channel.
 diva::TrainingOptions
 CorrectionOptions(const std::string & output)
 {
-  diva::TrainingOptions options;
-  options.stage = 1;
-  options.dataset = CorrectionPhantoms();
-  options.targetLabels = { 2 };
-  options.outputDirectory = output;
-  options.preset = "small";
-  options.model = "munet";
-  options.patchSize = { { 32, 32, 32 } };
-  options.targetSpacing = { { 6.0, 6.0, 6.0 } };
-  options.batchSize = 2;
-  options.stepsPerEpoch = 2;
-  options.learningRate = 1e-3;
-  options.progress = false;
-  options.prefetchBatches = 1;
+  auto options = diva::testing::TinyTrainingOptions(1, output);
   options.negativeClickChannel = true;
   return options;
 }
 
-struct CorrectionRun
-{
-  itk::TrainingData                              data;
-  std::shared_ptr<diva::SegmentationNetworkImpl> network;
-  std::unique_ptr<diva::Trainer>                 trainer;
-  std::shared_ptr<size_t>                        correctedSamples = std::make_shared<size_t>(0);
-};
-
 // As DivAttentionTrain builds its run (itk::MakeSampleProvider), counting the samples whose input the corrections
 // changed.
+struct CorrectionRun : diva::testing::TinyTrainingRun
+{
+  std::shared_ptr<size_t> correctedSamples = std::make_shared<size_t>(0);
+};
+
 std::unique_ptr<CorrectionRun>
 MakeCorrectionRun(const diva::TrainingOptions & options)
 {
@@ -104,11 +60,7 @@ MakeCorrectionRun(const diva::TrainingOptions & options)
       return corrected;
     };
   }
-  diva::ModelDescription description;
-  description.preset = options.preset;
-  description.inputChannels = options.InputChannelNames();
-  description.preprocessing = run->data.training->GetPreprocessing();
-  run->trainer = std::make_unique<diva::Trainer>(options, run->network, provider, description);
+  diva::testing::AttachTrainer(*run, options, provider, options.InputChannelNames());
   return run;
 }
 
@@ -133,7 +85,7 @@ NewClickVoxel(const torch::Tensor & before, const torch::Tensor & after)
 TEST(NegativeClickChannel, SamplesCarryItTheModelFileRecordsItAndTheCoarseFilterFillsItAsTraining)
 {
   itk::DivAttentionRuntime::Initialize();
-  auto options = CorrectionOptions(CorrectionScratch("channel").string());
+  auto options = CorrectionOptions(correctionScratch.Folder("channel").string());
   options.epochs = 1;
   options.stepsPerEpoch = 1;
   EXPECT_EQ(options.InputChannels(), 3);
@@ -156,7 +108,7 @@ TEST(NegativeClickChannel, SamplesCarryItTheModelFileRecordsItAndTheCoarseFilter
   EXPECT_EQ(model->description.preprocessing.clickEncoding, "euclidean-distance-mm");
 
   // The coarse filter on a phantom CT, one window, with and without an explicit map of no negative click.
-  const auto cases = itk::SegmentationDatasetReader::Read(CorrectionPhantoms()).cases;
+  const auto cases = itk::SegmentationDatasetReader::Read(diva::testing::TinyPhantomDataset()).cases;
   using CTType = itk::Image<int16_t, 3>;
   auto reader = itk::ImageFileReader<CTType>::New();
   reader->SetFileName(cases.at(0).image);
@@ -206,7 +158,7 @@ TEST(NegativeClickChannel, SamplesCarryItTheModelFileRecordsItAndTheCoarseFilter
 TEST(NegativeClickChannel, InitializingFromATwoChannelModelReproducesItsOutput)
 {
   itk::DivAttentionRuntime::Initialize();
-  auto twoChannels = CorrectionOptions(CorrectionScratch("init").string());
+  auto twoChannels = CorrectionOptions(correctionScratch.Folder("init").string());
   twoChannels.negativeClickChannel = false;
   torch::manual_seed(1);
   auto                   source = diva::CreateTrainingNetwork(twoChannels, 2);
@@ -341,7 +293,7 @@ TEST(SimulatedCorrections, TrainingWithCorrectionsRunsAndResumesExactly)
   itk::DivAttentionRuntime::Initialize();
   itk::DivAttentionRuntime::SetThreadBudget(1);
   at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
-  auto uninterrupted = CorrectionOptions(CorrectionScratch("whole").string());
+  auto uninterrupted = CorrectionOptions(correctionScratch.Folder("whole").string());
   uninterrupted.correctionRounds = 2;
   uninterrupted.correctionProbability = 0.5;
   uninterrupted.epochs = 2;
@@ -353,7 +305,7 @@ TEST(SimulatedCorrections, TrainingWithCorrectionsRunsAndResumesExactly)
   EXPECT_TRUE(std::isfinite(expected.history[1].trainingLoss));
 
   auto interrupted = uninterrupted;
-  interrupted.outputDirectory = CorrectionScratch("interrupted").string();
+  interrupted.outputDirectory = correctionScratch.Folder("interrupted").string();
   interrupted.epochs = 1;
   MakeCorrectionRun(interrupted)->trainer->Fit();
 

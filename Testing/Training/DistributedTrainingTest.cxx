@@ -2,10 +2,10 @@
 // combined batch, and DivAttentionTrain's distributed command line. Built and registered only where CMake found c10d's
 // Gloo headers (CMake/DivAttentionDistributed.cmake). Ranks run as threads of this process sharing a HashStore (no
 // port to collide with anything else), except the command-line tests, which start real processes on a free port.
+#include "DivAttentionTinyTraining.h"
 #include "divaDistributedContext.h"
 #include "divaTrainer.h"
 #include "itkDivAttentionRuntime.h"
-#include "itkPhantomDataset.h"
 #include "itkTrainingSampleSource.h"
 
 #ifdef DIVATTENTION_TRAIN_EXE
@@ -29,14 +29,7 @@ namespace
 {
 namespace fs = std::filesystem;
 
-fs::path
-Scratch(const std::string & name)
-{
-  const fs::path path = fs::temp_directory_path() / ("divattention-distributed-" + std::to_string(::getpid())) / name;
-  fs::remove_all(path);
-  fs::create_directories(path);
-  return path;
-}
+const diva::testing::ScratchFolder distributedScratch("distributed");
 
 // Runs body(rank) for ranks 0 .. worldSize-1 on threads; rethrows the first failure.
 void
@@ -72,87 +65,35 @@ OnRanks(int worldSize, const std::function<void(int)> & body)
   }
 }
 
-// Five phantom cases at 6 mm, as in TrainingTest.cxx: 4 training instances, 1 validation instance.
-const std::string &
-PhantomDataset()
-{
-  static const std::string path = []()
-  {
-    itk::PhantomDataset::Options options;
-    options.outputDirectory = Scratch("phantoms").string();
-    options.cases = 5;
-    options.seed = 3;
-    options.inPlaneSpacing = 6.0;
-    options.sliceThickness = { { 6.0, 6.0 } };
-    itk::PhantomDataset::Write(options);
-    return options.outputDirectory;
-  }();
-  return path;
-}
-
 // Stage 2 with UNETR `small` at 16^3: instance and layer norm only, so a sample's forward pass does not depend on the
 // other samples of its batch, and no dropout: the combined batch of two ranks is then the same computation as one
 // process's batch (batch norm, as in ESPNet, would normalise each rank's half on its own; Training.md).
 diva::TrainingOptions
 TinyOptions(const std::string & output)
 {
-  diva::TrainingOptions options;
-  options.stage = 2;
-  options.dataset = PhantomDataset();
-  options.targetLabels = { 2 };
-  options.outputDirectory = output;
-  options.preset = "small";
+  auto options = diva::testing::TinyTrainingOptions(2, output);
   options.model = "unetr";
-  options.patchSize = { { 16, 16, 16 } };
-  options.batchSize = 2;
+  options.targetSpacing = diva::TrainingOptions().targetSpacing; // the default: stage 2 only records it
   options.stepsPerEpoch = 3;
   options.epochs = 1;
-  options.learningRate = 1e-3;
-  options.progress = false;
   options.prefetchBatches = 0; // the rank threads are enough threads on 2 cores
   options.seed = 5;
   return options;
 }
 
-struct TrainingRun
-{
-  itk::TrainingData                              data;
-  std::shared_ptr<diva::SegmentationNetworkImpl> network;
-  std::unique_ptr<diva::Trainer>                 trainer;
-};
-
 // Data, network (initialised from torch::manual_seed(initSeed)) and trainer of one rank or one process; network and
 // samples in `type`.
-std::unique_ptr<TrainingRun>
+std::unique_ptr<diva::testing::TinyTrainingRun>
 MakeRun(const diva::TrainingOptions & options, uint64_t initSeed, torch::Dtype type = torch::kFloat32)
 {
-  auto run = std::make_unique<TrainingRun>();
+  auto run = std::make_unique<diva::testing::TinyTrainingRun>();
   auto preparation = options;
   preparation.outputDirectory.clear(); // the split is not written: only the trainer's files are checked
   run->data = itk::PrepareTrainingData(preparation);
   torch::manual_seed(initSeed);
   run->network = diva::CreateTrainingNetwork(options, 1);
   run->network->to(type);
-  auto *               training = run->data.training.get();
-  auto *               validation = run->data.validation.get();
-  diva::SampleProvider provider;
-  provider.trainingCount = training->NumberOfInstances();
-  provider.validationCount = validation->NumberOfInstances();
-  provider.training = [training, type](size_t index, int64_t epoch)
-  {
-    auto sample = training->MakeTrainingSample(index, epoch);
-    return std::make_pair(sample.input.to(type), sample.target.to(type));
-  };
-  provider.validation = [validation, type](size_t index)
-  {
-    auto sample = validation->MakeValidationSample(index);
-    return std::make_pair(sample.input.to(type), sample.target.to(type));
-  };
-  diva::ModelDescription description;
-  description.preset = options.preset;
-  description.inputChannels = { "CT (HU)" };
-  description.preprocessing = training->GetPreprocessing();
-  run->trainer = std::make_unique<diva::Trainer>(options, run->network, provider, description);
+  diva::testing::AttachTrainer(*run, options, diva::testing::TinySampleProvider(run->data, type), { "CT (HU)" });
   return run;
 }
 
@@ -291,7 +232,7 @@ TEST(DistributedContext, CollectivesOnThreeRanks)
 TEST_F(DistributedTraining, TwoRanksMatchOneRankOnTheCombinedBatch)
 {
   const double               tolerance = 1e-9;
-  auto                       single = TinyOptions(Scratch("single").string());
+  auto                       single = TinyOptions(distributedScratch.Folder("single").string());
   auto                       whole = MakeRun(single, single.seed, torch::kFloat64);
   const auto                 initial = whole->network->named_parameters().values();
   std::vector<torch::Tensor> start;
@@ -302,9 +243,9 @@ TEST_F(DistributedTraining, TwoRanksMatchOneRankOnTheCombinedBatch)
   const auto expected = whole->trainer->Fit();
 
   // Rank 0 writes into its output directory; rank 1 is given another, which must stay empty.
-  const auto                                rank0Output = Scratch("rank0");
-  const auto                                rank1Output = Scratch("rank1");
-  std::vector<std::unique_ptr<TrainingRun>> ranks;
+  const auto                                                   rank0Output = distributedScratch.Folder("rank0");
+  const auto                                                   rank1Output = distributedScratch.Folder("rank1");
+  std::vector<std::unique_ptr<diva::testing::TinyTrainingRun>> ranks;
   for (int rank = 0; rank < 2; ++rank)
   {
     auto options = single;
@@ -387,13 +328,13 @@ TEST_F(DistributedTraining, BatchSizeMustBeAMultipleOfTheWorldSize)
 // epochs' samples and learning rates: every rank refuses to start, naming the checkpoint, instead of going on.
 TEST_F(DistributedTraining, RanksAtDifferentEpochsRefuseToStart)
 {
-  auto options = TinyOptions(Scratch("resume-source").string());
+  auto options = TinyOptions(distributedScratch.Folder("resume-source").string());
   options.stepsPerEpoch = 1;
   MakeRun(options, 1)->trainer->Fit();
   const std::string checkpoint = options.outputDirectory + "/latest.pt";
   options.epochs = 2;
   options.outputDirectory.clear();
-  std::vector<std::unique_ptr<TrainingRun>> ranks;
+  std::vector<std::unique_ptr<diva::testing::TinyTrainingRun>> ranks;
   ranks.push_back(MakeRun(options, 1));
   ranks.push_back(MakeRun(options, 1));
   ranks[1]->trainer->Resume(checkpoint);
@@ -445,15 +386,16 @@ FreePort()
 std::string
 CliArguments(const fs::path & output, int batchSize = 2, int epochs = 1)
 {
-  return "--dataset " + PhantomDataset() + " --labels 2 --stage 2 --model unetr --preset small --patch 16,16,16 " +
-         "--epochs " + std::to_string(epochs) + " --batch-size " + std::to_string(batchSize) +
+  return "--dataset " + diva::testing::TinyPhantomDataset() +
+         " --labels 2 --stage 2 --model unetr --preset small --patch 16,16,16 " + "--epochs " + std::to_string(epochs) +
+         " --batch-size " + std::to_string(batchSize) +
          " --steps-per-epoch 2 --lr 1e-3 --no-progress --threads 1 --output-dir " + output.string();
 }
 } // namespace
 
 TEST(DivAttentionTrainDistributed, RankNotBelowWorldSizeIsAnError)
 {
-  const auto root = Scratch("cli-rank");
+  const auto root = distributedScratch.Folder("cli-rank");
   diva::clitest::ExpectFailure(DIVATTENTION_TRAIN_EXE, "DivAttentionTrain",
                                CliArguments(root / "out") + " --world-size 2 --rank 2",
                                { "rank 2", "world size 2", "--rank" }, { root / "out" });
@@ -461,7 +403,7 @@ TEST(DivAttentionTrainDistributed, RankNotBelowWorldSizeIsAnError)
 
 TEST(DivAttentionTrainDistributed, BatchNotDivisibleIsAnError)
 {
-  const auto root = Scratch("cli-batch");
+  const auto root = distributedScratch.Folder("cli-batch");
   diva::clitest::ExpectFailure(DIVATTENTION_TRAIN_EXE, "DivAttentionTrain",
                                CliArguments(root / "out", 3) + " --world-size 2 --rank 0",
                                { "--batch-size 3", "--world-size 2" }, { root / "out" });
@@ -469,7 +411,7 @@ TEST(DivAttentionTrainDistributed, BatchNotDivisibleIsAnError)
 
 TEST(DivAttentionTrainDistributed, MissingRankTimesOutWithoutOutput)
 {
-  const auto root = Scratch("cli-alone");
+  const auto root = distributedScratch.Folder("cli-alone");
   const auto start = std::chrono::steady_clock::now();
   diva::clitest::ExpectFailure(DIVATTENTION_TRAIN_EXE, "DivAttentionTrain",
                                CliArguments(root / "out") + " --world-size 2 --rank 0 --dist-timeout 2 --master-port " +
@@ -482,7 +424,7 @@ TEST(DivAttentionTrainDistributed, MissingRankTimesOutWithoutOutput)
 // only rank 0's output directory exists, with the model.
 TEST(DivAttentionTrainDistributed, TwoProcessesTrainAndOnlyRankZeroWrites)
 {
-  const auto        root = Scratch("cli-two");
+  const auto        root = distributedScratch.Folder("cli-two");
   const std::string port = std::to_string(FreePort());
   const std::string exe = DIVATTENTION_TRAIN_EXE;
   const std::string script =
@@ -506,7 +448,7 @@ TEST(DivAttentionTrainDistributed, TwoProcessesTrainAndOnlyRankZeroWrites)
 // for a rank that has gone.
 TEST(DivAttentionTrainDistributed, StopOnOneRankStopsBoth)
 {
-  const auto        root = Scratch("cli-stop");
+  const auto        root = distributedScratch.Folder("cli-stop");
   const std::string port = std::to_string(FreePort());
   const std::string exe = DIVATTENTION_TRAIN_EXE;
   const std::string log0 = (root / "rank0.log").string();

@@ -1,11 +1,11 @@
 // One path for training and inference (Documentation/Training.md, "Samples"): stage-1 windows placed as
 // CoarseSegmentationFilter places them, stage-2 crops placed by the stage-1 pipeline's own filters (with the
 // reference as a counted fallback), and the click encoding and crop recorded in the model file.
+#include "DivAttentionTinyTraining.h"
 #include "divaMUnet.h"
 #include "divaModelFile.h"
 #include "divaTrainingOptions.h"
 #include "itkImageTensorBridge.h"
-#include "itkPhantomDataset.h"
 #include "itkTrainingSampleSource.h"
 
 #include <gtest/gtest.h>
@@ -13,46 +13,14 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <filesystem>
-#include <unistd.h>
 
 namespace
 {
-namespace fs = std::filesystem;
-
-// Five phantom cases at 6 mm (about 63 x 50 x 43 voxels), the spleen as the object.
-const std::string &
-OnePathPhantoms()
-{
-  static const std::string path = []()
-  {
-    const fs::path directory = fs::temp_directory_path() / ("divattention-onepath-" + std::to_string(::getpid()));
-    fs::remove_all(directory);
-    itk::PhantomDataset::Options options;
-    options.outputDirectory = (directory / "phantoms").string();
-    options.cases = 5;
-    options.seed = 3;
-    options.inPlaneSpacing = 6.0;
-    options.sliceThickness = { { 6.0, 6.0 } };
-    itk::PhantomDataset::Write(options);
-    return options.outputDirectory;
-  }();
-  return path;
-}
-
+// The tiny phantoms, nothing written: only samples are made.
 diva::TrainingOptions
 OnePathOptions(int stage)
 {
-  diva::TrainingOptions options;
-  options.stage = stage;
-  options.dataset = OnePathPhantoms();
-  options.targetLabels = { 2 };
-  options.preset = "small";
-  options.model = stage == 1 ? "munet" : "espnet";
-  options.patchSize = stage == 1 ? std::array<int64_t, 3>{ { 32, 32, 32 } } : std::array<int64_t, 3>{ { 16, 16, 16 } };
-  options.targetSpacing = { { 6.0, 6.0, 6.0 } };
-  options.progress = false;
-  return options;
+  return diva::testing::TinyTrainingOptions(stage, "");
 }
 
 /** A stage-1 model whose every head says "foreground" (+10) or "background" (-10) everywhere: 32^3 windows at

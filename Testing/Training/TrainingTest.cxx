@@ -1,6 +1,7 @@
 // Training library tests on tiny phantom datasets. Networks use their `small` presets at the smallest patches they
 // accept (mUnet small: 32^3, as 5 stages halve 4 times and instance norm needs > 1 voxel at the bottom; ESPNet small:
 // 16^3), 1-3 steps per epoch, so each training test takes seconds on 2 cores.
+#include "DivAttentionTinyTraining.h"
 #include "divaSegmentationLoss.h"
 #include "divaTrainer.h"
 #include "itkDivAttentionRuntime.h"
@@ -8,7 +9,6 @@
 #include "itkImageFileWriter.h"
 #include "itkImageTensorBridge.h"
 #include "itkPCACropResampleFilter.h"
-#include "itkPhantomDataset.h"
 #include "itkTrainingSampleSource.h"
 
 #include <gtest/gtest.h>
@@ -21,94 +21,25 @@
 #include <fstream>
 #include <map>
 #include <thread>
-#include <unistd.h>
 
 namespace
 {
 namespace fs = std::filesystem;
 
-fs::path
-Scratch(const std::string & name)
-{
-  const fs::path path = fs::temp_directory_path() / ("divattention-training-" + std::to_string(::getpid())) / name;
-  fs::remove_all(path);
-  fs::create_directories(path);
-  return path;
-}
+using diva::testing::TinyTrainingOptions;
 
-// Five phantom cases at 6 mm (about 63 x 50 x 43 voxels): a public split gives 4 training and 1 validation case.
-const std::string &
-PhantomDataset()
-{
-  static const std::string path = []()
-  {
-    itk::PhantomDataset::Options options;
-    options.outputDirectory = Scratch("phantoms").string();
-    options.cases = 5;
-    options.seed = 3;
-    options.inPlaneSpacing = 6.0;
-    options.sliceThickness = { { 6.0, 6.0 } };
-    itk::PhantomDataset::Write(options);
-    return options.outputDirectory;
-  }();
-  return path;
-}
+const diva::testing::ScratchFolder trainingScratch("training");
 
-diva::TrainingOptions
-TinyOptions(int stage, const std::string & output)
-{
-  diva::TrainingOptions options;
-  options.stage = stage;
-  options.dataset = PhantomDataset();
-  options.targetLabels = { 2 }; // the spleen, as MSD-Spleen
-  options.outputDirectory = output;
-  options.preset = "small";
-  options.model = stage == 1 ? "munet" : "espnet";
-  options.patchSize = stage == 1 ? std::array<int64_t, 3>{ { 32, 32, 32 } } : std::array<int64_t, 3>{ { 16, 16, 16 } };
-  options.targetSpacing = { { 6.0, 6.0, 6.0 } };
-  options.batchSize = 2;
-  options.stepsPerEpoch = 2;
-  options.learningRate = 1e-3;
-  options.progress = false;
-  options.prefetchBatches = 1;
-  return options;
-}
-
-struct Run
-{
-  itk::TrainingData                              data;
-  std::shared_ptr<diva::SegmentationNetworkImpl> network;
-  std::unique_ptr<diva::Trainer>                 trainer;
-};
-
-std::unique_ptr<Run>
+std::unique_ptr<diva::testing::TinyTrainingRun>
 MakeRun(const diva::TrainingOptions & options)
 {
-  auto run = std::make_unique<Run>();
+  auto run = std::make_unique<diva::testing::TinyTrainingRun>();
   run->data = itk::PrepareTrainingData(options);
   torch::manual_seed(options.seed);
   run->network = diva::CreateTrainingNetwork(options, options.stage == 1 ? 2 : 1);
-  auto *               training = run->data.training.get();
-  auto *               validation = run->data.validation.get();
-  diva::SampleProvider provider;
-  provider.trainingCount = training->NumberOfInstances();
-  provider.validationCount = validation->NumberOfInstances();
-  provider.training = [training](size_t index, int64_t epoch)
-  {
-    auto sample = training->MakeTrainingSample(index, epoch);
-    return std::make_pair(sample.input, sample.target);
-  };
-  provider.validation = [validation](size_t index)
-  {
-    auto sample = validation->MakeValidationSample(index);
-    return std::make_pair(sample.input, sample.target);
-  };
-  diva::ModelDescription description;
-  description.preset = options.preset;
-  description.inputChannels =
-    options.stage == 1 ? std::vector<std::string>{ "CT (HU)", "click map" } : std::vector<std::string>{ "CT (HU)" };
-  description.preprocessing = training->GetPreprocessing();
-  run->trainer = std::make_unique<diva::Trainer>(options, run->network, provider, description);
+  diva::testing::AttachTrainer(*run, options, diva::testing::TinySampleProvider(run->data),
+                               options.stage == 1 ? std::vector<std::string>{ "CT (HU)", "click map" }
+                                                  : std::vector<std::string>{ "CT (HU)" });
   return run;
 }
 
@@ -230,7 +161,7 @@ TEST(TrainingOptions, DefaultsAreThePapers)
 
 TEST(TrainingSampleSource, Stage1SampleIsCentredOnAClickInsideTheObject)
 {
-  auto options = TinyOptions(1, "");
+  auto options = TinyTrainingOptions(1, "");
   options.windowOffset = 0.0; // centred windows (OnePathTest: off-centre as at inference, the default)
   auto       data = itk::PrepareTrainingData(options);
   const auto sample = data.training->MakeTrainingSample(0, 0);
@@ -247,7 +178,7 @@ TEST(TrainingSampleSource, Stage1SampleIsCentredOnAClickInsideTheObject)
 
 TEST(TrainingSampleSource, SamplesAreAPureFunctionOfSeedEpochAndInstance)
 {
-  auto       options = TinyOptions(1, "");
+  auto       options = TinyTrainingOptions(1, "");
   auto       data = itk::PrepareTrainingData(options);
   const auto a = data.training->MakeTrainingSample(1, 3);
   const auto b = data.training->MakeTrainingSample(1, 3);
@@ -260,7 +191,7 @@ TEST(TrainingSampleSource, SamplesAreAPureFunctionOfSeedEpochAndInstance)
 TEST(TrainingSampleSource, FieldOfViewCutHidesOnlyWhatLiesBeyondTheObject)
 {
   // Every other augmentation at zero, so that the two sources differ by the cut alone.
-  auto options = TinyOptions(1, "");
+  auto options = TinyTrainingOptions(1, "");
   options.rotationDegrees = 0.0;
   options.scaleRange = 0.0;
   options.intensityShift = 0.0;
@@ -309,7 +240,7 @@ TEST(TrainingSampleSource, FieldOfViewCutHidesOnlyWhatLiesBeyondTheObject)
 
 TEST(TrainingSampleSource, Stage2ValidationSampleIsThePCACropFiltersOutput)
 {
-  auto         options = TinyOptions(2, "");
+  auto         options = TinyTrainingOptions(2, "");
   auto         data = itk::PrepareTrainingData(options);
   const auto & instance = data.validation->Instances().front();
   const auto   sample = data.validation->MakeValidationSample(0);
@@ -339,8 +270,8 @@ TEST(TrainingSampleSource, Stage2ValidationSampleIsThePCACropFiltersOutput)
 
 TEST(TrainingSampleSource, DatasetProblemsAreSkippedWithTheirReasonOrFatalWhenStrict)
 {
-  const fs::path root = Scratch("problems");
-  const auto     listing = itk::SegmentationDatasetReader::Read(PhantomDataset());
+  const fs::path root = trainingScratch.Folder("problems");
+  const auto     listing = itk::SegmentationDatasetReader::Read(diva::testing::TinyPhantomDataset());
   using LabelImage = itk::Image<uint16_t, 3>;
   auto read = [](const std::string & path)
   {
@@ -381,7 +312,7 @@ TEST(TrainingSampleSource, DatasetProblemsAreSkippedWithTheirReasonOrFatalWhenSt
       << good.image << ',' << (root / "empty.nii.gz").string() << ",empty\n"
       << good.image << ',' << good.label << ",nonbinary\n";
   csv.close();
-  auto options = TinyOptions(1, "");
+  auto options = TinyTrainingOptions(1, "");
   options.dataset = (root / "cases.csv").string();
   options.expectBinary = true;
   options.targetLabels = { 1 }; // the binary masks hold 1; the phantom label map holds 1 (liver) too
@@ -418,8 +349,8 @@ TEST(TrainingSampleSource, DatasetProblemsAreSkippedWithTheirReasonOrFatalWhenSt
 // whatever the target labels say, its non-zero voxels its mask (255 counts as 1); an empty mask adds nothing.
 TEST(TrainingSampleSource, TrainsOnEveryStructureOfTheTotalSegmentatorLayout)
 {
-  const fs::path root = Scratch("totalseg-layout");
-  const auto     listing = itk::SegmentationDatasetReader::Read(PhantomDataset());
+  const fs::path root = trainingScratch.Folder("totalseg-layout");
+  const auto     listing = itk::SegmentationDatasetReader::Read(diva::testing::TinyPhantomDataset());
   using LabelImage = itk::Image<uint8_t, 3>;
   const auto &   source = listing.cases[0];
   auto           labels = itk::ReadImage<LabelImage>(source.label);
@@ -452,7 +383,7 @@ TEST(TrainingSampleSource, TrainsOnEveryStructureOfTheTotalSegmentatorLayout)
   const auto totalseg = itk::SegmentationDatasetReader::Read(root.string());
   ASSERT_EQ(totalseg.cases.size(), 1u);
   ASSERT_EQ(totalseg.cases[0].structures.size(), 3u);
-  auto options = TinyOptions(1, "");
+  auto options = TinyTrainingOptions(1, "");
   options.dataset = root.string();
   options.targetLabels = { 7 }; // held by no mask: structures are targets whatever the label list says
   options.instances = "organ";
@@ -471,7 +402,7 @@ TEST(TrainingSampleSource, TrainsOnEveryStructureOfTheTotalSegmentatorLayout)
 
 TEST(Training, Stage1TwoEpochsLowerTheTrainingLoss)
 {
-  auto options = TinyOptions(1, Scratch("stage1-loss").string());
+  auto options = TinyTrainingOptions(1, trainingScratch.Folder("stage1-loss").string());
   options.epochs = 2;
   options.augment = false; // the same clicks' neighbourhoods each epoch: the loss must follow the optimiser
   auto       run = MakeRun(options);
@@ -482,7 +413,7 @@ TEST(Training, Stage1TwoEpochsLowerTheTrainingLoss)
 
 TEST(Training, Stage2TwoEpochsLowerTheTrainingLoss)
 {
-  auto options = TinyOptions(2, Scratch("stage2-loss").string());
+  auto options = TinyTrainingOptions(2, trainingScratch.Folder("stage2-loss").string());
   options.epochs = 2;
   options.augment = false;
   auto       run = MakeRun(options);
@@ -493,7 +424,7 @@ TEST(Training, Stage2TwoEpochsLowerTheTrainingLoss)
 
 TEST_F(DeterministicTraining, ResumeGivesTheSameNextEpochAsAnUninterruptedRun)
 {
-  auto uninterrupted = TinyOptions(1, Scratch("uninterrupted").string());
+  auto uninterrupted = TinyTrainingOptions(1, trainingScratch.Folder("uninterrupted").string());
   uninterrupted.epochs = 3;
   uninterrupted.deterministic = true;
   auto       whole = MakeRun(uninterrupted);
@@ -501,7 +432,7 @@ TEST_F(DeterministicTraining, ResumeGivesTheSameNextEpochAsAnUninterruptedRun)
   ASSERT_EQ(expected.history.size(), 3u);
 
   auto interrupted = uninterrupted;
-  interrupted.outputDirectory = Scratch("interrupted").string();
+  interrupted.outputDirectory = trainingScratch.Folder("interrupted").string();
   interrupted.epochs = 2;
   MakeRun(interrupted)->trainer->Fit();
 
@@ -528,7 +459,7 @@ TEST(Training, EarlyStoppingTriggersWhenValidationStalls)
 {
   // Stage 1's mUnet: instance norm keeps no running statistics, so with a zero learning rate nothing changes and the
   // validation Dice stays where epoch 1 put it (ESPNet's batch norm would still move its running means).
-  auto options = TinyOptions(1, Scratch("early").string());
+  auto options = TinyTrainingOptions(1, trainingScratch.Folder("early").string());
   options.epochs = 6;
   options.learningRate = 0.0;
   options.patience = 2;
@@ -544,7 +475,7 @@ TEST(Training, EarlyStoppingTriggersWhenValidationStalls)
 // final.pt must stop again when resumed, not train on. Zero learning rate as above: the Dice never improves.
 TEST(Training, ResumeAfterEarlyStoppingDoesNotTrainOn)
 {
-  auto options = TinyOptions(1, Scratch("early-resume").string());
+  auto options = TinyTrainingOptions(1, trainingScratch.Folder("early-resume").string());
   options.epochs = 6;
   options.learningRate = 0.0;
   options.patience = 2;
@@ -559,8 +490,8 @@ TEST(Training, ResumeAfterEarlyStoppingDoesNotTrainOn)
 
 TEST(Training, CheckpointsAndTheExportedModelAreWritten)
 {
-  const auto output = Scratch("files");
-  auto       options = TinyOptions(2, output.string());
+  const auto output = trainingScratch.Folder("files");
+  auto       options = TinyTrainingOptions(2, output.string());
   options.epochs = 1;
   options.stepsPerEpoch = 1;
   MakeRun(options)->trainer->Fit();
@@ -586,7 +517,7 @@ TEST(Training, CheckpointsAndTheExportedModelAreWritten)
 // architecture, stage, patch or spacing is refused naming the file.
 TEST(Training, InitializeFromModelCopiesEveryWeightAndRefusesAnotherNetwork)
 {
-  auto                   options = TinyOptions(1, Scratch("init").string());
+  auto                   options = TinyTrainingOptions(1, trainingScratch.Folder("init").string());
   auto                   source = diva::CreateTrainingNetwork(options, 2);
   diva::ModelDescription description;
   description.inputChannels = { "CT (HU)", "click map" };
