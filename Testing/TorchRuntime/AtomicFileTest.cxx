@@ -1,4 +1,5 @@
 // Atomic file writing: the destination holds the old content or the complete new one, and no temporary survives.
+#include "DivAttentionTestFiles.h"
 #include "divaAtomicFile.h"
 
 #include <gtest/gtest.h>
@@ -25,15 +26,6 @@ ScratchDirectory(const std::string & name)
   return directory;
 }
 
-std::string
-ReadAll(const fs::path & path)
-{
-  std::ifstream     in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 void
 WriteText(const std::string & path, const std::string & text)
 {
@@ -57,10 +49,11 @@ TEST(AtomicFile, ReplacesContentAndKeepsTheFullExtensionOnTheTemporary)
                             [&](const std::string & temporary)
                             {
                               seenTemporary = temporary;
-                              EXPECT_EQ(ReadAll(target), "old"); // while writing, readers still see the old file
+                              EXPECT_EQ(diva::testing::ReadFileBytes(target),
+                                        "old"); // while writing, readers still see the old file
                               WriteText(temporary, "new");
                             });
-  EXPECT_EQ(ReadAll(target), "new");
+  EXPECT_EQ(diva::testing::ReadFileBytes(target), "new");
   EXPECT_EQ(fs::path(seenTemporary).parent_path(), directory);
   EXPECT_EQ(seenTemporary.substr(seenTemporary.size() - 7), ".nii.gz");
   EXPECT_EQ(EntriesIn(directory), 1u);
@@ -78,7 +71,7 @@ TEST(AtomicFile, FailedWriteLeavesOldFileAndNoTemporary)
                                            throw std::runtime_error("disk full");
                                          }),
                std::runtime_error);
-  EXPECT_EQ(ReadAll(target), "old");
+  EXPECT_EQ(diva::testing::ReadFileBytes(target), "old");
   EXPECT_EQ(EntriesIn(directory), 1u);
 }
 
@@ -132,19 +125,6 @@ KilledBySigkill(int status)
   return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 }
 
-std::vector<fs::path>
-Temporaries(const fs::path & directory)
-{
-  std::vector<fs::path> found;
-  for (const auto & entry : fs::directory_iterator(directory))
-  {
-    if (entry.path().filename().string().find(".partial-") != std::string::npos)
-    {
-      found.push_back(entry.path());
-    }
-  }
-  return found;
-}
 } // namespace
 
 // The fault hook kills the writer between writing the temporary and the rename, with half the temporary on disk:
@@ -164,9 +144,9 @@ TEST(AtomicFile, WriterKilledMidWriteLeavesTheOldFile)
       diva::WriteFileAtomically(target, [&](const std::string & t) { WriteText(t, newContent); });
     });
   ASSERT_TRUE(KilledBySigkill(status)) << "status " << status;
-  EXPECT_EQ(ReadAll(target), "old");
-  EXPECT_EQ(ReadAll(directory / "best.pt"), "best");
-  const auto temporaries = Temporaries(directory);
+  EXPECT_EQ(diva::testing::ReadFileBytes(target), "old");
+  EXPECT_EQ(diva::testing::ReadFileBytes(directory / "best.pt"), "best");
+  const auto temporaries = diva::testing::PartialFiles(directory);
   ASSERT_EQ(temporaries.size(), 1u);
   EXPECT_EQ(fs::file_size(temporaries[0]), newContent.size() / 2); // a partial write really happened
   EXPECT_EQ(diva::RemoveStaleTemporaries(directory.string()), 1u);
