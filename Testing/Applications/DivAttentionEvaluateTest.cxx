@@ -2,6 +2,7 @@
 // the problem, a non-zero exit, and no CSV or Markdown output left behind. And the whole-pipeline mode on a tiny
 // phantom dataset with the bundled models: one CSV row per (case, instance, click, model), metrics that agree with the
 // masks it wrote, the same clicks for every model and run, and a Table-1 Markdown table.
+#include "DivAttentionTestFiles.h"
 #include "divaCliTestSupport.h"
 #include "divaMUnet.h"
 #include "divaModelFile.h"
@@ -207,24 +208,7 @@ ReadCsv(const fs::path & path)
   return rows;
 }
 
-std::string
-ReadAll(const fs::path & path)
-{
-  std::ifstream      in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-template<typename TImage>
-typename TImage::Pointer
-ReadImage(const fs::path & path)
-{
-  auto reader = itk::ImageFileReader<TImage>::New();
-  reader->SetFileName(path.string());
-  reader->Update();
-  return reader->GetOutput();
-}
+using itk::ReadImage;
 } // namespace
 
 TEST_F(DivAttentionEvaluateCli, WholePipelineRowsAgreeWithTheMasksAndClicksAreShared)
@@ -244,7 +228,8 @@ TEST_F(DivAttentionEvaluateCli, WholePipelineRowsAgreeWithTheMasksAndClicksAreSh
     << run.output;
 
   const auto rows = ReadCsv(csv);
-  ASSERT_EQ(rows.size(), 4u) << ReadAll(csv); // header + (1 case x 1 instance x 1 click) x 3 columns
+  ASSERT_EQ(rows.size(), 4u) << diva::testing::ReadFileBytes(
+    csv); // header + (1 case x 1 instance x 1 click) x 3 columns
   const std::vector<std::string> header{ "model",     "case",      "instance", "click",   "dice",
                                          "recall",    "precision", "hd95_mm",  "tp",      "fp",
                                          "fn",        "click_x",   "click_y",  "click_z", "fallback_crop",
@@ -301,7 +286,7 @@ TEST_F(DivAttentionEvaluateCli, WholePipelineRowsAgreeWithTheMasksAndClicksAreSh
   EXPECT_EQ(rows[1][14], ""); // the fallback crop is a stage-2 matter
   EXPECT_TRUE(rows[2][14] == "0" || rows[2][14] == "1");
 
-  const std::string markdown = ReadAll(table);
+  const std::string markdown = diva::testing::ReadFileBytes(table);
   EXPECT_NE(markdown.find("| Model | Phantom Dice | Recall | Precision | HD95 (mm) | Samples |"), std::string::npos)
     << markdown;
   for (const char * model : { "| Stage 1 only | ", "| ESPNet | ", "| ESPNet+div | " })
@@ -337,7 +322,7 @@ TEST_F(DivAttentionEvaluateCli, RefinementBandReachesTheWholePipeline)
       diva::clitest::Run(DIVATTENTION_EVALUATE_EXE, common + " --refinement-band " + band + " --csv " + csv.string());
     ASSERT_EQ(run.exitCode, 0) << run.output;
     tables.push_back(ReadCsv(csv));
-    ASSERT_EQ(tables.back().size(), 2u) << ReadAll(csv);
+    ASSERT_EQ(tables.back().size(), 2u) << diva::testing::ReadFileBytes(csv);
   }
   // Same click (columns 11-13), other mask: true and false positives (columns 8-9) differ.
   for (size_t c = 11; c <= 13; ++c)
@@ -409,7 +394,8 @@ TEST_F(DivAttentionEvaluateCli, RealDataGateScoresThreeMethodsPerStructureAndGro
   EXPECT_NE(run.output.find("1 named structure(s) left out"), std::string::npos) << run.output;
 
   const auto rows = ReadCsv(csv);
-  ASSERT_EQ(rows.size(), 7u) << ReadAll(csv); // header + 2 structures x (stage 1, pipeline, region growing)
+  ASSERT_EQ(rows.size(), 7u) << diva::testing::ReadFileBytes(
+    csv); // header + 2 structures x (stage 1, pipeline, region growing)
   const auto ct = ReadImage<itk::Image<float, 3>>(dataset / "p0" / "ct.nii.gz");
   for (size_t first = 1; first < rows.size(); first += 3)
   {
@@ -464,7 +450,7 @@ TEST_F(DivAttentionEvaluateCli, RealDataGateScoresThreeMethodsPerStructureAndGro
   }
 
   // The gate's table: per group, one row per method, the means of that group's rows.
-  const std::string markdown = ReadAll(table);
+  const std::string markdown = diva::testing::ReadFileBytes(table);
   EXPECT_NE(markdown.find("| Group | Method | Dice | Recall | Precision | HD95 (mm) | Targets | Samples |"),
             std::string::npos)
     << markdown;
@@ -493,7 +479,8 @@ TEST_F(DivAttentionEvaluateCli, RealDataGateScoresThreeMethodsPerStructureAndGro
                                      (root / "names.txt").string() + " --label 2 --csv " + named.string());
   ASSERT_EQ(second.exitCode, 0) << second.output;
   const auto namedRows = ReadCsv(named);
-  ASSERT_EQ(namedRows.size(), 2u) << ReadAll(named); // --label 2 picks the spleen among the named labels
+  ASSERT_EQ(namedRows.size(), 2u) << diva::testing::ReadFileBytes(
+    named); // --label 2 picks the spleen among the named labels
   EXPECT_EQ(namedRows[1][2], "2");
   EXPECT_EQ(namedRows[1][15], "spleen");
   EXPECT_EQ(namedRows[1][16], "organs");
@@ -551,7 +538,8 @@ TEST_F(DivAttentionEvaluateCli, CorrectionClicksAreSimulatedAppliedAndSummarised
     << run.output;
 
   const auto rows = ReadCsv(perClick);
-  ASSERT_EQ(rows.size(), 4u) << ReadAll(perClick); // header + 1 instance x 3 clicks (the stage-1 column has none)
+  ASSERT_EQ(rows.size(), 4u) << diva::testing::ReadFileBytes(
+    perClick); // header + 1 instance x 3 clicks (the stage-1 column has none)
   const std::vector<std::string> header{ "model", "case",   "instance",  "structure", "group",   "first_click",
                                          "click", "kind",   "click_x",   "click_y",   "click_z", "region_mm3",
                                          "dice",  "recall", "precision", "hd95_mm" };
@@ -560,7 +548,7 @@ TEST_F(DivAttentionEvaluateCli, CorrectionClicksAreSimulatedAppliedAndSummarised
   for (size_t r = 1; r < rows.size(); ++r)
   {
     const auto & row = rows[r];
-    ASSERT_EQ(row.size(), header.size()) << ReadAll(perClick);
+    ASSERT_EQ(row.size(), header.size()) << diva::testing::ReadFileBytes(perClick);
     EXPECT_EQ(row[0], "ESPNet");
     EXPECT_EQ(row[3], "liver");
     EXPECT_EQ(row[4], "organs");
@@ -588,10 +576,11 @@ TEST_F(DivAttentionEvaluateCli, CorrectionClicksAreSimulatedAppliedAndSummarised
     }
   }
   // The first mask of this liver has errors, and the corrections change it.
-  EXPECT_LT(dice[0], 0.99) << ReadAll(perClick);
-  EXPECT_TRUE(dice[1] != dice[0] || dice[2] != dice[0]) << "no correction changed the mask:\n" << ReadAll(perClick);
+  EXPECT_LT(dice[0], 0.99) << diva::testing::ReadFileBytes(perClick);
+  EXPECT_TRUE(dice[1] != dice[0] || dice[2] != dice[0]) << "no correction changed the mask:\n"
+                                                        << diva::testing::ReadFileBytes(perClick);
 
-  const std::string markdown = ReadAll(table);
+  const std::string markdown = diva::testing::ReadFileBytes(table);
   EXPECT_NE(markdown.find("| Model | group (instances) | Dice 1 | Dice 2 | Dice 3 | DSC-AUC | final Dice | lowered |"),
             std::string::npos)
     << markdown;

@@ -4,6 +4,7 @@
 // load, and end with the same log and the same weights, bit for bit, as an uninterrupted run (deterministic mode, one
 // thread, CPU). An output of DivAttentionSegment killed mid-write leaves the old file or none.
 // DIVATTENTION_FAULT_SEED=<n> replays another kill schedule (the seed in use is printed).
+#include "DivAttentionTestFiles.h"
 #include "divaAtomicFile.h"
 #include "divaCliTestSupport.h"
 #include "divaTinyModelFiles.h"
@@ -76,15 +77,6 @@ struct KillRule
   double      delay = 0.0;
 };
 
-std::string
-ReadText(const fs::path & path)
-{
-  std::ifstream     in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 /** Runs `executable` with `arguments` (split on blanks), stdout and stderr to `log`, with the fault hook set to
  * `fault` (empty: unset), killing it with SIGKILL as `rule` says; when `watch` is given, the time it first appears
  * in the output goes to `*watchSeconds`. */
@@ -136,7 +128,7 @@ Spawn(const std::string & executable,
     }
     if (!triggered || !watched)
     {
-      const std::string output = ReadText(log);
+      const std::string output = diva::testing::ReadFileBytes(log);
       if (!triggered && output.find(rule.trigger) != std::string::npos)
       {
         triggered = true;
@@ -157,7 +149,7 @@ Spawn(const std::string & executable,
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   child.seconds = since();
-  child.output = ReadText(log);
+  child.output = diva::testing::ReadFileBytes(log);
   return child;
 }
 
@@ -235,29 +227,6 @@ ExpectSameWeights(diva::SegmentationNetworkImpl & a, diva::SegmentationNetworkIm
   {
     EXPECT_TRUE(torch::equal(item.value(), bb[item.key()])) << what << ": " << item.key();
   }
-}
-
-std::vector<fs::path>
-Temporaries(const fs::path & directory)
-{
-  std::vector<fs::path> found;
-  for (const auto & entry : fs::directory_iterator(directory))
-  {
-    if (entry.path().filename().string().find(".partial-") != std::string::npos)
-    {
-      found.push_back(entry.path());
-    }
-  }
-  return found;
-}
-
-std::string
-ReadBytes(const fs::path & path)
-{
-  std::ifstream     in(path, std::ios::binary);
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
 }
 
 class TrainingFaults : public ::testing::Test
@@ -349,7 +318,7 @@ CheckDirectoryAfterKill(const fs::path & directory, const std::string & when)
       EXPECT_EQ(rows[i].substr(0, rows[i].find(',')), std::to_string(i + 1));
     }
   }
-  for (const auto & temporary : Temporaries(directory))
+  for (const auto & temporary : diva::testing::PartialFiles(directory))
   {
     // A temporary never carries a real file's name, so nothing ever loads one by mistake.
     EXPECT_EQ(temporary.filename().string()[0], '.') << temporary;
@@ -477,7 +446,7 @@ TEST_F(TrainingFaults, KilledAtRandomPointsAndResumedMatchesAnUninterruptedRun)
   auto a = diva::LoadModel((reference / "model-best.pt").string(), torch::kCPU);
   auto b = diva::LoadModel((run / "model-best.pt").string(), torch::kCPU);
   ExpectSameWeights(*a.network, *b.network, "model-best.pt");
-  EXPECT_TRUE(Temporaries(run).empty()) << "resume leaves the killed runs' temporaries behind";
+  EXPECT_TRUE(diva::testing::PartialFiles(run).empty()) << "resume leaves the killed runs' temporaries behind";
 }
 
 // DivAttentionSegment killed while writing its outputs (atomic image writer): the old file keeps its bytes, a file
@@ -489,18 +458,9 @@ protected:
   SetUpTestSuite()
   {
     root = diva::clitest::MakeScratch("output-faults");
-    auto generator = itk::CTPhantomGenerator::New();
-    generator->SetSize(itk::CTPhantomGenerator::SizeType{ { 48, 40, 28 } });
-    itk::CTPhantomGenerator::SpacingType spacing;
-    spacing.Fill(8.0);
-    generator->SetSpacing(spacing);
-    generator->SetNumberOfOrganLesions(0);
-    generator->SetNumberOfNodules(0);
-    generator->Update();
+    const auto generator = diva::clitest::MakeSmallPhantom({ { 8.0, 8.0, 8.0 } });
     itk::WriteImageAtomically(generator->GetCT(), (root / "ct.nii.gz").string());
-    const auto & liver = generator->GetObjects().front();
-    click =
-      std::to_string(liver.click[0]) + "," + std::to_string(liver.click[1]) + "," + std::to_string(liver.click[2]);
+    click = diva::clitest::PointText(generator->GetObjects().front().click); // the liver
     diva::testing::WriteTinyModelFiles(root); // untrained: only that outputs get written matters
   }
 
@@ -529,9 +489,9 @@ TEST_F(OutputFaults, SegmentKilledMidWriteLeavesTheOldFileOrNone)
   // Killed writing the mask, which existed: the old bytes stay; the probability (written after) does not appear.
   Child child = Spawn(exe, Arguments(mask, probability), root / "segment-1.txt", "mask.nii.gz:1");
   ASSERT_TRUE(child.Killed()) << child.output;
-  EXPECT_EQ(ReadBytes(mask), old);
+  EXPECT_EQ(diva::testing::ReadFileBytes(mask), old);
   EXPECT_FALSE(fs::exists(probability));
-  auto temporaries = Temporaries(out);
+  auto temporaries = diva::testing::PartialFiles(out);
   ASSERT_EQ(temporaries.size(), 1u);
   EXPECT_GT(fs::file_size(temporaries[0]), 0u); // the kill came in the middle of a real write
 
@@ -539,7 +499,7 @@ TEST_F(OutputFaults, SegmentKilledMidWriteLeavesTheOldFileOrNone)
   child = Spawn(exe, Arguments(mask, probability), root / "segment-2.txt", "probability.nrrd:1");
   ASSERT_TRUE(child.Killed()) << child.output;
   EXPECT_FALSE(fs::exists(probability));
-  EXPECT_NE(ReadBytes(mask), old);
+  EXPECT_NE(diva::testing::ReadFileBytes(mask), old);
   EXPECT_NO_THROW((itk::ReadImage<itk::Image<uint8_t, 3>>(mask.string())));
   EXPECT_EQ(diva::RemoveStaleTemporaries(out.string()), 2u);
 
@@ -547,5 +507,5 @@ TEST_F(OutputFaults, SegmentKilledMidWriteLeavesTheOldFileOrNone)
   child = Spawn(exe, Arguments(mask, probability), root / "segment-3.txt", "");
   ASSERT_TRUE(child.Succeeded()) << child.output;
   EXPECT_NO_THROW((itk::ReadImage<itk::Image<float, 3>>(probability.string())));
-  EXPECT_TRUE(Temporaries(out).empty());
+  EXPECT_TRUE(diva::testing::PartialFiles(out).empty());
 }

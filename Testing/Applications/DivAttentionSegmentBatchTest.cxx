@@ -1,6 +1,7 @@
 // DivAttentionSegment --batch and --shard as a user runs them (Documentation/ClinicalIO.md): good, failing and
 // already-done cases in one batch; a batch killed with SIGKILL in the middle of writing a case and run again; N shards
 // of one batch; and the bad batch inputs, each a one-line message and no work done.
+#include "DivAttentionTestFiles.h"
 #include "divaAtomicFile.h"
 #include "divaCliTestSupport.h"
 #include "divaTinyModelFiles.h"
@@ -84,54 +85,18 @@ CountVoxels(const fs::path & path)
   return count;
 }
 
-std::vector<fs::path>
-Temporaries(const fs::path & directory)
-{
-  std::vector<fs::path> found;
-  for (const auto & entry : fs::directory_iterator(directory))
-  {
-    if (entry.path().filename().string().find(".partial-") != std::string::npos)
-    {
-      found.push_back(entry.path());
-    }
-  }
-  return found;
-}
-
-std::string
-ReadBytes(const fs::path & path)
-{
-  std::ifstream      stream(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << stream.rdbuf();
-  return bytes.str();
-}
-
 class DivAttentionSegmentBatch : public ::testing::Test
 {
 protected:
   static void
   SetUpTestSuite()
   {
-    // One directory per process: CTest runs the cases of this suite in parallel processes.
-    root = fs::temp_directory_path() / ("divattention-segment-batch-" + std::to_string(::getpid()));
-    fs::remove_all(root);
-    fs::create_directories(root);
-    auto generator = itk::CTPhantomGenerator::New();
-    generator->SetSize(itk::CTPhantomGenerator::SizeType{ { 48, 40, 28 } });
-    itk::CTPhantomGenerator::SpacingType spacing;
-    spacing[0] = 8.0;
-    spacing[1] = 8.0;
-    spacing[2] = 9.0;
-    generator->SetSpacing(spacing);
-    generator->SetNumberOfOrganLesions(0);
-    generator->SetNumberOfNodules(0);
-    generator->Update();
+    root = diva::clitest::MakeScratch("segment-batch");
+    const auto generator = diva::clitest::MakeSmallPhantom({ { 8.0, 8.0, 9.0 } });
     itk::WriteImageAtomically(generator->GetCT(), (root / "ct.nii.gz").string());
     for (const auto & object : generator->GetObjects())
     {
-      clicks.push_back(std::to_string(object.click[0]) + "," + std::to_string(object.click[1]) + "," +
-                       std::to_string(object.click[2]));
+      clicks.push_back(diva::clitest::PointText(object.click));
     }
     diva::testing::WriteTinyModelFiles(root); // untrained: what matters is which cases run and what gets written
   }
@@ -200,14 +165,14 @@ TEST_F(DivAttentionSegmentBatch, GoodFailingAndExistingCases)
   EXPECT_EQ(rows[2].status, "skipped");
   EXPECT_EQ(rows[3].status, "done");
   // The existing output was not touched; the good cases' masks are on disk with the voxel counts the summary gives.
-  EXPECT_EQ(ReadBytes(directory / "out" / "c.nii.gz"), existing);
+  EXPECT_EQ(diva::testing::ReadFileBytes(directory / "out" / "c.nii.gz"), existing);
   EXPECT_FALSE(fs::exists(directory / "out" / "b.nii.gz"));
   ASSERT_TRUE(fs::exists(directory / "out" / "a.nii.gz"));
   ASSERT_TRUE(fs::exists(directory / "out" / "d.nii.gz"));
   EXPECT_GT(rows[0].voxels, 0u);
   EXPECT_EQ(CountVoxels(directory / "out" / "a.nii.gz"), rows[0].voxels);
   EXPECT_EQ(CountVoxels(directory / "out" / "d.nii.gz"), rows[3].voxels);
-  EXPECT_TRUE(Temporaries(directory / "out").empty());
+  EXPECT_TRUE(diva::testing::PartialFiles(directory / "out").empty());
 
   // The batch's mask is the mask of a single run on the same case (models loaded once give the same result).
   const fs::path single = directory / "single.nii.gz";
@@ -241,7 +206,7 @@ TEST_F(DivAttentionSegmentBatch, KilledRunResumesWithNoCaseLostOrDoneTwice)
   EXPECT_TRUE(fs::exists(directory / "out" / "case0.nii.gz"));
   EXPECT_TRUE(fs::exists(directory / "out" / "case1.nii.gz"));
   EXPECT_FALSE(fs::exists(directory / "out" / "case2.nii.gz"));
-  EXPECT_EQ(Temporaries(directory / "out").size(), 1u) << "the kill should leave case 2's temporary";
+  EXPECT_EQ(diva::testing::PartialFiles(directory / "out").size(), 1u) << "the kill should leave case 2's temporary";
   const auto first = ReadSummary(directory / "cases.summary.csv"); // as it was after the last finished case
   const auto case0 = fs::last_write_time(directory / "out" / "case0.nii.gz");
 
@@ -264,7 +229,7 @@ TEST_F(DivAttentionSegmentBatch, KilledRunResumesWithNoCaseLostOrDoneTwice)
   }
   EXPECT_EQ(second.size(), 5u);
   EXPECT_EQ(fs::last_write_time(directory / "out" / "case0.nii.gz"), case0) << "a finished case was written again";
-  EXPECT_TRUE(Temporaries(directory / "out").empty()) << "the killed run's temporary was left";
+  EXPECT_TRUE(diva::testing::PartialFiles(directory / "out").empty()) << "the killed run's temporary was left";
   // The case that was being written when the kill came is a whole image now.
   EXPECT_GT(CountVoxels(directory / "out" / "case2.nii.gz"), 0u);
 }

@@ -23,31 +23,19 @@ using FloatImage = itk::Image<float, 3>;
 using MaskImage = itk::Image<uint8_t, 3>;
 using LabelImage = itk::Image<uint16_t, 3>;
 
-template<typename TImage>
-typename TImage::Pointer
-ReadImage(const fs::path & path)
-{
-  auto reader = itk::ImageFileReader<TImage>::New();
-  reader->SetFileName(path.string());
-  reader->Update();
-  return reader->GetOutput();
-}
+using itk::ReadImage;
 
-class DivAttentionSegmentBox : public ::testing::Test
+class DivAttentionSegmentBox : public diva::clitest::BundledDemoTest
 {
 protected:
   void
   SetUp() override
   {
-    for (const fs::path & needed : { models / "coarse-munet-small.pt", models / "refine-unetr-small-divattention.pt",
-                                     demo / "phantom-ct.nii.gz", demo / "phantom-labels.nii.gz", demo / "label.txt" })
+    SetUpDemo({ "phantom-labels.nii.gz", "label.txt" }, "segment-box");
+    if (IsSkipped())
     {
-      if (!fs::is_regular_file(needed))
-      {
-        GTEST_SKIP() << needed << " is missing (the bundled models and demo phantom are not in this tree)";
-      }
+      return;
     }
-    root = diva::clitest::MakeScratch("segment-box");
     std::ifstream(demo / "label.txt") >> label;
     labels = ReadImage<LabelImage>(demo / "phantom-labels.nii.gz");
     // The label's bounding box, in voxel indices.
@@ -66,24 +54,6 @@ protected:
       }
     }
   }
-  void
-  TearDown() override
-  {
-    if (!root.empty())
-    {
-      fs::remove_all(root);
-    }
-  }
-
-  diva::clitest::Result
-  Segment(const std::string & arguments) const
-  {
-    return diva::clitest::Run(DIVATTENTION_SEGMENT_EXE,
-                              "--input " + (demo / "phantom-ct.nii.gz").string() + " --coarse-model " +
-                                (models / "coarse-munet-small.pt").string() + " --refine-model " +
-                                (models / "refine-unetr-small-divattention.pt").string() + " --threads 2 " + arguments);
-  }
-
   /** The physical (LPS) corners of the label's bounding box's first and last voxels, as --box text. */
   std::string
   PhysicalBox() const
@@ -96,9 +66,6 @@ protected:
     return text.str();
   }
 
-  const fs::path      models = DIVATTENTION_BUNDLED_MODEL_DIR;
-  const fs::path      demo = models / "demo";
-  fs::path            root;
   unsigned            label = 0;
   LabelImage::Pointer labels;
   itk::Index<3>       low, high;

@@ -22,15 +22,7 @@ using diva::clitest::Result;
 using MaskImage = itk::Image<uint8_t, 3>;
 using FloatImage = itk::Image<float, 3>;
 
-template<typename TImage>
-typename TImage::Pointer
-ReadImage(const fs::path & path)
-{
-  auto reader = itk::ImageFileReader<TImage>::New();
-  reader->SetFileName(path.string());
-  reader->Update();
-  return reader->GetOutput();
-}
+using itk::ReadImage;
 
 // Voxels that differ between two images of one grid (every voxel when the grids differ).
 template<typename TImage>
@@ -64,46 +56,28 @@ ObjectVoxels(const MaskImage * mask)
   return count;
 }
 
-class DivAttentionSegmentColdStart : public ::testing::Test
+class DivAttentionSegmentColdStart : public diva::clitest::BundledDemoTest
 {
 protected:
   void
   SetUp() override
   {
-    const fs::path models = DIVATTENTION_BUNDLED_MODEL_DIR, demo = models / "demo";
-    for (const fs::path & needed : { models / "coarse-munet-small.pt", models / "refine-unetr-small-divattention.pt",
-                                     demo / "phantom-ct.nii.gz", demo / "click.txt" })
+    SetUpDemo({ "click.txt" }, "segment-cold-start");
+    if (IsSkipped())
     {
-      if (!fs::is_regular_file(needed))
-      {
-        GTEST_SKIP() << needed << " is missing (the bundled models and demo phantom are not in this tree)";
-      }
+      return;
     }
-    std::string click;
     std::ifstream(demo / "click.txt") >> click;
-    root = diva::clitest::MakeScratch("segment-cold-start");
-    common = "--input " + (demo / "phantom-ct.nii.gz").string() + " --click " + click + " --coarse-model " +
-             (models / "coarse-munet-small.pt").string() + " --refine-model " +
-             (models / "refine-unetr-small-divattention.pt").string() + " --threads 2 --verbose";
   }
 
-  void
-  TearDown() override
-  {
-    if (!root.empty())
-    {
-      fs::remove_all(root);
-    }
-  }
-
+  // The demo's click, --verbose, then `arguments`.
   Result
   Segment(const std::string & arguments) const
   {
-    return diva::clitest::Run(DIVATTENTION_SEGMENT_EXE, common + " " + arguments);
+    return BundledDemoTest::Segment("--click " + click + " --verbose " + arguments);
   }
 
-  fs::path    root;
-  std::string common;
+  std::string click;
 };
 } // namespace
 

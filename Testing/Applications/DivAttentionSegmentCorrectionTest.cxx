@@ -22,22 +22,17 @@ namespace
 using MaskImage = itk::Image<uint8_t, 3>;
 using LabelImage = itk::Image<uint16_t, 3>;
 
-class DivAttentionSegmentCorrection : public ::testing::Test
+class DivAttentionSegmentCorrection : public diva::clitest::BundledDemoTest
 {
 protected:
   void
   SetUp() override
   {
-    for (const fs::path & needed :
-         { models / "coarse-munet-small.pt", models / "refine-unetr-small-divattention.pt", demo / "phantom-ct.nii.gz",
-           demo / "phantom-labels.nii.gz", demo / "label.txt", demo / "click.txt" })
+    SetUpDemo({ "phantom-labels.nii.gz", "label.txt", "click.txt" }, "segment-correction");
+    if (IsSkipped())
     {
-      if (!fs::is_regular_file(needed))
-      {
-        GTEST_SKIP() << needed << " is missing (the bundled models and demo phantom are not in this tree)";
-      }
+      return;
     }
-    root = diva::clitest::MakeScratch("segment-correction");
     std::ifstream(demo / "label.txt") >> label;
     std::ifstream(demo / "click.txt") >> clickText;
     auto reader = itk::ImageFileReader<LabelImage>::New();
@@ -48,24 +43,6 @@ protected:
     std::istringstream(clickText) >> click[0] >> click[1] >> click[2];
     std::replace(clickText.begin(), clickText.end(), ' ', ',');
   }
-  void
-  TearDown() override
-  {
-    if (!root.empty())
-    {
-      fs::remove_all(root);
-    }
-  }
-
-  diva::clitest::Result
-  Segment(const std::string & arguments) const
-  {
-    return diva::clitest::Run(DIVATTENTION_SEGMENT_EXE,
-                              "--input " + (demo / "phantom-ct.nii.gz").string() + " --coarse-model " +
-                                (models / "coarse-munet-small.pt").string() + " --refine-model " +
-                                (models / "refine-unetr-small-divattention.pt").string() + " --threads 2 " + arguments);
-  }
-
   static std::string
   Text(const itk::Point<double, 3> & point)
   {
@@ -74,9 +51,6 @@ protected:
     return text.str();
   }
 
-  const fs::path        models = DIVATTENTION_BUNDLED_MODEL_DIR;
-  const fs::path        demo = models / "demo";
-  fs::path              root;
   unsigned              label = 0;
   std::string           clickText;
   itk::Point<double, 3> click;

@@ -45,12 +45,7 @@ using CTImageType = itk::CTPhantomGenerator::CTImageType;
 using MaskImageType = itk::Image<uint8_t, 3>;
 
 using diva::clitest::Result;
-
-Result
-RunSegment(const std::string & arguments)
-{
-  return diva::clitest::Run(DIVATTENTION_SEGMENT_EXE, arguments);
-}
+using diva::clitest::RunSegment;
 
 std::string
 Numbers(const std::vector<double> & values)
@@ -108,19 +103,9 @@ protected:
   static void
   SetUpTestSuite()
   {
-    root = fs::temp_directory_path() / ("divattention-segment-dicomseg-" + std::to_string(::getpid()));
-    fs::remove_all(root);
+    root = diva::clitest::MakeScratch("segment-dicomseg");
     fs::create_directories(root / "out");
-    auto generator = itk::CTPhantomGenerator::New();
-    generator->SetSize(itk::CTPhantomGenerator::SizeType{ { 48, 40, 28 } });
-    itk::CTPhantomGenerator::SpacingType spacing;
-    spacing[0] = 8.0;
-    spacing[1] = 7.5;
-    spacing[2] = 9.0;
-    generator->SetSpacing(spacing);
-    generator->SetNumberOfOrganLesions(0);
-    generator->SetNumberOfNodules(0);
-    generator->Update();
+    const auto generator = diva::clitest::MakeSmallPhantom({ { 8.0, 7.5, 9.0 } });
     // An oblique series (rotated 20 degrees about the z axis, off-centre origin): orientation and positions are
     // then not the identity's, so a frame whose geometry is taken from the wrong place shows.
     CTImageType::Pointer   ct = generator->GetCT();
@@ -141,7 +126,7 @@ protected:
     ct->SetOrigin(origin);
     CTImageType::PointType clickPoint;
     ct->TransformIndexToPhysicalPoint(clickIndex, clickPoint);
-    click = std::to_string(clickPoint[0]) + "," + std::to_string(clickPoint[1]) + "," + std::to_string(clickPoint[2]);
+    click = diva::clitest::PointText(clickPoint);
     WriteSeries(ct, root / "series");
     itk::WriteImageAtomically(ct.GetPointer(), (root / "ct.nii.gz").string());
     diva::testing::WriteTinyModelFiles(root); // untrained: the masks only need to be the same in both outputs

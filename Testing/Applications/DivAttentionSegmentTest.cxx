@@ -2,6 +2,7 @@
 // non-zero exit, and no output file; a good run writes its outputs on the input's grid; with the bundled models, the
 // mask, the probability, the crop, the attention map and the --reference figures are checked against the phantom's
 // truth and against what each output must hold.
+#include "divaCliTestSupport.h"
 #include "divaTinyModelFiles.h"
 #include "itkCTPhantomGenerator.h"
 #include "itkDivAttentionRefineFilter.h"
@@ -24,48 +25,16 @@
 #include <limits>
 #include <regex>
 #include <sstream>
-#include <sys/wait.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
 
 namespace
 {
-struct Result
-{
-  int         exitCode = -1;
-  std::string output; // stdout and stderr together
-};
+using diva::clitest::Result;
+using diva::clitest::RunSegment;
 
-Result
-RunSegment(const std::string & arguments)
-{
-  const std::string command = std::string(DIVATTENTION_SEGMENT_EXE) + " " + arguments + " 2>&1";
-  Result            result;
-  FILE *            pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr)
-  {
-    return result;
-  }
-  std::array<char, 4096> buffer{};
-  while (fgets(buffer.data(), static_cast<int>(buffer.size()), pipe) != nullptr)
-  {
-    result.output += buffer.data();
-  }
-  const int status = pclose(pipe);
-  result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
-template<typename TImage>
-typename TImage::Pointer
-ReadImage(const fs::path & path)
-{
-  auto reader = itk::ImageFileReader<TImage>::New();
-  reader->SetFileName(path.string());
-  reader->Update();
-  return reader->GetOutput();
-}
+using itk::ReadImage;
 
 using FloatImage = itk::Image<float, 3>;
 using MaskImage = itk::Image<uint8_t, 3>;
@@ -156,27 +125,15 @@ protected:
   SetUpTestSuite()
   {
     // One directory per process: CTest runs the cases of this suite in parallel processes.
-    root = fs::temp_directory_path() / ("divattention-segment-cli-" + std::to_string(::getpid()));
-    fs::remove_all(root);
+    root = diva::clitest::MakeScratch("segment");
     fs::create_directories(root / "out");
-    auto generator = itk::CTPhantomGenerator::New();
-    generator->SetSize(itk::CTPhantomGenerator::SizeType{ { 48, 40, 28 } });
-    itk::CTPhantomGenerator::SpacingType spacing;
-    spacing[0] = 8.0;
-    spacing[1] = 8.0;
-    spacing[2] = 9.0;
-    generator->SetSpacing(spacing);
-    generator->SetNumberOfOrganLesions(0);
-    generator->SetNumberOfNodules(0);
-    generator->Update();
+    const auto generator = diva::clitest::MakeSmallPhantom({ { 8.0, 8.0, 9.0 } });
     itk::WriteImageAtomically(generator->GetCT(), (root / "ct.nii.gz").string());
-    const auto & liver = generator->GetObjects().front();
-    click =
-      std::to_string(liver.click[0]) + "," + std::to_string(liver.click[1]) + "," + std::to_string(liver.click[2]);
+    click = diva::clitest::PointText(generator->GetObjects().front().click); // the liver
     // Air: a corner voxel's centre, outside the body.
     itk::CTPhantomGenerator::CTImageType::PointType corner;
     generator->GetCT()->TransformIndexToPhysicalPoint({ { 0, 0, 0 } }, corner);
-    air = std::to_string(corner[0]) + "," + std::to_string(corner[1]) + "," + std::to_string(corner[2]);
+    air = diva::clitest::PointText(corner);
 
     diva::testing::WriteTinyModelFiles(root); // untrained: only that outputs get written matters
     std::ofstream(root / "garbage.pt") << "this is not a model file";

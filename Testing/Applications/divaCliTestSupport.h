@@ -2,6 +2,7 @@
 #define divaCliTestSupport_h
 // What the application bad-input tests share: run a built executable, capture its output and exit code, make tiny
 // images, and check the failure contract (one "<app>: error: " line naming the input, non-zero exit, no output).
+#include "itkCTPhantomGenerator.h"
 #include "itkImage.h"
 #include "itkWriteImageAtomically.h"
 
@@ -57,6 +58,15 @@ Run(const std::string & executable, const std::string & arguments)
   return RunShell(executable + " " + arguments);
 }
 
+#ifdef DIVATTENTION_SEGMENT_EXE
+/** Runs DivAttentionSegment (the executable the test target is built against) with `arguments`. */
+inline Result
+RunSegment(const std::string & arguments)
+{
+  return Run(DIVATTENTION_SEGMENT_EXE, arguments);
+}
+#endif
+
 /** A scratch directory of this process (CTest runs the cases of a suite in parallel processes). */
 inline fs::path
 MakeScratch(const std::string & name)
@@ -93,6 +103,73 @@ ExpectFailure(const std::string &              executable,
     EXPECT_FALSE(fs::exists(path)) << "left behind: " << path;
   }
 }
+
+#if defined(DIVATTENTION_SEGMENT_EXE) && defined(DIVATTENTION_BUNDLED_MODEL_DIR)
+/** A test of DivAttentionSegment with the bundled models on the demo phantom (Models/, Models/demo/), in a scratch
+ * directory of its own that is removed after the test. */
+class BundledDemoTest : public ::testing::Test
+{
+protected:
+  /** Skips the test (check IsSkipped() after the call) unless the two bundled models, the demo CT and the demo files
+   * `demoFiles` (names in Models/demo) are there; otherwise makes the scratch directory `scratch` (MakeScratch). */
+  void
+  SetUpDemo(const std::vector<std::string> & demoFiles, const std::string & scratch)
+  {
+    std::vector<fs::path> needed{ CoarseModel(), RefineModel(), CT() };
+    for (const auto & name : demoFiles)
+    {
+      needed.push_back(demo / name);
+    }
+    for (const auto & path : needed)
+    {
+      if (!fs::is_regular_file(path))
+      {
+        GTEST_SKIP() << path << " is missing (the bundled models and demo phantom are not in this tree)";
+      }
+    }
+    root = MakeScratch(scratch);
+  }
+
+  void
+  TearDown() override
+  {
+    if (!root.empty())
+    {
+      fs::remove_all(root);
+    }
+  }
+
+  fs::path
+  CoarseModel() const
+  {
+    return models / "coarse-munet-small.pt";
+  }
+
+  fs::path
+  RefineModel() const
+  {
+    return models / "refine-unetr-small-divattention.pt";
+  }
+
+  fs::path
+  CT() const
+  {
+    return demo / "phantom-ct.nii.gz";
+  }
+
+  /** DivAttentionSegment on the demo CT with the bundled models and 2 threads, then `arguments`. */
+  Result
+  Segment(const std::string & arguments) const
+  {
+    return RunSegment("--input " + CT().string() + " --coarse-model " + CoarseModel().string() + " --refine-model " +
+                      RefineModel().string() + " --threads 2 " + arguments);
+  }
+
+  const fs::path models = DIVATTENTION_BUNDLED_MODEL_DIR;
+  const fs::path demo = models / "demo";
+  fs::path       root; ///< the scratch directory; empty when the test was skipped
+};
+#endif
 
 /** A 3D image of `size` voxels (spacing 2 mm) filled with `value`, a cube of `cube` from index 4 to 11. */
 template<typename TPixel>
@@ -132,6 +209,27 @@ inline void
 WriteText(const fs::path & path, const std::string & text)
 {
   std::ofstream(path) << text;
+}
+
+/** A small phantom, generated: 48 x 40 x 28 voxels of `spacing` mm (x, y, z), no organ lesion and no nodule, so that
+ * its first object is the liver. */
+inline itk::CTPhantomGenerator::Pointer
+MakeSmallPhantom(const std::array<double, 3> & spacing)
+{
+  auto generator = itk::CTPhantomGenerator::New();
+  generator->SetSize(itk::CTPhantomGenerator::SizeType{ { 48, 40, 28 } });
+  generator->SetSpacing(itk::CTPhantomGenerator::SpacingType(spacing.data()));
+  generator->SetNumberOfOrganLesions(0);
+  generator->SetNumberOfNodules(0);
+  generator->Update();
+  return generator;
+}
+
+/** A physical point as --click text: "x,y,z", each coordinate as std::to_string writes it. */
+inline std::string
+PointText(const itk::Point<double, 3> & point)
+{
+  return std::to_string(point[0]) + "," + std::to_string(point[1]) + "," + std::to_string(point[2]);
 }
 
 } // namespace clitest
