@@ -4,6 +4,7 @@
 #include "itkImage.h"
 #include "itkMacro.h"
 #include "itkMonotonePriorityQueue.h"
+#include "itkSquaredDepthMap.h"
 
 #include <algorithm>
 #include <array>
@@ -378,6 +379,30 @@ public:
     const double radius = std::max(2.0 * depth, diagonal);
     // No deeper than the click (half the smallest spacing of slack): the object behind a thin rim stays.
     const double deepest = depth + 0.5 * *std::min_element(grid.spacing.begin(), grid.spacing.end());
+    // Each candidate's depth from one distance map of the box the ball and that depth reach (a search per voxel
+    // costs seconds for a click deep in an organ); DepthInMask() decides where the map is within rounding of the bound.
+    ImageRegion<3> reach;
+    for (unsigned int a = 0; a < 3; ++a)
+    {
+      const auto half = static_cast<IndexValueType>(std::ceil((radius + deepest) / grid.spacing[a])) + 1;
+      reach.SetIndex(a, negative[a] - half);
+      reach.SetSize(a, static_cast<SizeValueType>(2 * half + 1));
+    }
+    const SquaredDepthMap depths(mask, reach);
+    const double          bound = deepest * deepest;
+    const auto            deeper = [&](const IndexType & index)
+    {
+      const double squared = depths.At(index);
+      if (squared > bound * (1.0 + 1e-5))
+      {
+        return true;
+      }
+      if (squared < bound * (1.0 - 1e-5))
+      {
+        return false;
+      }
+      return DepthInMask(mask, index, deepest) > deepest;
+    };
     removed.erase(std::remove_if(removed.begin(), removed.end(),
                                  [&](SizeValueType offset)
                                  {
@@ -388,7 +413,7 @@ public:
                                      const double d = (index[a] - negative[a]) * grid.spacing[a];
                                      squared += d * d;
                                    }
-                                   return squared > radius * radius || DepthInMask(mask, index, deepest) > deepest;
+                                   return squared > radius * radius || deeper(index);
                                  }),
                   removed.end());
     return removed;
