@@ -8,6 +8,7 @@
 // absolute difference of the foreground probability and of the logits, the number of differing voxels and of voxels
 // whose mask (probability >= 0.5) flips. The pipeline row does the same with ClickGuidedSegmentationFilter on a CT
 // phantom (probability on the CT grid).
+#include "divaBenchPhantom.h"
 #include "divaModelFile.h"
 #include "divaSegmentationLoss.h"
 #include "itkCTPhantomGenerator.h"
@@ -209,29 +210,9 @@ main(int argc, char ** argv)
     if (pipeline)
     {
       const auto s = Numbers(size, 3), sp = Numbers(spacing, 3);
-      auto       phantom = itk::CTPhantomGenerator::New();
-      phantom->SetSeed(4242);
-      phantom->SetSize({ { static_cast<itk::SizeValueType>(s[0]), static_cast<itk::SizeValueType>(s[1]),
-                           static_cast<itk::SizeValueType>(s[2]) } });
-      itk::CTPhantomGenerator::SpacingType grid;
-      for (unsigned d = 0; d < 3; ++d)
-      {
-        grid[d] = sp[d];
-      }
-      phantom->SetSpacing(grid);
-      phantom->Update();
-      itk::Point<double, 3> click;
-      for (const auto & object : phantom->GetObjects())
-      {
-        if (object.name == "spleen")
-        {
-          click = object.click;
-        }
-      }
-      auto coarse = std::make_shared<diva::LoadedModel>(
-        diva::LoadModel((fs::path(modelDirectory) / "coarse-munet-small.pt").string()));
-      auto refine = std::make_shared<diva::LoadedModel>(
-        diva::LoadModel((fs::path(modelDirectory) / "refine-unetr-small-divattention.pt").string()));
+      const auto phantom = diva::bench::MakeBenchPhantom({ { s[0], s[1], s[2] } }, { { sp[0], sp[1], sp[2] } });
+      const auto click = diva::bench::ObjectClick(*phantom, "spleen");
+      const auto [coarse, refine] = diva::bench::LoadDefaultModels(modelDirectory);
       const auto        p1 = PipelineProbability(phantom->GetCT(), click, coarse, refine, a);
       const auto        p2 = PipelineProbability(phantom->GetCT(), click, coarse, refine, a);
       const auto        q1 = PipelineProbability(phantom->GetCT(), click, coarse, refine, b);

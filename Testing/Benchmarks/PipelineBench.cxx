@@ -14,6 +14,7 @@
 // --warm-up N runs SegmentationModelSupport::WarmUp N times on each model before the first click and prints each
 // time (the first warm-up pays the lazy set-up of its shapes, the second shows a plain forward): run 1 then shows what
 // of the first click's extra time the warm-up leaves (Documentation/Performance.md, "Cold start").
+#include "divaBenchPhantom.h"
 #include "divaDevice.h"
 #include "divaHostAllocator.h"
 #include "divaMUnet.h"
@@ -165,31 +166,10 @@ main(int argc, char ** argv)
     {
       itk::DivAttentionRuntime::SetThreadBudget(threads);
     }
-    const auto s = Triple(size), sp = Triple(spacing);
-    auto       phantom = itk::CTPhantomGenerator::New();
-    phantom->SetSeed(4242);
-    phantom->SetSize({ { static_cast<itk::SizeValueType>(s[0]), static_cast<itk::SizeValueType>(s[1]),
-                         static_cast<itk::SizeValueType>(s[2]) } });
-    itk::CTPhantomGenerator::SpacingType grid;
-    for (unsigned d = 0; d < 3; ++d)
-    {
-      grid[d] = sp[d];
-    }
-    phantom->SetSpacing(grid);
-    phantom->Update();
-    const itk::CTPhantomGenerator::PhantomObject * target = nullptr;
-    for (const auto & candidate : phantom->GetObjects())
-    {
-      target = candidate.name == object ? &candidate : target;
-    }
-    if (target == nullptr)
-    {
-      throw std::invalid_argument("no phantom object \"" + object + "\"");
-    }
-    const std::filesystem::path models = modelDirectory;
-    auto coarse = std::make_shared<diva::LoadedModel>(diva::LoadModel((models / "coarse-munet-small.pt").string()));
-    auto refine =
-      std::make_shared<diva::LoadedModel>(diva::LoadModel((models / "refine-unetr-small-divattention.pt").string()));
+    const auto s = Triple(size);
+    auto       phantom = diva::bench::MakeBenchPhantom(s, Triple(spacing));
+    const auto click = diva::bench::ObjectClick(*phantom, object);
+    auto [coarse, refine] = diva::bench::LoadDefaultModels(modelDirectory);
     if (preset == "paper")
     {
       coarse = PaperModel(*coarse, true);
@@ -214,7 +194,7 @@ main(int argc, char ** argv)
       writer->UseCompressionOff();
       writer->Update();
       std::ofstream(directory / "click.txt")
-        << std::setprecision(9) << target->click[0] << ',' << target->click[1] << ',' << target->click[2] << '\n';
+        << std::setprecision(9) << click[0] << ',' << click[1] << ',' << click[2] << '\n';
       if (preset == "paper")
       {
         diva::SaveModel((directory / "coarse-paper.pt").string(), *coarse->network, coarse->description);
@@ -225,7 +205,6 @@ main(int argc, char ** argv)
     }
     // From here on only the CT is kept: the phantom's other images go, and the peak starts again from what is left.
     CTImageType::Pointer ct = phantom->GetCT();
-    const auto           click = target->click;
     phantom = nullptr;
     ResetPeakResident();
     std::printf("resident before the first click: %.0f MiB (the CT, the models, the libraries)\n",
