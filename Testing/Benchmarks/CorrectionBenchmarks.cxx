@@ -4,8 +4,12 @@
 // (Undo, timed with it: a few milliseconds).
 //   BM_SessionNegativeClick       a negative click on the spleen's mask voxel farthest from the click (the geodesic
 //                                 carve over the whole organ; no network)
+//   BM_SessionNegativeClickInside a negative click inside the spleen, half way from its click to that farthest voxel
+//                                 (counter depth_mm: how deep it lies; the bounded carve checks each candidate's depth)
 //   BM_SessionPositiveClick       a positive click on the left kidney, outside the mask: the whole pipeline at it
-//                                 (the cache is cleared between iterations, untimed)
+//                                 (the cache is cleared between iterations, untimed); counters: each pipeline step's
+//                                 wall ms (GetLastPipelineStepSeconds) and the session's own (session_ms: the click's
+//                                 wall time less the steps, i.e. the component, the correction rule, Undo)
 //   BM_SessionPositiveClickCached the same click again after Undo: the cached run's component joins the mask
 
 #include "divaModelFile.h"
@@ -13,10 +17,13 @@
 #include "itkClickGuidedSegmentationSession.h"
 #include "itkDivAttentionRuntime.h"
 #include "itkImageRegionConstIteratorWithIndex.h"
+#include "itkMaskCorrectionSupport.h"
 
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -34,7 +41,8 @@ struct LiveSession
 {
   itk::CTPhantomGenerator::Pointer phantom;
   SessionType::Pointer             session;
-  SessionType::PointType           spleen, kidney, farthest;
+  SessionType::PointType           spleen, kidney, farthest, inside;
+  double                           insideDepth = 0.0;
 };
 
 // Made once: the phantom, the models and a session holding the spleen's mask.
@@ -87,6 +95,17 @@ Live()
     {
       throw std::runtime_error("the spleen's click found nothing");
     }
+    // Half way from the click to the farthest voxel, on the mask.
+    for (unsigned int a = 0; a < 3; ++a)
+    {
+      made.inside[a] = 0.5 * (made.spleen[a] + made.farthest[a]);
+    }
+    SessionType::OutputImageType::IndexType index;
+    if (!mask->TransformPhysicalPointToIndex(made.inside, index) || mask->GetPixel(index) == 0)
+    {
+      throw std::runtime_error("the point half way to the spleen's farthest voxel is not on its mask");
+    }
+    made.insideDepth = itk::MaskCorrectionSupport::DepthInMask(mask, index);
     return made;
   }();
   return live;
@@ -106,11 +125,26 @@ BM_SessionNegativeClick(benchmark::State & state)
 }
 
 void
-BM_SessionPositiveClick(benchmark::State & state)
+BM_SessionNegativeClickInside(benchmark::State & state)
 {
   itk::DivAttentionRuntime::SetThreadBudget(static_cast<int>(state.range(0)));
   auto & live = Live();
-  bool   odd = false;
+  for (auto _ : state)
+  {
+    live.session->AddNegativeClick(live.inside);
+    live.session->Undo();
+  }
+  state.counters["depth_mm"] = live.insideDepth;
+}
+
+void
+BM_SessionPositiveClick(benchmark::State & state)
+{
+  itk::DivAttentionRuntime::SetThreadBudget(static_cast<int>(state.range(0)));
+  auto &                        live = Live();
+  bool                          odd = false;
+  std::map<std::string, double> stepMs;
+  double                        sessionMs = 0.0;
   for (auto _ : state)
   {
     state.PauseTiming();
@@ -118,9 +152,22 @@ BM_SessionPositiveClick(benchmark::State & state)
     live.session->SetThreshold(odd ? 0.5 : 0.5 + 1e-9);
     odd = !odd;
     state.ResumeTiming();
+    const auto start = std::chrono::steady_clock::now();
     live.session->AddPositiveClick(live.kidney);
     live.session->Undo();
+    double own = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    for (const auto & [step, seconds] : live.session->GetLastPipelineStepSeconds())
+    {
+      stepMs[step] += 1000.0 * seconds;
+      own -= 1000.0 * seconds;
+    }
+    sessionMs += own;
   }
+  for (const auto & [step, ms] : stepMs)
+  {
+    state.counters[step + "_ms"] = benchmark::Counter(ms, benchmark::Counter::kAvgIterations);
+  }
+  state.counters["session_ms"] = benchmark::Counter(sessionMs, benchmark::Counter::kAvgIterations);
   live.session->SetThreshold(0.5);
 }
 
@@ -140,6 +187,7 @@ BM_SessionPositiveClickCached(benchmark::State & state)
 } // namespace
 
 BENCHMARK(BM_SessionNegativeClick)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SessionNegativeClickInside)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SessionPositiveClick)
   ->Arg(2)
   ->ArgName("threads")

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace itk
@@ -146,6 +147,16 @@ public:
   /** How many times the pipeline (the networks) ran since this session was created. */
   unsigned int
   GetNumberOfPipelineRuns() const;
+  /** Wall-clock seconds of each step of the last pipeline run, in pipeline order
+   * (ClickGuidedSegmentationFilter::GetStepSeconds(): "click map", "coarse segmentation", ..., "paste back"): where a
+   * positive click outside the mask spends its time. Empty before the first run; a click that runs no pipeline
+   * leaves it as it was. */
+  std::vector<std::pair<std::string, double>>
+  GetLastPipelineStepSeconds() const
+  {
+    const std::lock_guard<std::mutex> lock(m_Mutex);
+    return m_Filter->GetStepSeconds();
+  }
 
 protected:
   ClickGuidedSegmentationSession();
