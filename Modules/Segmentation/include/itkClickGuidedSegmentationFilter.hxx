@@ -568,13 +568,15 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
         m_Clicks = { clicks[k] };
         this->RunPipeline();
         ran = true;
-        bool added = false;
-        for (const auto offset : MaskCorrectionSupport::ConnectedVoxels(m_Label.GetPointer(), { positives[k] }))
+        // As a session: of the component at the click, the like-intensity part near it (all of it on an empty mask).
+        const auto added = MaskCorrectionSupport::PositiveCorrection(
+          input, mask.GetPointer(), MaskCorrectionSupport::ConnectedVoxels(m_Label.GetPointer(), { positives[k] }),
+          positives[k], MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
+        for (const auto offset : added)
         {
-          added = added || mask->GetBufferPointer()[offset] == 0;
           mask->GetBufferPointer()[offset] = 1;
         }
-        if (!added)
+        if (added.empty())
         {
           // As a session: the click's like-intensity neighbourhood when the pipeline adds nothing.
           for (const auto offset : MaskCorrectionSupport::LikeIntensityRegion(

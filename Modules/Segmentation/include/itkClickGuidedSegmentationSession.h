@@ -25,8 +25,10 @@ namespace itk
  * (SetPreviousMask(), e.g. a mask from another tool or an earlier session). Each click changes it:
  *
  * - A **positive click outside the mask** runs the whole pipeline (ClickGuidedSegmentationFilter, with that click
- *   alone) and adds the result's component that holds the click (26-connected) to the mask (union). When nothing is
- *   found at the click, the mask does not change (the click still counts, and Undo takes it back).
+ *   alone) and adds the result's component that holds the click (26-connected) to the mask (union); on a non-empty
+ *   mask only the part of it connected to the click through voxels of like intensity and within twice the click's
+ *   distance to the mask (MaskCorrectionSupport::PositiveCorrection()). When that adds nothing, the click's
+ *   like-intensity neighbourhood joins instead (MaskCorrectionSupport::LikeIntensityRegion()).
  * - A **positive click inside the mask** runs no network: it marks that part of the mask as wanted. It is a seed of
  *   the object side for every later negative click (below), so a negative click next to it cannot remove it.
  * - A **negative click on the mask** removes the false positive under it. With models whose stage 1 reads no negative

@@ -287,14 +287,10 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddPositiveClick(cons
     {
       negatives = this->GetNegativeClicksLocked();
     }
-    const auto * mask = m_Mask->GetBufferPointer();
-    for (const auto offset : this->RunPipeline({ click }, negatives))
-    {
-      if (mask[offset] == 0)
-      {
-        step.added.push_back(offset);
-      }
-    }
+    // Of its component, a correction keeps the like-intensity part near the click (the whole of it on an empty mask).
+    step.added = MaskCorrectionSupport::PositiveCorrection(
+      m_Image.GetPointer(), m_Mask.GetPointer(), this->RunPipeline({ click }, negatives), index,
+      MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
     step.outcome = "pipeline";
     if (step.added.empty())
     {

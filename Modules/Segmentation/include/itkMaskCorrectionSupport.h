@@ -41,6 +41,9 @@ namespace itk
  *   both keep the positive side (the positive clicks are settled first).
  * - LocalGeodesicCarve(): GeodesicCarve() for one negative click, bounded to a ball that scales with the click's
  *   depth in the mask (DepthInMask()) and to voxels no deeper than the click: what sessions and the filter remove.
+ * - PositiveCorrection(): what a positive click outside a non-empty mask keeps of the pipeline's component at it: the
+ *   part connected to the click through like-intensity voxels, within twice the click's distance to the mask
+ *   (DistanceToMask()); on an empty mask, all of it.
  * - LikeIntensityRegion(): what a positive click adds where the pipeline adds nothing: the connected voxels of like
  *   intensity around it, within a radius.
  * - CheckSameGrid(): an itk::ExceptionObject naming the input and what differs (size, origin, spacing, direction)
@@ -494,6 +497,198 @@ public:
                             });
     }
     return region;
+  }
+
+  /** How far `index` lies from the mask (physical mm): the distance from its centre to the nearest object voxel's
+   * centre; 0 when `index` is an object voxel, infinity when no object voxel lies within `limit` mm. */
+  template<typename TMask>
+  static double
+  DistanceToMask(const TMask * mask, const IndexType & index, double limit)
+  {
+    const Grid   grid(mask);
+    const auto * data = mask->GetBufferPointer();
+    if (grid.Contains(index) && data[grid.Offset(index)] != 0)
+    {
+      return 0.0;
+    }
+    const double smallest = *std::min_element(grid.spacing.begin(), grid.spacing.end());
+    double       best = std::numeric_limits<double>::infinity();
+    // Cubes of growing (Chebyshev) radius r; a voxel at radius r is at least r * smallest spacing away.
+    for (IndexValueType r = 1; static_cast<double>(r) * smallest < best && static_cast<double>(r) * smallest <= limit;
+         ++r)
+    {
+      for (IndexValueType dz = -r; dz <= r; ++dz)
+      {
+        for (IndexValueType dy = -r; dy <= r; ++dy)
+        {
+          const bool face = std::abs(dz) == r || std::abs(dy) == r;
+          for (IndexValueType dx = -r; dx <= r; dx += (face ? 1 : 2 * r))
+          {
+            const IndexType at{ { index[0] + dx, index[1] + dy, index[2] + dz } };
+            if (!grid.Contains(at) || data[grid.Offset(at)] == 0)
+            {
+              continue;
+            }
+            const double x = dx * grid.spacing[0], y = dy * grid.spacing[1], z = dz * grid.spacing[2];
+            best = std::min(best, std::sqrt(x * x + y * y + z * z));
+          }
+        }
+      }
+    }
+    return best <= limit ? best : std::numeric_limits<double>::infinity();
+  }
+
+  /** What a positive correction click outside a non-empty mask adds of `component`, the pipeline's component that
+   * holds the click (voxel offsets; ConnectedVoxels() of the pipeline's result at the click): the voxels of the
+   * component that are background in `mask`, lie within max(2 x DistanceToMask(click), one voxel diagonal) mm of the
+   * click and are connected to it (26 neighbours) through component voxels of like intensity, i.e. within mean +-
+   * max(k x SD, minimumHalfWidth) of the click's 3 x 3 x 3 neighbourhood in `image`. The click sits in a miss of the
+   * object beside the mask; the miss it corrects reaches about as far from the click as the click lies from the mask
+   * (the negative click's carve is bounded by the click's depth in the mask the same way), and it is the tissue under
+   * the click: what the pipeline's component holds beyond that ball, or across an intensity edge from the click, is
+   * a guess about another structure, and on real CT mostly a spill (Documentation/Pipeline.md, "Corrections"). On an
+   * empty mask the whole component's voxels are returned (a first click is the pipeline's answer). */
+  template<typename TImage, typename TMask>
+  static OffsetListType
+  PositiveCorrection(const TImage *         image,
+                     const TMask *          mask,
+                     const OffsetListType & component,
+                     const IndexType &      click,
+                     double                 k,
+                     double                 minimumHalfWidth)
+  {
+    const Grid   grid(mask);
+    const auto * data = mask->GetBufferPointer();
+    const bool   empty =
+      std::find_if(data, data + grid.count, [](auto value) { return value != 0; }) == data + grid.count;
+    OffsetListType added;
+    if (component.empty())
+    {
+      return added;
+    }
+    if (empty || !grid.Contains(click) || data[grid.Offset(click)] != 0)
+    {
+      for (const auto offset : component)
+      {
+        if (data[offset] == 0)
+        {
+          added.push_back(offset);
+        }
+      }
+      return added;
+    }
+    auto squaredDistance = [&](SizeValueType offset)
+    {
+      const auto index = grid.IndexOf(offset);
+      double     squared = 0.0;
+      for (unsigned int a = 0; a < 3; ++a)
+      {
+        const double d = (index[a] - click[a]) * grid.spacing[a];
+        squared += d * d;
+      }
+      return squared;
+    };
+    // The ball: beyond the component's farthest voxel it cuts nothing, so the distance search stops there.
+    double farthest = 0.0;
+    for (const auto offset : component)
+    {
+      farthest = std::max(farthest, squaredDistance(offset));
+    }
+    const double diagonal = std::sqrt(grid.spacing[0] * grid.spacing[0] + grid.spacing[1] * grid.spacing[1] +
+                                      grid.spacing[2] * grid.spacing[2]);
+    const double radius = std::max(2.0 * DistanceToMask(mask, click, 0.5 * std::sqrt(farthest) + diagonal), diagonal);
+    // Like intensity: mean +- max(k SD, minimumHalfWidth) of the click's 3 x 3 x 3 neighbourhood.
+    const auto * values = image->GetBufferPointer();
+    double       sum = 0.0, squares = 0.0;
+    size_t       n = 0;
+    for (IndexValueType dz = -1; dz <= 1; ++dz)
+    {
+      for (IndexValueType dy = -1; dy <= 1; ++dy)
+      {
+        for (IndexValueType dx = -1; dx <= 1; ++dx)
+        {
+          const IndexType at{ { click[0] + dx, click[1] + dy, click[2] + dz } };
+          if (grid.Contains(at))
+          {
+            const double v = static_cast<double>(values[grid.Offset(at)]);
+            sum += v;
+            squares += v * v;
+            ++n;
+          }
+        }
+      }
+    }
+    const double mean = sum / static_cast<double>(n);
+    const double half =
+      std::max(k * std::sqrt(std::max(0.0, squares / static_cast<double>(n) - mean * mean)), minimumHalfWidth);
+    // The walk from the click through the component's like-intensity voxels inside the ball, on the component's
+    // bounding box (no array of the image's size).
+    IndexType low, high;
+    low = high = click;
+    for (const auto offset : component)
+    {
+      const auto index = grid.IndexOf(offset);
+      for (unsigned int a = 0; a < 3; ++a)
+      {
+        low[a] = std::min(low[a], index[a]);
+        high[a] = std::max(high[a], index[a]);
+      }
+    }
+    std::array<SizeValueType, 3> box;
+    for (unsigned int a = 0; a < 3; ++a)
+    {
+      box[a] = static_cast<SizeValueType>(high[a] - low[a] + 1);
+    }
+    auto local = [&](const IndexType & index)
+    {
+      return static_cast<SizeValueType>(index[0] - low[0]) +
+             box[0] *
+               (static_cast<SizeValueType>(index[1] - low[1]) + box[1] * static_cast<SizeValueType>(index[2] - low[2]));
+    };
+    constexpr uint8_t    Outside = 0, Member = 1, Reached = 2;
+    std::vector<uint8_t> state(box[0] * box[1] * box[2], Outside);
+    for (const auto offset : component)
+    {
+      state[local(grid.IndexOf(offset))] = Member;
+    }
+    const SizeValueType start = grid.Offset(click);
+    state[local(click)] = Reached;
+    OffsetListType reached{ start };
+    for (size_t next = 0; next < reached.size(); ++next)
+    {
+      grid.ForEachNeighbour(reached[next],
+                            [&](SizeValueType neighbour, int)
+                            {
+                              const auto index = grid.IndexOf(neighbour);
+                              for (unsigned int a = 0; a < 3; ++a)
+                              {
+                                if (index[a] < low[a] || index[a] > high[a])
+                                {
+                                  return;
+                                }
+                              }
+                              auto & at = state[local(index)];
+                              if (at != Member)
+                              {
+                                return;
+                              }
+                              at = Reached;
+                              if (std::abs(static_cast<double>(values[neighbour]) - mean) > half ||
+                                  squaredDistance(neighbour) > radius * radius)
+                              {
+                                return;
+                              }
+                              reached.push_back(neighbour);
+                            });
+    }
+    for (const auto offset : reached)
+    {
+      if (data[offset] == 0)
+      {
+        added.push_back(offset);
+      }
+    }
+    return added;
   }
 
   /** Throws itk::ExceptionObject naming `what` and what differs when `mask` is not on `image`'s grid: the same size,
