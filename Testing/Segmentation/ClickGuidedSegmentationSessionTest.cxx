@@ -705,3 +705,45 @@ TEST(MaskCorrectionSupport, GeodesicCarveStaysInsideThePartsBox)
     EXPECT_EQ(gone[static_cast<size_t>(mask->ComputeOffset({ { x, 1, 1 } }))], 1) << "upper bar, x = " << x;
   }
 }
+
+// GetLastPipelineStepSeconds: each step of the last pipeline run (what the correction benchmarks report); a click that
+// runs no network (a negative click's carve, a cached positive click) leaves it as it was.
+TEST(ClickGuidedSegmentationSession, StepTimesComeFromTheLastPipelineRun)
+{
+  auto session = NewSession();
+  EXPECT_TRUE(session->GetLastPipelineStepSeconds().empty()) << "no run yet";
+  const auto & spleen = Organ("spleen");
+  session->AddPositiveClick(spleen.click);
+  ASSERT_EQ(session->GetNumberOfPipelineRuns(), 1u);
+  const auto               steps = session->GetLastPipelineStepSeconds();
+  std::vector<std::string> names;
+  for (const auto & [name, seconds] : steps)
+  {
+    names.push_back(name);
+    EXPECT_GE(seconds, 0.0) << name << " did not run to its end";
+  }
+  for (const char * expected : { "click map", "coarse segmentation", "crop", "refinement", "paste back" })
+  {
+    EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected << " is missing";
+  }
+  // A negative click carves (no run); Undo, and the same positive click again comes from the cache (no run).
+  const auto * mask = session->GetMask();
+  PointType    onMask = spleen.click;
+  for (itk::ImageRegionConstIteratorWithIndex<MaskImageType> it(mask, mask->GetBufferedRegion()); !it.IsAtEnd(); ++it)
+  {
+    PointType point;
+    mask->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+    if (it.Get() != 0 && point.EuclideanDistanceTo(spleen.click) > onMask.EuclideanDistanceTo(spleen.click))
+    {
+      onMask = point;
+    }
+  }
+  session->AddNegativeClick(onMask);
+  EXPECT_EQ(session->GetLastClickOutcome(), "carve");
+  EXPECT_EQ(session->GetLastPipelineStepSeconds(), steps);
+  session->Undo();
+  session->Undo();
+  session->AddPositiveClick(spleen.click);
+  EXPECT_EQ(session->GetNumberOfPipelineRuns(), 1u);
+  EXPECT_EQ(session->GetLastPipelineStepSeconds(), steps);
+}
