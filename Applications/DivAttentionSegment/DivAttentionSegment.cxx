@@ -414,6 +414,12 @@ main(int argc, char ** argv)
                                          false, "", "cases.csv", cmd);
       TCLAP::ValueArg<std::string> shard("", "shard", "With --batch: only cases K, K+N, K+2N, ... (0-based)", false, "",
                                          "K/N", cmd);
+      TCLAP::ValueArg<int>         jobs(
+                "", "jobs",
+                "With --batch: run the cases in N processes of this program at once, each with 1/N of --threads (at least "
+                        "one); one summary for all. On a machine of few cores --jobs 2 keeps both busy where one process leaves one "
+                        "idle between its network layers and while it reads and writes (default 1)",
+                false, 1, "N", cmd);
       TCLAP::ValueArg<std::string> summary(
         "", "summary", "With --batch: the summary CSV (default: <batch file>.summary.csv beside it)", false, "", "file",
         cmd);
@@ -478,6 +484,10 @@ main(int argc, char ** argv)
                 "", "reference-label", "Label of the object in --reference (0: any non-zero label)", false, 0, "id", cmd);
       cmd.parse(argc, argv);
       const bool batchMode = batch.isSet();
+      if (jobs.getValue() < 1)
+      {
+        throw TCLAP::CmdLineParseException("option --jobs: " + std::to_string(jobs.getValue()) + " is not >= 1");
+      }
       if (batchMode)
       {
         // Each case's image, clicks and output come from the batch file; the other outputs are per-case pictures.
@@ -503,7 +513,7 @@ main(int argc, char ** argv)
                                                " (or --batch cases.csv)");
           }
         }
-        for (const TCLAP::Arg * batchOnly : std::vector<const TCLAP::Arg *>{ &shard, &summary })
+        for (const TCLAP::Arg * batchOnly : std::vector<const TCLAP::Arg *>{ &shard, &summary, &jobs })
         {
           if (batchOnly->isSet())
           {
@@ -703,6 +713,27 @@ main(int argc, char ** argv)
         summaryPath =
           summary.isSet() ? summary.getValue() : diva::application::DefaultSummaryPath(batch.getValue(), part);
         CheckWritable("--summary", summaryPath);
+        if (jobs.getValue() > 1)
+        {
+          // The jobs load the models and run the cases; this process waits and merges their summaries.
+          const int  threadsEach = std::max(1, itk::DivAttentionRuntime::GetThreadBudget() / jobs.getValue());
+          const auto totals = diva::application::RunBatchInJobs(
+            argv[0], std::vector<std::string>(argv + 1, argv + argc), part,
+            { static_cast<size_t>(jobs.getValue()), threadsEach }, summaryPath, std::cerr);
+          const size_t total = totals.done + totals.skipped + totals.failed;
+          std::cout << "DivAttentionSegment: batch " << batch.getValue()
+                    << (part.count > 1 ? " shard " + shard.getValue() : "") << " in " << jobs.getValue()
+                    << " jobs: " << total << " cases, " << totals.done << " done, " << totals.skipped << " skipped, "
+                    << totals.failed << " failed; summary " << summaryPath << std::endl;
+          if (totals.failed > 0)
+          {
+            std::cerr << "DivAttentionSegment: error: " << totals.failed << " of " << total
+                      << " cases failed (their messages are in " << summaryPath << ")" << std::endl;
+            return 1;
+          }
+          log("done");
+          return 0;
+        }
         coarseLoaded = itk::SegmentationModelSupport::Load(coarsePath, resolved, "coarse model");
         refineLoaded = itk::SegmentationModelSupport::Load(refinePath, resolved, "refine model");
         itk::SegmentationModelSupport::CheckRole(*coarseLoaded, "coarse", "coarse model");

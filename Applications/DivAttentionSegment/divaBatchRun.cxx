@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -14,6 +15,13 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+
+#ifdef __linux__
+#  include <csignal>
+#  include <sys/prctl.h>
+#  include <sys/wait.h>
+#  include <unistd.h>
+#endif
 
 namespace diva
 {
@@ -401,6 +409,167 @@ RunBatch(const std::vector<BatchCase> &                        cases,
                               [&](const std::string & temporary) { std::ofstream(temporary) << summary.str(); });
   }
   return totals;
+}
+
+std::vector<std::string>
+WithoutOptions(const std::vector<std::string> & arguments, const std::vector<std::string> & names)
+{
+  std::vector<std::string> kept;
+  for (size_t k = 0; k < arguments.size(); ++k)
+  {
+    bool dropped = false;
+    for (const auto & name : names)
+    {
+      if (arguments[k] == name)
+      {
+        ++k; // its value
+        dropped = true;
+        break;
+      }
+      if (arguments[k].rfind(name + "=", 0) == 0)
+      {
+        dropped = true;
+        break;
+      }
+    }
+    if (!dropped)
+    {
+      kept.push_back(arguments[k]);
+    }
+  }
+  return kept;
+}
+
+BatchTotals
+RunBatchInJobs(const std::string &              program,
+               const std::vector<std::string> & arguments,
+               const BatchShard &               shard,
+               const BatchJobs &                jobs,
+               const std::string &              summaryPath,
+               std::ostream &                   log)
+{
+#ifdef __linux__
+  const std::vector<std::string> common = WithoutOptions(arguments, { "--jobs", "--shard", "--summary", "--threads" });
+  std::vector<std::string>       summaries;
+  std::vector<pid_t>             children;
+  std::vector<std::string>       problems;
+  const pid_t                    parent = ::getpid();
+  for (size_t j = 0; j < jobs.count; ++j)
+  {
+    const BatchShard  part{ shard.index + shard.count * j, shard.count * jobs.count };
+    const std::string partText = std::to_string(part.index) + "/" + std::to_string(part.count);
+    summaries.push_back(summaryPath + ".job-" + std::to_string(j) + "-of-" + std::to_string(jobs.count) + ".csv");
+    std::vector<std::string> words{ program };
+    words.insert(words.end(), common.begin(), common.end());
+    words.insert(words.end(), { "--shard", partText, "--summary", summaries.back(), "--threads",
+                                std::to_string(std::max(1, jobs.threadsEach)) });
+    std::vector<char *> argv;
+    for (auto & word : words)
+    {
+      argv.push_back(word.data());
+    }
+    argv.push_back(nullptr);
+    log << "DivAttentionSegment: job " << j << " of " << jobs.count << ": cases of shard " << partText << ", "
+        << std::max(1, jobs.threadsEach) << " threads" << std::endl;
+    const pid_t child = ::fork();
+    if (child == 0)
+    {
+      // The job dies with its parent (a killed batch leaves no job running on); only exec-safe calls from here.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent)
+      {
+        ::_exit(127);
+      }
+      ::execv("/proc/self/exe", argv.data());
+      ::_exit(127);
+    }
+    if (child < 0)
+    {
+      problems.push_back("job " + std::to_string(j) + " could not start");
+      continue;
+    }
+    children.push_back(child);
+  }
+  for (size_t j = 0; j < children.size(); ++j)
+  {
+    int status = 0;
+    while (::waitpid(children[j], &status, 0) < 0 && errno == EINTR)
+    {
+    }
+    if (WIFSIGNALED(status))
+    {
+      problems.push_back("job " + std::to_string(j) + " was killed by signal " + std::to_string(WTERMSIG(status)));
+    }
+    else if (WIFEXITED(status) && WEXITSTATUS(status) > 1)
+    {
+      problems.push_back("job " + std::to_string(j) + " ended with exit status " + std::to_string(WEXITSTATUS(status)) +
+                         " (its message is above)");
+    }
+  }
+
+  // Every job's rows, ordered by case, into one summary; the jobs' own files go.
+  std::vector<std::pair<size_t, std::string>> rows;
+  BatchTotals                                 totals;
+  for (const auto & path : summaries)
+  {
+    std::ifstream file(path);
+    std::string   line;
+    bool          header = true;
+    while (std::getline(file, line))
+    {
+      if (header || line.empty())
+      {
+        header = false;
+        continue;
+      }
+      const auto fields = SplitCsvLine(line, "summary \"" + path + "\"");
+      const auto status = fields.size() > 1 ? fields[1] : std::string();
+      totals.done += status == "done" ? 1 : 0;
+      totals.skipped += status == "skipped" ? 1 : 0;
+      totals.failed += status == "failed" ? 1 : 0;
+      rows.emplace_back(std::stoul(fields.at(0)), line);
+    }
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const auto & a, const auto & b) { return a.first < b.first; });
+  diva::WriteFileAtomically(summaryPath,
+                            [&](const std::string & temporary)
+                            {
+                              std::ofstream file(temporary);
+                              file << "case,status,seconds,voxels,output,message\n";
+                              for (const auto & row : rows)
+                              {
+                                file << row.second << "\n";
+                              }
+                              if (!file.flush())
+                              {
+                                throw std::runtime_error("summary \"" + summaryPath + "\": cannot be written");
+                              }
+                            });
+  for (const auto & path : summaries)
+  {
+    std::error_code ignored;
+    fs::remove(path, ignored);
+  }
+  if (!problems.empty())
+  {
+    std::string text = "--jobs:";
+    for (const auto & problem : problems)
+    {
+      text += " " + problem + ";";
+    }
+    text.back() = ' ';
+    throw std::runtime_error(text + "(the summary " + summaryPath + " holds the cases that ended)");
+  }
+  return totals;
+#else
+  (void)program;
+  (void)arguments;
+  (void)shard;
+  (void)jobs;
+  (void)summaryPath;
+  (void)log;
+  throw std::runtime_error("--jobs: several processes are supported on Linux only; use --shard K/N instead");
+#endif
 }
 
 } // namespace application

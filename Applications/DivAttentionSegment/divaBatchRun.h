@@ -71,6 +71,34 @@ RunBatch(const std::vector<BatchCase> &                        cases,
          const std::function<std::size_t(const BatchCase &)> & segment,
          std::ostream &                                        log);
 
+/** \brief How a batch is spread over processes of this program on one machine (DivAttentionSegment --jobs).
+ * \ingroup DivAttention */
+struct BatchJobs
+{
+  std::size_t count = 1;       ///< processes at once
+  int         threadsEach = 1; ///< --threads of each
+};
+
+/** `arguments` without the options named in `names` (each given as "--name value" or "--name=value"). */
+std::vector<std::string>
+WithoutOptions(const std::vector<std::string> & arguments, const std::vector<std::string> & names);
+
+/** Runs the cases of `shard` in `jobs.count` processes of this program (`program`, with `arguments`: the command line
+ * without --jobs, --shard, --summary and --threads) at once. Job j is the shard K + N j of N J (K/N: `shard`, J:
+ * jobs.count), so the jobs share the cases without overlap and take together exactly those of `shard`; each writes
+ * its own summary next to `summaryPath`, and the summaries are merged into `summaryPath` (ordered by case) when all
+ * jobs have ended. A job ends with its parent: killed, the run resumes as a single process does (outputs are written
+ * atomically and existing ones skipped). Returns the merged totals; std::runtime_error names a job that could not
+ * start or did not run to its end (a signal, or an exit status other than 0 and 1) after every job has ended. Linux
+ * only (fork and exec of /proc/self/exe). */
+BatchTotals
+RunBatchInJobs(const std::string &              program,
+               const std::vector<std::string> & arguments,
+               const BatchShard &               shard,
+               const BatchJobs &                jobs,
+               const std::string &              summaryPath,
+               std::ostream &                   log);
+
 } // namespace application
 } // namespace diva
 

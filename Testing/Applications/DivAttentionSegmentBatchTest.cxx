@@ -269,6 +269,50 @@ TEST_F(DivAttentionSegmentBatch, ShardsDoEveryCaseExactlyOnce)
   }
 }
 
+// --jobs N: N processes of DivAttentionSegment share the cases (of a shard, when one is given) and one summary, ordered
+// by case, holds them all; the jobs' own summaries are gone.
+TEST_F(DivAttentionSegmentBatch, JobsDoEveryCaseOfTheirShardExactlyOnceWithOneSummary)
+{
+  for (const bool sharded : { false, true })
+  {
+    const fs::path directory = root / (sharded ? "jobs-sharded" : "jobs");
+    const size_t   cases = 7;
+    const fs::path batch = WriteGoodBatch(directory, cases);
+    const Result   result = RunShell(Segment() + " --batch " + batch.string() + (sharded ? " --shard 1/2" : "") +
+                                     " --jobs 3" + Options() + " 2>&1");
+    ASSERT_EQ(result.exitCode, 0) << result.output;
+    EXPECT_NE(result.output.find("in 3 jobs: " + std::to_string(sharded ? 3 : cases) + " cases"), std::string::npos)
+      << result.output;
+    const fs::path summary = directory / (sharded ? "cases.shard-1-of-2.summary.csv" : "cases.summary.csv");
+    ASSERT_TRUE(fs::exists(summary)) << result.output;
+    const auto       rows = ReadSummary(summary);
+    std::set<size_t> seen;
+    for (size_t r = 0; r < rows.size(); ++r)
+    {
+      EXPECT_EQ(rows[r].status, "done") << rows[r].message;
+      EXPECT_TRUE(seen.insert(rows[r].index).second) << "case " << rows[r].index << " twice";
+      if (r > 0)
+      {
+        EXPECT_LT(rows[r - 1].index, rows[r].index) << "the summary is ordered by case";
+      }
+    }
+    for (size_t i = 0; i < cases; ++i)
+    {
+      const bool mine = !sharded || i % 2 == 1;
+      EXPECT_EQ(seen.count(i), mine ? 1u : 0u) << "case " << i;
+      EXPECT_EQ(fs::exists(directory / "out" / ("case" + std::to_string(i) + ".nii.gz")), mine) << "case " << i;
+    }
+    for (const auto & entry : fs::directory_iterator(directory))
+    {
+      EXPECT_EQ(entry.path().filename().string().find(".job-"), std::string::npos) << entry.path() << " was left";
+    }
+  }
+  const Result refused =
+    RunShell(Segment() + " --batch " + (root / "jobs" / "cases.csv").string() + " --jobs 0" + Options() + " 2>&1");
+  EXPECT_EQ(refused.exitCode, 2) << refused.output;
+  EXPECT_NE(refused.output.find("option --jobs: 0 is not >= 1"), std::string::npos) << refused.output;
+}
+
 TEST_F(DivAttentionSegmentBatch, BadBatchInputsAreOneLineErrorsBeforeAnyWork)
 {
   const fs::path directory = root / "bad";
