@@ -10,8 +10,8 @@
 #           out as .nii.gz, `small` (bundled models) and `paper` (untrained paper-size models, one coarse window),
 #           with --warm-up always, read (the default) and off: wall seconds of the whole process (/usr/bin/time).
 # batch:    100 phantom cases (DivAttentionPhantom, 253x200x~60-90 voxels, a click on the spleen each) in one
-#           DivAttentionSegment --batch, bundled models: cases/s over the run, and the first and second case's seconds
-#           from the summary CSV.
+#           DivAttentionSegment --batch, bundled models, --jobs 1 and --jobs 2 (the thread budget split between the
+#           jobs): cases/s over the run, and the first and second case's seconds from the summary CSV.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 repeat=3
@@ -110,16 +110,18 @@ with open(f"{data}/cases.csv", "w") as csv:
         click = ",".join(f"{v:.3f}" for v in spleen["click_lps"])
         csv.write(f'phantoms/imagesTr/{case["name"]}.nii.gz,"{click}",masks/{case["name"]}.nii.gz\n')
 EOF
-  for ((k = 0; k < repeat; ++k)); do
-    rm -rf "$data/masks" && mkdir -p "$data/masks"
-    local start end
-    start=$(date +%s.%N)
-    "$segment" --batch "$data/cases.csv" --threads "$threads" >/dev/null 2>"$data/batch.log" || true
-    end=$(date +%s.%N)
-    awk -F, -v wall="$(echo "$end - $start" | bc)" 'NR > 1 { n++; if ($2 == "done") done++; s[n] = $3 }
-      END { printf "batch: %d cases (%d done) in %.1f s: %.2f cases/s; case 1 %.3f s, case 2 %.3f s, median case %.3f s\n",
-            n, done, wall, n / wall, s[1], s[2], 0 }' "$data/cases.summary.csv" |
-      sed "s/median case 0.000 s/median case $(tail -n +2 "$data/cases.summary.csv" | cut -d, -f3 | median | cut -d' ' -f1) s/"
+  for jobs in 1 2; do
+    for ((k = 0; k < repeat; ++k)); do
+      rm -rf "$data/masks" && mkdir -p "$data/masks"
+      local start end
+      start=$(date +%s.%N)
+      "$segment" --batch "$data/cases.csv" --threads "$threads" --jobs "$jobs" >/dev/null 2>"$data/batch.log" || true
+      end=$(date +%s.%N)
+      awk -F, -v wall="$(echo "$end - $start" | bc)" -v jobs="$jobs" 'NR > 1 { n++; if ($2 == "done") done++; s[n] = $3 }
+        END { printf "batch --jobs %d: %d cases (%d done) in %.1f s: %.2f cases/s; case 1 %.3f s, case 2 %.3f s, median case %.3f s\n",
+              jobs, n, done, wall, n / wall, s[1], s[2], 0 }' "$data/cases.summary.csv" |
+        sed "s/median case 0.000 s/median case $(tail -n +2 "$data/cases.summary.csv" | cut -d, -f3 | median | cut -d' ' -f1) s/"
+    done
   done
 }
 
