@@ -382,30 +382,9 @@ public:
     const double radius = std::max(2.0 * depth, diagonal);
     // No deeper than the click (half the smallest spacing of slack): the object behind a thin rim stays.
     const double deepest = depth + 0.5 * *std::min_element(grid.spacing.begin(), grid.spacing.end());
-    // Each candidate's depth from one distance map of the box the ball and that depth reach (a search per voxel
-    // costs seconds for a click deep in an organ); DepthInMask() decides where the map is within rounding of the bound.
-    ImageRegion<3> reach;
-    for (unsigned int a = 0; a < 3; ++a)
-    {
-      const auto half = static_cast<IndexValueType>(std::ceil((radius + deepest) / grid.spacing[a])) + 1;
-      reach.SetIndex(a, negative[a] - half);
-      reach.SetSize(a, static_cast<SizeValueType>(2 * half + 1));
-    }
-    const SquaredDepthMap depths(mask, reach);
-    const double          bound = deepest * deepest;
-    const auto            deeper = [&](const IndexType & index)
-    {
-      const double squared = depths.At(index);
-      if (squared > bound * (1.0 + 1e-5))
-      {
-        return true;
-      }
-      if (squared < bound * (1.0 - 1e-5))
-      {
-        return false;
-      }
-      return DepthInMask(mask, index, deepest) > deepest;
-    };
+    // The candidates within the ball, then each one's depth from one distance map of their bounding box widened by
+    // that depth (where their nearest background lies when it is no deeper; a search per voxel costs seconds for a
+    // click deep in an organ); DepthInMask() decides where the map is within rounding of the bound.
     removed.erase(std::remove_if(removed.begin(), removed.end(),
                                  [&](SizeValueType offset)
                                  {
@@ -416,7 +395,46 @@ public:
                                      const double d = (index[a] - negative[a]) * grid.spacing[a];
                                      squared += d * d;
                                    }
-                                   return squared > radius * radius || deeper(index);
+                                   return squared > radius * radius;
+                                 }),
+                  removed.end());
+    if (removed.empty())
+    {
+      return removed;
+    }
+    IndexType low = grid.IndexOf(removed.front()), high = low;
+    for (const auto offset : removed)
+    {
+      const auto index = grid.IndexOf(offset);
+      for (unsigned int a = 0; a < 3; ++a)
+      {
+        low[a] = std::min(low[a], index[a]);
+        high[a] = std::max(high[a], index[a]);
+      }
+    }
+    ImageRegion<3> reach;
+    for (unsigned int a = 0; a < 3; ++a)
+    {
+      const auto margin = static_cast<IndexValueType>(std::ceil(deepest / grid.spacing[a])) + 1;
+      reach.SetIndex(a, low[a] - margin);
+      reach.SetSize(a, static_cast<SizeValueType>(high[a] - low[a] + 2 * margin + 1));
+    }
+    const SquaredDepthMap depths(mask, reach);
+    const double          bound = deepest * deepest;
+    removed.erase(std::remove_if(removed.begin(), removed.end(),
+                                 [&](SizeValueType offset)
+                                 {
+                                   const auto   index = grid.IndexOf(offset);
+                                   const double squared = depths.At(index);
+                                   if (squared > bound * (1.0 + 1e-5))
+                                   {
+                                     return true;
+                                   }
+                                   if (squared < bound * (1.0 - 1e-5))
+                                   {
+                                     return false;
+                                   }
+                                   return DepthInMask(mask, index, deepest) > deepest;
                                  }),
                   removed.end());
     return removed;
