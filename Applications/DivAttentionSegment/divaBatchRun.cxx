@@ -469,8 +469,6 @@ RunBatchInJobs(const std::string &              program,
       argv.push_back(word.data());
     }
     argv.push_back(nullptr);
-    log << "DivAttentionSegment: job " << j << " of " << jobs.count << ": cases of shard " << partText << ", "
-        << std::max(1, jobs.threadsEach) << " threads" << std::endl;
     const pid_t child = ::fork();
     if (child == 0)
     {
@@ -489,6 +487,8 @@ RunBatchInJobs(const std::string &              program,
       continue;
     }
     children.push_back(child);
+    log << "DivAttentionSegment: job " << j << " of " << jobs.count << " (pid " << child << "): cases of shard "
+        << partText << ", " << std::max(1, jobs.threadsEach) << " threads" << std::endl;
   }
   for (size_t j = 0; j < children.size(); ++j)
   {

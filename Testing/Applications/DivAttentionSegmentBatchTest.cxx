@@ -313,6 +313,59 @@ TEST_F(DivAttentionSegmentBatch, JobsDoEveryCaseOfTheirShardExactlyOnceWithOneSu
   EXPECT_NE(refused.output.find("option --jobs: 0 is not >= 1"), std::string::npos) << refused.output;
 }
 
+// --jobs killed with SIGKILL while its jobs run: the jobs die with it (none runs on), and the same command run again
+// finishes the batch without redoing a case the killed run finished.
+TEST_F(DivAttentionSegmentBatch, KilledJobsDieWithTheirParentAndTheRunResumes)
+{
+  const fs::path    directory = root / "jobs-killed";
+  const size_t      cases = 8;
+  const fs::path    batch = WriteGoodBatch(directory, cases);
+  const fs::path    log = directory / "killed.log";
+  const std::string command = Segment() + " --batch " + batch.string() + " --jobs 2" + Options();
+  // Kill the parent once a job has finished a case; then report every job that is still alive (not a zombie).
+  const Result killed = RunShell(
+    command + " > " + log.string() + " 2>&1 & parent=$!; for i in $(seq 1 1200); do grep -q '] case' " + log.string() +
+    " && break; sleep 0.05; done; kill -9 $parent; wait $parent; sleep 1; for pid in $(sed -n 's/.*job [0-9]* of 2 "
+    "(pid " +
+    "\\([0-9]*\\)).*/\\1/p' " + log.string() + "); do echo \"job pid $pid\"; if [ -e /proc/$pid ] && " +
+    "[ \"$(cut -d' ' -f3 /proc/$pid/stat)\" != Z ]; then echo \"job $pid alive\"; fi; done; echo checked");
+  ASSERT_NE(killed.output.find("checked"), std::string::npos) << killed.output;
+  size_t jobsSeen = 0;
+  for (size_t at = killed.output.find("job pid "); at != std::string::npos; at = killed.output.find("job pid ", at + 1))
+  {
+    ++jobsSeen;
+  }
+  EXPECT_EQ(jobsSeen, 2u) << "the log should name both jobs' pids:\n" << killed.output;
+  EXPECT_EQ(killed.output.find("alive"), std::string::npos) << killed.output;
+
+  std::map<std::string, fs::file_time_type> finished;
+  for (const auto & entry : fs::directory_iterator(directory / "out"))
+  {
+    if (entry.path().extension() == ".gz" && entry.path().filename().string()[0] != '.')
+    {
+      finished[entry.path().filename().string()] = fs::last_write_time(entry.path());
+    }
+  }
+  ASSERT_GE(finished.size(), 1u) << "the kill came after a finished case";
+  ASSERT_LT(finished.size(), cases) << "the kill came before the end";
+
+  const Result resumed = RunShell(command);
+  ASSERT_EQ(resumed.exitCode, 0) << resumed.output;
+  const auto rows = ReadSummary(directory / "cases.summary.csv");
+  ASSERT_EQ(rows.size(), cases);
+  for (const auto & row : rows)
+  {
+    const std::string name = "case" + std::to_string(row.index) + ".nii.gz";
+    EXPECT_EQ(row.status, finished.count(name) ? "skipped" : "done") << row.message;
+    EXPECT_TRUE(fs::exists(directory / "out" / name)) << name;
+  }
+  for (const auto & [name, time] : finished)
+  {
+    EXPECT_EQ(fs::last_write_time(directory / "out" / name), time) << name << " was written again";
+  }
+  EXPECT_TRUE(diva::testing::PartialFiles(directory / "out").empty()) << "the killed run's temporaries were left";
+}
+
 TEST_F(DivAttentionSegmentBatch, BadBatchInputsAreOneLineErrorsBeforeAnyWork)
 {
   const fs::path directory = root / "bad";
