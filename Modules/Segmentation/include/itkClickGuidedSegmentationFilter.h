@@ -121,9 +121,11 @@ public:
   /** The mask to correct (optional; non-zero = object, on the CT's grid, else itk::ExceptionObject naming it). The
    * output is then what ClickGuidedSegmentationSession gives when started from this mask and given the positive
    * clicks, then the negative clicks: a positive click outside the mask runs the pipeline at that click alone and adds
-   * the result's component under it, one inside it keeps that part from the negative clicks, and each negative click
-   * carves (above; a coarse model with a negative click map also reads them in each run). Positive clicks may then be
-   * none. The nothing-found rule below does not apply: the output holds the previous mask at least. */
+   * the part of the result's component under it that MaskCorrectionSupport::PositiveCorrection() keeps (of the click's
+   * tissue and near it; all of it when the mask is empty), one inside it keeps that part from the negative clicks, and
+   * each negative click carves (above; a coarse model with a negative click map also reads them in each run). Positive
+   * clicks may then be none. The nothing-found rule below does not apply: the output holds the previous mask at least.
+   */
   itkSetInputMacro(PreviousMask, OutputImageType);
   itkGetInputMacro(PreviousMask, OutputImageType);
 

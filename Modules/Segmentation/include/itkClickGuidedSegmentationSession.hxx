@@ -281,7 +281,7 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddPositiveClick(cons
   step.click = click;
   if (m_Mask->GetPixel(index) == 0)
   {
-    // Outside the mask: the pipeline at this click; its component joins the mask.
+    // Outside the mask: the pipeline at this click; (the kept part of) its component joins the mask.
     PointListType negatives;
     if (this->CoarseModelReadsNegativeClicks())
     {
