@@ -3,12 +3,14 @@
 # process pays for its first click, what a whole command-line run costs from read to write, and cases per second of a
 # batch. Every figure is repeated and the median printed with the single values. Run at normal priority on an idle
 # machine; the thread budget is --threads (default 2).
-#   Utilities/cold-start-bench.sh [--repeat N] [--threads N] [--work DIR] [--build DIR] pipeline|cli|batch ...
+#   Utilities/cold-start-bench.sh [--repeat N] [--threads N] [--work DIR] [--build DIR] pipeline|cli|batch|dicom ...
 # pipeline: DivAttentionPipelineBench (512x512x300 in memory), `small` and `paper`, without and with --warm-up 1:
 #           run 1 (the first click of the process) against runs 2-4 (steady), one process per repeat.
 # cli:      DivAttentionSegment on the same CT as an uncompressed NIfTI (the pipeline bench's --write-inputs), mask
 #           out as .nii.gz, `small` (bundled models) and `paper` (untrained paper-size models, one coarse window),
 #           with --warm-up always, read (the default) and off: wall seconds of the whole process (/usr/bin/time).
+# dicom:    DivAttentionSegment on the same CT as a DICOM series of 300 slices, mask out as a DICOM SEG (`small`): the
+#           SEG's write (from the verbose log: "segmented" to "wrote") and the whole process's wall seconds.
 # batch:    100 phantom cases (DivAttentionPhantom, 253x200x~60-90 voxels, a click on the spleen each) in one
 #           DivAttentionSegment --batch, bundled models, --jobs 1 and --jobs 2 (the thread budget split between the
 #           jobs): cases/s over the run, and the first and second case's seconds from the summary CSV.
@@ -25,11 +27,11 @@ while [ $# -gt 0 ]; do
   --threads) threads=$2; shift 2 ;;
   --work) work=$2; shift 2 ;;
   --build) build=$2; shift 2 ;;
-  pipeline | cli | batch) modes+=("$1"); shift ;;
+  pipeline | cli | batch | dicom) modes+=("$1"); shift ;;
   *) echo "cold-start-bench: unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
   esac
 done
-[ ${#modes[@]} -gt 0 ] || { echo "cold-start-bench: say pipeline, cli and/or batch" >&2; exit 2; }
+[ ${#modes[@]} -gt 0 ] || { echo "cold-start-bench: say pipeline, cli, batch and/or dicom" >&2; exit 2; }
 segment="$build/bin/DivAttentionSegment"
 bench="$build/Testing/Benchmarks/DivAttentionPipelineBench"
 phantom="$build/bin/DivAttentionPhantom"
@@ -123,6 +125,25 @@ EOF
         sed "s/median case 0.000 s/median case $(tail -n +2 "$data/cases.summary.csv" | cut -d, -f3 | median | cut -d' ' -f1) s/"
     done
   done
+}
+
+run_dicom() {
+  local series="$work/dicom-series"
+  if [ ! -f "$series/click.txt" ]; then
+    "$bench" --size 512,512,300 --spacing 0.75,0.75,1.0 --preset small --repeat 0 --write-dicom-series "$series" >/dev/null
+  fi
+  local click writes=() walls=()
+  click=$(cat "$series/click.txt")
+  for ((k = 0; k < repeat; ++k)); do
+    rm -f "$work/mask.dcm"
+    local log
+    log=$( { /usr/bin/time -f "wall %e" "$segment" --input "$series" --click "$click" --output "$work/mask.dcm" \
+      --threads "$threads" -v; } 2>&1 )
+    writes+=("$(awk '/\] segmented on/ { s = substr($1, 2) } /\] wrote / { w = substr($1, 2) } END { printf "%.2f", w - s }' <<<"$log")")
+    walls+=("$(sed -n 's/^wall //p' <<<"$log")")
+  done
+  echo "dicom: SEG of 300 slices written in $(printf '%s\n' "${writes[@]}" | median) s (after the mask); whole run" \
+    "$(printf '%s\n' "${walls[@]}" | median) s wall"
 }
 
 for mode in "${modes[@]}"; do

@@ -609,6 +609,7 @@ main(int argc, char ** argv)
         {
           itk::WriteImageAtomically(mask, outputPath);
         }
+        log("wrote " + outputPath);
       };
       if (!batchMode && isDicomSeg(output.getValue()))
       {

@@ -1,6 +1,7 @@
 // DivAttentionSegment --output mask.dcm (Documentation/ClinicalIO.md): the DICOM SEG read back with DCMTK, every frame
 // checked against the source slice it references and against the voxel mask of the same run written as NIfTI; a SEG
 // for an input that is not a DICOM series is refused before any work.
+#include "DivAttentionDicomSeries.h"
 #include "divaCliTestSupport.h"
 #include "divaTinyModelFiles.h"
 #include "itkCTPhantomGenerator.h"
@@ -47,56 +48,6 @@ using MaskImageType = itk::Image<uint8_t, 3>;
 using diva::clitest::Result;
 using diva::clitest::RunSegment;
 
-std::string
-Numbers(const std::vector<double> & values)
-{
-  std::ostringstream text;
-  text.precision(10);
-  for (size_t i = 0; i < values.size(); ++i)
-  {
-    text << (i > 0 ? "\\" : "") << values[i];
-  }
-  return text.str();
-}
-
-// Writes `ct` as a DICOM CT series (one file per slice along axis 2) with the tags that place each slice.
-void
-WriteSeries(const CTImageType * ct, const fs::path & directory)
-{
-  fs::create_directories(directory);
-  const auto              size = ct->GetLargestPossibleRegion().GetSize();
-  const auto &            spacing = ct->GetSpacing();
-  const auto &            direction = ct->GetDirection();
-  itk::MetaDataDictionary common;
-  itk::EncapsulateMetaData<std::string>(common, "0010|0020", "SEG-TEST-1");
-  itk::EncapsulateMetaData<std::string>(common, "0008|0060", "CT");
-  itk::EncapsulateMetaData<std::string>(common, "0028|0004", "MONOCHROME2");
-  itk::EncapsulateMetaData<std::string>(
-    common, "0020|0037",
-    Numbers({ direction[0][0], direction[1][0], direction[2][0], direction[0][1], direction[1][1], direction[2][1] }));
-  itk::EncapsulateMetaData<std::string>(common, "0028|0030", Numbers({ spacing[1], spacing[0] }));
-  itk::EncapsulateMetaData<std::string>(common, "0018|0050", Numbers({ spacing[2] }));
-  std::vector<itk::MetaDataDictionary>                                             dictionaries(size[2], common);
-  itk::ImageSeriesWriter<CTImageType, itk::Image<int16_t, 2>>::DictionaryArrayType pointers;
-  std::vector<std::string>                                                         names;
-  for (itk::SizeValueType k = 0; k < size[2]; ++k)
-  {
-    CTImageType::PointType position;
-    ct->TransformIndexToPhysicalPoint({ { 0, 0, static_cast<itk::IndexValueType>(k) } }, position);
-    itk::EncapsulateMetaData<std::string>(dictionaries[k], "0020|0032",
-                                          Numbers({ position[0], position[1], position[2] }));
-    itk::EncapsulateMetaData<std::string>(dictionaries[k], "0020|0013", std::to_string(k + 1));
-    pointers.push_back(&dictionaries[k]);
-    names.push_back((directory / ("IM" + std::to_string(1000 + k) + ".dcm")).string());
-  }
-  auto writer = itk::ImageSeriesWriter<CTImageType, itk::Image<int16_t, 2>>::New();
-  writer->SetInput(ct);
-  writer->SetImageIO(itk::GDCMImageIO::New());
-  writer->SetFileNames(names);
-  writer->SetMetaDataDictionaryArray(&pointers);
-  writer->Update();
-}
-
 class DivAttentionSegmentDicomSeg : public ::testing::Test
 {
 protected:
@@ -127,7 +78,7 @@ protected:
     CTImageType::PointType clickPoint;
     ct->TransformIndexToPhysicalPoint(clickIndex, clickPoint);
     click = diva::clitest::PointText(clickPoint);
-    WriteSeries(ct, root / "series");
+    diva::testing::WriteDicomSeries(ct.GetPointer(), root / "series", "SEG-TEST-1");
     itk::WriteImageAtomically(ct.GetPointer(), (root / "ct.nii.gz").string());
     diva::testing::WriteTinyModelFiles(root); // untrained: the masks only need to be the same in both outputs
   }

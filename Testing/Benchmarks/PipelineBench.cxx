@@ -2,9 +2,12 @@
 // ClickGuidedSegmentationFilter and the peak resident memory (Documentation/Performance.md, "Pipeline").
 //   DivAttentionPipelineBench [--size X,Y,Z] [--spacing X,Y,Z] [--preset small|paper] [--threads N]
 //                             [--repeat N] [--object spleen] [--device cpu|cuda|auto] [--probability 0|1]
-//                             [--write-inputs DIR] [--release-cache 0|1] [--models DIR] [--warm-up N]
+//                             [--write-inputs DIR] [--write-dicom-series DIR] [--release-cache 0|1] [--models DIR]
+//                             [--warm-up N]
 // --write-inputs writes what the same run needs as a command line (DIR/ct.nii, uncompressed; DIR/click.txt, LPS;
 // for `paper`, DIR/coarse-paper.pt and DIR/refine-paper.pt), so DivAttentionSegment can be timed on the same CT.
+// --write-dicom-series DIR writes the CT as a DICOM series (DIR/IM1000.dcm, ... one file per slice) and DIR/click.txt,
+// for DivAttentionSegment's DICOM input and DICOM SEG output (cold-start-bench.sh's `dicom` mode).
 // `small` uses the bundled models (or coarse-munet-small.pt and refine-unetr-small-divattention.pt from --models DIR,
 // e.g. an earlier set, to compare model sets on one binary); `paper` builds untrained paper-preset models (mUnet and
 // UNETR + div-attention) with the bundled models' preprocessing: their masks are meaningless, their cost is the paper
@@ -14,6 +17,7 @@
 // --warm-up N runs SegmentationModelSupport::WarmUp N times on each model before the first click and prints each
 // time (the first warm-up pays the lazy set-up of its shapes, the second shows a plain forward): run 1 then shows what
 // of the first click's extra time the warm-up leaves (Documentation/Performance.md, "Cold start").
+#include "DivAttentionDicomSeries.h"
 #include "divaBenchPhantom.h"
 #include "divaDevice.h"
 #include "divaHostAllocator.h"
@@ -122,7 +126,7 @@ int
 main(int argc, char ** argv)
 {
   std::string size = "512,512,300", spacing = "0.75,0.75,1.0", preset = "small", object = "spleen", device = "cpu",
-              writeInputs, modelDirectory = DIVATTENTION_BUNDLED_MODEL_DIR;
+              writeInputs, writeDicomSeries, modelDirectory = DIVATTENTION_BUNDLED_MODEL_DIR;
   int  threads = 0, repeat = 3, warmUps = 0;
   bool probability = false;  // as DivAttentionSegment without --probability: the label is pasted directly
   bool releaseCache = false; // the filter's default (ReleaseCacheBetweenStages)
@@ -153,6 +157,8 @@ main(int argc, char ** argv)
       warmUps = std::stoi(value);
     else if (key == "--write-inputs")
       writeInputs = value;
+    else if (key == "--write-dicom-series")
+      writeDicomSeries = value;
     else
     {
       std::cerr << "unknown option " << key << std::endl;
@@ -202,6 +208,14 @@ main(int argc, char ** argv)
       }
       std::printf("wrote %s (ct.nii, click.txt%s)\n", directory.c_str(),
                   preset == "paper" ? ", coarse-paper.pt, refine-paper.pt" : "");
+    }
+    if (!writeDicomSeries.empty())
+    {
+      diva::testing::WriteDicomSeries(phantom->GetCT(), writeDicomSeries, "DIVATTENTION-BENCH");
+      std::ofstream(std::filesystem::path(writeDicomSeries) / "click.txt")
+        << std::setprecision(9) << click[0] << ',' << click[1] << ',' << click[2] << '\n';
+      std::printf("wrote %s (a DICOM series of %zu slices, click.txt)\n", writeDicomSeries.c_str(),
+                  static_cast<size_t>(phantom->GetCT()->GetLargestPossibleRegion().GetSize()[2]));
     }
     // From here on only the CT is kept: the phantom's other images go, and the peak starts again from what is left.
     CTImageType::Pointer ct = phantom->GetCT();
