@@ -8,7 +8,8 @@
 #           run 1 (the first click of the process) against runs 2-4 (steady), one process per repeat.
 # cli:      DivAttentionSegment on the same CT as an uncompressed NIfTI (the pipeline bench's --write-inputs), mask
 #           out as .nii.gz, `small` (bundled models) and `paper` (untrained paper-size models, one coarse window),
-#           with --warm-up always, read (the default) and off: wall seconds of the whole process (/usr/bin/time).
+#           with --warm-up auto (the default: off on the CPU), always, read and off: wall seconds of the whole process
+#           (/usr/bin/time).
 # dicom:    DivAttentionSegment on the same CT as a DICOM series of 300 slices, mask out as a DICOM SEG (`small`): the
 #           SEG's write (from the verbose log: "segmented" to "wrote") and the whole process's wall seconds.
 # batch:    100 phantom cases (DivAttentionPhantom, 253x200x~60-90 voxels, a click on the spleen each) in one
@@ -76,7 +77,7 @@ run_cli() {
     local models=()
     [ "$preset" = paper ] && models=(--coarse-model "$inputs/coarse-paper.pt" --refine-model "$inputs/refine-paper.pt"
       --coarse-max-extent 1)
-    for warm in always read off; do
+    for warm in auto always read off; do
       local walls=()
       for ((k = 0; k < repeat; ++k)); do
         rm -f "$inputs/mask.nii.gz"

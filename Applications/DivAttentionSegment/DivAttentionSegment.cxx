@@ -471,10 +471,11 @@ main(int argc, char ** argv)
         false, 0.5, "voxels", cmd);
       TCLAP::ValueArg<std::string> warmUpMode(
         "", "warm-up",
-        "read (default): a thread loads the models and runs each once at the run's shapes while the CT is read, "
-        "starting a model's warm-up only while the read lasts; always: both warm-ups, waited for; off: the models "
-        "load after the read, no warm-up. The mask is the same",
-        false, "read", "read|always|off", cmd);
+        "auto (default): read on a CUDA device, off on the CPU (on the CPU a warm-up beside the read costs a run more "
+        "than it saves); read: a thread loads the models and runs each once at the run's shapes while the CT is "
+        "read, starting a model's warm-up only while the read lasts; always: both warm-ups, waited for; off: the "
+        "models load after the read, no warm-up. The mask is the same",
+        false, "auto", "auto|read|always|off", cmd);
       TCLAP::SwitchArg             verbose("v", "verbose", "Say what happens and how long it takes", cmd);
       TCLAP::ValueArg<std::string> reference("", "reference",
                                              "Reference label image on the input's grid: print Dice, recall and "
@@ -551,9 +552,11 @@ main(int argc, char ** argv)
         throw std::invalid_argument("option --coarse-max-extent: " + std::to_string(coarseMaxExtent.getValue()) +
                                     " is not a finite number > 0 mm");
       }
-      if (warmUpMode.getValue() != "read" && warmUpMode.getValue() != "always" && warmUpMode.getValue() != "off")
+      if (warmUpMode.getValue() != "auto" && warmUpMode.getValue() != "read" && warmUpMode.getValue() != "always" &&
+          warmUpMode.getValue() != "off")
       {
-        throw std::invalid_argument("option --warm-up: \"" + warmUpMode.getValue() + "\" is not read, always or off");
+        throw std::invalid_argument("option --warm-up: \"" + warmUpMode.getValue() +
+                                    "\" is not auto, read, always or off");
       }
       if (!std::isfinite(refinementBand.getValue()))
       {
@@ -647,16 +650,25 @@ main(int argc, char ** argv)
       {
         ModelPointer coarse, refine;
         double       loadSeconds = 0.0, warmUpSeconds = 0.0;
-        std::string  warmedUp, warmUpError;
+        std::string  warmedUp, warmUpError, warmUpSkipped;
       };
-      const bool warmUp = warmUpMode.getValue() != "off";
+      // auto: read, except on the CPU with models smaller than the paper's, whose first forward has little lazy set-up:
+      // there a forward beside the read slows both and costs the run more than it saves (Documentation/Performance.md,
+      // "Cold start"). On CUDA the context and the libraries' handles are worth creating while the CT is read.
+      const bool        autoMode = warmUpMode.getValue() == "auto";
+      const bool        autoOnCpu = autoMode && !resolved.is_cuda();
+      const std::string warmUpUsed = autoMode ? "read" : warmUpMode.getValue();
+      log("warm-up: " + warmUpMode.getValue() +
+          (autoMode ? std::string(resolved.is_cuda() ? " (read on cuda)" : " (on the cpu: read for paper-size models)")
+                    : std::string()));
+      const bool warmUp = warmUpUsed != "off";
       const bool attentionMaps = !attention.getValue().empty() || !preview.getValue().empty();
       // With --warm-up read, a warm-up starts only while the CT is still being read: a forward that would run after
       // the read would cost the run more than the lazy set-up it saves (Documentation/Performance.md, "Cold start").
       auto       reading = std::make_shared<std::atomic<bool>>(true);
-      const bool onlyWhileReading = warmUpMode.getValue() == "read";
-      auto       prepare = [coarsePath, refinePath, resolved, warmUp, attentionMaps, reading,
-                      onlyWhileReading](ModelPointer coarse, ModelPointer refine)
+      const bool onlyWhileReading = warmUpUsed == "read";
+      auto       prepare = [coarsePath, refinePath, resolved, warmUp, attentionMaps, reading, onlyWhileReading,
+                      autoOnCpu](ModelPointer coarse, ModelPointer refine)
       {
         PreparedModels prepared;
         const auto     started = std::chrono::steady_clock::now();
@@ -672,7 +684,11 @@ main(int argc, char ** argv)
         }
         const auto loaded = std::chrono::steady_clock::now();
         prepared.loadSeconds = std::chrono::duration<double>(loaded - started).count();
-        if (warmUp)
+        if (warmUp && autoOnCpu && coarse->description.preset != "paper" && refine->description.preset != "paper")
+        {
+          prepared.warmUpSkipped = "auto on the cpu, models smaller than the paper's";
+        }
+        else if (warmUp)
         {
           try
           {
@@ -758,7 +774,11 @@ main(int argc, char ** argv)
         message << std::fixed << std::setprecision(2) << "models ready: loaded in " << prepared.loadSeconds << " s";
         if (warmUp)
         {
-          if (prepared.warmedUp.empty())
+          if (!prepared.warmUpSkipped.empty())
+          {
+            message << ", no warm-up (" << prepared.warmUpSkipped << ")";
+          }
+          else if (prepared.warmedUp.empty())
           {
             message << ", no warm-up (the CT was read first)";
           }

@@ -124,13 +124,28 @@ TEST_F(DivAttentionSegmentColdStart, RefinementBandReachesTheFilter)
   EXPECT_GT(Differing<MaskImage>(defaultMask, offMask), 100u) << "--refinement-band -1 gave the default's mask";
 }
 
+// The default (auto) on the CPU runs no warm-up for the bundled `small` models: on two cores a forward beside the read
+// cost a run more than it saved (Documentation/Performance.md, "Cold start"); --warm-up read still warms them up.
+TEST_F(DivAttentionSegmentColdStart, DefaultWarmUpOnTheCpuSkipsSmallModels)
+{
+  const fs::path output = root / "auto-mask.nii.gz";
+  const Result   result = Segment("--device cpu --output " + output.string());
+  ASSERT_EQ(result.exitCode, 0) << result.output;
+  EXPECT_NE(result.output.find("no warm-up (auto on the cpu, models smaller than the paper's)"), std::string::npos)
+    << result.output;
+  EXPECT_EQ(result.output.find("warmed up"), std::string::npos) << result.output;
+  const Result read = Segment("--device cpu --warm-up read --output " + output.string() + ".read.nii.gz");
+  ASSERT_EQ(read.exitCode, 0) << read.output;
+  EXPECT_NE(read.output.find("warmed up coarse"), std::string::npos) << read.output;
+}
+
 TEST_F(DivAttentionSegmentColdStart, BadWarmUpModeIsRefused)
 {
   const fs::path output = root / "mask.nii.gz";
   const Result   result = Segment("--warm-up sometimes --output " + output.string());
   EXPECT_EQ(result.exitCode, 1) << result.output;
   EXPECT_NE(
-    result.output.find("DivAttentionSegment: error: option --warm-up: \"sometimes\" is not read, always or off"),
+    result.output.find("DivAttentionSegment: error: option --warm-up: \"sometimes\" is not auto, read, always or off"),
     std::string::npos)
     << result.output;
   EXPECT_FALSE(fs::exists(output));
