@@ -719,6 +719,23 @@ main(int argc, char ** argv)
       std::vector<diva::application::BatchCase> cases;
       diva::application::BatchShard             part;
       std::string                               summaryPath;
+      // A batch's last words: the counts on stdout, and the exit status (1 when a case failed).
+      auto finishBatch = [&](const diva::application::BatchTotals & totals, const std::string & how)
+      {
+        const size_t total = totals.done + totals.skipped + totals.failed;
+        std::cout << "DivAttentionSegment: batch " << batch.getValue()
+                  << (part.count > 1 ? " shard " + shard.getValue() : "") << how << ": " << total << " cases, "
+                  << totals.done << " done, " << totals.skipped << " skipped, " << totals.failed << " failed; summary "
+                  << summaryPath << std::endl;
+        if (totals.failed > 0)
+        {
+          std::cerr << "DivAttentionSegment: error: " << totals.failed << " of " << total
+                    << " cases failed (their messages are in " << summaryPath << ")" << std::endl;
+          return 1;
+        }
+        log("done");
+        return 0;
+      };
       if (batchMode)
       {
         // The batch file, the shard and the summary are checked before the models load.
@@ -737,19 +754,7 @@ main(int argc, char ** argv)
           const auto totals = diva::application::RunBatchInJobs(
             argv[0], std::vector<std::string>(argv + 1, argv + argc), part,
             { static_cast<size_t>(jobs.getValue()), threadsEach }, summaryPath, std::cerr);
-          const size_t total = totals.done + totals.skipped + totals.failed;
-          std::cout << "DivAttentionSegment: batch " << batch.getValue()
-                    << (part.count > 1 ? " shard " + shard.getValue() : "") << " in " << jobs.getValue()
-                    << " jobs: " << total << " cases, " << totals.done << " done, " << totals.skipped << " skipped, "
-                    << totals.failed << " failed; summary " << summaryPath << std::endl;
-          if (totals.failed > 0)
-          {
-            std::cerr << "DivAttentionSegment: error: " << totals.failed << " of " << total
-                      << " cases failed (their messages are in " << summaryPath << ")" << std::endl;
-            return 1;
-          }
-          log("done");
-          return 0;
+          return finishBatch(totals, " in " + std::to_string(jobs.getValue()) + " jobs");
         }
         coarseLoaded = itk::SegmentationModelSupport::Load(coarsePath, resolved, "coarse model");
         refineLoaded = itk::SegmentationModelSupport::Load(refinePath, resolved, "refine model");
@@ -1000,19 +1005,7 @@ main(int argc, char ** argv)
             }
           },
           std::cerr);
-        const size_t total = totals.done + totals.skipped + totals.failed;
-        std::cout << "DivAttentionSegment: batch " << batch.getValue()
-                  << (part.count > 1 ? " shard " + shard.getValue() : "") << ": " << total << " cases, " << totals.done
-                  << " done, " << totals.skipped << " skipped, " << totals.failed << " failed; summary " << summaryPath
-                  << std::endl;
-        if (totals.failed > 0)
-        {
-          std::cerr << "DivAttentionSegment: error: " << totals.failed << " of " << total
-                    << " cases failed (their messages are in " << summaryPath << ")" << std::endl;
-          return 1;
-        }
-        log("done");
-        return 0;
+        return finishBatch(totals, "");
       }
 
       ReferenceImageType::Pointer  referenceImage;

@@ -124,15 +124,7 @@ public:
     IndexType low, high;
     low.Fill(std::numeric_limits<IndexValueType>::max());
     high.Fill(std::numeric_limits<IndexValueType>::min());
-    for (const auto offset : part)
-    {
-      const auto index = grid.IndexOf(offset);
-      for (unsigned int a = 0; a < 3; ++a)
-      {
-        low[a] = std::min(low[a], index[a]);
-        high[a] = std::max(high[a], index[a]);
-      }
-    }
+    grid.Enclose(part, low, high);
     std::array<SizeValueType, 3> box;
     for (unsigned int a = 0; a < 3; ++a)
     {
@@ -328,36 +320,14 @@ public:
   static double
   DepthInMask(const TMask * mask, const IndexType & index, double limit = std::numeric_limits<double>::infinity())
   {
-    const Grid grid(mask);
-    if (!grid.Contains(index) || mask->GetBufferPointer()[grid.Offset(index)] == 0)
+    const Grid   grid(mask);
+    const auto * data = mask->GetBufferPointer();
+    if (!grid.Contains(index) || data[grid.Offset(index)] == 0)
     {
       return 0.0;
     }
-    const double smallest = *std::min_element(grid.spacing.begin(), grid.spacing.end());
-    double       best = std::numeric_limits<double>::infinity();
-    // Cubes of growing (Chebyshev) radius r; a voxel at radius r is at least r * smallest spacing away.
-    for (IndexValueType r = 1; static_cast<double>(r) * smallest < best && static_cast<double>(r) * smallest <= limit;
-         ++r)
-    {
-      for (IndexValueType dz = -r; dz <= r; ++dz)
-      {
-        for (IndexValueType dy = -r; dy <= r; ++dy)
-        {
-          const bool face = std::abs(dz) == r || std::abs(dy) == r;
-          for (IndexValueType dx = -r; dx <= r; dx += (face ? 1 : 2 * r))
-          {
-            const IndexType at{ { index[0] + dx, index[1] + dy, index[2] + dz } };
-            if (grid.Contains(at) && mask->GetBufferPointer()[grid.Offset(at)] != 0)
-            {
-              continue;
-            }
-            const double x = dx * grid.spacing[0], y = dy * grid.spacing[1], z = dz * grid.spacing[2];
-            best = std::min(best, std::sqrt(x * x + y * y + z * z));
-          }
-        }
-      }
-    }
-    return best;
+    return NearestVoxelDistance(grid, index, limit,
+                                [&](const IndexType & at) { return !grid.Contains(at) || data[grid.Offset(at)] == 0; });
   }
 
   /** GeodesicCarve() for one negative click, bounded locally: of its voxels only those within
@@ -459,29 +429,9 @@ public:
     {
       return region;
     }
-    const auto * values = image->GetBufferPointer();
-    double       sum = 0.0, squares = 0.0;
-    size_t       n = 0;
-    for (IndexValueType dz = -1; dz <= 1; ++dz)
-    {
-      for (IndexValueType dy = -1; dy <= 1; ++dy)
-      {
-        for (IndexValueType dx = -1; dx <= 1; ++dx)
-        {
-          const IndexType at{ { click[0] + dx, click[1] + dy, click[2] + dz } };
-          if (grid.Contains(at))
-          {
-            const double v = static_cast<double>(values[grid.Offset(at)]);
-            sum += v;
-            squares += v * v;
-            ++n;
-          }
-        }
-      }
-    }
-    const double      mean = sum / static_cast<double>(n);
-    const double      sd = std::sqrt(std::max(0.0, squares / static_cast<double>(n) - mean * mean));
-    const double      half = std::max(k * sd, minimumHalfWidth);
+    const auto        band = LikeIntensityBand(image, grid, click, k, minimumHalfWidth);
+    const double      mean = band.first, half = band.second;
+    const auto *      values = image->GetBufferPointer();
     std::vector<bool> seen(grid.count, false);
     const auto        start = grid.Offset(click);
     seen[start] = true;
@@ -529,30 +479,8 @@ public:
     {
       return 0.0;
     }
-    const double smallest = *std::min_element(grid.spacing.begin(), grid.spacing.end());
-    double       best = std::numeric_limits<double>::infinity();
-    // Cubes of growing (Chebyshev) radius r; a voxel at radius r is at least r * smallest spacing away.
-    for (IndexValueType r = 1; static_cast<double>(r) * smallest < best && static_cast<double>(r) * smallest <= limit;
-         ++r)
-    {
-      for (IndexValueType dz = -r; dz <= r; ++dz)
-      {
-        for (IndexValueType dy = -r; dy <= r; ++dy)
-        {
-          const bool face = std::abs(dz) == r || std::abs(dy) == r;
-          for (IndexValueType dx = -r; dx <= r; dx += (face ? 1 : 2 * r))
-          {
-            const IndexType at{ { index[0] + dx, index[1] + dy, index[2] + dz } };
-            if (!grid.Contains(at) || data[grid.Offset(at)] == 0)
-            {
-              continue;
-            }
-            const double x = dx * grid.spacing[0], y = dy * grid.spacing[1], z = dz * grid.spacing[2];
-            best = std::min(best, std::sqrt(x * x + y * y + z * z));
-          }
-        }
-      }
-    }
+    const double best = NearestVoxelDistance(
+      grid, index, limit, [&](const IndexType & at) { return grid.Contains(at) && data[grid.Offset(at)] != 0; });
     return best <= limit ? best : std::numeric_limits<double>::infinity();
   }
 
@@ -616,42 +544,14 @@ public:
                                       grid.spacing[2] * grid.spacing[2]);
     const double radius = std::max(2.0 * DistanceToMask(mask, click, 0.5 * std::sqrt(farthest) + diagonal), diagonal);
     // Like intensity: mean +- max(k SD, minimumHalfWidth) of the click's 3 x 3 x 3 neighbourhood.
+    const auto   band = LikeIntensityBand(image, grid, click, k, minimumHalfWidth);
+    const double mean = band.first, half = band.second;
     const auto * values = image->GetBufferPointer();
-    double       sum = 0.0, squares = 0.0;
-    size_t       n = 0;
-    for (IndexValueType dz = -1; dz <= 1; ++dz)
-    {
-      for (IndexValueType dy = -1; dy <= 1; ++dy)
-      {
-        for (IndexValueType dx = -1; dx <= 1; ++dx)
-        {
-          const IndexType at{ { click[0] + dx, click[1] + dy, click[2] + dz } };
-          if (grid.Contains(at))
-          {
-            const double v = static_cast<double>(values[grid.Offset(at)]);
-            sum += v;
-            squares += v * v;
-            ++n;
-          }
-        }
-      }
-    }
-    const double mean = sum / static_cast<double>(n);
-    const double half =
-      std::max(k * std::sqrt(std::max(0.0, squares / static_cast<double>(n) - mean * mean)), minimumHalfWidth);
     // The walk from the click through the component's like-intensity voxels inside the ball, on the component's
     // bounding box (no array of the image's size).
     IndexType low, high;
     low = high = click;
-    for (const auto offset : component)
-    {
-      const auto index = grid.IndexOf(offset);
-      for (unsigned int a = 0; a < 3; ++a)
-      {
-        low[a] = std::min(low[a], index[a]);
-        high[a] = std::max(high[a], index[a]);
-      }
-    }
+    grid.Enclose(component, low, high);
     std::array<SizeValueType, 3> box;
     for (unsigned int a = 0; a < 3; ++a)
     {
@@ -803,6 +703,21 @@ private:
       index[2] = start[2] + static_cast<IndexValueType>(offset / size[1]);
       return index;
     }
+    // Widens [low, high] to hold every voxel of `offsets`.
+    template<typename TOffsets>
+    void
+    Enclose(const TOffsets & offsets, IndexType & low, IndexType & high) const
+    {
+      for (const auto offset : offsets)
+      {
+        const auto index = IndexOf(offset);
+        for (unsigned int a = 0; a < 3; ++a)
+        {
+          low[a] = std::min(low[a], index[a]);
+          high[a] = std::max(high[a], index[a]);
+        }
+      }
+    }
     // Step k = (dx + 1) + 3 (dy + 1) + 9 (dz + 1).
     std::array<float, 27>
     StepLengths() const
@@ -849,6 +764,70 @@ private:
       }
     }
   };
+
+  // "Like intensity" at a click: the mean of the click's 3 x 3 x 3 neighbourhood in `image` (its voxels inside the
+  // image) and the half-width max(k x SD, minimumHalfWidth) around it.
+  template<typename TImage>
+  static std::pair<double, double>
+  LikeIntensityBand(const TImage * image, const Grid & grid, const IndexType & click, double k, double minimumHalfWidth)
+  {
+    const auto * values = image->GetBufferPointer();
+    double       sum = 0.0, squares = 0.0;
+    size_t       n = 0;
+    for (IndexValueType dz = -1; dz <= 1; ++dz)
+    {
+      for (IndexValueType dy = -1; dy <= 1; ++dy)
+      {
+        for (IndexValueType dx = -1; dx <= 1; ++dx)
+        {
+          const IndexType at{ { click[0] + dx, click[1] + dy, click[2] + dz } };
+          if (grid.Contains(at))
+          {
+            const double v = static_cast<double>(values[grid.Offset(at)]);
+            sum += v;
+            squares += v * v;
+            ++n;
+          }
+        }
+      }
+    }
+    const double mean = sum / static_cast<double>(n);
+    const double sd = std::sqrt(std::max(0.0, squares / static_cast<double>(n) - mean * mean));
+    return { mean, std::max(k * sd, minimumHalfWidth) };
+  }
+
+  // The physical distance from `index`'s centre to the nearest voxel centre for which `found` holds, searched in cubes
+  // of growing (Chebyshev) radius r (a voxel at radius r is at least r x the smallest spacing away) until no nearer
+  // one can follow or the radius passes `limit` mm; infinity when none is found.
+  template<typename TFound>
+  static double
+  NearestVoxelDistance(const Grid & grid, const IndexType & index, double limit, const TFound & found)
+  {
+    const double smallest = *std::min_element(grid.spacing.begin(), grid.spacing.end());
+    double       best = std::numeric_limits<double>::infinity();
+    for (IndexValueType r = 1; static_cast<double>(r) * smallest < best && static_cast<double>(r) * smallest <= limit;
+         ++r)
+    {
+      for (IndexValueType dz = -r; dz <= r; ++dz)
+      {
+        for (IndexValueType dy = -r; dy <= r; ++dy)
+        {
+          const bool face = std::abs(dz) == r || std::abs(dy) == r;
+          for (IndexValueType dx = -r; dx <= r; dx += (face ? 1 : 2 * r))
+          {
+            const IndexType at{ { index[0] + dx, index[1] + dy, index[2] + dz } };
+            if (!found(at))
+            {
+              continue;
+            }
+            const double x = dx * grid.spacing[0], y = dy * grid.spacing[1], z = dz * grid.spacing[2];
+            best = std::min(best, std::sqrt(x * x + y * y + z * z));
+          }
+        }
+      }
+    }
+    return best;
+  }
 };
 } // namespace itk
 
