@@ -451,9 +451,9 @@ RunBatchInJobs(const std::string &              program,
 #ifdef __linux__
   const std::vector<std::string> common = WithoutOptions(arguments, { "--jobs", "--shard", "--summary", "--threads" });
   std::vector<std::string>       summaries;
-  std::vector<pid_t>             children;
-  std::vector<std::string>       problems;
-  const pid_t                    parent = ::getpid();
+  std::vector<std::pair<size_t, pid_t>> children; // job, pid
+  std::vector<std::string>              problems;
+  const pid_t                           parent = ::getpid();
   for (size_t j = 0; j < jobs.count; ++j)
   {
     const BatchShard  part{ shard.index + shard.count * j, shard.count * jobs.count };
@@ -486,14 +486,14 @@ RunBatchInJobs(const std::string &              program,
       problems.push_back("job " + std::to_string(j) + " could not start");
       continue;
     }
-    children.push_back(child);
+    children.emplace_back(j, child);
     log << "DivAttentionSegment: job " << j << " of " << jobs.count << " (pid " << child << "): cases of shard "
         << partText << ", " << std::max(1, jobs.threadsEach) << " threads" << std::endl;
   }
-  for (size_t j = 0; j < children.size(); ++j)
+  for (const auto & [j, child] : children)
   {
     int status = 0;
-    while (::waitpid(children[j], &status, 0) < 0 && errno == EINTR)
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR)
     {
     }
     if (WIFSIGNALED(status))
