@@ -471,8 +471,9 @@ main(int argc, char ** argv)
         false, 0.5, "voxels", cmd);
       TCLAP::ValueArg<std::string> warmUpMode(
         "", "warm-up",
-        "auto (default): read on a CUDA device, off on the CPU (on the CPU a warm-up beside the read costs a run more "
-        "than it saves); read: a thread loads the models and runs each once at the run's shapes while the CT is "
+        "auto (default): read on a CUDA device and for paper-size models; on the CPU with smaller models (the bundled "
+        "ones) no warm-up, which there costs a run more than it saves; read: a thread loads the models and runs each "
+        "once at the run's shapes while the CT is "
         "read, starting a model's warm-up only while the read lasts; always: both warm-ups, waited for; off: the "
         "models load after the read, no warm-up. The mask is the same",
         false, "auto", "auto|read|always|off", cmd);
