@@ -61,8 +61,9 @@ mkdir -p "$out/real/images" "$out/real/labels"
   echo "image,label"
   for entry in $(entries held-out | grep '^deeplesion-crops/'); do
     name=$(basename "$entry")
-    link "$data/${entry}_ct.nii.gz" "$out/real/images/$name.nii.gz"
-    link "$data/${entry}_lesion.nii.gz" "$out/real/labels/$name.nii.gz"
+    # copies with the spacing in the right order, not links (Utilities/deeplesion-geometry.py)
+    "$here/deeplesion-geometry.py" "$data/${entry}_ct.nii.gz" "$out/real/images/$name.nii.gz"
+    "$here/deeplesion-geometry.py" "$data/${entry}_lesion.nii.gz" "$out/real/labels/$name.nii.gz"
     echo "real/images/$name.nii.gz,real/labels/$name.nii.gz"
   done
 } >"$out/test-deeplesion.csv"

@@ -4,7 +4,8 @@
 # structure group the Dice, recall, precision and HD95 of (a) stage 1 alone, (b) the whole pipeline and (c) ITK region
 # growing from the same click (ConfidenceConnectedImageFilter, multiplier 2, 3 iterations).
 #   Utilities/real-data-gate.sh BUILD_DIR OUT_DIR [DATA_DIR [COARSE_MODEL REFINE_MODEL]]
-# Lesions: the held-out ibsi-sts cases and the DeepLesion crops (each connected component of the mask a target).
+# Lesions: the held-out ibsi-sts cases and the DeepLesion crops (each connected component of the mask a target; the
+# crops as Utilities/deeplesion-geometry.py copies them, with their spacing in the right order).
 # Organs, vessels, muscle, bone: every labelled structure of totalseg-example (label-names.txt names them).
 # Writes OUT_DIR/{lesions,totalseg}.{csv,md} (per run) and OUT_DIR/gate.md (the groups of both), and prints gate.md.
 set -euo pipefail
@@ -24,7 +25,14 @@ mkdir -p "$out"
   grep '^held-out ' "$split" | while read -r _ entry; do
     case $entry in
       ibsi-sts/*) echo "$data/$entry/ct.nii.gz,$data/$entry/lesion.nii.gz" ;;
-      deeplesion-crops/*) echo "$data/${entry}_ct.nii.gz,$data/${entry}_lesion.nii.gz" ;;
+      deeplesion-crops/*)
+        # Their files hold the spacing in the wrong order (Utilities/deeplesion-geometry.py): scored on fixed copies.
+        mkdir -p "$out/deeplesion"
+        for part in ct lesion; do
+          "$here/Utilities/deeplesion-geometry.py" "$data/${entry}_$part.nii.gz" \
+            "$out/deeplesion/$(basename "$entry")_$part.nii.gz"
+        done
+        echo "$out/deeplesion/$(basename "$entry")_ct.nii.gz,$out/deeplesion/$(basename "$entry")_lesion.nii.gz" ;;
     esac
   done
 } > "$out/lesions-list.csv"
