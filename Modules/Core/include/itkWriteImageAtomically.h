@@ -2,6 +2,7 @@
 #define itkWriteImageAtomically_h
 
 #include "divaAtomicFile.h"
+#include "itkGzipFile.h"
 #include "itkImageFileWriter.h"
 #include "itkMacro.h"
 
@@ -24,9 +25,22 @@ IsTwoFileImageFormat(const std::string & path)
   return extension == ".mhd" || extension == ".hdr" || extension == ".nhdr";
 }
 
+/** Whether `path` names a compressed single-file NIfTI (`.nii.gz`), which WriteImageAtomically compresses itself
+ * (GzipFile) when the build has libdeflate.
+ * \ingroup DivAttention */
+inline bool
+IsCompressedNiftiFile(const std::string & path)
+{
+  const std::string suffix = ".nii.gz";
+  return path.size() > suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 /** Writes `image` to `path` (format by extension, compressed where the format allows) so that `path` holds either
  * its old content or the complete new image, never a partial file: the image goes to a temporary file in the same
- * directory, which is flushed and renamed into place (diva::WriteFileAtomically). For a two-file format
+ * directory, which is flushed and renamed into place (diva::WriteFileAtomically). A `.nii.gz` (with `compress`, in
+ * a build with libdeflate) is written by ITK as an uncompressed NIfTI beside it (a second temporary, removed
+ * afterwards, on every path), then compressed into the temporary by GzipFile at its default level: the same header and
+ * voxels as ITK's own `.nii.gz`, in about a third of the time. For a two-file format
  * (IsTwoFileImageFormat) both files are written, with their final names, into a temporary folder beside `path`, then
  * renamed into place data file first and header last, so the header never names a data file that is missing or
  * partial (a reader between the two renames may see the old header with the new data). Throws itk::ExceptionObject
@@ -40,12 +54,12 @@ WriteImageAtomically(const TImage * image, const std::string & path, bool compre
   {
     itkGenericExceptionMacro(<< "DivAttention: output \"" << path << "\": no image to write");
   }
-  const auto write = [&](const std::string & file)
+  const auto write = [&](const std::string & file, bool useCompression)
   {
     auto writer = ImageFileWriter<TImage>::New();
     writer->SetInput(image);
     writer->SetFileName(file);
-    writer->SetUseCompression(compress);
+    writer->SetUseCompression(useCompression);
     writer->Update();
   };
   if (IsTwoFileImageFormat(path))
@@ -64,7 +78,7 @@ WriteImageAtomically(const TImage * image, const std::string & path, bool compre
         itkGenericExceptionMacro(<< "the folder \"" << folder.string() << "\" does not exist");
       }
       fs::create_directory(staging);
-      write((staging / target.filename()).string());
+      write((staging / target.filename()).string(), compress);
       std::vector<fs::path> dataFiles;
       for (const auto & entry : fs::directory_iterator(staging))
       {
@@ -94,7 +108,31 @@ WriteImageAtomically(const TImage * image, const std::string & path, bool compre
   }
   try
   {
-    diva::WriteFileAtomically(path, [&](const std::string & temporaryPath) { write(temporaryPath); });
+    if (compress && IsCompressedNiftiFile(path) && GzipFile::IsAvailable())
+    {
+      diva::WriteFileAtomically(path,
+                                [&](const std::string & temporaryPath)
+                                {
+                                  // ".<stem>.partial-<pid>-<n>.nii": a temporary of its own (RemoveStaleTemporaries
+                                  // knows the name), removed on every path out.
+                                  const std::string uncompressed = temporaryPath.substr(0, temporaryPath.size() - 3);
+                                  struct Remove
+                                  {
+                                    const std::string & file;
+                                    ~Remove()
+                                    {
+                                      std::error_code ignored;
+                                      std::filesystem::remove(file, ignored);
+                                    }
+                                  } removeUncompressed{ uncompressed };
+                                  write(uncompressed, false);
+                                  GzipFile::Compress(uncompressed, temporaryPath);
+                                });
+    }
+    else
+    {
+      diva::WriteFileAtomically(path, [&](const std::string & temporaryPath) { write(temporaryPath, compress); });
+    }
   }
   catch (const ExceptionObject & error)
   {
