@@ -6,6 +6,7 @@
 #include "itkClickGuidedSegmentationSession.h"
 #include "itkImageRegionConstIteratorWithIndex.h"
 #include "itkImageRegionIteratorWithIndex.h"
+#include "itkLinearInterpolateImageFunction.h"
 #include "itkMaskCorrectionSupport.h"
 
 #include "DivAttentionTestDevice.h"
@@ -17,6 +18,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -746,4 +748,217 @@ TEST(ClickGuidedSegmentationSession, StepTimesComeFromTheLastPipelineRun)
   session->AddPositiveClick(spleen.click);
   EXPECT_EQ(session->GetNumberOfPipelineRuns(), 1u);
   EXPECT_EQ(session->GetLastPipelineStepSeconds(), steps);
+}
+
+// A positive correction click (the mask holds something) runs stage 1 alone, in one window of its patch around the
+// click: the steps are the click map and the coarse segmentation (no crop, refinement or paste back), the window is
+// the coarse model's patch at its spacing and holds the click, and the missed object is added (the kidney, Dice 0.7+
+// of what is added, as the whole pipeline gave). The first object of an empty mask still runs the whole pipeline,
+// also after Undo has emptied the mask again (the session counts the mask's voxels instead of scanning it).
+TEST(ClickGuidedSegmentationSession, PositiveCorrectionRunsStageOneInOneWindow)
+{
+  auto         session = NewSession();
+  const auto & spleen = Organ("spleen");
+  const auto & kidney = Organ("kidney_left");
+  session->AddPositiveClick(spleen.click);
+  EXPECT_EQ(session->GetLastClickOutcome(), "pipeline");
+  const auto afterSpleen = Voxels(session->GetMask());
+  session->AddPositiveClick(kidney.click);
+  EXPECT_EQ(session->GetLastClickOutcome(), "stage 1");
+  EXPECT_EQ(session->GetNumberOfPipelineRuns(), 2u);
+  std::vector<std::string> names;
+  for (const auto & [name, seconds] : session->GetLastPipelineStepSeconds())
+  {
+    names.push_back(name);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{ "click map", "coarse segmentation" }));
+  EXPECT_GT(Dice(Minus(Voxels(session->GetMask()), afterSpleen), kidney.label), 0.7) << "the missed object is added";
+
+  // The window itself: one patch of the coarse model at its spacing, holding the click.
+  auto filter = FilterType::New();
+  filter->SetInput(Phantom().GetCT());
+  filter->SetCoarseModel(Bundled("coarse-munet-small.pt"));
+  filter->SetRefineModel(Bundled("refine-unetr-small-divattention.pt"));
+  filter->SetDevice(diva::testing::TestDeviceName());
+  const auto window = filter->RunCoarseWindow(kidney.click, {});
+  const auto region = window->GetLargestPossibleRegion();
+  EXPECT_EQ(region.GetSize(), (itk::Size<3>{ { 64, 64, 64 } }));
+  EXPECT_EQ(window->GetBufferedRegion(), region);
+  for (unsigned int a = 0; a < 3; ++a)
+  {
+    EXPECT_DOUBLE_EQ(window->GetSpacing()[a], 3.0);
+  }
+  itk::ContinuousIndex<double, 3> at;
+  window->TransformPhysicalPointToContinuousIndex(kidney.click, at);
+  for (unsigned int a = 0; a < 3; ++a)
+  {
+    EXPECT_GE(at[a], 0.0);
+    EXPECT_LE(at[a], 63.0);
+  }
+  itk::LinearInterpolateImageFunction<FilterType::FloatImageType, double>::Pointer probability =
+    itk::LinearInterpolateImageFunction<FilterType::FloatImageType, double>::New();
+  probability->SetInputImage(window);
+  EXPECT_GE(probability->Evaluate(kidney.click), 0.5) << "stage 1 finds the kidney at its click";
+
+  // Undo both: an empty mask again, so the spleen's click is a first click (the whole pipeline, from the cache).
+  ASSERT_TRUE(session->Undo());
+  ASSERT_TRUE(session->Undo());
+  session->AddPositiveClick(spleen.click);
+  EXPECT_EQ(session->GetLastClickOutcome(), "pipeline");
+  EXPECT_EQ(Voxels(session->GetMask()), afterSpleen);
+  // From a previous mask that holds something, the first positive click outside it is a correction.
+  session->SetPreviousMask(session->GetMask());
+  session->AddPositiveClick(kidney.click);
+  EXPECT_EQ(session->GetLastClickOutcome(), "stage 1");
+  EXPECT_EQ(session->GetNumberOfPipelineRuns(), 2u) << "the kidney's window comes from the cache";
+}
+
+// MaskCorrectionSupport::PositiveCorrectionFromProbability against the rule computed the slow way over the whole image
+// (ITK's linear interpolation of the probability at every voxel, the exact distance to the mask, a flood fill over the
+// image): a tissue of 100 HU with a 300 HU part inside it, a stage-1 probability that spills past the tissue, and a
+// mask 6 mm from the click, so the ball (12 mm) cuts the tissue. The same voxels, bit for bit.
+TEST(MaskCorrectionSupport, PositiveCorrectionFromProbabilityFollowsTheRule)
+{
+  using ImageType = itk::Image<int16_t, 3>;
+  using ProbabilityType = itk::Image<float, 3>;
+  auto image = ImageType::New();
+  image->SetRegions(itk::Size<3>{ { 80, 80, 60 } });
+  ImageType::SpacingType spacing;
+  spacing[0] = 1.0;
+  spacing[1] = 1.0;
+  spacing[2] = 2.0;
+  image->SetSpacing(spacing);
+  image->Allocate();
+  auto mask = MaskImageType::New();
+  mask->CopyInformation(image);
+  mask->SetRegions(image->GetLargestPossibleRegion());
+  mask->Allocate();
+  PointType centre;
+  centre[0] = 40.0;
+  centre[1] = 40.0;
+  centre[2] = 60.0;
+  for (itk::ImageRegionIteratorWithIndex<ImageType> it(image, image->GetLargestPossibleRegion()); !it.IsAtEnd(); ++it)
+  {
+    PointType point;
+    image->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+    const bool tissue = point.EuclideanDistanceTo(centre) <= 18.0;
+    it.Set(static_cast<int16_t>(!tissue ? 0 : (point[0] > 44.0 && point[1] > 44.0 ? 300 : 100)));
+    mask->SetPixel(it.GetIndex(), it.GetIndex()[0] <= 20 ? 1 : 0);
+  }
+  // Stage 1's probability on a 3 mm grid: 1 within 20 mm of the centre, falling to 0 at 22 mm.
+  auto probability = ProbabilityType::New();
+  probability->SetRegions(itk::Size<3>{ { 30, 30, 44 } });
+  ProbabilityType::SpacingType coarseSpacing;
+  coarseSpacing.Fill(3.0);
+  probability->SetSpacing(coarseSpacing);
+  ProbabilityType::PointType coarseOrigin;
+  coarseOrigin[0] = -2.0;
+  coarseOrigin[1] = -3.5;
+  coarseOrigin[2] = -1.0;
+  probability->SetOrigin(coarseOrigin);
+  probability->Allocate();
+  for (itk::ImageRegionIteratorWithIndex<ProbabilityType> it(probability, probability->GetLargestPossibleRegion());
+       !it.IsAtEnd(); ++it)
+  {
+    PointType point;
+    probability->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+    it.Set(static_cast<float>(std::clamp((22.0 - point.EuclideanDistanceTo(centre)) / 2.0, 0.0, 1.0)));
+  }
+  const itk::Index<3> click{ { 26, 40, 30 } };
+  const auto          added = itk::MaskCorrectionSupport::PositiveCorrectionFromProbability(
+             image.GetPointer(), mask.GetPointer(), probability.GetPointer(), 0.5, click, 2.5, 20.0);
+
+  // The slow way.
+  auto interpolator = itk::LinearInterpolateImageFunction<ProbabilityType, double>::New();
+  interpolator->SetInputImage(probability);
+  const auto size = image->GetLargestPossibleRegion().GetSize();
+  const auto count = image->GetLargestPossibleRegion().GetNumberOfPixels();
+  double     nearest = std::numeric_limits<double>::infinity();
+  PointType  clickPoint;
+  image->TransformIndexToPhysicalPoint(click, clickPoint);
+  std::vector<uint8_t> candidate(count, 0);
+  for (itk::ImageRegionConstIteratorWithIndex<ImageType> it(image, image->GetLargestPossibleRegion()); !it.IsAtEnd();
+       ++it)
+  {
+    PointType point;
+    image->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+    const auto offset = static_cast<size_t>(image->ComputeOffset(it.GetIndex()));
+    if (mask->GetPixel(it.GetIndex()) != 0)
+    {
+      nearest = std::min(nearest, point.EuclideanDistanceTo(clickPoint));
+    }
+    // Like intensity: the click's 3 x 3 x 3 neighbourhood is all 100 HU, so mean 100 +- max(2.5 x 0, 20).
+    const bool inside = interpolator->IsInsideBuffer(point) && interpolator->Evaluate(point) >= 0.5;
+    candidate[offset] = inside && std::abs(it.Get() - 100) <= 20 ? 1 : 0;
+  }
+  const double radius = std::max(2.0 * nearest, std::sqrt(6.0));
+  ASSERT_DOUBLE_EQ(nearest, 6.0);
+  std::vector<uint8_t>       reached(count, 0);
+  std::vector<itk::Index<3>> queue{ click };
+  reached[static_cast<size_t>(image->ComputeOffset(click))] = 1;
+  for (size_t next = 0; next < queue.size(); ++next)
+  {
+    for (int dz = -1; dz <= 1; ++dz)
+    {
+      for (int dy = -1; dy <= 1; ++dy)
+      {
+        for (int dx = -1; dx <= 1; ++dx)
+        {
+          const itk::Index<3> at{ { queue[next][0] + dx, queue[next][1] + dy, queue[next][2] + dz } };
+          if (!image->GetLargestPossibleRegion().IsInside(at))
+          {
+            continue;
+          }
+          const auto offset = static_cast<size_t>(image->ComputeOffset(at));
+          PointType  point;
+          image->TransformIndexToPhysicalPoint(at, point);
+          if (reached[offset] == 0 && candidate[offset] != 0 && point.EuclideanDistanceTo(clickPoint) <= radius)
+          {
+            reached[offset] = 1;
+            queue.push_back(at);
+          }
+        }
+      }
+    }
+  }
+  std::vector<uint8_t> expected(count, 0), got(count, 0);
+  for (size_t i = 0; i < count; ++i)
+  {
+    expected[i] = reached[i] != 0 && mask->GetBufferPointer()[i] == 0 ? 1 : 0;
+  }
+  for (const auto offset : added)
+  {
+    got[offset] = 1;
+  }
+  size_t tissue = 0, unlike = 0;
+  for (size_t i = 0; i < count; ++i)
+  {
+    tissue += image->GetBufferPointer()[i] == 100;
+    unlike += got[i] != 0 && image->GetBufferPointer()[i] != 100;
+  }
+  std::cout << "added " << added.size() << " of " << tissue << " tissue voxels; the rule gives " << Count(expected)
+            << std::endl;
+  EXPECT_EQ(added.size(), Count(got)) << "each voxel once";
+  EXPECT_GT(Count(expected), 500u) << "the test must add something to mean anything";
+  EXPECT_LT(Count(expected), tissue / 2) << "the ball must cut the tissue for the test to mean anything";
+  EXPECT_EQ(unlike, 0u) << "nothing of other tissue (the 300 HU part, the spill into 0 HU)";
+  EXPECT_TRUE(got == expected) << "differs from the rule at "
+                               << [&]()
+  {
+    size_t differ = 0;
+    for (size_t i = 0; i < count; ++i)
+    {
+      differ += got[i] != expected[i];
+    }
+    return differ;
+  }() << " voxels";
+  (void)size;
+
+  // Nothing at a click the probability misses (stage 1 found nothing there), nor at a click on the mask.
+  EXPECT_TRUE(itk::MaskCorrectionSupport::PositiveCorrectionFromProbability(
+                image.GetPointer(), mask.GetPointer(), probability.GetPointer(), 0.5, { { 75, 75, 5 } }, 2.5, 20.0)
+                .empty());
+  EXPECT_TRUE(itk::MaskCorrectionSupport::PositiveCorrectionFromProbability(
+                image.GetPointer(), mask.GetPointer(), probability.GetPointer(), 0.5, { { 20, 40, 30 } }, 2.5, 20.0)
+                .empty());
 }

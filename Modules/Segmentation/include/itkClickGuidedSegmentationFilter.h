@@ -257,6 +257,16 @@ public:
     return m_StepSeconds;
   }
 
+  /** Stage 1 alone, for a positive correction click (ClickGuidedSegmentationSession, and the PreviousMask mode
+   * above): the coarse model's probability on one window of its patch size centred on `click` (the window shifted
+   * inside the CT where the click lies near its edge; the click map computed only under it), with `negatives` as the
+   * negative click map when the coarse model reads one. No refinement, no paste back: the caller keeps the part near
+   * the click (MaskCorrectionSupport::PositiveCorrectionFromProbability()). Uses this filter's input, models, device
+   * and threshold; replaces GetStepSeconds() ("click map", "coarse segmentation"), changes no output. Errors as
+   * Update() (a click outside the image, no model, a bad model). */
+  FloatImageType::Pointer
+  RunCoarseWindow(const PointType & click, const PointListType & negatives);
+
   /** Metadata key of the output that records the fallback crop ("true"/"false"). */
   static constexpr const char * FallbackCropKey = "DivAttention.FallbackCrop";
   /** Metadata key of the output that records GetNothingFoundAtClick() ("true"/"false"). */

@@ -13,8 +13,10 @@
 #include "itkSegmentationInputCheck.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <type_traits>
 
 namespace itk
@@ -493,6 +495,75 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
 }
 
 template<typename TInputImage, typename TOutputImage>
+auto
+ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunCoarseWindow(const PointType &     click,
+                                                                          const PointListType & negatives)
+  -> FloatImageType::Pointer
+{
+  if (this->GetInput() == nullptr)
+  {
+    itkDivAttentionInputError("CT", "no input image");
+  }
+  auto input = InputImageType::New();
+  input->Graft(this->GetInput());
+  const auto coarseModel =
+    this->ResolveModel(m_CoarseModel, m_CoarseModelFile, m_CoarseFileModel, m_CoarseFileModelKey, "coarse model");
+  SegmentationModelSupport::CheckRole(*coarseModel, "coarse", "coarse model");
+  SegmentationInputCheck::CheckClicks(input.GetPointer(), PointListType{ click });
+  // One window: a region no wider than the patch on any axis.
+  const auto & preprocessing = coarseModel->description.preprocessing;
+  double       extent = std::numeric_limits<double>::infinity();
+  for (unsigned int a = 0; a < 3; ++a)
+  {
+    extent = std::min(extent, preprocessing.patchSize[a] * preprocessing.targetSpacing[a]);
+  }
+  auto clickMap = ClickMapFilterType::New();
+  clickMap->SetReferenceImage(input);
+  clickMap->SetClicks(PointListType{ click });
+  clickMap->SetNegativeClicks(negatives);
+  clickMap->SetEncoding(SegmentationModelSupport::ClickEncodingOf(preprocessing.clickEncoding, "coarse model"));
+  auto coarse = CoarseFilterType::New();
+  coarse->SetInput(input);
+  coarse->SetClickMap(clickMap->GetOutput());
+  if (!negatives.empty())
+  {
+    coarse->SetNegativeClickMap(clickMap->GetNegativeOutput());
+  }
+  coarse->SetModel(coarseModel);
+  coarse->SetDevice(m_Device);
+  coarse->SetClick(click);
+  coarse->SetMaximumExtent(extent);
+  coarse->GrowRegionOff();
+  coarse->SetGrowthThreshold(m_Threshold);
+
+  const std::array<std::pair<const char *, ProcessObject *>, 2> steps{
+    { { "click map", clickMap.GetPointer() }, { "coarse segmentation", coarse.GetPointer() } }
+  };
+  std::array<std::chrono::steady_clock::time_point, 2> started;
+  std::array<double, 2>                                seconds{ { -1.0, -1.0 } };
+  for (size_t k = 0; k < steps.size(); ++k)
+  {
+    steps[k].second->AddObserver(StartEvent(),
+                                 [&started, k](const EventObject &) { started[k] = std::chrono::steady_clock::now(); });
+    steps[k].second->AddObserver(
+      EndEvent(), [&started, &seconds, k](const EventObject &)
+      { seconds[k] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started[k]).count(); });
+  }
+  coarse->Update();
+  m_StepSeconds.clear();
+  for (size_t k = 0; k < steps.size(); ++k)
+  {
+    if (seconds[k] >= 0.0)
+    {
+      m_StepSeconds.emplace_back(steps[k].first, seconds[k]);
+    }
+  }
+  FloatImageType::Pointer probability = coarse->GetOutput();
+  probability->DisconnectPipeline();
+  return probability;
+}
+
+template<typename TInputImage, typename TOutputImage>
 void
 ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
 {
@@ -558,7 +629,12 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
       const auto count = mask->GetBufferedRegion().GetNumberOfPixels();
       std::transform(previous->GetBufferPointer(), previous->GetBufferPointer() + count, mask->GetBufferPointer(),
                      [](typename OutputImageType::PixelType value) { return value != 0 ? 1 : 0; });
-      bool ran = false;
+      // A click on an empty mask runs the whole pipeline; a correction (the mask holds something) stage 1's window.
+      SizeValueType           objectVoxels = static_cast<SizeValueType>(std::count_if(
+                  mask->GetBufferPointer(), mask->GetBufferPointer() + count, [](auto value) { return value != 0; }));
+      bool                    ran = false;
+      bool                    checked = false;
+      FloatImageType::Pointer window;
       for (size_t k = 0; k < clicks.size(); ++k)
       {
         if (mask->GetPixel(positives[k]) != 0)
@@ -566,38 +642,56 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
           continue; // inside the mask: it keeps its part from the negative clicks
         }
         m_Clicks = { clicks[k] };
-        this->RunPipeline();
-        ran = true;
-        // As a session: of the component at the click, the like-intensity part near it (all of it on an empty mask).
-        const auto added = MaskCorrectionSupport::PositiveCorrection(
-          input, mask.GetPointer(), MaskCorrectionSupport::ConnectedVoxels(m_Label.GetPointer(), { positives[k] }),
-          positives[k], MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
-        for (const auto offset : added)
+        MaskCorrectionSupport::OffsetListType added;
+        if (objectVoxels == 0)
         {
-          mask->GetBufferPointer()[offset] = 1;
+          // As a session: the first object is the pipeline's component at the click, whole.
+          this->RunPipeline();
+          ran = true;
+          checked = true;
+          added = MaskCorrectionSupport::ConnectedVoxels(m_Label.GetPointer(), { positives[k] });
+        }
+        else
+        {
+          // As a session: of stage 1's answer at the click, the like-intensity part near it.
+          if (!checked)
+          {
+            const auto & spacing = coarseModel->description.preprocessing.targetSpacing;
+            SegmentationInputCheck::CheckImage(input, "CT", *std::max_element(spacing.begin(), spacing.end()));
+            checked = true;
+          }
+          window = this->RunCoarseWindow(clicks[k], m_NegativeClicks);
+          added = MaskCorrectionSupport::PositiveCorrectionFromProbability(
+            input, mask.GetPointer(), window.GetPointer(), m_Threshold, positives[k],
+            MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
         }
         if (added.empty())
         {
           // As a session: the click's like-intensity neighbourhood when the pipeline adds nothing.
-          for (const auto offset : MaskCorrectionSupport::LikeIntensityRegion(
-                 input, mask.GetPointer(), positives[k], MaskCorrectionSupport::LikeIntensityDefaultRadius,
-                 MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth))
-          {
-            mask->GetBufferPointer()[offset] = 1;
-          }
+          added = MaskCorrectionSupport::LikeIntensityRegion(
+            input, mask.GetPointer(), positives[k], MaskCorrectionSupport::LikeIntensityDefaultRadius,
+            MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
         }
+        for (const auto offset : added)
+        {
+          mask->GetBufferPointer()[offset] = 1;
+        }
+        objectVoxels += added.size();
       }
       if (!ran)
       {
         m_ProbabilityImage = nullptr;
-        m_CoarseProbability = nullptr;
+        m_CoarseProbability = window;
         m_Crop = nullptr;
         m_RefinedPatch = nullptr;
         m_AttentionMap = nullptr;
-        m_StepSeconds.clear();
+        if (!window)
+        {
+          m_StepSeconds.clear();
+        }
         m_UsedFallbackCrop = false;
         m_UsedAllCoarseComponents = false;
-        m_NumberOfCoarseWindows = 0;
+        m_NumberOfCoarseWindows = window ? 1 : 0;
       }
       m_NothingFoundAtClick = false;
     }

@@ -189,8 +189,14 @@ private:
   ResolveModels();
   bool
   CoarseModelReadsNegativeClicks();
+  using FloatImageType = typename SegmentationFilterType::FloatImageType;
+
+  static std::vector<double>
+  CacheKey(const PointListType & clicks, const PointListType & negatives);
   const OffsetListType &
   RunPipeline(const PointListType & clicks, const PointListType & negatives);
+  const FloatImageType *
+  RunCoarseWindow(const PointType & click, const PointListType & negatives);
   void
   Apply(Step & step);
   PointListType
@@ -215,8 +221,10 @@ private:
   double                                   m_Threshold{ 0.5 };
   double                                   m_LikeIntensityRadius{ MaskCorrectionSupport::LikeIntensityDefaultRadius };
   std::vector<Step>                        m_History;
-  std::map<std::vector<double>, OffsetListType> m_Cache;
-  unsigned int                                  m_NumberOfPipelineRuns{ 0 };
+  std::map<std::vector<double>, OffsetListType>                   m_Cache;
+  std::map<std::vector<double>, typename FloatImageType::Pointer> m_WindowCache;
+  SizeValueType                                                   m_NumberOfObjectVoxels{ 0 };
+  unsigned int                                                    m_NumberOfPipelineRuns{ 0 };
 };
 } // namespace itk
 

@@ -42,6 +42,7 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::SetImage(const InputI
   m_Mask = nullptr;
   m_History.clear();
   m_Cache.clear();
+  m_WindowCache.clear();
   this->StartMask();
   this->Modified();
 }
@@ -217,10 +218,9 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::CoarseModelReadsNegat
 }
 
 template<typename TInputImage, typename TOutputImage>
-auto
-ClickGuidedSegmentationSession<TInputImage, TOutputImage>::RunPipeline(const PointListType & clicks,
-                                                                       const PointListType & negatives)
-  -> const OffsetListType &
+std::vector<double>
+ClickGuidedSegmentationSession<TInputImage, TOutputImage>::CacheKey(const PointListType & clicks,
+                                                                    const PointListType & negatives)
 {
   std::vector<double> key{ static_cast<double>(clicks.size()) };
   for (const auto * list : { &clicks, &negatives })
@@ -230,6 +230,34 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::RunPipeline(const Poi
       key.insert(key.end(), point.Begin(), point.End());
     }
   }
+  return key;
+}
+
+template<typename TInputImage, typename TOutputImage>
+auto
+ClickGuidedSegmentationSession<TInputImage, TOutputImage>::RunCoarseWindow(const PointType &     click,
+                                                                           const PointListType & negatives)
+  -> const FloatImageType *
+{
+  const auto key = CacheKey({ click }, negatives);
+  const auto cached = m_WindowCache.find(key);
+  if (cached != m_WindowCache.end())
+  {
+    return cached->second.GetPointer();
+  }
+  this->ResolveModels();
+  auto window = m_Filter->RunCoarseWindow(click, negatives);
+  ++m_NumberOfPipelineRuns;
+  return (m_WindowCache[key] = window).GetPointer();
+}
+
+template<typename TInputImage, typename TOutputImage>
+auto
+ClickGuidedSegmentationSession<TInputImage, TOutputImage>::RunPipeline(const PointListType & clicks,
+                                                                       const PointListType & negatives)
+  -> const OffsetListType &
+{
+  const auto key = CacheKey(clicks, negatives);
   const auto cached = m_Cache.find(key);
   if (cached != m_Cache.end())
   {
@@ -266,6 +294,9 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::Apply(Step & step)
   {
     mask[offset] = 0;
   }
+  // Every step adds only background voxels and removes only object voxels.
+  m_NumberOfObjectVoxels += step.added.size();
+  m_NumberOfObjectVoxels -= step.removed.size();
   m_Mask->Modified();
   m_History.push_back(std::move(step));
 }
@@ -287,11 +318,20 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddPositiveClick(cons
     {
       negatives = this->GetNegativeClicksLocked();
     }
-    // Of its component, a correction keeps the like-intensity part near the click (the whole of it on an empty mask).
-    step.added = MaskCorrectionSupport::PositiveCorrection(
-      m_Image.GetPointer(), m_Mask.GetPointer(), this->RunPipeline({ click }, negatives), index,
-      MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
-    step.outcome = "pipeline";
+    if (m_NumberOfObjectVoxels == 0)
+    {
+      // The first object: the whole pipeline's component at the click, whole (every voxel of it is background).
+      step.added = this->RunPipeline({ click }, negatives);
+      step.outcome = "pipeline";
+    }
+    else
+    {
+      // A correction: of stage 1's answer in one window at the click, the like-intensity part near the click.
+      step.added = MaskCorrectionSupport::PositiveCorrectionFromProbability(
+        m_Image.GetPointer(), m_Mask.GetPointer(), this->RunCoarseWindow(click, negatives), m_Threshold, index,
+        MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
+      step.outcome = "stage 1";
+    }
     if (step.added.empty())
     {
       // The pipeline found nothing new at the click: its like-intensity neighbourhood instead, within the radius.
@@ -417,6 +457,8 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::Undo()
   {
     mask[offset] = 1;
   }
+  m_NumberOfObjectVoxels -= step.added.size();
+  m_NumberOfObjectVoxels += step.removed.size();
   m_History.pop_back();
   m_Mask->Modified();
   return true;
@@ -445,14 +487,18 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::StartMask()
     m_Mask->SetRegions(m_Image->GetLargestPossibleRegion());
     m_Mask->Allocate();
   }
+  const auto count = m_Mask->GetBufferedRegion().GetNumberOfPixels();
   if (m_PreviousMask)
   {
-    std::copy_n(m_PreviousMask->GetBufferPointer(), m_Mask->GetBufferedRegion().GetNumberOfPixels(),
-                m_Mask->GetBufferPointer());
+    const auto * previous = m_PreviousMask->GetBufferPointer();
+    std::copy_n(previous, count, m_Mask->GetBufferPointer());
+    m_NumberOfObjectVoxels =
+      static_cast<SizeValueType>(std::count_if(previous, previous + count, [](auto value) { return value != 0; }));
   }
   else
   {
     m_Mask->FillBuffer(0);
+    m_NumberOfObjectVoxels = 0;
   }
   m_Mask->Modified();
 }
@@ -462,6 +508,7 @@ void
 ClickGuidedSegmentationSession<TInputImage, TOutputImage>::ClearCache()
 {
   m_Cache.clear();
+  m_WindowCache.clear();
   this->Modified();
 }
 
@@ -590,6 +637,8 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::PrintSelf(std::ostrea
        << " voxels added, " << step.removed.size() << " removed)" << std::endl;
   }
   os << indent << "CachedResults: " << m_Cache.size() << std::endl;
+  os << indent << "CachedWindows: " << m_WindowCache.size() << std::endl;
+  os << indent << "NumberOfObjectVoxels: " << m_NumberOfObjectVoxels << std::endl;
   os << indent << "NumberOfPipelineRuns: " << m_NumberOfPipelineRuns << std::endl;
 }
 } // namespace itk

@@ -1,6 +1,7 @@
 #ifndef itkMaskCorrectionSupport_h
 #define itkMaskCorrectionSupport_h
 
+#include "itkContinuousIndex.h"
 #include "itkImage.h"
 #include "itkMacro.h"
 #include "itkMonotonePriorityQueue.h"
@@ -44,6 +45,8 @@ namespace itk
  * - PositiveCorrection(): what a positive click outside a non-empty mask keeps of the pipeline's component at it: the
  *   part connected to the click through like-intensity voxels, within twice the click's distance to the mask
  *   (DistanceToMask()); on an empty mask, all of it.
+ * - PositiveCorrectionFromProbability(): the same rule on stage 1's probability of one window around the click (what
+ *   sessions and the filter add for a positive click outside a non-empty mask), interpolating only the voxels it walks.
  * - LikeIntensityRegion(): what a positive click adds where the pipeline adds nothing: the connected voxels of like
  *   intensity around it, within a radius.
  * - CheckSameGrid(): an itk::ExceptionObject naming the input and what differs (size, origin, spacing, direction)
@@ -601,6 +604,273 @@ public:
     }
     for (const auto offset : reached)
     {
+      if (data[offset] == 0)
+      {
+        added.push_back(offset);
+      }
+    }
+    return added;
+  }
+
+  /** What a positive correction click outside a non-empty mask adds when the pipeline's answer at the click is stage
+   * 1's probability alone (`probability`, on its own grid: ClickGuidedSegmentationFilter::RunCoarseWindow(), one
+   * window around the click; Documentation/Pipeline.md, "Corrections"): PositiveCorrection()'s rule, the result's
+   * voxels being the voxels of `mask`'s grid whose probability, linearly interpolated at their centres (0 beyond half
+   * a voxel outside the probability's grid), is at least `threshold`. The click's voxel must be such a voxel (else
+   * nothing is added, as for an empty component) and background in `mask`. The ball's radius is max(2 x
+   * DistanceToMask(click), one voxel diagonal), searched no farther than half of stage 1's component at the click
+   * (its 26-connected voxels at or above `threshold` on the probability's grid) plus a voxel diagonal: the ball then
+   * holds the whole result at the click. Only the voxels the walk from the click reaches are interpolated, inside the
+   * bounding box of that component (one probability voxel wider, which holds every interpolated voxel at or above the
+   * threshold connected to the click) and of the ball: the work scales with the region the click changes, never with
+   * the image. */
+  template<typename TImage, typename TMask, typename TProbability>
+  static OffsetListType
+  PositiveCorrectionFromProbability(const TImage *       image,
+                                    const TMask *        mask,
+                                    const TProbability * probability,
+                                    double               threshold,
+                                    const IndexType &    click,
+                                    double               k,
+                                    double               minimumHalfWidth)
+  {
+    OffsetListType added;
+    const Grid     grid(mask);
+    const auto *   data = mask->GetBufferPointer();
+    if (!grid.Contains(click) || data[grid.Offset(click)] != 0)
+    {
+      return added;
+    }
+    const Grid   coarse(probability);
+    const auto * values = probability->GetBufferPointer();
+    // Index of `mask`'s grid -> continuous index of the probability's buffer (affine: an origin and three steps).
+    using PointType = typename TMask::PointType;
+    auto toCoarse = [&](const std::array<double, 3> & at)
+    {
+      ContinuousIndex<double, 3> index;
+      for (unsigned int a = 0; a < 3; ++a)
+      {
+        index[a] = at[a];
+      }
+      PointType point;
+      mask->TransformContinuousIndexToPhysicalPoint(index, point);
+      ContinuousIndex<double, 3> inCoarse;
+      probability->TransformPhysicalPointToContinuousIndex(point, inCoarse);
+      std::array<double, 3> result{};
+      for (unsigned int a = 0; a < 3; ++a)
+      {
+        result[a] = inCoarse[a] - static_cast<double>(coarse.start[a]);
+      }
+      return result;
+    };
+    const auto                           origin = toCoarse({ { 0.0, 0.0, 0.0 } });
+    std::array<std::array<double, 3>, 3> steps{};
+    for (unsigned int b = 0; b < 3; ++b)
+    {
+      std::array<double, 3> unit{ { 0.0, 0.0, 0.0 } };
+      unit[b] = 1.0;
+      const auto at = toCoarse(unit);
+      for (unsigned int a = 0; a < 3; ++a)
+      {
+        steps[b][a] = at[a] - origin[a];
+      }
+    }
+    auto coarseIndexOf = [&](const IndexType & index)
+    {
+      std::array<double, 3> c{};
+      for (unsigned int a = 0; a < 3; ++a)
+      {
+        c[a] = origin[a] + index[0] * steps[0][a] + index[1] * steps[1][a] + index[2] * steps[2][a];
+      }
+      return c;
+    };
+    auto interpolate = [&](const IndexType & index)
+    {
+      const auto                   c = coarseIndexOf(index);
+      std::array<SizeValueType, 3> low{}, high{};
+      std::array<double, 3>        f{};
+      for (unsigned int a = 0; a < 3; ++a)
+      {
+        const double last = static_cast<double>(coarse.size[a]) - 1.0;
+        if (c[a] < -0.5 || c[a] > last + 0.5)
+        {
+          return 0.0;
+        }
+        const double at = std::clamp(c[a], 0.0, last);
+        low[a] = static_cast<SizeValueType>(std::floor(at));
+        high[a] = std::min(low[a] + 1, coarse.size[a] - 1);
+        f[a] = at - static_cast<double>(low[a]);
+      }
+      auto value = [&](SizeValueType x, SizeValueType y, SizeValueType z)
+      { return static_cast<double>(values[x + coarse.size[0] * (y + coarse.size[1] * z)]); };
+      const double c00 = value(low[0], low[1], low[2]) * (1 - f[0]) + value(high[0], low[1], low[2]) * f[0];
+      const double c10 = value(low[0], high[1], low[2]) * (1 - f[0]) + value(high[0], high[1], low[2]) * f[0];
+      const double c01 = value(low[0], low[1], high[2]) * (1 - f[0]) + value(high[0], low[1], high[2]) * f[0];
+      const double c11 = value(low[0], high[1], high[2]) * (1 - f[0]) + value(high[0], high[1], high[2]) * f[0];
+      return (c00 * (1 - f[1]) + c10 * f[1]) * (1 - f[2]) + (c01 * (1 - f[1]) + c11 * f[1]) * f[2];
+    };
+    if (interpolate(click) < threshold)
+    {
+      return added; // the result misses the click: nothing at it
+    }
+
+    // Stage 1's component at the click: seeded by the corners of the click's cell at or above the threshold (at
+    // least one, since the click's value is; all 26-neighbours of each other). Its bounding box and farthest voxel.
+    const auto             clickCoarse = coarseIndexOf(click);
+    std::vector<bool>      seen(coarse.count, false);
+    OffsetListType         component;
+    std::array<int64_t, 3> cell{};
+    for (unsigned int a = 0; a < 3; ++a)
+    {
+      cell[a] = static_cast<int64_t>(std::floor(std::clamp(clickCoarse[a], 0.0, coarse.size[a] - 1.0)));
+    }
+    for (int corner = 0; corner < 8; ++corner)
+    {
+      IndexType at;
+      for (unsigned int a = 0; a < 3; ++a)
+      {
+        at[a] =
+          coarse.start[a] + std::min<int64_t>(cell[a] + ((corner >> a) & 1), static_cast<int64_t>(coarse.size[a]) - 1);
+      }
+      const auto offset = coarse.Offset(at);
+      if (!seen[offset] && values[offset] >= threshold)
+      {
+        seen[offset] = true;
+        component.push_back(offset);
+      }
+    }
+    for (size_t next = 0; next < component.size(); ++next)
+    {
+      coarse.ForEachNeighbour(component[next],
+                              [&](SizeValueType neighbour, int)
+                              {
+                                if (!seen[neighbour] && values[neighbour] >= threshold)
+                                {
+                                  seen[neighbour] = true;
+                                  component.push_back(neighbour);
+                                }
+                              });
+    }
+    IndexType coarseLow, coarseHigh;
+    coarseLow = coarseHigh = coarse.IndexOf(component.front());
+    coarse.Enclose(component, coarseLow, coarseHigh);
+    PointType clickPoint;
+    mask->TransformIndexToPhysicalPoint(click, clickPoint);
+    double farthest = 0.0;
+    for (const auto offset : component)
+    {
+      PointType point;
+      probability->TransformIndexToPhysicalPoint(coarse.IndexOf(offset), point);
+      farthest = std::max(farthest, point.SquaredEuclideanDistanceTo(clickPoint));
+    }
+    const double coarseDiagonal =
+      std::sqrt(coarse.spacing[0] * coarse.spacing[0] + coarse.spacing[1] * coarse.spacing[1] +
+                coarse.spacing[2] * coarse.spacing[2]);
+    const double diagonal = std::sqrt(grid.spacing[0] * grid.spacing[0] + grid.spacing[1] * grid.spacing[1] +
+                                      grid.spacing[2] * grid.spacing[2]);
+    const double radius =
+      std::max(2.0 * DistanceToMask(mask, click, 0.5 * (std::sqrt(farthest) + coarseDiagonal) + diagonal), diagonal);
+
+    // The box: the component's, one probability voxel wider, on `mask`'s grid; within the ball's; within the image.
+    IndexType low, high;
+    for (unsigned int a = 0; a < 3; ++a)
+    {
+      low[a] = grid.start[a] + static_cast<IndexValueType>(grid.size[a]) - 1;
+      high[a] = grid.start[a];
+    }
+    for (int corner = 0; corner < 8; ++corner)
+    {
+      ContinuousIndex<double, 3> at;
+      for (unsigned int a = 0; a < 3; ++a)
+      {
+        at[a] = static_cast<double>((corner >> a) & 1 ? coarseHigh[a] + 1 : coarseLow[a] - 1);
+      }
+      PointType point;
+      probability->TransformContinuousIndexToPhysicalPoint(at, point);
+      ContinuousIndex<double, 3> onGrid;
+      mask->TransformPhysicalPointToContinuousIndex(point, onGrid);
+      for (unsigned int a = 0; a < 3; ++a)
+      {
+        low[a] = std::min(low[a], static_cast<IndexValueType>(std::floor(onGrid[a])));
+        high[a] = std::max(high[a], static_cast<IndexValueType>(std::ceil(onGrid[a])));
+      }
+    }
+    for (unsigned int a = 0; a < 3; ++a)
+    {
+      if (std::isfinite(radius))
+      {
+        const auto reach = static_cast<IndexValueType>(std::ceil(radius / grid.spacing[a]));
+        low[a] = std::max(low[a], click[a] - reach);
+        high[a] = std::min(high[a], click[a] + reach);
+      }
+      low[a] = std::max(low[a], grid.start[a]);
+      high[a] = std::min(high[a], grid.start[a] + static_cast<IndexValueType>(grid.size[a]) - 1);
+      low[a] = std::min(low[a], click[a]);
+      high[a] = std::max(high[a], click[a]);
+    }
+    // The walk from the click through result voxels of like intensity inside the ball, in the box's coordinates.
+    std::array<int64_t, 3> box{};
+    for (unsigned int a = 0; a < 3; ++a)
+    {
+      box[a] = high[a] - low[a] + 1;
+    }
+    const auto           band = LikeIntensityBand(image, grid, click, k, minimumHalfWidth);
+    const double         mean = band.first, half = band.second;
+    const auto *         intensities = image->GetBufferPointer();
+    const auto           boxOrigin = static_cast<int64_t>(grid.Offset(low));
+    const auto           sx = static_cast<int64_t>(grid.size[0]), sxy = sx * static_cast<int64_t>(grid.size[1]);
+    const double         limit = radius * radius;
+    std::vector<uint8_t> visited(static_cast<size_t>(box[0] * box[1] * box[2]), 0);
+    std::vector<std::array<int64_t, 3>> queue{ { { click[0] - low[0], click[1] - low[1], click[2] - low[2] } } };
+    visited[static_cast<size_t>(queue[0][0] + box[0] * (queue[0][1] + box[1] * queue[0][2]))] = 1;
+    for (size_t next = 0; next < queue.size(); ++next)
+    {
+      const auto at = queue[next];
+      for (int64_t dz = -1; dz <= 1; ++dz)
+      {
+        const int64_t z = at[2] + dz;
+        if (z < 0 || z >= box[2])
+        {
+          continue;
+        }
+        const double ddz = (z + low[2] - click[2]) * grid.spacing[2];
+        for (int64_t dy = -1; dy <= 1; ++dy)
+        {
+          const int64_t y = at[1] + dy;
+          if (y < 0 || y >= box[1])
+          {
+            continue;
+          }
+          const double ddy = (y + low[1] - click[1]) * grid.spacing[1];
+          for (int64_t dx = -1; dx <= 1; ++dx)
+          {
+            const int64_t x = at[0] + dx;
+            if (x < 0 || x >= box[0])
+            {
+              continue;
+            }
+            auto & seen = visited[static_cast<size_t>(x + box[0] * (y + box[1] * z))];
+            if (seen != 0)
+            {
+              continue;
+            }
+            seen = 1;
+            const double ddx = (x + low[0] - click[0]) * grid.spacing[0];
+            const auto   offset = static_cast<SizeValueType>(boxOrigin + x + sx * y + sxy * z);
+            if (ddx * ddx + ddy * ddy + ddz * ddz > limit ||
+                std::abs(static_cast<double>(intensities[offset]) - mean) > half ||
+                interpolate(IndexType{ { low[0] + x, low[1] + y, low[2] + z } }) < threshold)
+            {
+              continue;
+            }
+            queue.push_back({ { x, y, z } });
+          }
+        }
+      }
+    }
+    for (const auto & at : queue)
+    {
+      const auto offset = static_cast<SizeValueType>(boxOrigin + at[0] + sx * at[1] + sxy * at[2]);
       if (data[offset] == 0)
       {
         added.push_back(offset);
