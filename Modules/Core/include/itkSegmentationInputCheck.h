@@ -30,7 +30,8 @@ namespace itk
  *   through its top slice, which is why the connection is not looked for in 3D), so clicks there are valid targets;
  *   only air around the patient reaches the border. Costs one flood fill of at most one slice (0.3 ms for 512^2).
  * - ContainsClick(): whether a mask holds the voxel of a click; ContainsClickWithin(): whether it holds a voxel whose
- *   centre lies within a distance (mm) of the click.
+ *   centre lies within a distance (mm) of the click; NearestVoxelWithin(): that voxel (the one a session seeds the
+ *   clicked component from, so that it keeps what the composite filter accepted).
  * \ingroup DivAttention
  */
 class SegmentationInputCheck
@@ -177,8 +178,22 @@ public:
   static bool
   ContainsClickWithin(const TMask * mask, const PointType & point, double radius)
   {
-    if (ContainsClick(mask, point))
+    typename TMask::IndexType nearest;
+    return NearestVoxelWithin(mask, point, radius, nearest);
+  }
+
+  /** The mask's voxel that ContainsClickWithin() accepts for `point`: the voxel nearest to `point` if it is non-zero,
+   * else the non-zero voxel whose centre is nearest to `point` within `radius` mm (ties: the first in index order).
+   * Returns false, leaving `nearest` unchanged, when there is none. */
+  template<typename TMask>
+  static bool
+  NearestVoxelWithin(const TMask * mask, const PointType & point, double radius, typename TMask::IndexType & nearest)
+  {
+    typename TMask::IndexType index;
+    if (mask->TransformPhysicalPointToIndex(point, index) && mask->GetBufferedRegion().IsInside(index) &&
+        mask->GetPixel(index) != 0)
     {
+      nearest = index;
       return true;
     }
     if (!(radius > 0.0))
@@ -200,7 +215,8 @@ public:
         return false;
       }
     }
-    typename TMask::IndexType index;
+    double best = radius;
+    bool   found = false;
     for (index[2] = low[2]; index[2] <= high[2]; ++index[2])
     {
       for (index[1] = low[1]; index[1] <= high[1]; ++index[1])
@@ -213,14 +229,17 @@ public:
           }
           PointType voxel;
           mask->TransformIndexToPhysicalPoint(index, voxel);
-          if (voxel.EuclideanDistanceTo(point) <= radius)
+          const double distance = voxel.EuclideanDistanceTo(point);
+          if (distance < best || (!found && distance <= best))
           {
-            return true;
+            best = distance;
+            nearest = index;
+            found = true;
           }
         }
       }
     }
-    return false;
+    return found;
   }
 
   /** Whether the mask is non-zero at the voxel nearest to `point` (false outside the mask's grid). */

@@ -172,6 +172,10 @@ public:
    * click's own voxel must be object. */
   itkSetMacro(ClickTolerance, double);
   itkGetConstMacro(ClickTolerance, double);
+  /** The click tolerance (mm) of the last run: ClickTolerance, or its default from the coarse model's spacing. A
+   * session seeds the clicked component with the mask's voxel nearest to the click within it
+   * (SegmentationInputCheck::NearestVoxelWithin). */
+  itkGetConstMacro(UsedClickTolerance, double);
   /** Crop side (mm) around the click when the coarse mask is empty; default 64. */
   itkSetMacro(FallbackCropSize, double);
   itkGetConstMacro(FallbackCropSize, double);
@@ -327,6 +331,7 @@ private:
   double        m_RefinementBand{ 0.5 };
   double        m_FallbackCropSize{ 64.0 };
   double        m_ClickTolerance{ -1.0 };
+  double        m_UsedClickTolerance{ 0.0 };
   double        m_CoarseMaximumExtent{ 400.0 };
   bool          m_ComputeProbabilityImage{ true };
   bool          m_ComputeAttentionMap{ true };

@@ -484,6 +484,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
       const auto & spacing = coarseModel->description.preprocessing.targetSpacing;
       tolerance = std::sqrt(3.0) * *std::max_element(spacing.begin(), spacing.end());
     }
+    m_UsedClickTolerance = tolerance;
     m_NothingFoundAtClick =
       (m_UsedAllCoarseComponents && !m_UsedFallbackCrop) ||
       !SegmentationInputCheck::ContainsClickWithin(m_Label.GetPointer(), m_Clicks.front(), tolerance);

@@ -268,16 +268,20 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::RunPipeline(const Poi
   m_Filter->SetNegativeClicks(negatives);
   m_Filter->Update();
   ++m_NumberOfPipelineRuns;
+  // The result's component at the clicks: the object the user pointed at, nothing elsewhere. Each click seeds it from
+  // the voxel the filter accepted as "found at the click": its own, or the nearest object voxel within the click
+  // tolerance (a thin object that the 3 mm stage places a voxel off), so a session's click keeps what the filter
+  // returns for it.
   std::vector<IndexType> seeds;
   for (const auto & click : clicks)
   {
     IndexType index;
-    if (m_Image->TransformPhysicalPointToIndex(click, index))
+    if (SegmentationInputCheck::NearestVoxelWithin(m_Filter->GetOutput(), click, m_Filter->GetUsedClickTolerance(),
+                                                   index))
     {
       seeds.push_back(index);
     }
   }
-  // The result's component under the clicks: the object the user pointed at, nothing elsewhere.
   return m_Cache[key] = MaskCorrectionSupport::ConnectedVoxels(m_Filter->GetOutput(), seeds);
 }
 
@@ -327,10 +331,20 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddPositiveClick(cons
     else
     {
       // A correction: of stage 1's answer in one window at the click, the like-intensity part near the click.
+      bool far = false;
       step.added = MaskCorrectionSupport::PositiveCorrectionFromProbability(
         m_Image.GetPointer(), m_Mask.GetPointer(), this->RunCoarseWindow(click, negatives), m_Threshold, index,
-        MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
+        MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth, &far);
       step.outcome = "stage 1";
+      if (far)
+      {
+        // Farther from the mask than stage 1's answer reaches: a new object, the whole pipeline's answer (the rule
+        // keeps its like-intensity part at the click).
+        step.added = MaskCorrectionSupport::PositiveCorrection(
+          m_Image.GetPointer(), m_Mask.GetPointer(), this->RunPipeline({ click }, negatives), index,
+          MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
+        step.outcome = "pipeline";
+      }
     }
     if (step.added.empty())
     {
