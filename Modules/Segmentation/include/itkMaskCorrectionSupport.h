@@ -623,7 +623,9 @@ public:
    * holds the whole result at the click. Only the voxels the walk from the click reaches are interpolated, inside the
    * bounding box of that component (one probability voxel wider, which holds every interpolated voxel at or above the
    * threshold connected to the click) and of the ball: the work scales with the region the click changes, never with
-   * the image. */
+   * the image. When the mask lies farther from the click than that search (the ball would hold all of stage 1's
+   * answer: a new object rather than a miss beside the mask) and `farFromMask` is given, nothing is added and
+   * *farFromMask is set: the caller answers such a click with the whole pipeline (sessions and the filter do). */
   template<typename TImage, typename TMask, typename TProbability>
   static OffsetListType
   PositiveCorrectionFromProbability(const TImage *       image,
@@ -632,11 +634,16 @@ public:
                                     double               threshold,
                                     const IndexType &    click,
                                     double               k,
-                                    double               minimumHalfWidth)
+                                    double               minimumHalfWidth,
+                                    bool *               farFromMask = nullptr)
   {
     OffsetListType added;
-    const Grid     grid(mask);
-    const auto *   data = mask->GetBufferPointer();
+    if (farFromMask != nullptr)
+    {
+      *farFromMask = false;
+    }
+    const Grid   grid(mask);
+    const auto * data = mask->GetBufferPointer();
     if (!grid.Contains(click) || data[grid.Offset(click)] != 0)
     {
       return added;
@@ -770,6 +777,11 @@ public:
                                       grid.spacing[2] * grid.spacing[2]);
     const double radius =
       std::max(2.0 * DistanceToMask(mask, click, 0.5 * (std::sqrt(farthest) + coarseDiagonal) + diagonal), diagonal);
+    if (!std::isfinite(radius) && farFromMask != nullptr)
+    {
+      *farFromMask = true; // a new object rather than a miss beside the mask: the caller decides
+      return added;
+    }
 
     // The box: the component's, one probability voxel wider, on `mask`'s grid; within the ball's; within the image.
     IndexType low, high;
