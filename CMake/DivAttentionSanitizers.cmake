@@ -47,7 +47,8 @@ if(NOT _divattention_sanitizers STREQUAL "")
     set(_divattention_line_tables -g1)
   endif()
   set(DivAttention_SANITIZER_COMPILE_OPTIONS
-    -fsanitize=${_divattention_instrument} -fno-omit-frame-pointer ${_divattention_line_tables} -D_GLIBCXX_ASSERTIONS)
+    -fsanitize=${_divattention_instrument} -fno-omit-frame-pointer ${_divattention_line_tables} -D_GLIBCXX_ASSERTIONS
+    -DDIVATTENTION_SANITIZED=1) # DivAttentionSegment then returns from main instead of ending at once (LeakSanitizer)
   set(DivAttention_SANITIZER_LINK_OPTIONS -fsanitize=${_divattention_sanitizers})
   message(STATUS "DivAttention: project targets instrumented with -fsanitize=${_divattention_instrument}")
 endif()
