@@ -646,11 +646,16 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
         MaskCorrectionSupport::OffsetListType added;
         if (objectVoxels == 0)
         {
-          // As a session: the first object is the pipeline's component at the click, whole.
+          // As a session: the first object is the pipeline's component at the click (seeded as a session seeds it),
+          // whole.
           this->RunPipeline();
           ran = true;
           checked = true;
-          added = MaskCorrectionSupport::ConnectedVoxels(m_Label.GetPointer(), { positives[k] });
+          IndexType seed;
+          if (SegmentationInputCheck::NearestVoxelWithin(m_Label.GetPointer(), clicks[k], m_UsedClickTolerance, seed))
+          {
+            added = MaskCorrectionSupport::ConnectedVoxels(m_Label.GetPointer(), { seed });
+          }
         }
         else
         {
@@ -662,9 +667,26 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
             checked = true;
           }
           window = this->RunCoarseWindow(clicks[k], m_NegativeClicks);
+          bool far = false;
           added = MaskCorrectionSupport::PositiveCorrectionFromProbability(
             input, mask.GetPointer(), window.GetPointer(), m_Threshold, positives[k],
-            MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
+            MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth, &far);
+          if (far)
+          {
+            // As a session: farther from the mask than stage 1's answer reaches, a new object: the whole pipeline's
+            // component (seeded as a session seeds it) through the correction rule.
+            this->RunPipeline();
+            ran = true;
+            IndexType seed;
+            added.clear();
+            if (SegmentationInputCheck::NearestVoxelWithin(m_Label.GetPointer(), clicks[k], m_UsedClickTolerance, seed))
+            {
+              added = MaskCorrectionSupport::PositiveCorrection(
+                input, mask.GetPointer(), MaskCorrectionSupport::ConnectedVoxels(m_Label.GetPointer(), { seed }),
+                positives[k], MaskCorrectionSupport::LikeIntensityK,
+                MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
+            }
+          }
         }
         if (added.empty())
         {
