@@ -982,9 +982,17 @@ main(int argc, char ** argv)
                                                             : "the mask does not contain the click")) +
                  "); no mask written");
         }
-        for (size_t i = 0; i < filter->GetOutput()->GetBufferedRegion().GetNumberOfPixels(); ++i)
         {
-          result.voxels += filter->GetOutput()->GetBufferPointer()[i] != 0 ? 1 : 0;
+          // The mask's voxels, counted over its buffer (pointer and size read once: the loop vectorises).
+          const MaskImageType * mask = filter->GetOutput();
+          const uint8_t *       voxels = mask->GetBufferPointer();
+          const size_t          count = mask->GetBufferedRegion().GetNumberOfPixels();
+          size_t                set = 0;
+          for (size_t i = 0; i < count; ++i)
+          {
+            set += voxels[i] != 0;
+          }
+          result.voxels = set;
         }
         result.ct = ct;
         result.filter = filter;
