@@ -40,7 +40,7 @@ IsCompressedNiftiFile(const std::string & path)
  * directory, which is flushed and renamed into place (diva::WriteFileAtomically). A `.nii.gz` (with `compress`, in
  * a build with libdeflate) is written by ITK as an uncompressed NIfTI beside it (a second temporary, removed
  * afterwards, on every path), then compressed into the temporary by GzipFile at its default level: the same header and
- * voxels as ITK's own `.nii.gz`, in about a third of the time. For a two-file format
+ * voxels as ITK's own `.nii.gz`, compressed in about a third of the time of ITK's zlib. For a two-file format
  * (IsTwoFileImageFormat) both files are written, with their final names, into a temporary folder beside `path`, then
  * renamed into place data file first and header last, so the header never names a data file that is missing or
  * partial (a reader between the two renames may see the old header with the new data). Throws itk::ExceptionObject
