@@ -6,10 +6,15 @@
 //                                 carve over the whole organ; no network)
 //   BM_SessionNegativeClickInside a negative click inside the spleen, half way from its click to that farthest voxel
 //                                 (counter depth_mm: how deep it lies; the bounded carve checks each candidate's depth)
-//   BM_SessionPositiveClick       a positive click on the left kidney, outside the mask: the whole pipeline at it
-//                                 (the cache is cleared between iterations, untimed); counters: each pipeline step's
-//                                 wall ms (GetLastPipelineStepSeconds) and the session's own (session_ms: the click's
-//                                 wall time less the steps, i.e. the component, the correction rule, Undo)
+//   BM_SessionPositiveCorrection  a positive correction beside the mask: a second session holds the spleen's mask cut
+//                                 2 mm past its click along +x, and the click lies 12 mm past the click, in the miss:
+//                                 stage 1 alone in one window at it (the cache is cleared between iterations,
+//                                 untimed); counters: each step's wall ms (GetLastPipelineStepSeconds) and the
+//                                 session's own (session_ms: the click's wall time less the steps, i.e. the
+//                                 correction rule and Undo)
+//   BM_SessionPositiveCorrectionCached the same correction again after Undo: the cached window through the rule
+//   BM_SessionPositiveClick       a positive click on the left kidney, outside the mask and far from it (a new object):
+//                                 its stage-1 window, then the whole pipeline at it; counters as above
 //   BM_SessionPositiveClickCached the same click again after Undo: the cached run's component joins the mask
 
 #include "divaModelFile.h"
@@ -21,6 +26,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -41,7 +47,8 @@ struct LiveSession
 {
   itk::CTPhantomGenerator::Pointer phantom;
   SessionType::Pointer             session;
-  SessionType::PointType           spleen, kidney, farthest, inside;
+  SessionType::Pointer             correction; // the spleen's mask cut past its click
+  SessionType::PointType           spleen, kidney, farthest, inside, miss;
   double                           insideDepth = 0.0;
 };
 
@@ -106,6 +113,32 @@ Live()
       throw std::runtime_error("the point half way to the spleen's farthest voxel is not on its mask");
     }
     made.insideDepth = itk::MaskCorrectionSupport::DepthInMask(mask, index);
+    // The correction: the spleen's mask up to 2 mm past its click along +x, a click 12 mm past it (in the spleen).
+    auto cut = SessionType::OutputImageType::New();
+    cut->CopyInformation(mask);
+    cut->SetRegions(mask->GetLargestPossibleRegion());
+    cut->Allocate();
+    for (itk::ImageRegionConstIteratorWithIndex<SessionType::OutputImageType> it(mask, mask->GetBufferedRegion());
+         !it.IsAtEnd(); ++it)
+    {
+      SessionType::PointType point;
+      mask->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+      cut->SetPixel(it.GetIndex(), it.Get() != 0 && point[0] <= made.spleen[0] + 2.0 ? 1 : 0);
+    }
+    made.miss = made.spleen;
+    made.miss[0] += 12.0;
+    if (!mask->TransformPhysicalPointToIndex(made.miss, index) || mask->GetPixel(index) == 0)
+    {
+      throw std::runtime_error("the point 12 mm past the spleen's click is not on its mask");
+    }
+    made.correction = SessionType::New();
+    made.correction->SetCoarseModel(
+      std::make_shared<diva::LoadedModel>(diva::LoadModel((models / "coarse-munet-small.pt").string())));
+    made.correction->SetRefineModel(
+      std::make_shared<diva::LoadedModel>(diva::LoadModel((models / "refine-unetr-small-divattention.pt").string())));
+    made.correction->SetDevice("cpu");
+    made.correction->SetImage(made.phantom->GetCT());
+    made.correction->SetPreviousMask(cut);
     return made;
   }();
   return live;
@@ -137,26 +170,25 @@ BM_SessionNegativeClickInside(benchmark::State & state)
   state.counters["depth_mm"] = live.insideDepth;
 }
 
+// One positive click and its Undo, the cached runs cleared before each (untimed); step and session counters.
 void
-BM_SessionPositiveClick(benchmark::State & state)
+TimeUncachedClick(benchmark::State & state, SessionType * session, const SessionType::PointType & click)
 {
-  itk::DivAttentionRuntime::SetThreadBudget(static_cast<int>(state.range(0)));
-  auto &                        live = Live();
   bool                          odd = false;
   std::map<std::string, double> stepMs;
   double                        sessionMs = 0.0;
   for (auto _ : state)
   {
     state.PauseTiming();
-    // A threshold change clears the cached runs: this click runs the pipeline.
-    live.session->SetThreshold(odd ? 0.5 : 0.5 + 1e-9);
+    // A threshold change clears the cached runs: this click runs the networks.
+    session->SetThreshold(odd ? 0.5 : 0.5 + 1e-9);
     odd = !odd;
     state.ResumeTiming();
     const auto start = std::chrono::steady_clock::now();
-    live.session->AddPositiveClick(live.kidney);
-    live.session->Undo();
+    session->AddPositiveClick(click);
+    session->Undo();
     double own = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    for (const auto & [step, seconds] : live.session->GetLastPipelineStepSeconds())
+    for (const auto & [step, seconds] : session->GetLastPipelineStepSeconds())
     {
       stepMs[step] += 1000.0 * seconds;
       own -= 1000.0 * seconds;
@@ -168,7 +200,48 @@ BM_SessionPositiveClick(benchmark::State & state)
     state.counters[step + "_ms"] = benchmark::Counter(ms, benchmark::Counter::kAvgIterations);
   }
   state.counters["session_ms"] = benchmark::Counter(sessionMs, benchmark::Counter::kAvgIterations);
-  live.session->SetThreshold(0.5);
+  session->SetThreshold(0.5);
+}
+
+void
+BM_SessionPositiveClick(benchmark::State & state)
+{
+  itk::DivAttentionRuntime::SetThreadBudget(static_cast<int>(state.range(0)));
+  auto & live = Live();
+  TimeUncachedClick(state, live.session, live.kidney);
+}
+
+void
+BM_SessionPositiveCorrection(benchmark::State & state)
+{
+  itk::DivAttentionRuntime::SetThreadBudget(static_cast<int>(state.range(0)));
+  auto & live = Live();
+  TimeUncachedClick(state, live.correction, live.miss);
+  const auto count = [&]()
+  {
+    const auto * mask = live.correction->GetMask();
+    return static_cast<double>(std::count_if(mask->GetBufferPointer(),
+                                             mask->GetBufferPointer() + mask->GetBufferedRegion().GetNumberOfPixels(),
+                                             [](auto value) { return value != 0; }));
+  };
+  const double before = count();
+  live.correction->AddPositiveClick(live.miss);
+  state.counters["added_voxels"] = count() - before;
+  live.correction->Undo();
+}
+
+void
+BM_SessionPositiveCorrectionCached(benchmark::State & state)
+{
+  itk::DivAttentionRuntime::SetThreadBudget(static_cast<int>(state.range(0)));
+  auto & live = Live();
+  live.correction->AddPositiveClick(live.miss);
+  live.correction->Undo();
+  for (auto _ : state)
+  {
+    live.correction->AddPositiveClick(live.miss);
+    live.correction->Undo();
+  }
 }
 
 void
@@ -188,6 +261,13 @@ BM_SessionPositiveClickCached(benchmark::State & state)
 
 BENCHMARK(BM_SessionNegativeClick)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SessionNegativeClickInside)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SessionPositiveCorrection)
+  ->Arg(2)
+  ->ArgName("threads")
+  ->Unit(benchmark::kMillisecond)
+  ->UseRealTime()
+  ->Iterations(5);
+BENCHMARK(BM_SessionPositiveCorrectionCached)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SessionPositiveClick)
   ->Arg(2)
   ->ArgName("threads")

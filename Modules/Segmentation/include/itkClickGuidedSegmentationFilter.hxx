@@ -684,7 +684,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
               added = MaskCorrectionSupport::PositiveCorrection(
                 input, mask.GetPointer(), MaskCorrectionSupport::ConnectedVoxels(m_Label.GetPointer(), { seed }),
                 positives[k], MaskCorrectionSupport::LikeIntensityK,
-                MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
+                MaskCorrectionSupport::LikeIntensityMinimumHalfWidth, false);
             }
           }
         }

@@ -342,7 +342,7 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddPositiveClick(cons
         // keeps its like-intensity part at the click).
         step.added = MaskCorrectionSupport::PositiveCorrection(
           m_Image.GetPointer(), m_Mask.GetPointer(), this->RunPipeline({ click }, negatives), index,
-          MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
+          MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth, false);
         step.outcome = "pipeline";
       }
     }

@@ -496,7 +496,8 @@ public:
    * (the negative click's carve is bounded by the click's depth in the mask the same way), and it is the tissue under
    * the click: what the pipeline's component holds beyond that ball, or across an intensity edge from the click, is
    * a guess about another structure, and on real CT mostly a spill (Documentation/Pipeline.md, "Corrections"). On an
-   * empty mask the whole component's voxels are returned (a first click is the pipeline's answer). */
+   * empty mask the whole component's voxels are returned (a first click is the pipeline's answer); a caller that knows
+   * the mask holds something passes `maskMayBeEmpty` false, and the mask is then never scanned. */
   template<typename TImage, typename TMask>
   static OffsetListType
   PositiveCorrection(const TImage *         image,
@@ -504,12 +505,13 @@ public:
                      const OffsetListType & component,
                      const IndexType &      click,
                      double                 k,
-                     double                 minimumHalfWidth)
+                     double                 minimumHalfWidth,
+                     bool                   maskMayBeEmpty = true)
   {
     const Grid   grid(mask);
     const auto * data = mask->GetBufferPointer();
-    const bool   empty =
-      std::find_if(data, data + grid.count, [](auto value) { return value != 0; }) == data + grid.count;
+    const bool empty = maskMayBeEmpty && std::find_if(data, data + grid.count, [](auto value) { return value != 0; }) ==
+                                           data + grid.count;
     OffsetListType added;
     if (component.empty())
     {
