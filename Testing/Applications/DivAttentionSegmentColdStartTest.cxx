@@ -4,9 +4,12 @@
 //   voxel of the mask nor any bit of the probability, and --warm-up off switches it off (a bad mode is refused);
 // - --refinement-band reaches ClickGuidedSegmentationFilter::SetRefinementBand: the band off (-1) gives another mask
 //   than the default (0.5) on the demo, where the refinement bleeds past the coarse border, and 0.5 given explicitly
-//   gives the default's mask; a value that is not a number is refused with a message naming the option.
+//   gives the default's mask; a value that is not a number is refused with a message naming the option;
+// - a single-case run ends at once after its last output is renamed (EndProcessNow): every output is then complete and
+//   in place, no temporary is left, and its last lines reached the pipe.
 #include "divaCliTestSupport.h"
 #include "itkImageFileReader.h"
+#include "itkVolumeFileCheck.h"
 
 #include <gtest/gtest.h>
 
@@ -166,4 +169,37 @@ TEST_F(DivAttentionSegmentColdStart, RefinementBandThatIsNotANumberIsRefused)
     EXPECT_NE(result.output.find("'" + value + "'"), std::string::npos) << result.output;
     EXPECT_FALSE(fs::exists(output)) << value;
   }
+}
+
+// The process ends as soon as its work is done (no return from main): only after every output (mask, probability,
+// attention map, crop: .nii.gz through libdeflate; preview) is written, complete and renamed, and its stdout and
+// stderr lines flushed to the pipe, the last one "done".
+TEST_F(DivAttentionSegmentColdStart, EveryOutputIsCompleteAndInPlaceWhenTheProcessEnds)
+{
+  const fs::path folder = root / "outputs";
+  fs::create_directories(folder);
+  const fs::path mask = folder / "mask.nii.gz", probability = folder / "probability.nii.gz",
+                 attention = folder / "attention.nii.gz", crop = folder / "crop.nii.gz",
+                 preview = folder / "preview.png";
+  const Result result =
+    Segment("--warm-up off --output " + mask.string() + " --probability " + probability.string() + " --attention " +
+            attention.string() + " --crop " + crop.string() + " --preview " + preview.string());
+  ASSERT_EQ(result.exitCode, 0) << result.output;
+  EXPECT_NE(result.output.find("DivAttentionSegment: wrote " + mask.string() + ": "), std::string::npos)
+    << result.output;
+  ASSERT_GE(result.output.size(), 6u);
+  EXPECT_EQ(result.output.substr(result.output.size() - 6), " done\n") << result.output;
+  for (const auto & path : { mask, probability, attention, crop })
+  {
+    EXPECT_NO_THROW(itk::VolumeFileCheck::Check(path.string(), "output")) << path;
+  }
+  EXPECT_TRUE(fs::exists(preview) && fs::file_size(preview) > 0);
+  const auto maskImage = ReadImage<MaskImage>(mask);
+  EXPECT_GT(ObjectVoxels(maskImage), 1000u);
+  EXPECT_EQ(ReadImage<FloatImage>(probability)->GetLargestPossibleRegion(), maskImage->GetLargestPossibleRegion());
+  for (const auto & entry : fs::directory_iterator(folder))
+  {
+    EXPECT_EQ(entry.path().filename().string().find(".partial-"), std::string::npos) << entry.path() << " left";
+  }
+  EXPECT_EQ(std::distance(fs::directory_iterator(folder), fs::directory_iterator()), 5);
 }
