@@ -307,6 +307,53 @@ TEST(ClickGuidedSegmentationSession, FirstClickBesideTheObjectKeepsTheFiltersMas
   // for a second component of the filter's output, which the session rightly leaves out.
   EXPECT_GT(2.0 * both / std::max<double>(1.0, Count(sessionMask) + Count(expected)), 0.99);
   EXPECT_GT(Dice(sessionMask, spleen.label), 0.7);
+
+  // A negative click on the mask's voxel farthest from the click. The part holds no positive click's own voxel; the
+  // voxel that the click's component was seeded from stands for it, so the carve takes a piece near the negative click
+  // and keeps the spleen (without that stand-in the whole part went: a mask of nothing). The composite filter, given
+  // both clicks, carves the same.
+  MaskImageType::IndexType farthest;
+  double                   farthestDistance = -1.0;
+  for (itk::ImageRegionConstIteratorWithIndex<MaskImageType> it(session->GetMask(),
+                                                                session->GetMask()->GetBufferedRegion());
+       !it.IsAtEnd(); ++it)
+  {
+    if (it.Get() == 0)
+    {
+      continue;
+    }
+    PointType point;
+    session->GetMask()->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+    if (point.EuclideanDistanceTo(beside) > farthestDistance)
+    {
+      farthestDistance = point.EuclideanDistanceTo(beside);
+      farthest = it.GetIndex();
+    }
+  }
+  PointType negative;
+  session->GetMask()->TransformIndexToPhysicalPoint(farthest, negative);
+  session->AddNegativeClick(negative);
+  EXPECT_EQ(session->GetLastClickOutcome(), "carve");
+  const auto afterNegative = Voxels(session->GetMask());
+  EXPECT_EQ(session->GetMask()->GetPixel(farthest), 0) << "the negative click's voxel is removed";
+  EXPECT_GT(Count(afterNegative), Count(sessionMask) / 2) << "the carve took a piece, not the part";
+  EXPECT_GT(Dice(afterNegative, spleen.label), 0.6);
+
+  auto filter = FilterType::New();
+  filter->SetInput(ct);
+  filter->SetCoarseModel(Bundled("coarse-munet-small.pt"));
+  filter->SetRefineModel(Bundled("refine-unetr-small-divattention.pt"));
+  filter->SetDevice(diva::testing::TestDeviceName());
+  filter->SetClicks({ beside });
+  filter->SetNegativeClicks({ negative });
+  filter->Update();
+  const auto filtered = Voxels(filter->GetOutput());
+  both = 0;
+  for (size_t i = 0; i < filtered.size(); ++i)
+  {
+    both += afterNegative[i] != 0 && filtered[i] != 0;
+  }
+  EXPECT_GT(2.0 * both / std::max<double>(1.0, Count(afterNegative) + Count(filtered)), 0.99);
 }
 
 // A negative click in a false positive joined to the object removes it and keeps the object; no network runs; Undo

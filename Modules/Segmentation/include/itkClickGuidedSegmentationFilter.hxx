@@ -609,6 +609,9 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
     }
   }
 
+  // Each positive click's voxel on the object side for the carves (PositiveAnchor): its own unless a correction below
+  // seeded its component within the click tolerance.
+  std::vector<IndexType> anchors = positives;
   // The positive clicks: together through the pipeline (no previous mask), or each outside the previous mask alone.
   const PointListType               clicks = m_Clicks;
   const PointListType               negativeClicks = m_NegativeClicks;
@@ -620,6 +623,16 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
     {
       this->RunPipeline();
       mask = m_Label;
+      for (size_t k = 0; k < clicks.size(); ++k)
+      {
+        // A click whose voxel the mask leaves out, found within the click tolerance: the voxel found stands for it.
+        IndexType seed;
+        if (mask->GetPixel(positives[k]) == 0 &&
+            SegmentationInputCheck::NearestVoxelWithin(mask.GetPointer(), clicks[k], m_UsedClickTolerance, seed))
+        {
+          anchors[k] = seed;
+        }
+      }
     }
     else
     {
@@ -695,6 +708,12 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
             input, mask.GetPointer(), positives[k], MaskCorrectionSupport::LikeIntensityDefaultRadius,
             MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
         }
+        // As a session: the click's stand-in for the carves below.
+        IndexType anchor;
+        if (MaskCorrectionSupport::PositiveAnchor(mask.GetPointer(), clicks[k], positives[k], added, anchor))
+        {
+          anchors[k] = anchor;
+        }
         for (const auto offset : added)
         {
           mask->GetBufferPointer()[offset] = 1;
@@ -733,7 +752,15 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
   {
     for (const auto & negative : negatives)
     {
-      for (const auto offset : MaskCorrectionSupport::LocalGeodesicCarve(mask.GetPointer(), negative, positives))
+      std::vector<IndexType> keep;
+      for (const auto & anchor : anchors)
+      {
+        if (anchor != negative) // a negative click on a stand-in (never on a click's own voxel: refused above) wins
+        {
+          keep.push_back(anchor);
+        }
+      }
+      for (const auto offset : MaskCorrectionSupport::LocalGeodesicCarve(mask.GetPointer(), negative, keep))
       {
         mask->GetBufferPointer()[offset] = 0;
       }

@@ -174,8 +174,13 @@ private:
   // One click and the voxels it changed (set to 1 for an added voxel, to 0 for a removed one).
   struct Step
   {
-    bool           positive = true;
-    PointType      click;
+    bool      positive = true;
+    PointType click;
+    /** A positive click's voxel on the object side, which a later negative click's carve keeps: the click's own
+     * voxel, or, when the click's component was seeded within the click tolerance (the click's voxel outside it),
+     * the added voxel nearest to the click. hasAnchor is false when the step added nothing. */
+    IndexType      anchor{};
+    bool           hasAnchor = false;
     OffsetListType added;
     OffsetListType removed;
     const char *   outcome = "";

@@ -360,6 +360,8 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddPositiveClick(cons
     step.outcome = "anchor";
   }
   // Inside the mask: an anchor, a seed of the object side for later negative clicks; nothing changes now.
+  // The click's stand-in for later carves (its voxel, or the nearest voxel of a component seeded within the tolerance).
+  step.hasAnchor = MaskCorrectionSupport::PositiveAnchor(m_Mask.GetPointer(), click, index, step.added, step.anchor);
   this->Apply(step);
 }
 
@@ -384,7 +386,12 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddNegativeClick(cons
                                                         << " of positive click " << earlier.click
                                                         << " (LPS, mm): a voxel cannot be both object and background");
     }
-    positives.push_back(positive);
+    // The carve keeps the object side of each positive click: its anchor (the click's voxel, or the voxel of its
+    // component nearest to it), unless this negative click is on that voxel.
+    if (earlier.hasAnchor && earlier.anchor != index)
+    {
+      positives.push_back(earlier.anchor);
+    }
   }
   Step step;
   step.positive = false;
@@ -405,9 +412,8 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddNegativeClick(cons
       PointListType clicks;
       for (const auto & earlier : m_History)
       {
-        IndexType at;
-        if (earlier.positive && !earlier.added.empty() && m_Image->TransformPhysicalPointToIndex(earlier.click, at) &&
-            inPart[m_Mask->ComputeOffset(at)])
+        if (earlier.positive && !earlier.added.empty() && earlier.hasAnchor &&
+            inPart[m_Mask->ComputeOffset(earlier.anchor)])
         {
           clicks.push_back(earlier.click);
         }

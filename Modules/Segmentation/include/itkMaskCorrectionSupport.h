@@ -49,6 +49,8 @@ namespace itk
  *   sessions and the filter add for a positive click outside a non-empty mask), interpolating only the voxels it walks.
  * - LikeIntensityRegion(): what a positive click adds where the pipeline adds nothing: the connected voxels of like
  *   intensity around it, within a radius.
+ * - PositiveAnchor(): the voxel that stands for a positive click in the carve: its own if it is object, else the voxel
+ *   it added nearest to it (a component seeded within the click tolerance can leave the click's voxel outside).
  * - CheckSameGrid(): an itk::ExceptionObject naming the input and what differs (size, origin, spacing, direction)
  *   when a mask is not on an image's grid.
  * \ingroup DivAttention
@@ -101,6 +103,43 @@ public:
                             });
     }
     return reached;
+  }
+
+  /** The voxel that stands for a positive click at `click` (voxel `index`) in later carves, once the voxels `added`
+   * (offsets) are object: `index` when it is object or added, else the added voxel whose centre is nearest to `click`
+   * (the first of equals). False when there is neither. */
+  template<typename TMask>
+  static bool
+  PositiveAnchor(const TMask *                     mask,
+                 const typename TMask::PointType & click,
+                 const IndexType &                 index,
+                 const OffsetListType &            added,
+                 IndexType &                       anchor)
+  {
+    const Grid grid(mask);
+    if (grid.Contains(index))
+    {
+      const SizeValueType offset = grid.Offset(index);
+      if (mask->GetBufferPointer()[offset] != 0 || std::find(added.begin(), added.end(), offset) != added.end())
+      {
+        anchor = index;
+        return true;
+      }
+    }
+    double best = std::numeric_limits<double>::infinity();
+    for (const auto offset : added)
+    {
+      const auto                voxel = mask->ComputeIndex(static_cast<OffsetValueType>(offset));
+      typename TMask::PointType point;
+      mask->TransformIndexToPhysicalPoint(voxel, point);
+      const double distance = point.SquaredEuclideanDistanceTo(click);
+      if (distance < best)
+      {
+        best = distance;
+        anchor = voxel;
+      }
+    }
+    return !added.empty();
   }
 
   /** The voxels of the mask that the negative clicks remove (see the class description); empty when no negative click
