@@ -1,6 +1,7 @@
 #include "itkGzipFile.h"
 
 #include "itkMacro.h"
+#include "itkReadOnlyFileMapping.h"
 
 #ifndef DIVATTENTION_HAVE_LIBDEFLATE
 #  define DIVATTENTION_HAVE_LIBDEFLATE 0
@@ -10,7 +11,6 @@
 #endif
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,62 +63,6 @@ private:
 };
 
 #if DIVATTENTION_HAVE_LIBDEFLATE
-// The source's bytes, mapped read-only (no copy: the page cache's pages are the input of the compressor).
-class MappedFile
-{
-public:
-  explicit MappedFile(const std::string & path)
-  {
-    Descriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (file.Get() < 0)
-    {
-      Fail(path, std::string("cannot be opened to compress: ") + std::strerror(errno));
-    }
-    struct stat status
-    {
-    };
-    if (::fstat(file.Get(), &status) != 0)
-    {
-      Fail(path, std::string("cannot be read to compress: ") + std::strerror(errno));
-    }
-    m_Size = static_cast<size_t>(status.st_size);
-    if (m_Size > 0)
-    {
-      void * data = ::mmap(nullptr, m_Size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, file.Get(), 0);
-      if (data == MAP_FAILED)
-      {
-        Fail(path, std::string("cannot be mapped to compress: ") + std::strerror(errno));
-      }
-      m_Data = data;
-      ::madvise(m_Data, m_Size, MADV_SEQUENTIAL);
-    }
-  }
-  ~MappedFile()
-  {
-    if (m_Data != nullptr)
-    {
-      ::munmap(m_Data, m_Size);
-    }
-  }
-  MappedFile(const MappedFile &) = delete;
-  MappedFile &
-  operator=(const MappedFile &) = delete;
-  const void *
-  Data() const
-  {
-    return m_Data;
-  }
-  size_t
-  Size() const
-  {
-    return m_Size;
-  }
-
-private:
-  void * m_Data = nullptr;
-  size_t m_Size = 0;
-};
-
 struct CompressorDeleter
 {
   void
@@ -208,7 +152,12 @@ GzipFile::Compress(const std::string & source, const std::string & destination, 
     Fail(destination, "compression level " + std::to_string(level) + " is not in 1..12");
   }
 #if DIVATTENTION_HAVE_LIBDEFLATE
-  const MappedFile                                                input(source);
+  // The source's bytes mapped read-only: the page cache's pages are the compressor's input, no copy.
+  const ReadOnlyFileMapping input(source);
+  if (!input.IsMapped())
+  {
+    Fail(source, "cannot be read to compress: it " + input.Problem());
+  }
   const std::unique_ptr<libdeflate_compressor, CompressorDeleter> compressor(libdeflate_alloc_compressor(level));
   if (!compressor)
   {

@@ -2,6 +2,7 @@
 
 #include "itkImageFileReader.h"
 #include "itkMultiThreaderBase.h"
+#include "itkReadOnlyFileMapping.h"
 
 #ifndef DIVATTENTION_HAVE_LIBDEFLATE
 #  define DIVATTENTION_HAVE_LIBDEFLATE 0
@@ -9,11 +10,6 @@
 #if DIVATTENTION_HAVE_LIBDEFLATE
 #  include <libdeflate.h>
 #endif
-
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -33,58 +29,6 @@ EndsWith(const std::string & text, const std::string & suffix)
 {
   return text.size() > suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
-
-// A whole file mapped read-only; empty when it cannot be.
-class Mapping
-{
-public:
-  explicit Mapping(const std::string & path)
-  {
-    const int descriptor = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (descriptor < 0)
-    {
-      return;
-    }
-    struct stat status
-    {
-    };
-    if (::fstat(descriptor, &status) == 0 && S_ISREG(status.st_mode) && status.st_size > 0)
-    {
-      m_Size = static_cast<size_t>(status.st_size);
-      void * data = ::mmap(nullptr, m_Size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, descriptor, 0);
-      m_Data = data == MAP_FAILED ? nullptr : static_cast<const unsigned char *>(data);
-      if (m_Data != nullptr)
-      {
-        ::madvise(const_cast<unsigned char *>(m_Data), m_Size, MADV_SEQUENTIAL);
-      }
-    }
-    ::close(descriptor);
-  }
-  ~Mapping()
-  {
-    if (m_Data != nullptr)
-    {
-      ::munmap(const_cast<unsigned char *>(m_Data), m_Size);
-    }
-  }
-  Mapping(const Mapping &) = delete;
-  Mapping &
-  operator=(const Mapping &) = delete;
-  const unsigned char *
-  Data() const
-  {
-    return m_Data;
-  }
-  size_t
-  Size() const
-  {
-    return m_Data == nullptr ? 0 : m_Size;
-  }
-
-private:
-  const unsigned char * m_Data = nullptr;
-  size_t                m_Size = 0;
-};
 
 template<typename T>
 T
@@ -252,7 +196,7 @@ NiftiVolumeReader::ReadAsFloat(const std::string & path)
   {
     return nullptr; // a big-endian machine: ITK's reader
   }
-  const Mapping file(path);
+  const ReadOnlyFileMapping file(path);
   if (file.Size() == 0)
   {
     return nullptr;
