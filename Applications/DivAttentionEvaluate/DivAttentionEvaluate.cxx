@@ -23,6 +23,7 @@
 #include "itkClickGuidedSegmentationFilter.h"
 #include "itkClickGuidedSegmentationSession.h"
 #include "itkClickSampler.h"
+#include "itkClickedComponentImageFilter.h"
 #include "itkConfidenceConnectedImageFilter.h"
 #include "itkCorrectionClickSimulator.h"
 #include "itkDatasetCaseValidator.h"
@@ -31,6 +32,7 @@
 #include "itkImageFileReader.h"
 #include "itkLabelInstanceExtractor.h"
 #include "itkResampleImageFilter.h"
+#include "itkSegmentationInputCheck.h"
 #include "itkTrainingSampleSource.h"
 #include "itkWriteImageAtomically.h"
 
@@ -213,13 +215,41 @@ Score(const MaskImageType * mask, const MaskImageType * reference)
 }
 
 // Stage 1 alone at full resolution: the coarse probability (its own grid) resampled linearly onto the CT's grid and
-// thresholded as the pipeline thresholds its coarse mask.
+// thresholded as the pipeline thresholds its coarse mask. With a click (--stage1-mask clicked), only what the pipeline
+// would take from stage 1 for that click: the coarse component(s) within `tolerance` mm of it (ClickedComponent-
+// ImageFilter, as the pipeline crops around), and nothing when none is that near or the resampled mask misses the
+// click by more (the pipeline then answers "nothing found"), so the column scores stage 1 by the pipeline's rule.
 MaskImageType::Pointer
-CoarseMaskOnGrid(const SegmentationFilterType::FloatImageType * probability, const CTImageType * ct, double threshold)
+CoarseMaskOnGrid(const SegmentationFilterType::FloatImageType * probability,
+                 const CTImageType *                            ct,
+                 double                                         threshold,
+                 const itk::Point<double, 3> *                  click = nullptr,
+                 double                                         tolerance = 0.0)
 {
   using FloatImageType = SegmentationFilterType::FloatImageType;
+  FloatImageType::ConstPointer scored = probability;
+  if (click != nullptr)
+  {
+    auto component = itk::ClickedComponentImageFilter<FloatImageType, FloatImageType>::New();
+    component->SetInput(probability);
+    component->SetClicks({ *click });
+    component->SetThreshold(threshold);
+    component->SetSearchRadius(tolerance);
+    component->EmptyWhenNothingClickedOn();
+    component->Update();
+    FloatImageType::Pointer kept = component->GetOutput();
+    kept->DisconnectPipeline();
+    const auto   count = kept->GetBufferedRegion().GetNumberOfPixels();
+    const auto * p = probability->GetBufferPointer();
+    auto *       k = kept->GetBufferPointer();
+    for (std::size_t i = 0; i < count; ++i)
+    {
+      k[i] = k[i] != 0.0f ? p[i] : 0.0f; // the clicked component's own probability, for the same resampling
+    }
+    scored = kept;
+  }
   auto resample = itk::ResampleImageFilter<FloatImageType, FloatImageType>::New();
-  resample->SetInput(probability);
+  resample->SetInput(scored);
   resample->SetOutputParametersFromImage(ct);
   resample->SetDefaultPixelValue(0.0f);
   auto binary = itk::BinaryThresholdImageFilter<FloatImageType, MaskImageType>::New();
@@ -229,14 +259,20 @@ CoarseMaskOnGrid(const SegmentationFilterType::FloatImageType * probability, con
   binary->SetInsideValue(1);
   binary->SetOutsideValue(0);
   binary->Update();
-  return binary->GetOutput();
+  MaskImageType::Pointer mask = binary->GetOutput();
+  if (click != nullptr && !itk::SegmentationInputCheck::ContainsClickWithin(mask.GetPointer(), *click, tolerance))
+  {
+    mask->FillBuffer(0);
+  }
+  return mask;
 }
 
 struct PipelineSettings
 {
-  std::vector<ModelSpec>                            specs;
-  std::string                                       coarseFile;
-  std::string                                       stage1Name; ///< empty: no stage-1-only column
+  std::vector<ModelSpec> specs;
+  std::string            coarseFile;
+  std::string            stage1Name; ///< empty: no stage-1-only column
+  bool stage1Clicked = true; ///< --stage1-mask clicked (the pipeline's click rule) or whole (every coarse object)
   itk::LabelInstanceExtractor::Options              extraction;
   itk::ClickSamplerEnums::Strategy                  strategy = itk::ClickSamplerEnums::Strategy::Uniform;
   unsigned                                          clicks = 1;
@@ -855,7 +891,10 @@ EvaluatePipeline(const PipelineSettings & settings, std::vector<CorrectionStep> 
             // Stage 1 is the same in every column that uses --coarse-model: its mask is taken from the first such run.
             if (!stage1Done && column.sharedCoarse)
             {
-              const auto coarseMask = CoarseMaskOnGrid(filter->GetCoarseProbability(), ct, settings.threshold);
+              const auto coarseMask = settings.stage1Clicked
+                                        ? CoarseMaskOnGrid(filter->GetCoarseProbability(), ct, settings.threshold,
+                                                           &clicks[k], filter->GetUsedClickTolerance())
+                                        : CoarseMaskOnGrid(filter->GetCoarseProbability(), ct, settings.threshold);
               row.insert(row.begin(), record(settings.stage1Name, coarseMask, -1));
               stage1Done = true;
             }
@@ -925,6 +964,11 @@ main(int argc, char ** argv)
                                               "Whole pipeline: title of the column of --coarse-model's mask alone",
                                               false, "Stage 1 only", "text", cmd);
       TCLAP::SwitchArg             noStage1("", "no-stage1", "Whole pipeline: leave out the stage-1-only column", cmd);
+      TCLAP::ValueArg<std::string> stage1Mask(
+        "", "stage1-mask",
+        "Whole pipeline: what the stage-1-only column scores: 'clicked' (default; the coarse component within the "
+        "click tolerance, nothing when none is, as the pipeline reads stage 1) or 'whole' (every coarse object)",
+        false, "clicked", "clicked|whole", cmd);
       TCLAP::ValueArg<std::string> dataset("", "dataset", "Dataset root or CSV file", true, "", "path", cmd);
       TCLAP::ValueArg<std::string> layout("", "layout", "auto, msd, kits, nnunet, csv or totalseg", false, "auto",
                                           "name", cmd);
@@ -1090,12 +1134,12 @@ main(int argc, char ** argv)
                                                "thresholds at 0.5");
           }
         }
-        if (masks.isSet() || stage1Name.isSet() || noStage1.isSet() || regionGrowing.isSet() || structure.isSet() ||
-            labelNames.isSet() || correctionClicks.isSet())
+        if (masks.isSet() || stage1Name.isSet() || noStage1.isSet() || stage1Mask.isSet() || regionGrowing.isSet() ||
+            structure.isSet() || labelNames.isSet() || correctionClicks.isSet())
         {
-          throw TCLAP::CmdLineParseException("--masks, --stage1-name, --no-stage1, --region-growing, --structure, "
-                                             "--label-names and --correction-clicks are for the whole pipeline "
-                                             "(--coarse-model)");
+          throw TCLAP::CmdLineParseException("--masks, --stage1-name, --no-stage1, --stage1-mask, --region-growing, "
+                                             "--structure, --label-names and --correction-clicks are for the whole "
+                                             "pipeline (--coarse-model)");
         }
       }
       for (const auto & spec : specs)
@@ -1174,6 +1218,12 @@ main(int argc, char ** argv)
         settings.specs = specs;
         settings.coarseFile = coarseModel.getValue();
         settings.stage1Name = noStage1.getValue() ? std::string() : stage1Name.getValue();
+        if (stage1Mask.getValue() != "clicked" && stage1Mask.getValue() != "whole")
+        {
+          throw TCLAP::CmdLineParseException("--stage1-mask must be 'clicked' or 'whole', not '" +
+                                             stage1Mask.getValue() + "'");
+        }
+        settings.stage1Clicked = stage1Mask.getValue() == "clicked";
         settings.extraction.targetLabels = labels;
         settings.extraction.mode = itk::LabelInstanceExtractor::ModeFromName(instances.getValue());
         settings.strategy = clickStrategy.getValue() == "interior" ? itk::ClickSamplerEnums::Strategy::Interior

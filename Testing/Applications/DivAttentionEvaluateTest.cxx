@@ -9,6 +9,7 @@
 #include "itkConfidenceConnectedImageFilter.h"
 #include "itkImageFileReader.h"
 #include "itkPhantomDataset.h"
+#include "itkSegmentationInputCheck.h"
 #include "itkWriteImageAtomically.h"
 
 #include <gtest/gtest.h>
@@ -303,6 +304,59 @@ TEST_F(DivAttentionEvaluateCli, WholePipelineRowsAgreeWithTheMasksAndClicksAreSh
   const auto rowsAgain = ReadCsv(again);
   ASSERT_EQ(rowsAgain.size(), 2u);
   EXPECT_EQ(rowsAgain[1], rows[3]);
+}
+
+// --stage1-mask: the stage-1 column scores what the pipeline takes from stage 1 for the click (default "clicked": the
+// coarse component at the click) or every coarse object ("whole"); the clicked mask lies within the whole one and,
+// where the pipeline found the object, holds a voxel within the click tolerance (5.2 mm for the bundled 3 mm stage 1);
+// any other value is refused naming the option.
+TEST_F(DivAttentionEvaluateCli, Stage1MaskScoresTheClickedComponentOrTheWholeCoarseMask)
+{
+  const fs::path    dataset = Phantoms();
+  const std::string common = "--dataset " + dataset.string() + " --subset all --label 2 --clicks 1 --seed 5 " +
+                             "--threads 2 --coarse-max-extent 96 --coarse-model " + Bundled("coarse-munet-small.pt") +
+                             " -m ESPNet=" + Bundled("refine-espnet-small.pt");
+  std::map<std::string, itk::Image<uint8_t, 3>::Pointer> stage1;
+  std::vector<std::vector<std::string>>                  rows;
+  for (const std::string mode : { "", "clicked", "whole" })
+  {
+    const fs::path masks = root / ("stage1-masks-" + (mode.empty() ? std::string("default") : mode));
+    const fs::path csv = masks.string() + ".csv";
+    fs::create_directories(masks);
+    const auto run =
+      diva::clitest::Run(DIVATTENTION_EVALUATE_EXE, common + (mode.empty() ? "" : " --stage1-mask " + mode) +
+                                                      " --masks " + masks.string() + " --csv " + csv.string());
+    ASSERT_EQ(run.exitCode, 0) << run.output;
+    rows = ReadCsv(csv);
+    ASSERT_EQ(rows.size(), 3u) << diva::testing::ReadFileBytes(csv);
+    ASSERT_EQ(rows[2][0], "ESPNet");
+    ASSERT_NE(rows[2][8], "0") << "the pipeline found the spleen: its stage 1 has a clicked component";
+    stage1[mode] =
+      ReadImage<itk::Image<uint8_t, 3>>(masks / (rows[1][1] + "_i" + rows[1][2] + "_c0_Stage_1_only.nii.gz"));
+  }
+  const auto   count = stage1["whole"]->GetBufferedRegion().GetNumberOfPixels();
+  const auto * clicked = stage1["clicked"]->GetBufferPointer();
+  const auto * whole = stage1["whole"]->GetBufferPointer();
+  const auto * byDefault = stage1[""]->GetBufferPointer();
+  std::size_t  clickedVoxels = 0;
+  for (std::size_t i = 0; i < count; ++i)
+  {
+    ASSERT_TRUE(clicked[i] == 0 || whole[i] != 0) << "voxel " << i << ": the clicked component outside the coarse mask";
+    ASSERT_EQ(byDefault[i], clicked[i]) << "voxel " << i << ": the default is not 'clicked'";
+    clickedVoxels += clicked[i] != 0;
+  }
+  EXPECT_GT(clickedVoxels, 0u);
+  itk::Image<uint8_t, 3>::PointType click;
+  for (unsigned d = 0; d < 3; ++d)
+  {
+    click[d] = std::stod(rows[1][11 + d]);
+  }
+  EXPECT_TRUE(itk::SegmentationInputCheck::ContainsClickWithin(stage1["clicked"].GetPointer(), click, 5.2));
+
+  const auto bad = diva::clitest::Run(DIVATTENTION_EVALUATE_EXE, common + " --stage1-mask largest");
+  EXPECT_NE(bad.exitCode, 0);
+  EXPECT_NE(bad.output.find("--stage1-mask must be 'clicked' or 'whole', not 'largest'"), std::string::npos)
+    << bad.output;
 }
 
 // --refinement-band reaches the whole pipeline's filter: the band off (-1, the refinement's mask as it is) scores

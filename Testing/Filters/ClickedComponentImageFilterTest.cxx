@@ -62,13 +62,15 @@ Result
 KeepClicked(const ImageType *                 probability,
             const FilterType::PointListType & clicks,
             double                            threshold = 0.5,
-            double                            radius = 10.0)
+            double                            radius = 10.0,
+            bool                              emptyWhenNothingClicked = false)
 {
   auto filter = FilterType::New();
   filter->SetInput(probability);
   filter->SetClicks(clicks);
   filter->SetThreshold(threshold);
   filter->SetSearchRadius(radius);
+  filter->SetEmptyWhenNothingClicked(emptyWhenNothingClicked);
   filter->Update();
   Result result;
   result.mask = filter->GetOutput();
@@ -93,6 +95,9 @@ ExerciseObject()
   ITK_TEST_SET_GET_VALUE(0.25, filter->GetThreshold());
   filter->SetSearchRadius(4.0);
   ITK_TEST_SET_GET_VALUE(4.0, filter->GetSearchRadius());
+  ITK_TEST_SET_GET_BOOLEAN(filter, EmptyWhenNothingClicked, false);
+  filter->EmptyWhenNothingClickedOn();
+  ITK_TEST_SET_GET_VALUE(true, filter->GetEmptyWhenNothingClicked());
   return EXIT_SUCCESS;
 }
 } // namespace
@@ -142,6 +147,22 @@ TEST(ClickedComponentImageFilter, AClickBesideTheObjectSeedsItsNearestVoxelWithi
   auto far = PointOf(probability, { { 10, 10, 5 } });
   far[2] += 1000.0;
   EXPECT_TRUE(KeepClicked(probability, { far }).usedAll);
+}
+
+TEST(ClickedComponentImageFilter, EmptyWhenNothingClickedAnswersNothingInsteadOfEveryObject)
+{
+  const auto probability = MakeProbability();
+  const auto beside = PointOf(probability, { { 10, 10, 10 } }); // 5 mm above A's top face
+  // Within the radius the option changes nothing: A alone.
+  const auto found = KeepClicked(probability, { beside }, 0.5, 10.0, true);
+  EXPECT_EQ(found.voxels, 600u);
+  EXPECT_FALSE(found.usedAll);
+  // Beyond it: no object voxel at all (not A, B and D), on the input's grid, and the filter says why.
+  const auto nothing = KeepClicked(probability, { beside }, 0.5, 3.0, true);
+  EXPECT_TRUE(nothing.usedAll);
+  EXPECT_EQ(nothing.voxels, 0u);
+  EXPECT_EQ(nothing.mask->GetLargestPossibleRegion(), probability->GetLargestPossibleRegion());
+  EXPECT_EQ(nothing.mask->GetBufferedRegion(), probability->GetLargestPossibleRegion());
 }
 
 TEST(ClickedComponentImageFilter, AnEmptyMaskStaysEmptyAndNoClickIsAnError)

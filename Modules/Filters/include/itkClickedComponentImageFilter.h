@@ -23,7 +23,8 @@ namespace itk
  * so anisotropic and oblique grids are honoured). The output (same grid as the input) is 1 on the seeded components
  * and 0 elsewhere. When no click seeds anything, the output is every object voxel (the plain threshold) and
  * GetUsedAllComponents() says so: the caller's own fallback (e.g. PCACropResampleFilter's crop around the click
- * for an empty mask) still decides what an empty mask means.
+ * for an empty mask) still decides what an empty mask means. With EmptyWhenNothingClicked on, the output is then
+ * empty instead (the click found nothing: what a click-guided tool answers).
  *
  * The components are grown by ITK's ConnectedThresholdImageFilter from the seeds (the plain threshold by
  * BinaryThresholdImageFilter when there is none); the whole input is read and the whole output computed (components
@@ -64,7 +65,13 @@ public:
   /** How far (mm) from a click that misses the object its nearest object voxel may lie; default 10. */
   itkSetMacro(SearchRadius, double);
   itkGetConstMacro(SearchRadius, double);
-  /** After Update(): true when no click seeded a component and the output is every object voxel. */
+  /** When no click seeds a component: off (default), the output is every object voxel; on, it is empty (e.g. to
+   * score stage 1 alone as the pipeline reads it for a click: DivAttentionEvaluate's stage-1 column). */
+  itkSetMacro(EmptyWhenNothingClicked, bool);
+  itkGetConstMacro(EmptyWhenNothingClicked, bool);
+  itkBooleanMacro(EmptyWhenNothingClicked);
+  /** After Update(): true when no click seeded a component (the output is every object voxel, or empty with
+   * EmptyWhenNothingClicked). */
   itkGetConstMacro(UsedAllComponents, bool);
   /** After Update(): object voxels in the output. */
   itkGetConstMacro(NumberOfObjectVoxels, SizeValueType);
@@ -85,6 +92,7 @@ private:
   PointListType m_Clicks;
   double        m_Threshold{ 0.5 };
   double        m_SearchRadius{ 10.0 };
+  bool          m_EmptyWhenNothingClicked{ false };
   bool          m_UsedAllComponents{ false };
   SizeValueType m_NumberOfObjectVoxels{ 0 };
 };

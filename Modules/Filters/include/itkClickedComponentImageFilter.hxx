@@ -111,7 +111,7 @@ ClickedComponentImageFilter<TInputImage, TOutputImage>::GenerateData()
     auto all = BinaryThresholdImageFilter<InputImageType, OutputImageType>::New();
     all->SetInput(localInput);
     all->SetLowerThreshold(lower);
-    all->SetInsideValue(1);
+    all->SetInsideValue(m_EmptyWhenNothingClicked ? 0 : 1);
     all->SetOutsideValue(0);
     all->Update();
     result = all->GetOutput();
@@ -148,6 +148,7 @@ ClickedComponentImageFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream &
   os << indent << "Clicks: " << m_Clicks.size() << std::endl;
   os << indent << "Threshold: " << m_Threshold << std::endl;
   os << indent << "SearchRadius: " << m_SearchRadius << std::endl;
+  os << indent << "EmptyWhenNothingClicked: " << (m_EmptyWhenNothingClicked ? "On" : "Off") << std::endl;
   os << indent << "UsedAllComponents: " << m_UsedAllComponents << std::endl;
   os << indent << "NumberOfObjectVoxels: " << m_NumberOfObjectVoxels << std::endl;
 }
