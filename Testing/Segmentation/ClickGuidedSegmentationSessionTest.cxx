@@ -527,6 +527,71 @@ TEST(ClickGuidedSegmentationSession, PositiveClickWhereThePipelineFindsNothingAd
   EXPECT_LT(Count(Voxels(session->GetMask())), Count(added)) << "a smaller radius adds fewer";
 }
 
+// A correction click where the pipeline finds nothing (the body wall, as above) 6 mm from a non-empty mask (one voxel
+// deeper in the body): its like-intensity neighbourhood reaches 2 x 6 mm instead of the 5 mm radius
+// (MaskCorrectionSupport::CorrectionLikeIntensityRadius), and the composite filter with that previous mask adds the
+// same voxels.
+TEST(ClickGuidedSegmentationSession, CorrectionWhereThePipelineFindsNothingReachesTwiceItsDistanceToTheMask)
+{
+  const auto * ct = Phantom().GetCT();
+  auto         index = ct->TransformPhysicalPointToIndex(Organ("spleen").click);
+  while (ct->GetLargestPossibleRegion().IsInside(index) && ct->GetPixel(index) > -500)
+  {
+    ++index[0];
+  }
+  index[0] -= 4;
+  ASSERT_TRUE(ct->GetLargestPossibleRegion().IsInside(index));
+  PointType click;
+  ct->TransformIndexToPhysicalPoint(index, click);
+  // The previous mask: one voxel 4 x 1.5 = 6 mm deeper along -x.
+  auto previous = MaskImageType::New();
+  previous->CopyInformation(ct);
+  previous->SetRegions(ct->GetLargestPossibleRegion());
+  previous->Allocate(true);
+  auto seed = index;
+  seed[0] -= 4;
+  previous->SetPixel(seed, 1);
+  const double radius = itk::MaskCorrectionSupport::CorrectionLikeIntensityRadius(
+    ct, previous.GetPointer(), index, itk::MaskCorrectionSupport::LikeIntensityDefaultRadius);
+  ASSERT_DOUBLE_EQ(radius, 12.0) << "the click's band must be narrow (one tissue) for the test to mean anything";
+
+  auto session = NewSession();
+  session->SetPreviousMask(previous);
+  session->AddPositiveClick(click);
+  ASSERT_EQ(session->GetLastClickOutcome(), "like-intensity") << "the test needs a click where nothing is found";
+  const auto added = Minus(Voxels(session->GetMask()), Voxels(previous));
+  size_t     beyondDefault = 0, beyond = 0, unlike = 0;
+  size_t     i = 0;
+  for (itk::ImageRegionConstIteratorWithIndex<CTImageType> it(ct, ct->GetLargestPossibleRegion()); !it.IsAtEnd();
+       ++it, ++i)
+  {
+    if (added[i] == 0)
+    {
+      continue;
+    }
+    PointType point;
+    ct->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+    beyondDefault += point.EuclideanDistanceTo(click) > 5.0 + 1e-6;
+    beyond += point.EuclideanDistanceTo(click) > 12.0 + 1e-6;
+    unlike += it.Get() < -500;
+  }
+  std::cout << "correction like-intensity: " << Count(added) << " voxels added, " << beyondDefault
+            << " of them beyond 5 mm" << std::endl;
+  EXPECT_GT(beyondDefault, 20u) << "the correction's neighbourhood reaches past the 5 mm radius";
+  EXPECT_EQ(beyond, 0u) << "nothing beyond 2 x 6 mm";
+  EXPECT_EQ(unlike, 0u) << "no voxel unlike the click's neighbourhood";
+
+  auto filter = FilterType::New();
+  filter->SetInput(Phantom().GetCT());
+  filter->SetCoarseModelFile((ModelDirectory / "coarse-munet-small.pt").string());
+  filter->SetRefineModelFile((ModelDirectory / "refine-unetr-small-divattention.pt").string());
+  filter->SetDevice(diva::testing::TestDeviceName());
+  filter->SetPreviousMask(previous);
+  filter->SetClicks({ click });
+  filter->Update();
+  EXPECT_EQ(Voxels(filter->GetOutput()), Voxels(session->GetMask())) << "the filter adds what the session adds";
+}
+
 // A negative click on background changes nothing, counts, and Undo takes it back; Reset returns to the previous mask.
 TEST(ClickGuidedSegmentationSession, NegativeClickOnBackgroundAndReset)
 {

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <iostream>
@@ -212,4 +213,57 @@ TEST(MaskCorrectionRules, PositiveCorrectionOnAnEmptyMaskKeepsTheComponent)
                                                              itk::MaskCorrectionSupport::LikeIntensityK,
                                                              itk::MaskCorrectionSupport::LikeIntensityMinimumHalfWidth)
                 .empty());
+}
+
+// A thin structure (a 4 x 4 voxel tube of 20 HU in 400 HU, as the spinal cord in its canal) that the mask holds up to
+// z = 19: a correction click in its missed stretch 7 mm past the mask, where the pipeline adds nothing, takes the
+// like-intensity stretch within 2 x 7 mm (CorrectionLikeIntensityRadius) instead of a 5 mm ball of it. A click farther
+// than 3 x 5 / 2 mm from the mask, on an edge between tissues (a band wider than 150 HU), or on an empty mask keeps 5
+// mm.
+TEST(MaskCorrectionRules, CorrectionLikeIntensityRadiusGrowsWithTheClicksDistanceToTheMask)
+{
+  const itk::Size<3>           size{ { 20, 20, 80 } };
+  const itk::Vector<double, 3> spacing = Spacing(1.0, 1.0, 1.0);
+  auto                         image = Make<ImageType>(size, spacing);
+  image->FillBuffer(400.0f);
+  const Predicate tube = [](const IndexType & i) { return i[0] >= 8 && i[0] < 12 && i[1] >= 8 && i[1] < 12; };
+  Paint<ImageType>(image, tube, 20.0f);
+  auto             mask = Make<MaskType>(size, spacing);
+  constexpr double radius = itk::MaskCorrectionSupport::LikeIntensityDefaultRadius;
+  auto             radiusAt = [&](const IndexType & click)
+  {
+    return itk::MaskCorrectionSupport::CorrectionLikeIntensityRadius(image.GetPointer(), mask.GetPointer(), click,
+                                                                     radius);
+  };
+  const IndexType click{ { 9, 9, 26 } };
+  EXPECT_DOUBLE_EQ(radiusAt(click), radius) << "an empty mask: no distance to it";
+  Paint<MaskType>(
+    mask, [&](const IndexType & i) { return tube(i) && i[2] < 20; }, 1);
+
+  EXPECT_DOUBLE_EQ(radiusAt(click), 14.0) << "7 mm from the mask";
+  EXPECT_DOUBLE_EQ(radiusAt({ { 9, 9, 21 } }), radius) << "2 mm from the mask: 2 x 2 mm is less than the radius";
+  EXPECT_DOUBLE_EQ(radiusAt({ { 9, 9, 28 } }), radius) << "9 mm from the mask: beyond 7.5 mm, a new object";
+  EXPECT_DOUBLE_EQ(radiusAt({ { 8, 8, 26 } }), radius) << "on the tube's edge: the band spans 20 and 400 HU";
+
+  const double before = DiceAfter(mask, {}, tube);
+  const auto   small = itk::MaskCorrectionSupport::LikeIntensityRegion(
+      image.GetPointer(), mask.GetPointer(), click, radius, itk::MaskCorrectionSupport::LikeIntensityK,
+      itk::MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
+  const auto added = itk::MaskCorrectionSupport::LikeIntensityRegion(
+    image.GetPointer(), mask.GetPointer(), click, radiusAt(click), itk::MaskCorrectionSupport::LikeIntensityK,
+    itk::MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
+  size_t outside = 0, low = 80, high = 0;
+  for (const auto offset : added)
+  {
+    const auto index = mask->ComputeIndex(static_cast<itk::OffsetValueType>(offset));
+    outside += !tube(index);
+    low = std::min<size_t>(low, static_cast<size_t>(index[2]));
+    high = std::max<size_t>(high, static_cast<size_t>(index[2]));
+  }
+  EXPECT_EQ(outside, 0u) << "nothing of the other tissue";
+  EXPECT_EQ(low, 20u) << "the stretch from the mask's end";
+  EXPECT_EQ(high, 40u) << "to 14 mm past the click along the tube";
+  const double after = DiceAfter(mask, added, tube), afterSmall = DiceAfter(mask, small, tube);
+  std::cout << "Dice " << before << " -> " << after << " (5 mm: " << afterSmall << ")" << std::endl;
+  EXPECT_GT(after, afterSmall + 0.05);
 }

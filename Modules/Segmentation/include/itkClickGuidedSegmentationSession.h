@@ -28,7 +28,9 @@ namespace itk
  *   alone) and adds the result's component that holds the click (26-connected) to the mask (union); on a non-empty
  *   mask only the part of it connected to the click through voxels of like intensity and within twice the click's
  *   distance to the mask (MaskCorrectionSupport::PositiveCorrection()). When that adds nothing, the click's
- *   like-intensity neighbourhood joins instead (MaskCorrectionSupport::LikeIntensityRegion()).
+ *   like-intensity neighbourhood joins instead (MaskCorrectionSupport::LikeIntensityRegion()), within the radius, or
+ *   for a correction (a non-empty mask) within up to twice the click's distance to the mask
+ *   (MaskCorrectionSupport::CorrectionLikeIntensityRadius()).
  * - A **positive click inside the mask** runs no network: it marks that part of the mask as wanted. It is a seed of
  *   the object side for every later negative click (below), so a negative click next to it cannot remove it.
  * - A **negative click on the mask** removes the false positive under it. With models whose stage 1 reads no negative
@@ -133,8 +135,9 @@ public:
   GetPositiveClicks() const;
   PointListType
   GetNegativeClicks() const;
-  /** Radius (mm) of the like-intensity fallback of a positive click where the pipeline adds nothing; default 5.
-   * Must be positive. */
+  /** Radius (mm) of the like-intensity fallback of a positive click where the pipeline adds nothing; default 5
+   * (the composite filter's). A correction's grows with the click's distance to the mask, up to 3 x this radius
+   * (MaskCorrectionSupport::CorrectionLikeIntensityRadius()). Must be positive. */
   void
   SetLikeIntensityRadius(double radius);
   double

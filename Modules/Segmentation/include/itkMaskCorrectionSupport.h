@@ -48,7 +48,8 @@ namespace itk
  * - PositiveCorrectionFromProbability(): the same rule on stage 1's probability of one window around the click (what
  *   sessions and the filter add for a positive click outside a non-empty mask), interpolating only the voxels it walks.
  * - LikeIntensityRegion(): what a positive click adds where the pipeline adds nothing: the connected voxels of like
- *   intensity around it, within a radius.
+ *   intensity around it, within a radius; CorrectionLikeIntensityRadius(): that radius for a correction (a click
+ *   outside a non-empty mask), which grows with the click's distance to the mask.
  * - PositiveAnchor(): the voxel that stands for a positive click in the carve: its own if it is object, else the voxel
  *   it added nearest to it (a component seeded within the click tolerance can leave the click's voxel outside).
  * - CheckSameGrid(): an itk::ExceptionObject naming the input and what differs (size, origin, spacing, direction)
@@ -66,6 +67,10 @@ public:
   static constexpr double LikeIntensityK = 2.5;
   static constexpr double LikeIntensityMinimumHalfWidth = 20.0;
   static constexpr double LikeIntensityDefaultRadius = 5.0;
+  /** CorrectionLikeIntensityRadius(): a correction's like-intensity radius is at most this many times the radius (15 mm
+   * by default), and grows only where the click's like-intensity band is at most this wide on each side (HU). */
+  static constexpr double LikeIntensityCorrectionReach = 3.0;
+  static constexpr double LikeIntensityCorrectionMaximumHalfWidth = 150.0;
 
   /** The object voxels 26-connected to the seeds (seeds outside the mask, or on its background, seed nothing), in the
    * order they were reached. */
@@ -507,6 +512,35 @@ public:
                             });
     }
     return region;
+  }
+
+  /** The radius of LikeIntensityRegion() for a positive correction click (outside a non-empty `mask`) where the
+   * pipeline adds nothing: max(`radius`, 2 x DistanceToMask(click)), as PositiveCorrection() bounds the pipeline's
+   * answer (the miss a click corrects reaches about as far from it as the click lies from the mask), when the mask
+   * lies within reach x radius / 2 of the click and the click's like-intensity band (mean +- max(k x SD,
+   * minimumHalfWidth) of its 3 x 3 x 3 neighbourhood) is at most `maximumHalfWidth` wide on each side; else `radius`.
+   * So a click in a missed stretch of a thin structure beside the mask (the spinal cord past a wrong first mask)
+   * takes that stretch, not a 5 mm ball of it; a click far from the mask (a new object: nothing says how far its miss
+   * reaches) or on an edge between tissues (a band that spans them: a rib's click holds marrow, cortex and muscle)
+   * keeps the small neighbourhood. Documentation/Pipeline.md, "Corrections". */
+  template<typename TImage, typename TMask>
+  static double
+  CorrectionLikeIntensityRadius(const TImage *    image,
+                                const TMask *     mask,
+                                const IndexType & click,
+                                double            radius,
+                                double            k = LikeIntensityK,
+                                double            minimumHalfWidth = LikeIntensityMinimumHalfWidth,
+                                double            maximumHalfWidth = LikeIntensityCorrectionMaximumHalfWidth,
+                                double            reach = LikeIntensityCorrectionReach)
+  {
+    const Grid grid(mask);
+    if (!grid.Contains(click) || LikeIntensityBand(image, grid, click, k, minimumHalfWidth).second > maximumHalfWidth)
+    {
+      return radius;
+    }
+    const double distance = DistanceToMask(mask, click, 0.5 * reach * radius);
+    return std::isfinite(distance) ? std::max(radius, 2.0 * distance) : radius;
   }
 
   /** How far `index` lies from the mask (physical mm): the distance from its centre to the nearest object voxel's
