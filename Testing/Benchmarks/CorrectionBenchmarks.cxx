@@ -1,7 +1,8 @@
 // One correction click in a live itk::ClickGuidedSegmentationSession (Documentation/Performance.md, "Corrections"):
 // the largest volume of the pipeline benchmarks (a 512 x 512 x 300 phantom of 0.75 x 0.75 x 1 mm, seed 4242), the
 // bundled `small` models, the spleen clicked once before timing. Each iteration gives one click and takes it back
-// (Undo, timed with it: a few milliseconds).
+// (Undo, timed with it: a few milliseconds). The label of a positive click's benchmark is the click's outcome
+// (ClickGuidedSegmentationSession::GetLastClickOutcome: "stage 1", "pipeline", "like-intensity").
 //   BM_SessionNegativeClick       a negative click on the spleen's mask voxel farthest from the click (the geodesic
 //                                 carve over the whole organ; no network)
 //   BM_SessionNegativeClickInside a negative click inside the spleen, half way from its click to that farthest voxel
@@ -16,7 +17,17 @@
 //   BM_SessionPositiveClick       a positive click on the left kidney, outside the mask and far from it (a new object):
 //                                 its stage-1 window, then the whole pipeline at it; counters as above
 //   BM_SessionPositiveClickCached the same click again after Undo: the cached run's component joins the mask
+// The `paper` preset (no paper-size model is bundled; the time does not depend on the weights): the same clicks with
+// untrained paper-preset models of the bundled models' description (diva::bench::PaperModel, as
+// DivAttentionPipelineBench --preset paper), on sessions that start from the `small` session's masks (SetPreviousMask:
+// the spleen's mask, with its click given again inside it as the carve's anchor; the cut mask), since an untrained
+// network's own masks are meaningless. Each click is given once, untimed, before timing (the networks' first-run
+// set-up).
+//   BM_SessionPaperNegativeClick, BM_SessionPaperNegativeClickInside, BM_SessionPaperPositiveCorrection,
+//   BM_SessionPaperPositiveClick   as above (what the untrained stage 1 answers decides the positive clicks' path:
+//                                  see the label)
 
+#include "divaBenchPhantom.h"
 #include "divaModelFile.h"
 #include "itkCTPhantomGenerator.h"
 #include "itkClickGuidedSegmentationSession.h"
@@ -45,11 +56,12 @@ using SessionType = itk::ClickGuidedSegmentationSession<CTImageType>;
 
 struct LiveSession
 {
-  itk::CTPhantomGenerator::Pointer phantom;
-  SessionType::Pointer             session;
-  SessionType::Pointer             correction; // the spleen's mask cut past its click
-  SessionType::PointType           spleen, kidney, farthest, inside, miss;
-  double                           insideDepth = 0.0;
+  itk::CTPhantomGenerator::Pointer      phantom;
+  SessionType::Pointer                  session;
+  SessionType::Pointer                  correction; // the spleen's mask cut past its click
+  SessionType::OutputImageType::Pointer cut;        // that mask
+  SessionType::PointType                spleen, kidney, farthest, inside, miss;
+  double                                insideDepth = 0.0;
 };
 
 // Made once: the phantom, the models and a session holding the spleen's mask.
@@ -139,16 +151,50 @@ Live()
     made.correction->SetDevice("cpu");
     made.correction->SetImage(made.phantom->GetCT());
     made.correction->SetPreviousMask(cut);
+    made.cut = cut;
+    return made;
+  }();
+  return live;
+}
+
+// The same clicks with untrained `paper` models, on sessions that start from the `small` sessions' masks.
+LiveSession &
+LivePaper()
+{
+  static LiveSession live = []()
+  {
+    const LiveSession & small = Live();
+    LiveSession         made = small;
+    const auto          bundled = diva::bench::LoadDefaultModels(DIVATTENTION_BUNDLED_MODEL_DIR);
+    const auto          coarse = diva::bench::PaperModel(*bundled.coarse, true);
+    const auto          refine = diva::bench::PaperModel(*bundled.refine, false);
+    auto                session = [&](const SessionType::OutputImageType * previous)
+    {
+      auto fresh = SessionType::New();
+      fresh->SetCoarseModel(coarse);
+      fresh->SetRefineModel(refine);
+      fresh->SetDevice("cpu");
+      fresh->SetImage(small.phantom->GetCT());
+      fresh->SetPreviousMask(previous);
+      return fresh;
+    };
+    made.session = session(small.session->GetMask());
+    made.session->AddPositiveClick(made.spleen); // inside the mask: the carve's anchor, no network
+    made.correction = session(made.cut);
+    // Each timed click once, untimed: the paper networks' first forward at these shapes sets them up.
+    made.correction->AddPositiveClick(made.miss);
+    made.correction->Undo();
+    made.session->AddPositiveClick(made.kidney);
+    made.session->Undo();
     return made;
   }();
   return live;
 }
 
 void
-BM_SessionNegativeClick(benchmark::State & state)
+NegativeClick(benchmark::State & state, LiveSession & live)
 {
   itk::DivAttentionRuntime::SetThreadBudget(static_cast<int>(state.range(0)));
-  auto & live = Live();
   for (auto _ : state)
   {
     live.session->AddNegativeClick(live.farthest);
@@ -158,10 +204,9 @@ BM_SessionNegativeClick(benchmark::State & state)
 }
 
 void
-BM_SessionNegativeClickInside(benchmark::State & state)
+NegativeClickInside(benchmark::State & state, LiveSession & live)
 {
   itk::DivAttentionRuntime::SetThreadBudget(static_cast<int>(state.range(0)));
-  auto & live = Live();
   for (auto _ : state)
   {
     live.session->AddNegativeClick(live.inside);
@@ -175,6 +220,7 @@ void
 TimeUncachedClick(benchmark::State & state, SessionType * session, const SessionType::PointType & click)
 {
   bool                          odd = false;
+  std::string                   outcome;
   std::map<std::string, double> stepMs;
   double                        sessionMs = 0.0;
   for (auto _ : state)
@@ -186,6 +232,7 @@ TimeUncachedClick(benchmark::State & state, SessionType * session, const Session
     state.ResumeTiming();
     const auto start = std::chrono::steady_clock::now();
     session->AddPositiveClick(click);
+    outcome = session->GetLastClickOutcome();
     session->Undo();
     double own = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     for (const auto & [step, seconds] : session->GetLastPipelineStepSeconds())
@@ -200,22 +247,21 @@ TimeUncachedClick(benchmark::State & state, SessionType * session, const Session
     state.counters[step + "_ms"] = benchmark::Counter(ms, benchmark::Counter::kAvgIterations);
   }
   state.counters["session_ms"] = benchmark::Counter(sessionMs, benchmark::Counter::kAvgIterations);
+  state.SetLabel(outcome);
   session->SetThreshold(0.5);
 }
 
 void
-BM_SessionPositiveClick(benchmark::State & state)
+PositiveClick(benchmark::State & state, LiveSession & live)
 {
   itk::DivAttentionRuntime::SetThreadBudget(static_cast<int>(state.range(0)));
-  auto & live = Live();
   TimeUncachedClick(state, live.session, live.kidney);
 }
 
 void
-BM_SessionPositiveCorrection(benchmark::State & state)
+PositiveCorrection(benchmark::State & state, LiveSession & live)
 {
   itk::DivAttentionRuntime::SetThreadBudget(static_cast<int>(state.range(0)));
-  auto & live = Live();
   TimeUncachedClick(state, live.correction, live.miss);
   const auto count = [&]()
   {
@@ -228,6 +274,54 @@ BM_SessionPositiveCorrection(benchmark::State & state)
   live.correction->AddPositiveClick(live.miss);
   state.counters["added_voxels"] = count() - before;
   live.correction->Undo();
+}
+
+void
+BM_SessionNegativeClick(benchmark::State & state)
+{
+  NegativeClick(state, Live());
+}
+
+void
+BM_SessionNegativeClickInside(benchmark::State & state)
+{
+  NegativeClickInside(state, Live());
+}
+
+void
+BM_SessionPositiveCorrection(benchmark::State & state)
+{
+  PositiveCorrection(state, Live());
+}
+
+void
+BM_SessionPositiveClick(benchmark::State & state)
+{
+  PositiveClick(state, Live());
+}
+
+void
+BM_SessionPaperNegativeClick(benchmark::State & state)
+{
+  NegativeClick(state, LivePaper());
+}
+
+void
+BM_SessionPaperNegativeClickInside(benchmark::State & state)
+{
+  NegativeClickInside(state, LivePaper());
+}
+
+void
+BM_SessionPaperPositiveCorrection(benchmark::State & state)
+{
+  PositiveCorrection(state, LivePaper());
+}
+
+void
+BM_SessionPaperPositiveClick(benchmark::State & state)
+{
+  PositiveClick(state, LivePaper());
 }
 
 void
@@ -275,3 +369,17 @@ BENCHMARK(BM_SessionPositiveClick)
   ->UseRealTime()
   ->Iterations(3);
 BENCHMARK(BM_SessionPositiveClickCached)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SessionPaperNegativeClick)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SessionPaperNegativeClickInside)->Arg(2)->ArgName("threads")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SessionPaperPositiveCorrection)
+  ->Arg(2)
+  ->ArgName("threads")
+  ->Unit(benchmark::kMillisecond)
+  ->UseRealTime()
+  ->Iterations(3);
+BENCHMARK(BM_SessionPaperPositiveClick)
+  ->Arg(2)
+  ->ArgName("threads")
+  ->Unit(benchmark::kMillisecond)
+  ->UseRealTime()
+  ->Iterations(3);

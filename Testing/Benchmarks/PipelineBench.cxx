@@ -21,9 +21,7 @@
 #include "divaBenchPhantom.h"
 #include "divaDevice.h"
 #include "divaHostAllocator.h"
-#include "divaMUnet.h"
 #include "divaModelFile.h"
-#include "divaUNETR.h"
 #include "itkCTPhantomGenerator.h"
 #include "itkClickGuidedSegmentationFilter.h"
 #include "itkDivAttentionRuntime.h"
@@ -99,27 +97,6 @@ Triple(const std::string & text)
   return v;
 }
 
-// An untrained `paper` model with a bundled model's description (role, channels, preprocessing).
-std::shared_ptr<diva::LoadedModel>
-PaperModel(const diva::LoadedModel & like, bool coarse)
-{
-  auto model = std::make_shared<diva::LoadedModel>();
-  model->description = like.description;
-  model->description.preset = "paper";
-  if (coarse)
-  {
-    auto options = diva::MUnetOptions::Preset("paper").in_channels(2).deep_supervision(true);
-    model->network = std::make_shared<diva::MUnetImpl>(options);
-  }
-  else
-  {
-    auto options = diva::UNETROptions::Preset("paper");
-    options.div_attention().enabled(true);
-    model->network = std::make_shared<diva::UNETRImpl>(options);
-  }
-  model->network->eval();
-  return model;
-}
 } // namespace
 
 int
@@ -178,8 +155,8 @@ main(int argc, char ** argv)
     auto [coarse, refine] = diva::bench::LoadDefaultModels(modelDirectory);
     if (preset == "paper")
     {
-      coarse = PaperModel(*coarse, true);
-      refine = PaperModel(*refine, false);
+      coarse = diva::bench::PaperModel(*coarse, true);
+      refine = diva::bench::PaperModel(*refine, false);
     }
     else if (preset != "small")
     {

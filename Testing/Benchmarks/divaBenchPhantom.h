@@ -1,9 +1,12 @@
-// What the pipeline bench programs (PipelineBench, DeterminismBench) run on: a CT phantom of a given grid (seed
-// 4242), the click of one of its objects, and the default pair of the bundled models.
+// What the pipeline bench programs (PipelineBench, DeterminismBench) and the session benchmarks (CorrectionBenchmarks)
+// run on: a CT phantom of a given grid (seed 4242), the click of one of its objects, the default pair of the bundled
+// models, and untrained `paper` models of the same description.
 #ifndef divaBenchPhantom_h
 #define divaBenchPhantom_h
 
+#include "divaMUnet.h"
 #include "divaModelFile.h"
+#include "divaUNETR.h"
 #include "itkCTPhantomGenerator.h"
 
 #include <array>
@@ -60,6 +63,30 @@ LoadDefaultModels(const std::filesystem::path & directory)
   models.refine =
     std::make_shared<diva::LoadedModel>(diva::LoadModel((directory / "refine-unetr-small-divattention.pt").string()));
   return models;
+}
+
+/** An untrained `paper` model with a bundled model's description (role, channels, preprocessing): the paper preset's
+ * mUnet (coarse) or UNETR with div-attention (refine), in eval mode. Its masks are meaningless; its cost is the paper
+ * network's. */
+inline std::shared_ptr<diva::LoadedModel>
+PaperModel(const diva::LoadedModel & like, bool coarse)
+{
+  auto model = std::make_shared<diva::LoadedModel>();
+  model->description = like.description;
+  model->description.preset = "paper";
+  if (coarse)
+  {
+    auto options = diva::MUnetOptions::Preset("paper").in_channels(2).deep_supervision(true);
+    model->network = std::make_shared<diva::MUnetImpl>(options);
+  }
+  else
+  {
+    auto options = diva::UNETROptions::Preset("paper");
+    options.div_attention().enabled(true);
+    model->network = std::make_shared<diva::UNETRImpl>(options);
+  }
+  model->network->eval();
+  return model;
 }
 } // namespace diva::bench
 
