@@ -7,6 +7,9 @@
 #include "divaWeightInitialization.h"
 
 #include <nlohmann/json.hpp>
+#if defined(DIVATTENTION_HAVE_LIBDEFLATE)
+#  include <libdeflate.h>
+#endif
 #include <torch/nn/module.h>
 
 #include <array>
@@ -58,6 +61,7 @@ constexpr std::size_t  MaxRank = 8;
 // ---------------------------------------------------------------------------------------------------------------
 // Bytes
 
+#if !defined(DIVATTENTION_HAVE_LIBDEFLATE)
 /** CRC-32 as zlib and Python's zlib.crc32 compute it (reflected polynomial 0xEDB88320), 8 bytes per step. */
 class Crc32Tables
 {
@@ -106,12 +110,17 @@ public:
 private:
   std::array<std::array<uint32_t, 256>, 8> m_Table{};
 };
+#endif
 
 uint32_t
 Crc32(const char * data, std::size_t size)
 {
+#if defined(DIVATTENTION_HAVE_LIBDEFLATE)
+  return libdeflate_crc32(0, data, size); // the same CRC (zlib's), carry-less multiplication where the CPU has it
+#else
   static const Crc32Tables tables;
   return tables.Compute(data, size);
+#endif
 }
 
 void
