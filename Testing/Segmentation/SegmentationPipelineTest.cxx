@@ -396,6 +396,74 @@ TEST(CoarseSegmentation, RegionGrowsByTilingAndRequestsOnlyItsRegion)
   }
 }
 
+// A click on a voxel centre of a CT whose grid the coarse grid shares (8 mm voxels, the model's spacing, the grid
+// clipped by the CT on every side) centres the first 32-voxel window exactly between two starts. The same click a
+// millionth of a voxel off (as printed with 9 digits, or after another conversion) must run the same window: the
+// background model's probability is sigmoid(-10) where a window ran and 0 where none did, so a window one voxel over
+// changes the output.
+TEST(CoarseSegmentation, AClickOnAVoxelCentreRunsTheSameWindowWhenItIsAMillionthOfAVoxelOff)
+{
+  using ClickMapType = itk::ClickDistanceTransformFilter<CTImageType, FloatImageType>;
+  using CoarseType = itk::CoarseSegmentationFilter<CTImageType>;
+  auto                    ct = CTImageType::New();
+  CTImageType::RegionType region;
+  region.SetSize({ { 40, 40, 40 } });
+  ct->SetRegions(region);
+  CTImageType::SpacingType spacing;
+  spacing.Fill(CoarseSpacing);
+  ct->SetSpacing(spacing);
+  CTImageType::PointType origin;
+  origin[0] = -120.0;
+  origin[1] = 35.0;
+  origin[2] = 410.0;
+  ct->SetOrigin(origin);
+  ct->SetDirection(ObliqueDirection());
+  ct->Allocate();
+  ct->FillBuffer(40.0f);
+  const auto model = ConstantModel(-10.0, "coarse", 2, false);
+  const auto run = [&](const itk::ContinuousIndex<double, 3> & index)
+  {
+    CTImageType::PointType click;
+    ct->TransformContinuousIndexToPhysicalPoint(index, click);
+    auto clickMap = ClickMapType::New();
+    clickMap->SetReferenceImage(ct);
+    clickMap->SetClicks({ click });
+    auto coarse = CoarseType::New();
+    coarse->SetInput(ct);
+    coarse->SetClickMap(clickMap->GetOutput());
+    coarse->SetClick(click);
+    coarse->SetModel(model);
+    coarse->Update();
+    EXPECT_EQ(coarse->GetNumberOfWindows(), 1U);
+    FloatImageType::Pointer output = coarse->GetOutput();
+    output->DisconnectPipeline();
+    return output;
+  };
+  itk::ContinuousIndex<double, 3> centre;
+  centre.Fill(20.0);
+  const auto exact = run(centre);
+  ASSERT_EQ(exact->GetLargestPossibleRegion().GetSize(), region.GetSize()); // the grid is the CT's own
+  std::size_t unreached = 0;
+  for (itk::ImageRegionConstIterator<FloatImageType> it(exact, exact->GetLargestPossibleRegion()); !it.IsAtEnd(); ++it)
+  {
+    unreached += it.Get() == 0.0f ? 1 : 0;
+  }
+  ASSERT_GT(unreached, 0U) << "the window must not cover the grid, or its start would not matter";
+  for (const double offset : { -1e-6, 1e-6 })
+  {
+    for (unsigned int a = 0; a < 3; ++a)
+    {
+      auto index = centre;
+      index[a] += offset;
+      const auto moved = run(index);
+      ASSERT_EQ(moved->GetLargestPossibleRegion(), exact->GetLargestPossibleRegion());
+      const auto count = exact->GetLargestPossibleRegion().GetNumberOfPixels();
+      EXPECT_EQ(std::memcmp(moved->GetBufferPointer(), exact->GetBufferPointer(), count * sizeof(float)), 0)
+        << "axis " << a << ", offset " << offset << " voxel";
+    }
+  }
+}
+
 TEST(DivAttentionRefine, AttentionMapOnThePatchGridAndZeroWithoutModule)
 {
   auto patch = FloatImageType::New();

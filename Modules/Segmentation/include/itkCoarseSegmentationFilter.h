@@ -144,6 +144,10 @@ protected:
   GenerateData() override;
 
 private:
+  /** Voxels of the coarse grid within which a click's first window start counts as a tie (rounded up): a click printed
+   * with 9 significant digits lies within 1e-6 voxel of the computed one. */
+  static constexpr double StartTieTolerance = 1e-4;
+
   ModelPointer m_Model;
   std::string  m_ModelFile;
   std::string  m_Device{ "auto" };

@@ -236,7 +236,13 @@ CoarseSegmentationFilter<TInputImage, TOutputImage>::GenerateData()
                                                               << " is not a multiple of the network's size divisor "
                                                               << model->network->GetSizeDivisor());
     }
-    firstStart[a] = std::clamp<int64_t>(std::llround(clickIndex[a] - 0.5 * (patch[a] - 1)), 0, gridSize[a] - patch[a]);
+    // The window centred on the click. A click on a voxel centre of a grid that the coarse grid shares (a CT at the
+    // model's spacing, the grid clipped by the CT) falls exactly between two starts of an even window; the tie is
+    // rounded up within StartTieTolerance of a voxel, so that the same click given as printed (9 digits) or through
+    // another conversion (voxel index, RAS) runs the same window instead of one a voxel over.
+    firstStart[a] = std::clamp<int64_t>(
+      static_cast<int64_t>(std::floor(clickIndex[a] - 0.5 * (patch[a] - 1) + 0.5 + StartTieTolerance)), 0,
+      gridSize[a] - patch[a]);
     step[a] = std::max<int64_t>(1, patch[a] / 2);
   }
   const auto tileStart = [&](unsigned int a, int64_t k)
