@@ -703,16 +703,10 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
         }
         if (added.empty())
         {
-          // As a session: the click's like-intensity neighbourhood when the pipeline adds nothing (for a correction,
-          // within a radius that grows with the click's distance to the mask).
-          const double radius =
-            objectVoxels == 0
-              ? MaskCorrectionSupport::LikeIntensityDefaultRadius
-              : MaskCorrectionSupport::CorrectionLikeIntensityRadius(input, mask.GetPointer(), positives[k],
-                                                                     MaskCorrectionSupport::LikeIntensityDefaultRadius);
-          added = MaskCorrectionSupport::LikeIntensityRegion(input, mask.GetPointer(), positives[k], radius,
-                                                             MaskCorrectionSupport::LikeIntensityK,
-                                                             MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
+          // As a session: the click's like-intensity neighbourhood when the pipeline adds nothing.
+          added = MaskCorrectionSupport::PositiveFallbackRegion(input, mask.GetPointer(), positives[k],
+                                                                MaskCorrectionSupport::LikeIntensityDefaultRadius,
+                                                                objectVoxels == 0);
         }
         // As a session: the click's stand-in for the carves below.
         IndexType anchor;

@@ -348,15 +348,10 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddPositiveClick(cons
     }
     if (step.added.empty())
     {
-      // The pipeline found nothing new at the click: its like-intensity neighbourhood instead, within the radius (for a
-      // correction, one that grows with the click's distance to the mask).
-      const double radius = m_NumberOfObjectVoxels == 0
-                              ? m_LikeIntensityRadius
-                              : MaskCorrectionSupport::CorrectionLikeIntensityRadius(
-                                  m_Image.GetPointer(), m_Mask.GetPointer(), index, m_LikeIntensityRadius);
-      step.added = MaskCorrectionSupport::LikeIntensityRegion(m_Image.GetPointer(), m_Mask.GetPointer(), index, radius,
-                                                              MaskCorrectionSupport::LikeIntensityK,
-                                                              MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
+      // The pipeline found nothing new at the click: its like-intensity neighbourhood instead (for a correction, within
+      // a radius that grows with the click's distance to the mask).
+      step.added = MaskCorrectionSupport::PositiveFallbackRegion(m_Image.GetPointer(), m_Mask.GetPointer(), index,
+                                                                 m_LikeIntensityRadius, m_NumberOfObjectVoxels == 0);
       step.outcome = "like-intensity";
     }
   }

@@ -49,7 +49,8 @@ namespace itk
  *   sessions and the filter add for a positive click outside a non-empty mask), interpolating only the voxels it walks.
  * - LikeIntensityRegion(): what a positive click adds where the pipeline adds nothing: the connected voxels of like
  *   intensity around it, within a radius; CorrectionLikeIntensityRadius(): that radius for a correction (a click
- *   outside a non-empty mask), which grows with the click's distance to the mask.
+ *   outside a non-empty mask), which grows with the click's distance to the mask; PositiveFallbackRegion(): the two
+ *   together, as sessions and the filter use them.
  * - PositiveAnchor(): the voxel that stands for a positive click in the carve: its own if it is object, else the voxel
  *   it added nearest to it (a component seeded within the click tolerance can leave the click's voxel outside).
  * - CheckSameGrid(): an itk::ExceptionObject naming the input and what differs (size, origin, spacing, direction)
@@ -541,6 +542,22 @@ public:
     }
     const double distance = DistanceToMask(mask, click, 0.5 * reach * radius);
     return std::isfinite(distance) ? std::max(radius, 2.0 * distance) : radius;
+  }
+
+  /** What a positive click adds where the pipeline adds nothing, in a session and in the composite filter's
+   * PreviousMask mode alike: LikeIntensityRegion() within `radius` on an empty mask (a first click), within
+   * CorrectionLikeIntensityRadius() on a non-empty one (a correction). `maskIsEmpty` is the caller's count, so no
+   * scan of the mask is needed. */
+  template<typename TImage, typename TMask>
+  static OffsetListType
+  PositiveFallbackRegion(const TImage *    image,
+                         const TMask *     mask,
+                         const IndexType & click,
+                         double            radius,
+                         bool              maskIsEmpty)
+  {
+    const double reach = maskIsEmpty ? radius : CorrectionLikeIntensityRadius(image, mask, click, radius);
+    return LikeIntensityRegion(image, mask, click, reach, LikeIntensityK, LikeIntensityMinimumHalfWidth);
   }
 
   /** How far `index` lies from the mask (physical mm): the distance from its centre to the nearest object voxel's
