@@ -280,6 +280,7 @@ struct PipelineSettings
   double                                            threshold = 0.5;
   double                                            coarseMaximumExtent = 400.0;
   double                                            refinementBand = 0.5; ///< coarse voxels; negative: no band
+  bool likeIntensityWhenNothingFound = true; ///< --nothing-found like-intensity (the default) or empty
   std::string                                       masksDirectory;
   torch::Device                                     device{ torch::kCPU };
   std::vector<itk::SegmentationDatasetReader::Case> cases;
@@ -886,6 +887,7 @@ EvaluatePipeline(const PipelineSettings & settings, std::vector<CorrectionStep> 
             filter->SetThreshold(settings.threshold);
             filter->SetCoarseMaximumExtent(settings.coarseMaximumExtent);
             filter->SetRefinementBand(settings.refinementBand);
+            filter->SetLikeIntensityWhenNothingFound(settings.likeIntensityWhenNothingFound);
             filter->Update();
             row.push_back(record(column.name, filter->GetOutput(), filter->GetUsedFallbackCrop() ? 1 : 0));
             // Stage 1 is the same in every column that uses --coarse-model: its mask is taken from the first such run.
@@ -998,6 +1000,11 @@ main(int argc, char ** argv)
         "Whole pipeline: half-width, in coarse-model voxels, of the band around the coarse mask's border within which "
         "the refinement decides (the first click's mask); negative: no band (the paper's literal pipeline)",
         false, 0.5, "voxels", cmd);
+      TCLAP::ValueArg<std::string> nothingFound(
+        "", "nothing-found",
+        "Whole pipeline: where the networks find nothing at the click, score the click's like-intensity region "
+        "('like-intensity', default, as DivAttentionSegment writes it) or an empty mask ('empty')",
+        false, "like-intensity", "like-intensity|empty", cmd);
       TCLAP::ValueArg<std::string> masks("", "masks",
                                          "Whole pipeline: also write every mask to this directory "
                                          "(<case>_i<instance>_c<click>_<model>.nii.gz)",
@@ -1135,11 +1142,11 @@ main(int argc, char ** argv)
           }
         }
         if (masks.isSet() || stage1Name.isSet() || noStage1.isSet() || stage1Mask.isSet() || regionGrowing.isSet() ||
-            structure.isSet() || labelNames.isSet() || correctionClicks.isSet())
+            structure.isSet() || labelNames.isSet() || correctionClicks.isSet() || nothingFound.isSet())
         {
           throw TCLAP::CmdLineParseException("--masks, --stage1-name, --no-stage1, --stage1-mask, --region-growing, "
-                                             "--structure, --label-names and --correction-clicks are for the whole "
-                                             "pipeline (--coarse-model)");
+                                             "--structure, --label-names, --correction-clicks and --nothing-found are "
+                                             "for the whole pipeline (--coarse-model)");
         }
       }
       for (const auto & spec : specs)
@@ -1224,6 +1231,12 @@ main(int argc, char ** argv)
                                              stage1Mask.getValue() + "'");
         }
         settings.stage1Clicked = stage1Mask.getValue() == "clicked";
+        if (nothingFound.getValue() != "like-intensity" && nothingFound.getValue() != "empty")
+        {
+          throw TCLAP::CmdLineParseException("--nothing-found must be 'like-intensity' or 'empty', not '" +
+                                             nothingFound.getValue() + "'");
+        }
+        settings.likeIntensityWhenNothingFound = nothingFound.getValue() == "like-intensity";
         settings.extraction.targetLabels = labels;
         settings.extraction.mode = itk::LabelInstanceExtractor::ModeFromName(instances.getValue());
         settings.strategy = clickStrategy.getValue() == "interior" ? itk::ClickSamplerEnums::Strategy::Interior

@@ -269,6 +269,8 @@ PrintSlicerXml()
     <boolean><name>wholeCoarseMask</name><longflag>whole-coarse-mask</longflag><label>Crop by the whole coarse mask</label><default>false</default><description>Place the crop by PCA of the whole coarse mask, as the paper (default: only its components under the clicks)</description></boolean>
     <double><name>refinementBand</name><longflag>refinement-band</longflag><label>Refinement band (coarse voxels)</label><default>0.5</default><description>Half-width of the band around the coarse mask's border within which the refinement decides, in voxels of the coarse model's grid (deeper inside is object, farther outside background); negative: no band, the refinement's mask as it is (the paper's literal pipeline)</description></double>
     <string-enumeration><name>warmUp</name><longflag>warm-up</longflag><label>Warm-up</label><default>read</default><element>read</element><element>always</element><element>off</element><description>One forward of each model at the run's shapes in a thread while the CT is read (read: only while the read lasts; always; off: none, the models load after the read). The mask is the same</description></string-enumeration>
+    <string-enumeration><name>nothingFound</name><longflag>nothing-found</longflag><label>When the networks find nothing</label><default>like-intensity</default><element>like-intensity</element><element>error</element><description>like-intensity: the click's like-intensity region within the radius below (a warning says so); error: no mask, exit status 3</description></string-enumeration>
+    <double><name>nothingFoundRadius</name><longflag>nothing-found-radius</longflag><label>Like-intensity radius (mm)</label><default>30</default><description>Radius of the like-intensity region when the networks find nothing at the click</description></double>
     <double><name>coarseMaxExtent</name><longflag>coarse-max-extent</longflag><label>Largest object extent (mm)</label><default>400</default><description>The coarse stage looks no further than this cube around the click (one window at least)</description></double>
   </parameters>
 </executable>
@@ -498,6 +500,15 @@ main(int argc, char ** argv)
         "decides (deeper inside is object, farther outside background); a negative value switches the band off: the "
         "refinement's mask as it is, the paper's literal pipeline",
         false, 0.5, "voxels", cmd);
+      TCLAP::ValueArg<std::string> nothingFound(
+        "", "nothing-found",
+        "When the networks find nothing at the first click: like-intensity (default) writes the click's like-intensity "
+        "region (connected voxels within mean +- max(2.5 SD, 20 HU) of its 3x3x3 neighbourhood, within "
+        "--nothing-found-radius mm) and says so on stderr; error writes nothing and exits with status 3",
+        false, "like-intensity", "like-intensity|error", cmd);
+      TCLAP::ValueArg<double> nothingFoundRadius(
+        "", "nothing-found-radius", "Radius in mm of the like-intensity region of --nothing-found like-intensity", false,
+        itk::MaskCorrectionSupport::LikeIntensityNothingFoundRadius, "mm", cmd);
       TCLAP::ValueArg<std::string> warmUpMode(
         "", "warm-up",
         "auto (default): read on a CUDA device and for paper-size models; on the CPU with smaller models (the bundled "
@@ -587,6 +598,16 @@ main(int argc, char ** argv)
       {
         throw std::invalid_argument("option --warm-up: \"" + warmUpMode.getValue() +
                                     "\" is not auto, read, always or off");
+      }
+      if (nothingFound.getValue() != "like-intensity" && nothingFound.getValue() != "error")
+      {
+        throw std::invalid_argument("option --nothing-found: \"" + nothingFound.getValue() +
+                                    "\" is not like-intensity or error");
+      }
+      if (!(nothingFoundRadius.getValue() > 0.0 && std::isfinite(nothingFoundRadius.getValue())))
+      {
+        throw std::invalid_argument("option --nothing-found-radius: " + std::to_string(nothingFoundRadius.getValue()) +
+                                    " is not a finite number > 0 mm");
       }
       if (!std::isfinite(refinementBand.getValue()))
       {
@@ -941,6 +962,8 @@ main(int argc, char ** argv)
         filter->SetCoarseMaximumExtent(coarseMaxExtent.getValue());
         filter->SetKeepClickedComponent(!wholeCoarseMask.getValue());
         filter->SetRefinementBand(refinementBand.getValue());
+        filter->SetLikeIntensityWhenNothingFound(nothingFound.getValue() == "like-intensity");
+        filter->SetNothingFoundRadius(nothingFoundRadius.getValue());
         // The float probability on the input's grid only when it is written (it is the size of the CT).
         filter->SetComputeProbabilityImage(!probability.getValue().empty());
         filter->SetComputeAttentionMap(!attention.getValue().empty() || !preview.getValue().empty());
@@ -968,7 +991,15 @@ main(int argc, char ** argv)
                        "worked on a crop centred on the click"
                     << std::endl;
         }
-        if (filter->GetNothingFoundAtClick())
+        if (filter->GetUsedLikeIntensityFallback())
+        {
+          std::ostringstream note;
+          note << "DivAttentionSegment: warning: the networks found nothing at the click \"" << clickTexts.front()
+               << "\" in \"" << inputPath << "\"; the mask is the click's like-intensity region within "
+               << nothingFoundRadius.getValue() << " mm (--nothing-found error refuses instead)";
+          std::cerr << note.str() << std::endl;
+        }
+        else if (filter->GetNothingFoundAtClick())
         {
           // Documented exit status 3 (Documentation/Reliability.md): no mask, and no object elsewhere in its place.
           throw diva::application::ExitWithStatus(

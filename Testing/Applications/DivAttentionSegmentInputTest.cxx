@@ -5,6 +5,7 @@
 #include "divaCliTestSupport.h"
 #include "divaTinyModelFiles.h"
 #include "itkImageFileReader.h"
+#include "itkImageRegionConstIteratorWithIndex.h"
 #include "itkImageFileWriter.h"
 
 #include <gtest/gtest.h>
@@ -196,6 +197,65 @@ TEST_F(DivAttentionSegmentInputCli, AirIsRefusedOutsideTheBodyButNotInALungLesio
   }
 }
 
+// By default a click on which the networks find nothing gets its like-intensity region, and stderr says so: here a
+// soft-tissue volume of one value but one voxel, so the region is every voxel within --nothing-found-radius of the
+// click's voxel (counted here from the geometry). Bad values of the two options are refused.
+TEST_F(DivAttentionSegmentInputCli, NothingFoundWritesTheLikeIntensityRegionAndSaysSo)
+{
+  auto soft = Volume({ { 48, 48, 32 } }, 2.0, 40.0f);
+  soft->SetPixel({ { 0, 0, 0 } }, 45.0f);
+  Write(soft, root / "soft-default.nii.gz");
+  WriteConstantModels(root, "background", -10.0);
+  const std::string background = " --coarse-model " + (root / "background-coarse.pt").string() + " --refine-model " +
+                                 (root / "background-refine.pt").string();
+  for (const double radius : { 10.0, 30.0 })
+  {
+    const fs::path output = root / "out" / ("like-" + std::to_string(static_cast<int>(radius)) + ".nii.gz");
+    const fs::path probability = root / "out" / ("like-p-" + std::to_string(static_cast<int>(radius)) + ".nii.gz");
+    std::string    arguments = "--input " + (root / "soft-default.nii.gz").string() +
+                            " --click 24,24,16 --click-space index" + background + " --output " + output.string() +
+                            " --probability " + probability.string();
+    if (radius != 30.0)
+    {
+      arguments += " --nothing-found-radius " + std::to_string(radius);
+    }
+    const auto result = clitest::Run(DIVATTENTION_SEGMENT_EXE, arguments);
+    ASSERT_EQ(result.exitCode, 0) << result.output;
+    EXPECT_NE(result.output.find("DivAttentionSegment: warning: the networks found nothing at the click \"24,24,16\""),
+              std::string::npos)
+      << result.output;
+    EXPECT_NE(result.output.find("like-intensity region within " + std::to_string(static_cast<int>(radius)) + " mm"),
+              std::string::npos)
+      << result.output;
+    auto mask = itk::ImageFileReader<itk::Image<uint8_t, 3>>::New();
+    mask->SetFileName(output.string());
+    mask->Update();
+    size_t written = 0, expected = 0;
+    for (itk::ImageRegionConstIteratorWithIndex<itk::Image<uint8_t, 3>> it(
+           mask->GetOutput(), mask->GetOutput()->GetLargestPossibleRegion());
+         !it.IsAtEnd(); ++it)
+    {
+      written += it.Get() != 0 ? 1 : 0;
+      double squared = 0.0;
+      for (unsigned int a = 0; a < 3; ++a)
+      {
+        const double d = (it.GetIndex()[a] - (a == 2 ? 16 : 24)) * 2.0;
+        squared += d * d;
+      }
+      expected += squared <= radius * radius ? 1 : 0;
+    }
+    EXPECT_EQ(written, expected) << radius << " mm";
+    EXPECT_GT(written, 100U);
+    EXPECT_TRUE(fs::exists(probability));
+  }
+  ExpectRefused("--input " + (root / "soft-default.nii.gz").string() + " --click 24,24,16 --click-space index" +
+                  background + " --nothing-found maybe",
+                { "--nothing-found", "maybe", "like-intensity or error" });
+  ExpectRefused("--input " + (root / "soft-default.nii.gz").string() + " --click 24,24,16 --click-space index" +
+                  background + " --nothing-found-radius 0",
+                { "--nothing-found-radius", "> 0 mm" });
+}
+
 TEST_F(DivAttentionSegmentInputCli, AMaskThatMissesTheClickIsNothingFoundExitThree)
 {
   // The issue's case: 64^3 voxels all at 3000 HU gave 49 mL that missed the click, exit 0. A volume of one value
@@ -205,7 +265,8 @@ TEST_F(DivAttentionSegmentInputCli, AMaskThatMissesTheClickIsNothingFoundExitThr
                   BundledModels(),
                 { "bright.nii.gz", "every voxel holds the same value (3000)" });
   // Models that say "background" everywhere: the coarse mask is empty, the refinement on the crop around the click
-  // finds nothing either. "Nothing found at the click", exit status 3, no mask and no probability written.
+  // finds nothing either. With --nothing-found error: "nothing found at the click", exit status 3, no mask and no
+  // probability written (the default writes the click's like-intensity region: the next test).
   auto chest = Volume({ { 48, 48, 32 } }, 2.0, 40.0f);
   chest->SetPixel({ { 0, 0, 0 } }, 45.0f);
   Write(chest, root / "soft.nii.gz");
@@ -215,7 +276,8 @@ TEST_F(DivAttentionSegmentInputCli, AMaskThatMissesTheClickIsNothingFoundExitThr
   const fs::path output = root / "out" / "nothing-mask.nii.gz", probability = root / "out" / "nothing-p.nii.gz";
   const auto     result = clitest::Run(
         DIVATTENTION_SEGMENT_EXE, "--input " + (root / "soft.nii.gz").string() + " --click 24,24,16 --click-space index" +
-                                    background + " --output " + output.string() + " --probability " + probability.string());
+                                    background + " --nothing-found error --output " + output.string() + " --probability " +
+                                    probability.string());
   EXPECT_EQ(result.exitCode, 3) << result.output;
   EXPECT_NE(result.output.find("DivAttentionSegment: nothing found at the click \"24,24,16\" in \""), std::string::npos)
     << result.output;

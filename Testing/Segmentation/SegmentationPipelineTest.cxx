@@ -12,6 +12,7 @@
 #include "itkDivAttentionRuntime.h"
 #include "itkImageRegionConstIterator.h"
 #include "itkImageRegionIteratorWithIndex.h"
+#include "itkImageRegionConstIteratorWithIndex.h"
 #include "itkMetaDataObject.h"
 #include "itkStreamingImageFilter.h"
 
@@ -676,7 +677,11 @@ TEST(ClickGuidedSegmentation, TheMaskHoldsTheClickOrNothingWasFoundThere)
     {
       voxels += it.Get() != 0 ? 1 : 0;
     }
-    if (filter->GetNothingFoundAtClick())
+    std::string fallback;
+    ASSERT_TRUE(itk::ExposeMetaData(filter->GetOutput()->GetMetaDataDictionary(),
+                                    SegmentationFilterType::LikeIntensityFallbackKey, fallback));
+    EXPECT_EQ(fallback, filter->GetUsedLikeIntensityFallback() ? "true" : "false");
+    if (filter->GetNothingFoundAtClick() && !filter->GetUsedLikeIntensityFallback())
     {
       EXPECT_EQ(voxels, 0U) << "nothing found, yet a mask";
     }
@@ -695,8 +700,16 @@ TEST(ClickGuidedSegmentation, TheMaskHoldsTheClickOrNothingWasFoundThere)
   auto empty = MakeSegmentation(phantom->GetCT(), spleen);
   empty->SetCoarseModel(ConstantModel(-10.0, "coarse", 2, false));
   empty->SetRefineModel(ConstantModel(-10.0, "refine", 1, false));
+  empty->LikeIntensityWhenNothingFoundOff();
   empty->Update();
   EXPECT_TRUE(empty->GetNothingFoundAtClick());
+  EXPECT_FALSE(empty->GetUsedLikeIntensityFallback());
+  expectHoldsClickOrEmpty(empty, spleen);
+  // The default answers the same click with its like-intensity region (the next test), which holds the click.
+  empty->LikeIntensityWhenNothingFoundOn();
+  empty->Update();
+  EXPECT_TRUE(empty->GetNothingFoundAtClick());
+  EXPECT_TRUE(empty->GetUsedLikeIntensityFallback());
   expectHoldsClickOrEmpty(empty, spleen);
 
   // One value everywhere (3000 HU: the bundled models returned 49 mL that missed the click): an error, not a mask.
@@ -706,4 +719,97 @@ TEST(ClickGuidedSegmentation, TheMaskHoldsTheClickOrNothingWasFoundThere)
   bright->Allocate();
   bright->FillBuffer(3000);
   ExpectError([&] { MakeSegmentation(bright, spleen)->Update(); }, "every voxel holds the same value (3000)");
+}
+
+// Where the networks find nothing at a click (models that say "background" everywhere), the default answer is the
+// click's like-intensity region, as a session answers such a first click: connected, within NothingFoundRadius mm of
+// the click's voxel, every voxel within mean +- max(2.5 SD, 20 HU) of the click's 3 x 3 x 3 neighbourhood (computed here
+// from the CT, not by the library), and on the phantom's spleen (uniform tissue) mostly spleen. The probability
+// output thresholds to the same mask. Off: the empty mask. Documentation/Pipeline.md, "When the networks find nothing".
+TEST(ClickGuidedSegmentation, NothingFoundGivesTheClicksLikeIntensityRegion)
+{
+  const auto   phantom = StandardPhantom();
+  const auto & spleen = ObjectNamed(*phantom, "spleen");
+  const auto * ct = phantom->GetCT();
+  auto         run = [&](bool fallback, double radius)
+  {
+    auto filter = MakeSegmentation(ct, spleen.click);
+    filter->SetCoarseModel(ConstantModel(-10.0, "coarse", 2, false));
+    filter->SetRefineModel(ConstantModel(-10.0, "refine", 1, false));
+    filter->SetLikeIntensityWhenNothingFound(fallback);
+    filter->SetNothingFoundRadius(radius);
+    filter->Update();
+    EXPECT_TRUE(filter->GetNothingFoundAtClick());
+    return filter;
+  };
+  // The band, from the CT: the click voxel's 3 x 3 x 3 neighbourhood.
+  CTImageType::IndexType clickIndex;
+  ASSERT_TRUE(ct->TransformPhysicalPointToIndex(spleen.click, clickIndex));
+  double sum = 0.0, squares = 0.0;
+  int    n = 0;
+  for (int dz = -1; dz <= 1; ++dz)
+    for (int dy = -1; dy <= 1; ++dy)
+      for (int dx = -1; dx <= 1; ++dx)
+      {
+        CTImageType::IndexType at = clickIndex;
+        at[0] += dx;
+        at[1] += dy;
+        at[2] += dz;
+        const double value = ct->GetPixel(at);
+        sum += value;
+        squares += value * value;
+        ++n;
+      }
+  const double mean = sum / n, sd = std::sqrt(std::max(0.0, squares / n - mean * mean));
+  const double half = std::max(2.5 * sd, 20.0);
+
+  // The radius is measured between voxel centres (the click's voxel and each voxel's).
+  PointType clickCentre;
+  ct->TransformIndexToPhysicalPoint(clickIndex, clickCentre);
+  size_t previousVoxels = 0;
+  for (const double radius : { 8.0, 30.0 })
+  {
+    auto filter = run(true, radius);
+    EXPECT_TRUE(filter->GetUsedLikeIntensityFallback());
+    const auto * mask = filter->GetOutput();
+    ASSERT_NE(mask->GetPixel(clickIndex), 0) << "the region holds the click";
+    size_t voxels = 0, onSpleen = 0, outsideBand = 0, outsideRadius = 0, probabilityDisagrees = 0;
+    for (itk::ImageRegionConstIteratorWithIndex<MaskImageType> it(mask, mask->GetLargestPossibleRegion()); !it.IsAtEnd();
+         ++it)
+    {
+      const bool probable = filter->GetProbabilityImage()->GetPixel(it.GetIndex()) >= 0.5f;
+      probabilityDisagrees += probable != (it.Get() != 0) ? 1 : 0;
+      if (it.Get() == 0)
+      {
+        continue;
+      }
+      ++voxels;
+      PointType point;
+      mask->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+      outsideRadius += point.EuclideanDistanceTo(clickCentre) > radius + 1e-6 ? 1 : 0;
+      outsideBand += std::abs(ct->GetPixel(it.GetIndex()) - mean) > half ? 1 : 0;
+      onSpleen += phantom->GetLabels()->GetPixel(it.GetIndex()) == spleen.label ? 1 : 0;
+    }
+    EXPECT_EQ(outsideRadius, 0U) << radius;
+    EXPECT_EQ(outsideBand, 0U) << radius;
+    EXPECT_EQ(probabilityDisagrees, 0U) << radius;
+    EXPECT_GT(voxels, previousVoxels) << "a larger radius reaches farther";
+    EXPECT_GE(static_cast<double>(onSpleen) / voxels, 0.8) << radius << " mm: " << onSpleen << " of " << voxels;
+    // Connected (26-neighbourhood): every voxel is reached from the click through mask voxels.
+    EXPECT_EQ(itk::MaskCorrectionSupport::ConnectedVoxels(mask, { clickIndex }).size(), voxels);
+    previousVoxels = voxels;
+  }
+  auto off = run(false, 30.0);
+  EXPECT_FALSE(off->GetUsedLikeIntensityFallback());
+  size_t left = 0;
+  for (itk::ImageRegionConstIterator<MaskImageType> it(off->GetOutput(), off->GetOutput()->GetLargestPossibleRegion());
+       !it.IsAtEnd(); ++it)
+  {
+    left += it.Get() != 0 ? 1 : 0;
+  }
+  EXPECT_EQ(left, 0U);
+  // A radius that is not a positive number of mm is refused.
+  auto bad = MakeSegmentation(ct, spleen.click);
+  bad->SetNothingFoundRadius(0.0);
+  ExpectError([&] { bad->Update(); }, "NothingFoundRadius");
 }

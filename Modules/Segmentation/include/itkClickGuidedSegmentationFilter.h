@@ -45,10 +45,13 @@ namespace itk
  * If the coarse mask is empty, the crop is a cube of FallbackCropSize mm centred on the first click
  * (GetUsedFallbackCrop(), and the output's MetaDataDictionary key "DivAttention.FallbackCrop" is "true").
  *
- * The mask holds the first click (a voxel within ClickTolerance mm of it), or it is empty and GetNothingFoundAtClick()
- * is true (metadata key "DivAttention.NothingFoundAtClick"): when the final mask misses the click, or when no click
- * touched a coarse mask that is not empty (GetUsedAllCoarseComponents()), nothing was found at the click, and no object
- * elsewhere is returned.
+ * The mask holds the first click (a voxel within ClickTolerance mm of it), or the networks found nothing there and
+ * GetNothingFoundAtClick() is true (metadata key "DivAttention.NothingFoundAtClick"): when the final mask misses the
+ * click, or when no click touched a coarse mask that is not empty (GetUsedAllCoarseComponents()). No object elsewhere
+ * is returned in its place: the output is then the click's like-intensity region (MaskCorrectionSupport::
+ * LikeIntensityRegion() within NothingFoundRadius mm, as a session answers such a first click;
+ * GetUsedLikeIntensityFallback(), metadata key "DivAttention.LikeIntensityFallback"), or empty with
+ * LikeIntensityWhenNothingFound off. Documentation/Pipeline.md, "When the networks find nothing".
  * Bad input is an itk::ExceptionObject naming it (SegmentationInputCheck): a volume under 4 voxels along an axis, of
  * voxels coarser than 10 mm or of one value everywhere, a click on the air around the patient, a click outside the
  * image, a NaN or infinite voxel.
@@ -176,6 +179,18 @@ public:
    * session seeds the clicked component with the mask's voxel nearest to the click within it
    * (SegmentationInputCheck::NearestVoxelWithin). */
   itkGetConstMacro(UsedClickTolerance, double);
+  /** When the networks find nothing at the first click (GetNothingFoundAtClick()), return the click's like-intensity
+   * region (connected voxels within mean +- max(2.5 SD, 20 HU) of its 3 x 3 x 3 neighbourhood, within
+   * NothingFoundRadius mm) instead of an empty mask. Default on: a click inside the body always lies on some tissue
+   * the user pointed at, and a session answers such a first click the same way. Off: the empty mask (callers that
+   * want the networks' answer alone). A box without a click never falls back. */
+  itkSetMacro(LikeIntensityWhenNothingFound, bool);
+  itkGetConstMacro(LikeIntensityWhenNothingFound, bool);
+  itkBooleanMacro(LikeIntensityWhenNothingFound);
+  /** The like-intensity region's radius (mm) for LikeIntensityWhenNothingFound; default
+   * MaskCorrectionSupport::LikeIntensityNothingFoundRadius (30 mm). Must be positive. */
+  itkSetMacro(NothingFoundRadius, double);
+  itkGetConstMacro(NothingFoundRadius, double);
   /** Crop side (mm) around the click when the coarse mask is empty; default 64. */
   itkSetMacro(FallbackCropSize, double);
   itkGetConstMacro(FallbackCropSize, double);
@@ -248,6 +263,9 @@ public:
   /** After Update(): the mask missed the first click's voxel, or no click touched the coarse mask; the output is then
    * empty (see the class description). */
   itkGetConstMacro(NothingFoundAtClick, bool);
+  /** After Update(): nothing was found at the click and the output is its like-intensity region
+   * (LikeIntensityWhenNothingFound). */
+  itkGetConstMacro(UsedLikeIntensityFallback, bool);
   itkGetStringMacro(DeviceUsed);
   /** Windows the coarse stage ran. */
   itkGetConstMacro(NumberOfCoarseWindows, unsigned int);
@@ -275,6 +293,8 @@ public:
   static constexpr const char * FallbackCropKey = "DivAttention.FallbackCrop";
   /** Metadata key of the output that records GetNothingFoundAtClick() ("true"/"false"). */
   static constexpr const char * NothingFoundAtClickKey = "DivAttention.NothingFoundAtClick";
+  /** Metadata key of the output that records GetUsedLikeIntensityFallback() ("true"/"false"). */
+  static constexpr const char * LikeIntensityFallbackKey = "DivAttention.LikeIntensityFallback";
 
 protected:
   ClickGuidedSegmentationFilter();
@@ -299,8 +319,10 @@ protected:
   GenerateData() override;
 
 private:
+  /** The networks at the clicks (or the box); with `likeIntensityFallback`, a first click on which they find nothing
+   * gets its like-intensity region (LikeIntensityWhenNothingFound; the PreviousMask mode adds it as a session does). */
   void
-  RunPipeline();
+  RunPipeline(bool likeIntensityFallback);
   /** Negative clicks that carve (models without a negative click map) and the previous mask
    * (Documentation/Pipeline.md, "Corrections"). */
   void
@@ -330,6 +352,8 @@ private:
   bool          m_KeepClickedComponent{ true };
   double        m_RefinementBand{ 0.5 };
   double        m_FallbackCropSize{ 64.0 };
+  bool          m_LikeIntensityWhenNothingFound{ true };
+  double        m_NothingFoundRadius{ MaskCorrectionSupport::LikeIntensityNothingFoundRadius };
   double        m_ClickTolerance{ -1.0 };
   double        m_UsedClickTolerance{ 0.0 };
   double        m_CoarseMaximumExtent{ 400.0 };
@@ -365,6 +389,7 @@ private:
   bool                                        m_UsedFallbackCrop{ false };
   bool                                        m_UsedAllCoarseComponents{ false };
   bool                                        m_NothingFoundAtClick{ false };
+  bool                                        m_UsedLikeIntensityFallback{ false };
   std::string                                 m_DeviceUsed;
   unsigned int                                m_NumberOfCoarseWindows{ 0 };
 };

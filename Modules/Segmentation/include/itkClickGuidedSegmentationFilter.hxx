@@ -102,6 +102,10 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::VerifyPreconditions() 
   {
     itkDivAttentionInputError("Threshold", "must lie in (0, 1), got " << m_Threshold);
   }
+  if (!(m_NothingFoundRadius > 0.0) || !std::isfinite(m_NothingFoundRadius))
+  {
+    itkDivAttentionInputError("NothingFoundRadius", "must be a positive number of mm, got " << m_NothingFoundRadius);
+  }
   if (!m_CoarseModel && m_CoarseModelFile.empty())
   {
     itkDivAttentionInputError("coarse model", "no model given (neither a model file nor a loaded model)");
@@ -163,7 +167,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::ResolveModel(const Mod
 
 template<typename TInputImage, typename TOutputImage>
 void
-ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
+ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline(bool likeIntensityFallback)
 {
   // The mini-pipeline reads a shallow copy of the input, so that its requests never travel upstream.
   auto input = InputImageType::New();
@@ -489,9 +493,34 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline()
       (m_UsedAllCoarseComponents && !m_UsedFallbackCrop) ||
       !SegmentationInputCheck::ContainsClickWithin(m_Label.GetPointer(), m_Clicks.front(), tolerance);
   }
+  m_UsedLikeIntensityFallback = false;
   if (m_NothingFoundAtClick)
   {
     m_Label->FillBuffer(0);
+    if (likeIntensityFallback && !m_Clicks.empty())
+    {
+      // The networks found nothing, yet a click inside the body lies on the tissue the user means: its like-intensity
+      // region stands for the answer (as a session's first click), never an object elsewhere. The probability output
+      // follows the mask (1 inside, 0 outside), so thresholding it gives the same mask.
+      typename InputImageType::IndexType clickIndex;
+      input->TransformPhysicalPointToIndex(m_Clicks.front(), clickIndex);
+      const auto region = MaskCorrectionSupport::LikeIntensityRegion(
+        input.GetPointer(), m_Label.GetPointer(), clickIndex, m_NothingFoundRadius, MaskCorrectionSupport::LikeIntensityK,
+        MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
+      for (const auto offset : region)
+      {
+        m_Label->GetBufferPointer()[offset] = 1;
+      }
+      if (m_ProbabilityImage)
+      {
+        m_ProbabilityImage->FillBuffer(0.0f);
+        for (const auto offset : region)
+        {
+          m_ProbabilityImage->GetBufferPointer()[offset] = 1.0f;
+        }
+      }
+      m_UsedLikeIntensityFallback = !region.empty();
+    }
   }
 }
 
@@ -576,7 +605,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
   if (previous == nullptr && networkNegatives)
   {
     // The networks read the negative clicks: the plain pipeline.
-    this->RunPipeline();
+    this->RunPipeline(m_LikeIntensityWhenNothingFound);
     return;
   }
   using IndexType = MaskCorrectionSupport::IndexType;
@@ -621,7 +650,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
     m_NegativeClicks = networkNegatives ? negativeClicks : PointListType{};
     if (previous == nullptr)
     {
-      this->RunPipeline();
+      this->RunPipeline(m_LikeIntensityWhenNothingFound);
       mask = m_Label;
       for (size_t k = 0; k < clicks.size(); ++k)
       {
@@ -648,6 +677,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
                   mask->GetBufferPointer(), mask->GetBufferPointer() + count, [](auto value) { return value != 0; }));
       bool                    ran = false;
       bool                    checked = false;
+      bool                    firstObjectByLikeIntensity = false;
       FloatImageType::Pointer window;
       for (size_t k = 0; k < clicks.size(); ++k)
       {
@@ -660,8 +690,8 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
         if (objectVoxels == 0)
         {
           // As a session: the first object is the pipeline's component at the click (seeded as a session seeds it),
-          // whole.
-          this->RunPipeline();
+          // whole; its like-intensity region when the networks find nothing (below, as a session adds it).
+          this->RunPipeline(false);
           ran = true;
           checked = true;
           IndexType seed;
@@ -688,7 +718,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
           {
             // As a session: farther from the mask than stage 1's answer reaches, a new object: the whole pipeline's
             // component (seeded as a session seeds it) through the correction rule.
-            this->RunPipeline();
+            this->RunPipeline(false);
             ran = true;
             IndexType seed;
             added.clear();
@@ -706,7 +736,8 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
           // As a session: the click's like-intensity neighbourhood when the pipeline adds nothing.
           added = MaskCorrectionSupport::PositiveFallbackRegion(input, mask.GetPointer(), positives[k],
                                                                 MaskCorrectionSupport::LikeIntensityDefaultRadius,
-                                                                objectVoxels == 0);
+                                                                objectVoxels == 0, m_NothingFoundRadius);
+          firstObjectByLikeIntensity = firstObjectByLikeIntensity || (objectVoxels == 0 && !added.empty());
         }
         // As a session: the click's stand-in for the carves below.
         IndexType anchor;
@@ -736,6 +767,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
         m_NumberOfCoarseWindows = window ? 1 : 0;
       }
       m_NothingFoundAtClick = false;
+      m_UsedLikeIntensityFallback = firstObjectByLikeIntensity;
     }
   }
   catch (...)
@@ -787,7 +819,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::GenerateData()
     }
     else
     {
-      this->RunPipeline();
+      this->RunPipeline(m_LikeIntensityWhenNothingFound);
     }
     m_ResultInput = input;
     m_ResultTime = resultTime;
@@ -810,6 +842,8 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::GenerateData()
                                    std::string(m_UsedFallbackCrop ? "true" : "false"));
   EncapsulateMetaData<std::string>(output->GetMetaDataDictionary(), NothingFoundAtClickKey,
                                    std::string(m_NothingFoundAtClick ? "true" : "false"));
+  EncapsulateMetaData<std::string>(output->GetMetaDataDictionary(), LikeIntensityFallbackKey,
+                                   std::string(m_UsedLikeIntensityFallback ? "true" : "false"));
 }
 
 template<typename TInputImage, typename TOutputImage>
@@ -862,6 +896,9 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream
   os << indent << "UsedAllCoarseComponents: " << m_UsedAllCoarseComponents << std::endl;
   os << indent << "NothingFoundAtClick: " << m_NothingFoundAtClick << std::endl;
   os << indent << "ClickTolerance: " << m_ClickTolerance << std::endl;
+  os << indent << "LikeIntensityWhenNothingFound: " << m_LikeIntensityWhenNothingFound << std::endl;
+  os << indent << "NothingFoundRadius: " << m_NothingFoundRadius << std::endl;
+  os << indent << "UsedLikeIntensityFallback: " << m_UsedLikeIntensityFallback << std::endl;
   os << indent << "DeviceUsed: " << m_DeviceUsed << std::endl;
   os << indent << "NumberOfCoarseWindows: " << m_NumberOfCoarseWindows << std::endl;
 }

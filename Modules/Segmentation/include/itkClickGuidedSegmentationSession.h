@@ -28,8 +28,9 @@ namespace itk
  *   alone) and adds the result's component that holds the click (26-connected) to the mask (union); on a non-empty
  *   mask only the part of it connected to the click through voxels of like intensity and within twice the click's
  *   distance to the mask (MaskCorrectionSupport::PositiveCorrection()). When that adds nothing, the click's
- *   like-intensity neighbourhood joins instead (MaskCorrectionSupport::LikeIntensityRegion()), within the radius, or
- *   for a correction (a non-empty mask) within up to twice the click's distance to the mask
+ *   like-intensity neighbourhood joins instead (MaskCorrectionSupport::LikeIntensityRegion()): on an empty mask (the
+ *   networks find nothing at a first click) within the nothing-found radius (30 mm), for a correction (a non-empty
+ *   mask) within the like-intensity radius, or up to twice the click's distance to the mask
  *   (MaskCorrectionSupport::CorrectionLikeIntensityRadius()).
  * - A **positive click inside the mask** runs no network: it marks that part of the mask as wanted. It is a seed of
  *   the object side for every later negative click (below), so a negative click next to it cannot remove it.
@@ -135,13 +136,20 @@ public:
   GetPositiveClicks() const;
   PointListType
   GetNegativeClicks() const;
-  /** Radius (mm) of the like-intensity fallback of a positive click where the pipeline adds nothing; default 5
-   * (the composite filter's). A correction's grows with the click's distance to the mask, up to 3 x this radius
-   * (MaskCorrectionSupport::CorrectionLikeIntensityRadius()). Must be positive. */
+  /** Radius (mm) of the like-intensity fallback of a correction (a positive click outside a non-empty mask) where
+   * the pipeline adds nothing; default 5 (the composite filter's). It grows with the click's distance to the mask, up
+   * to 3 x this radius (MaskCorrectionSupport::CorrectionLikeIntensityRadius()). Must be positive. */
   void
   SetLikeIntensityRadius(double radius);
   double
   GetLikeIntensityRadius() const;
+  /** Radius (mm) of the like-intensity region that answers a positive click on an empty mask where the networks find
+   * nothing (the composite filter's NothingFoundRadius); default
+   * MaskCorrectionSupport::LikeIntensityNothingFoundRadius (30). Must be positive. */
+  void
+  SetNothingFoundRadius(double radius);
+  double
+  GetNothingFoundRadius() const;
   /** What the last click in force did (Documentation/Pipeline.md, "Corrections"): "pipeline" (a positive click's
    * pipeline component joined the mask), "like-intensity" (the pipeline added nothing; the click's like-intensity
    * neighbourhood joined), "anchor" (a positive click inside the mask), "network" (a negative click re-ran a pipeline
@@ -228,6 +236,7 @@ private:
   std::string                              m_Device{ "auto" };
   double                                   m_Threshold{ 0.5 };
   double                                   m_LikeIntensityRadius{ MaskCorrectionSupport::LikeIntensityDefaultRadius };
+  double m_NothingFoundRadius{ MaskCorrectionSupport::LikeIntensityNothingFoundRadius };
   std::vector<Step>                        m_History;
   std::map<std::vector<double>, OffsetListType>                   m_Cache;
   std::map<std::vector<double>, typename FloatImageType::Pointer> m_WindowCache;

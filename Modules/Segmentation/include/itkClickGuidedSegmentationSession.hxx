@@ -19,6 +19,8 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::ClickGuidedSegmentati
   // The session keeps only the mask: no float image of the CT's size, no attention map.
   m_Filter->ComputeProbabilityImageOff();
   m_Filter->ComputeAttentionMapOff();
+  // The session adds the like-intensity region itself when the pipeline finds nothing ("like-intensity" outcome).
+  m_Filter->LikeIntensityWhenNothingFoundOff();
 }
 
 template<typename TInputImage, typename TOutputImage>
@@ -350,8 +352,9 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddPositiveClick(cons
     {
       // The pipeline found nothing new at the click: its like-intensity neighbourhood instead (for a correction, within
       // a radius that grows with the click's distance to the mask).
-      step.added = MaskCorrectionSupport::PositiveFallbackRegion(m_Image.GetPointer(), m_Mask.GetPointer(), index,
-                                                                 m_LikeIntensityRadius, m_NumberOfObjectVoxels == 0);
+      step.added =
+        MaskCorrectionSupport::PositiveFallbackRegion(m_Image.GetPointer(), m_Mask.GetPointer(), index,
+                                                      m_LikeIntensityRadius, m_NumberOfObjectVoxels == 0, m_NothingFoundRadius);
       step.outcome = "like-intensity";
     }
   }
@@ -619,6 +622,26 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::GetLikeIntensityRadiu
 }
 
 template<typename TInputImage, typename TOutputImage>
+void
+ClickGuidedSegmentationSession<TInputImage, TOutputImage>::SetNothingFoundRadius(double radius)
+{
+  const std::lock_guard<std::mutex> lock(m_Mutex);
+  if (!(radius > 0.0) || !std::isfinite(radius))
+  {
+    itkDivAttentionInputError("NothingFoundRadius", "must be a positive number of mm, got " << radius);
+  }
+  m_NothingFoundRadius = radius;
+}
+
+template<typename TInputImage, typename TOutputImage>
+double
+ClickGuidedSegmentationSession<TInputImage, TOutputImage>::GetNothingFoundRadius() const
+{
+  const std::lock_guard<std::mutex> lock(m_Mutex);
+  return m_NothingFoundRadius;
+}
+
+template<typename TInputImage, typename TOutputImage>
 std::string
 ClickGuidedSegmentationSession<TInputImage, TOutputImage>::GetLastClickOutcome() const
 {
@@ -650,6 +673,7 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::PrintSelf(std::ostrea
   os << indent << "Device: " << m_Device << std::endl;
   os << indent << "Threshold: " << m_Threshold << std::endl;
   os << indent << "LikeIntensityRadius: " << m_LikeIntensityRadius << std::endl;
+  os << indent << "NothingFoundRadius: " << m_NothingFoundRadius << std::endl;
   os << indent << "Clicks: " << m_History.size() << std::endl;
   for (const auto & step : m_History)
   {

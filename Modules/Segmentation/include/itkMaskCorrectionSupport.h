@@ -68,6 +68,11 @@ public:
   static constexpr double LikeIntensityK = 2.5;
   static constexpr double LikeIntensityMinimumHalfWidth = 20.0;
   static constexpr double LikeIntensityDefaultRadius = 5.0;
+  /** The like-intensity radius (mm) of a first click on which the networks find nothing (an empty mask): the region
+   * then stands for the whole answer, not for a missed piece beside a mask, so it reaches as far as a typical organ's
+   * half-length (a kidney, the spleen) or a sarcoma's radius. Documentation/Pipeline.md, "When the networks find
+   * nothing". */
+  static constexpr double LikeIntensityNothingFoundRadius = 30.0;
   /** CorrectionLikeIntensityRadius(): a correction's like-intensity radius is at most this many times the radius (15 mm
    * by default), and grows only where the click's like-intensity band is at most this wide on each side (HU). */
   static constexpr double LikeIntensityCorrectionReach = 3.0;
@@ -545,18 +550,19 @@ public:
   }
 
   /** What a positive click adds where the pipeline adds nothing, in a session and in the composite filter's
-   * PreviousMask mode alike: LikeIntensityRegion() within `radius` on an empty mask (a first click), within
-   * CorrectionLikeIntensityRadius() on a non-empty one (a correction). `maskIsEmpty` is the caller's count, so no
-   * scan of the mask is needed. */
+   * PreviousMask mode alike: LikeIntensityRegion() within `nothingFoundRadius` on an empty mask (a first click: the
+   * region is the whole answer), within CorrectionLikeIntensityRadius() of `radius` on a non-empty one (a
+   * correction). `maskIsEmpty` is the caller's count, so no scan of the mask is needed. */
   template<typename TImage, typename TMask>
   static OffsetListType
   PositiveFallbackRegion(const TImage *    image,
                          const TMask *     mask,
                          const IndexType & click,
                          double            radius,
-                         bool              maskIsEmpty)
+                         bool              maskIsEmpty,
+                         double            nothingFoundRadius = LikeIntensityNothingFoundRadius)
   {
-    const double reach = maskIsEmpty ? radius : CorrectionLikeIntensityRadius(image, mask, click, radius);
+    const double reach = maskIsEmpty ? nothingFoundRadius : CorrectionLikeIntensityRadius(image, mask, click, radius);
     return LikeIntensityRegion(image, mask, click, reach, LikeIntensityK, LikeIntensityMinimumHalfWidth);
   }
 
