@@ -273,16 +273,16 @@ struct PipelineSettings
   std::string            coarseFile;
   std::string            stage1Name; ///< empty: no stage-1-only column
   bool stage1Clicked = true; ///< --stage1-mask clicked (the pipeline's click rule) or whole (every coarse object)
-  itk::LabelInstanceExtractor::Options              extraction;
-  itk::ClickSamplerEnums::Strategy                  strategy = itk::ClickSamplerEnums::Strategy::Uniform;
-  unsigned                                          clicks = 1;
-  uint64_t                                          seed = 0;
-  double                                            threshold = 0.5;
-  double                                            coarseMaximumExtent = 400.0;
-  double                                            refinementBand = 0.5; ///< coarse voxels; negative: no band
-  bool likeIntensityWhenNothingFound = true; ///< --nothing-found like-intensity (the default) or empty
-  std::string                                       masksDirectory;
-  torch::Device                                     device{ torch::kCPU };
+  itk::LabelInstanceExtractor::Options extraction;
+  itk::ClickSamplerEnums::Strategy     strategy = itk::ClickSamplerEnums::Strategy::Uniform;
+  unsigned                             clicks = 1;
+  uint64_t                             seed = 0;
+  double                               threshold = 0.5;
+  double                               coarseMaximumExtent = 400.0;
+  double                               refinementBand = 0.5; ///< coarse voxels; negative: no band
+  bool          likeIntensityWhenNothingFound = true;        ///< --nothing-found like-intensity (the default) or empty
+  std::string   masksDirectory;
+  torch::Device device{ torch::kCPU };
   std::vector<itk::SegmentationDatasetReader::Case> cases;
   std::string                                       regionGrowingName; ///< empty: no region-growing column
   std::string                                       structureName = "label";

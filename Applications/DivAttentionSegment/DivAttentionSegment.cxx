@@ -507,8 +507,8 @@ main(int argc, char ** argv)
         "--nothing-found-radius mm) and says so on stderr; error writes nothing and exits with status 3",
         false, "like-intensity", "like-intensity|error", cmd);
       TCLAP::ValueArg<double> nothingFoundRadius(
-        "", "nothing-found-radius", "Radius in mm of the like-intensity region of --nothing-found like-intensity", false,
-        itk::MaskCorrectionSupport::LikeIntensityNothingFoundRadius, "mm", cmd);
+        "", "nothing-found-radius", "Radius in mm of the like-intensity region of --nothing-found like-intensity",
+        false, itk::MaskCorrectionSupport::LikeIntensityNothingFoundRadius, "mm", cmd);
       TCLAP::ValueArg<std::string> warmUpMode(
         "", "warm-up",
         "auto (default): read on a CUDA device and for paper-size models; on the CPU with smaller models (the bundled "
@@ -1057,13 +1057,20 @@ main(int argc, char ** argv)
       {
         const auto totals = diva::application::RunBatch(
           cases, part, summaryPath,
-          [&](const diva::application::BatchCase & entry) -> size_t
+          [&](const diva::application::BatchCase & entry, std::string & note) -> size_t
           {
             try
             {
               CheckWritable("output", entry.output);
               const CaseResult result = segmentCase(entry.image, entry.clicks, entry.negativeClicks, {});
               writeMask(result.filter->GetOutput(), entry.image, entry.output);
+              if (result.filter->GetUsedLikeIntensityFallback())
+              {
+                std::ostringstream text;
+                text << "the networks found nothing at the click; the mask is its like-intensity region within "
+                     << nothingFoundRadius.getValue() << " mm";
+                note = text.str();
+              }
               return result.voxels;
             }
             catch (const itk::ExceptionObject & error)

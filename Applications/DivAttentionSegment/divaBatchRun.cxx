@@ -313,11 +313,11 @@ DefaultSummaryPath(const std::string & batchPath, const BatchShard & shard)
 }
 
 BatchTotals
-RunBatch(const std::vector<BatchCase> &                        cases,
-         const BatchShard &                                    shard,
-         const std::string &                                   summaryPath,
-         const std::function<std::size_t(const BatchCase &)> & segment,
-         std::ostream &                                        log)
+RunBatch(const std::vector<BatchCase> &                                            cases,
+         const BatchShard &                                                        shard,
+         const std::string &                                                       summaryPath,
+         const std::function<std::size_t(const BatchCase &, std::string & note)> & segment,
+         std::ostream &                                                            log)
 {
   std::vector<const BatchCase *> mine;
   for (const auto & entry : cases)
@@ -350,7 +350,7 @@ RunBatch(const std::vector<BatchCase> &                        cases,
       try
       {
         RemoveLeftoverTemporaries(entry->output);
-        voxels = segment(*entry);
+        voxels = segment(*entry, message);
         status = "done";
         ++totals.done;
       }
@@ -388,6 +388,10 @@ RunBatch(const std::vector<BatchCase> &                        cases,
     if (status == "done")
     {
       log << " in " << std::fixed << std::setprecision(2) << seconds << " s, " << voxels << " voxels";
+      if (!message.empty())
+      {
+        log << " (" << message << ")";
+      }
     }
     else if (status == "failed")
     {

@@ -60,16 +60,17 @@ struct BatchTotals
 
 /** Runs the cases of `shard` in file order. A case whose output exists is skipped (so a killed run resumes where it
  * stopped); before a case runs, the temporaries a killed earlier run left for its output are removed. `segment` does
- * one case: it writes the output atomically and returns the mask's voxel count, or throws; a case that throws is
+ * one case: it writes the output atomically and returns the mask's voxel count (and may set `note`, the message of a
+ * case done, e.g. that its mask is the like-intensity answer), or throws; a case that throws is
  * reported on `log` and the batch goes on. After each case `log` gets a progress line (case, status, time, and the
  * expected time to the end from the mean time of the cases run so far), and the summary CSV (case, status, seconds,
  * voxels, output, message; the cases of this run so far) is rewritten atomically at `summaryPath`. */
 BatchTotals
-RunBatch(const std::vector<BatchCase> &                        cases,
-         const BatchShard &                                    shard,
-         const std::string &                                   summaryPath,
-         const std::function<std::size_t(const BatchCase &)> & segment,
-         std::ostream &                                        log);
+RunBatch(const std::vector<BatchCase> &                                            cases,
+         const BatchShard &                                                        shard,
+         const std::string &                                                       summaryPath,
+         const std::function<std::size_t(const BatchCase &, std::string & note)> & segment,
+         std::ostream &                                                            log);
 
 /** \brief How a batch is spread over processes of this program on one machine (DivAttentionSegment --jobs).
  * \ingroup DivAttention */

@@ -5,13 +5,15 @@
 #include "divaCliTestSupport.h"
 #include "divaTinyModelFiles.h"
 #include "itkImageFileReader.h"
-#include "itkImageRegionConstIteratorWithIndex.h"
 #include "itkImageFileWriter.h"
+#include "itkImageRegionConstIteratorWithIndex.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 
 namespace fs = std::filesystem;
@@ -248,6 +250,21 @@ TEST_F(DivAttentionSegmentInputCli, NothingFoundWritesTheLikeIntensityRegionAndS
     EXPECT_GT(written, 100U);
     EXPECT_TRUE(fs::exists(probability));
   }
+  // In a batch, the summary's message of such a case says so (the case is done).
+  {
+    const fs::path batch = root / "like-batch.csv", summary = root / "like-batch.summary.csv";
+    std::ofstream(batch) << "image,clicks,negative_clicks,output\n"
+                         << (root / "soft-default.nii.gz").string() << ",\"24,24,16\",,out/like-batch.nii.gz\n";
+    const auto result = clitest::Run(DIVATTENTION_SEGMENT_EXE,
+                                     "--batch " + batch.string() + " --click-space index --threads 1" + background);
+    ASSERT_EQ(result.exitCode, 0) << result.output;
+    std::ifstream     stream(summary);
+    const std::string text((std::istreambuf_iterator<char>(stream)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find(",done,"), std::string::npos) << text;
+    EXPECT_NE(text.find("the networks found nothing at the click; the mask is its like-intensity region within 30 mm"),
+              std::string::npos)
+      << text;
+  }
   ExpectRefused("--input " + (root / "soft-default.nii.gz").string() + " --click 24,24,16 --click-space index" +
                   background + " --nothing-found maybe",
                 { "--nothing-found", "maybe", "like-intensity or error" });
@@ -274,10 +291,10 @@ TEST_F(DivAttentionSegmentInputCli, AMaskThatMissesTheClickIsNothingFoundExitThr
   const std::string background = " --coarse-model " + (root / "background-coarse.pt").string() + " --refine-model " +
                                  (root / "background-refine.pt").string();
   const fs::path output = root / "out" / "nothing-mask.nii.gz", probability = root / "out" / "nothing-p.nii.gz";
-  const auto     result = clitest::Run(
-        DIVATTENTION_SEGMENT_EXE, "--input " + (root / "soft.nii.gz").string() + " --click 24,24,16 --click-space index" +
-                                    background + " --nothing-found error --output " + output.string() + " --probability " +
-                                    probability.string());
+  const auto     result =
+    clitest::Run(DIVATTENTION_SEGMENT_EXE,
+                 "--input " + (root / "soft.nii.gz").string() + " --click 24,24,16 --click-space index" + background +
+                   " --nothing-found error --output " + output.string() + " --probability " + probability.string());
   EXPECT_EQ(result.exitCode, 3) << result.output;
   EXPECT_NE(result.output.find("DivAttentionSegment: nothing found at the click \"24,24,16\" in \""), std::string::npos)
     << result.output;

@@ -474,7 +474,9 @@ TEST(ClickGuidedSegmentationSession, NegativeClickInAThinRimRemovesAThinPiece)
 
 // A positive click where the pipeline finds nothing (the body wall, 4.5 mm inside the skin) adds the click's
 // like-intensity neighbourhood: voxels like the click's (body, not the air 4.5 mm away), connected to it, and none
-// farther than the radius from it; a smaller radius adds fewer. The outcome says which path was taken.
+// farther than the radius from it; a smaller radius adds fewer. On an empty mask (a first click) the radius is the
+// nothing-found radius (default 30 mm); the correction radius (SetLikeIntensityRadius) does not change it. The
+// outcome says which path was taken.
 TEST(ClickGuidedSegmentationSession, PositiveClickWhereThePipelineFindsNothingAddsItsNeighbourhood)
 {
   const auto * ct = Phantom().GetCT();
@@ -491,8 +493,11 @@ TEST(ClickGuidedSegmentationSession, PositiveClickWhereThePipelineFindsNothingAd
 
   auto session = NewSession();
   EXPECT_THROW(session->SetLikeIntensityRadius(0.0), itk::ExceptionObject);
+  EXPECT_THROW(session->SetNothingFoundRadius(0.0), itk::ExceptionObject);
   EXPECT_DOUBLE_EQ(session->GetLikeIntensityRadius(), 5.0);
-  session->SetLikeIntensityRadius(10.0);
+  EXPECT_DOUBLE_EQ(session->GetNothingFoundRadius(), 30.0);
+  session->SetNothingFoundRadius(10.0);
+  session->SetLikeIntensityRadius(2.0); // a correction's radius: not a first click's
   session->AddPositiveClick(click);
   EXPECT_EQ(session->GetNumberOfPipelineRuns(), 1u);
   EXPECT_EQ(session->GetLastClickOutcome(), "like-intensity");
@@ -520,7 +525,7 @@ TEST(ClickGuidedSegmentationSession, PositiveClickWhereThePipelineFindsNothingAd
   ASSERT_TRUE(session->Undo());
   EXPECT_EQ(Count(Voxels(session->GetMask())), 0u);
   EXPECT_EQ(session->GetLastClickOutcome(), "");
-  session->SetLikeIntensityRadius(5.0);
+  session->SetNothingFoundRadius(5.0);
   session->AddPositiveClick(click);
   EXPECT_EQ(session->GetNumberOfPipelineRuns(), 1u) << "the pipeline's result comes from the cache";
   EXPECT_GT(Count(Voxels(session->GetMask())), 0u);

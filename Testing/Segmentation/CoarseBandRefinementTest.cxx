@@ -265,6 +265,7 @@ TEST(ClickGuidedSegmentation, RefinementCannotLowerAGoodCoarseMask)
       filter->SetRefineModel(ConstantRefinement(logit));
       filter->SetClicks({ spleen.click });
       filter->SetDevice(diva::testing::TestDeviceName());
+      filter->LikeIntensityWhenNothingFoundOff(); // the networks' mask alone: what the band guards
       if (!withBand)
       {
         filter->SetRefinementBand(-1.0);

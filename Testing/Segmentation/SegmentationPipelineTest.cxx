@@ -11,8 +11,8 @@
 #include "itkDivAttentionRefineFilter.h"
 #include "itkDivAttentionRuntime.h"
 #include "itkImageRegionConstIterator.h"
-#include "itkImageRegionIteratorWithIndex.h"
 #include "itkImageRegionConstIteratorWithIndex.h"
+#include "itkImageRegionIteratorWithIndex.h"
 #include "itkMetaDataObject.h"
 #include "itkStreamingImageFilter.h"
 
@@ -723,8 +723,8 @@ TEST(ClickGuidedSegmentation, TheMaskHoldsTheClickOrNothingWasFoundThere)
 
 // Where the networks find nothing at a click (models that say "background" everywhere), the default answer is the
 // click's like-intensity region, as a session answers such a first click: connected, within NothingFoundRadius mm of
-// the click's voxel, every voxel within mean +- max(2.5 SD, 20 HU) of the click's 3 x 3 x 3 neighbourhood (computed here
-// from the CT, not by the library), and on the phantom's spleen (uniform tissue) mostly spleen. The probability
+// the click's voxel, every voxel within mean +- max(2.5 SD, 20 HU) of the click's 3 x 3 x 3 neighbourhood (computed
+// here from the CT, not by the library), and on the phantom's spleen (uniform tissue) mostly spleen. The probability
 // output thresholds to the same mask. Off: the empty mask. Documentation/Pipeline.md, "When the networks find nothing".
 TEST(ClickGuidedSegmentation, NothingFoundGivesTheClicksLikeIntensityRegion)
 {
@@ -774,8 +774,8 @@ TEST(ClickGuidedSegmentation, NothingFoundGivesTheClicksLikeIntensityRegion)
     const auto * mask = filter->GetOutput();
     ASSERT_NE(mask->GetPixel(clickIndex), 0) << "the region holds the click";
     size_t voxels = 0, onSpleen = 0, outsideBand = 0, outsideRadius = 0, probabilityDisagrees = 0;
-    for (itk::ImageRegionConstIteratorWithIndex<MaskImageType> it(mask, mask->GetLargestPossibleRegion()); !it.IsAtEnd();
-         ++it)
+    for (itk::ImageRegionConstIteratorWithIndex<MaskImageType> it(mask, mask->GetLargestPossibleRegion());
+         !it.IsAtEnd(); ++it)
     {
       const bool probable = filter->GetProbabilityImage()->GetPixel(it.GetIndex()) >= 0.5f;
       probabilityDisagrees += probable != (it.Get() != 0) ? 1 : 0;

@@ -505,8 +505,8 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline(bool likeI
       typename InputImageType::IndexType clickIndex;
       input->TransformPhysicalPointToIndex(m_Clicks.front(), clickIndex);
       const auto region = MaskCorrectionSupport::LikeIntensityRegion(
-        input.GetPointer(), m_Label.GetPointer(), clickIndex, m_NothingFoundRadius, MaskCorrectionSupport::LikeIntensityK,
-        MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
+        input.GetPointer(), m_Label.GetPointer(), clickIndex, m_NothingFoundRadius,
+        MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
       for (const auto offset : region)
       {
         m_Label->GetBufferPointer()[offset] = 1;

@@ -236,8 +236,8 @@ private:
   std::string                              m_Device{ "auto" };
   double                                   m_Threshold{ 0.5 };
   double                                   m_LikeIntensityRadius{ MaskCorrectionSupport::LikeIntensityDefaultRadius };
-  double m_NothingFoundRadius{ MaskCorrectionSupport::LikeIntensityNothingFoundRadius };
-  std::vector<Step>                        m_History;
+  double            m_NothingFoundRadius{ MaskCorrectionSupport::LikeIntensityNothingFoundRadius };
+  std::vector<Step> m_History;
   std::map<std::vector<double>, OffsetListType>                   m_Cache;
   std::map<std::vector<double>, typename FloatImageType::Pointer> m_WindowCache;
   SizeValueType                                                   m_NumberOfObjectVoxels{ 0 };

@@ -352,9 +352,9 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddPositiveClick(cons
     {
       // The pipeline found nothing new at the click: its like-intensity neighbourhood instead (for a correction, within
       // a radius that grows with the click's distance to the mask).
-      step.added =
-        MaskCorrectionSupport::PositiveFallbackRegion(m_Image.GetPointer(), m_Mask.GetPointer(), index,
-                                                      m_LikeIntensityRadius, m_NumberOfObjectVoxels == 0, m_NothingFoundRadius);
+      step.added = MaskCorrectionSupport::PositiveFallbackRegion(m_Image.GetPointer(), m_Mask.GetPointer(), index,
+                                                                 m_LikeIntensityRadius, m_NumberOfObjectVoxels == 0,
+                                                                 m_NothingFoundRadius);
       step.outcome = "like-intensity";
     }
   }
