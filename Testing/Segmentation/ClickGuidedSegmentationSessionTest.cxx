@@ -532,6 +532,88 @@ TEST(ClickGuidedSegmentationSession, PositiveClickWhereThePipelineFindsNothingAd
   EXPECT_LT(Count(Voxels(session->GetMask())), Count(added)) << "a smaller radius adds fewer";
 }
 
+// A first click where the networks find nothing (the body wall, as above) gets its 30 mm like-intensity region; a
+// negative click inside that region 15 mm from the click then removes every voxel of it at least that far from the
+// click (MaskCorrectionSupport::LikeIntensityRadialCut) and keeps the nearer ones the carve leaves; Undo restores the
+// region, and the composite filter given the same two clicks returns the same mask.
+TEST(ClickGuidedSegmentationSession, NegativeClickCutsAFirstLikeIntensityAnswerRadially)
+{
+  const auto * ct = Phantom().GetCT();
+  auto         index = ct->TransformPhysicalPointToIndex(Organ("spleen").click);
+  while (ct->GetLargestPossibleRegion().IsInside(index) && ct->GetPixel(index) > -500)
+  {
+    ++index[0];
+  }
+  index[0] -= 4;
+  PointType click;
+  ct->TransformIndexToPhysicalPoint(index, click);
+  auto session = NewSession();
+  session->AddPositiveClick(click);
+  ASSERT_EQ(session->GetLastClickOutcome(), "like-intensity") << "the test needs a click where nothing is found";
+  const auto answer = Voxels(session->GetMask());
+  // The negative click: the answer's voxel whose distance to the click is nearest to 15 mm.
+  CTImageType::IndexType negativeIndex = index;
+  double                 best = std::numeric_limits<double>::infinity(), reach = 0.0;
+  size_t                 i = 0;
+  for (itk::ImageRegionConstIteratorWithIndex<CTImageType> it(ct, ct->GetLargestPossibleRegion()); !it.IsAtEnd();
+       ++it, ++i)
+  {
+    if (answer[i] == 0)
+    {
+      continue;
+    }
+    PointType point;
+    ct->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+    const double distance = point.EuclideanDistanceTo(click);
+    if (std::abs(distance - 15.0) < best)
+    {
+      best = std::abs(distance - 15.0);
+      negativeIndex = it.GetIndex();
+    }
+  }
+  ASSERT_LT(best, 1.0) << "the answer must reach 15 mm for the test to mean anything";
+  PointType negative, clickCentre;
+  ct->TransformIndexToPhysicalPoint(negativeIndex, negative);
+  ct->TransformIndexToPhysicalPoint(index, clickCentre);
+  reach = negative.EuclideanDistanceTo(clickCentre);
+  session->AddNegativeClick(negative);
+  const auto after = Voxels(session->GetMask());
+  size_t     farLeft = 0, nearKept = 0, nearInAnswer = 0;
+  i = 0;
+  for (itk::ImageRegionConstIteratorWithIndex<CTImageType> it(ct, ct->GetLargestPossibleRegion()); !it.IsAtEnd();
+       ++it, ++i)
+  {
+    if (answer[i] == 0)
+    {
+      continue;
+    }
+    PointType point;
+    ct->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+    const double distance = point.EuclideanDistanceTo(clickCentre);
+    farLeft += distance >= reach - 1e-6 && after[i] != 0;
+    nearInAnswer += distance < 0.5 * reach;
+    nearKept += distance < 0.5 * reach && after[i] != 0;
+  }
+  std::cout << "radial cut: " << Count(answer) << " -> " << Count(after) << " voxels; within " << 0.5 * reach
+            << " mm of the click " << nearKept << " of " << nearInAnswer << " kept" << std::endl;
+  EXPECT_EQ(farLeft, 0u) << "nothing of the answer as far from the click as the negative click stays";
+  EXPECT_GE(nearKept, nearInAnswer * 9 / 10) << "the answer near the click stays";
+  ASSERT_TRUE(session->Undo());
+  EXPECT_EQ(Voxels(session->GetMask()), answer) << "Undo restores the answer";
+  session->AddNegativeClick(negative);
+
+  auto filter = FilterType::New();
+  filter->SetInput(Phantom().GetCT());
+  filter->SetCoarseModelFile((ModelDirectory / "coarse-munet-small.pt").string());
+  filter->SetRefineModelFile((ModelDirectory / "refine-unetr-small-divattention.pt").string());
+  filter->SetDevice(diva::testing::TestDeviceName());
+  filter->SetClicks({ click });
+  filter->SetNegativeClicks({ negative });
+  filter->Update();
+  EXPECT_TRUE(filter->GetUsedLikeIntensityFallback());
+  EXPECT_EQ(Voxels(filter->GetOutput()), Voxels(session->GetMask())) << "the filter gives what the session gives";
+}
+
 // A correction click where the pipeline finds nothing (the body wall, as above) 6 mm from a non-empty mask (one voxel
 // deeper in the body): its like-intensity neighbourhood reaches 2 x 6 mm instead of the 5 mm radius
 // (MaskCorrectionSupport::CorrectionLikeIntensityRadius), and the composite filter with that previous mask adds the

@@ -2,6 +2,7 @@
 // what a positive correction click keeps of the pipeline's component at it. Each case is one where adding the whole
 // component (the rule before PositiveCorrection) lowers the Dice against the object the click was in.
 #include "itkImage.h"
+#include "itkImageRegionConstIteratorWithIndex.h"
 #include "itkImageRegionIteratorWithIndex.h"
 #include "itkMaskCorrectionSupport.h"
 
@@ -266,4 +267,60 @@ TEST(MaskCorrectionRules, CorrectionLikeIntensityRadiusGrowsWithTheClicksDistanc
   const double after = DiceAfter(mask, added, tube), afterSmall = DiceAfter(mask, small, tube);
   std::cout << "Dice " << before << " -> " << after << " (5 mm: " << afterSmall << ")" << std::endl;
   EXPECT_GT(after, afterSmall + 0.05);
+}
+
+// A negative click inside a first click's like-intensity answer removes every voxel of it at least as far from the
+// answer's seed as the negative click (physical distance: the z spacing is 3 mm here), keeps the nearer ones, and
+// nothing of the mask outside the answer; nothing when a positive click's voxel lies in what would go, or when the
+// negative click is the seed itself.
+TEST(MaskCorrectionRules, LikeIntensityRadialCutRemovesTheAnswerFromTheNegativeClicksDistanceOn)
+{
+  const auto      spacing = Spacing(1.0, 1.0, 3.0);
+  auto            mask = Make<MaskType>({ { 41, 41, 15 } }, spacing);
+  const IndexType seed{ { 20, 20, 7 } };
+  auto            distance = [&](const IndexType & a, const IndexType & b)
+  {
+    double squared = 0.0;
+    for (unsigned int d = 0; d < 3; ++d)
+    {
+      const double step = (a[d] - b[d]) * spacing[d];
+      squared += step * step;
+    }
+    return std::sqrt(squared);
+  };
+  // The answer: a ball of 15 mm around the seed; beside it, another object of the mask (x >= 38) the cut leaves alone.
+  const Predicate inAnswer = [&](const IndexType & at) { return distance(at, seed) <= 15.0 && at[0] < 38; };
+  const Predicate other = [](const IndexType & at) { return at[0] >= 38; };
+  Paint(mask.GetPointer(), inAnswer, 1);
+  Paint(mask.GetPointer(), other, 1);
+  const auto      answer = Component(mask.GetPointer(), inAnswer);
+  const IndexType negative{ { 20, 20, 10 } }; // 9 mm from the seed along z (3 slices)
+  const auto      removed =
+    itk::MaskCorrectionSupport::LikeIntensityRadialCut(mask.GetPointer(), answer, seed, negative, { seed });
+  std::vector<bool> gone(mask->GetBufferedRegion().GetNumberOfPixels(), false);
+  for (const auto offset : removed)
+  {
+    gone[offset] = true;
+  }
+  size_t wrong = 0, kept = 0;
+  for (itk::ImageRegionConstIteratorWithIndex<MaskType> it(mask, mask->GetLargestPossibleRegion()); !it.IsAtEnd(); ++it)
+  {
+    const bool shouldGo = inAnswer(it.GetIndex()) && distance(it.GetIndex(), seed) >= 9.0 - 1e-9;
+    wrong += shouldGo != gone[mask->ComputeOffset(it.GetIndex())] ? 1 : 0;
+    kept += inAnswer(it.GetIndex()) && !shouldGo ? 1 : 0;
+  }
+  EXPECT_EQ(wrong, 0u);
+  EXPECT_GT(kept, 100u);
+  EXPECT_GT(removed.size(), kept) << "most of a 15 mm ball lies beyond 9 mm";
+  // A positive click's voxel 12 mm out along x: the user said it is object, so nothing goes.
+  const IndexType positive{ { 32, 20, 7 } };
+  EXPECT_TRUE(
+    itk::MaskCorrectionSupport::LikeIntensityRadialCut(mask.GetPointer(), answer, seed, negative, { seed, positive })
+      .empty());
+  // A positive click outside the answer (on the other object) does not stop the cut.
+  EXPECT_EQ(itk::MaskCorrectionSupport::LikeIntensityRadialCut(mask.GetPointer(), answer, seed, negative,
+                                                               { seed, IndexType{ { 39, 20, 7 } } })
+              .size(),
+            removed.size());
+  EXPECT_TRUE(itk::MaskCorrectionSupport::LikeIntensityRadialCut(mask.GetPointer(), answer, seed, seed, {}).empty());
 }

@@ -641,6 +641,9 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
   // Each positive click's voxel on the object side for the carves (PositiveAnchor): its own unless a correction below
   // seeded its component within the click tolerance.
   std::vector<IndexType> anchors = positives;
+  // First clicks' like-intensity answers (the networks found nothing) and their seeds: negative clicks also cut them
+  // radially, as in a session (MaskCorrectionSupport::LikeIntensityRadialCut()).
+  std::vector<std::pair<MaskCorrectionSupport::OffsetListType, IndexType>> likeIntensityAnswers;
   // The positive clicks: together through the pipeline (no previous mask), or each outside the previous mask alone.
   const PointListType               clicks = m_Clicks;
   const PointListType               negativeClicks = m_NegativeClicks;
@@ -652,6 +655,20 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
     {
       this->RunPipeline(m_LikeIntensityWhenNothingFound);
       mask = m_Label;
+      if (m_UsedLikeIntensityFallback)
+      {
+        // The mask is the first click's like-intensity region, whole.
+        const auto                            count = mask->GetBufferedRegion().GetNumberOfPixels();
+        MaskCorrectionSupport::OffsetListType region;
+        for (SizeValueType offset = 0; offset < count; ++offset)
+        {
+          if (mask->GetBufferPointer()[offset] != 0)
+          {
+            region.push_back(offset);
+          }
+        }
+        likeIntensityAnswers.emplace_back(std::move(region), positives.front());
+      }
       for (size_t k = 0; k < clicks.size(); ++k)
       {
         // A click whose voxel the mask leaves out, found within the click tolerance: the voxel found stands for it.
@@ -737,7 +754,11 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
           added = MaskCorrectionSupport::PositiveFallbackRegion(input, mask.GetPointer(), positives[k],
                                                                 MaskCorrectionSupport::LikeIntensityDefaultRadius,
                                                                 objectVoxels == 0, m_NothingFoundRadius);
-          firstObjectByLikeIntensity = firstObjectByLikeIntensity || (objectVoxels == 0 && !added.empty());
+          if (objectVoxels == 0 && !added.empty())
+          {
+            firstObjectByLikeIntensity = true;
+            likeIntensityAnswers.emplace_back(added, positives[k]);
+          }
         }
         // As a session: the click's stand-in for the carves below.
         IndexType anchor;
@@ -792,7 +813,13 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
           keep.push_back(anchor);
         }
       }
-      for (const auto offset : MaskCorrectionSupport::LocalGeodesicCarve(mask.GetPointer(), negative, keep))
+      auto removed = MaskCorrectionSupport::LocalGeodesicCarve(mask.GetPointer(), negative, keep);
+      for (const auto & [region, seed] : likeIntensityAnswers)
+      {
+        MaskCorrectionSupport::MergeOffsets(
+          removed, MaskCorrectionSupport::LikeIntensityRadialCut(mask.GetPointer(), region, seed, negative, keep));
+      }
+      for (const auto offset : removed)
       {
         mask->GetBufferPointer()[offset] = 0;
       }

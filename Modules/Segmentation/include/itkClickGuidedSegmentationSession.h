@@ -39,6 +39,9 @@ namespace itk
  *   positive click, measured geodesically inside the mask (shortest paths through the mask's voxels at physical
  *   spacing: MaskCorrectionSupport::GeodesicCarve), is removed, the cut moved to the narrowing where a false positive
  *   joins the object when there is one; a connected part of the mask that holds no positive click is removed whole.
+ *   When the first click's answer is its like-intensity region (the networks found nothing), the negative click also
+ *   removes every voxel of that region at least as far from the first click as itself
+ *   (MaskCorrectionSupport::LikeIntensityRadialCut()).
  *   With a coarse model that reads a negative click map (a third input channel), the networks decide instead: the
  *   pipeline is run again at the positive clicks of the mask's part under the negative click, with every negative
  *   click so far, and its result replaces that part (the part is carved as above when none of its positive clicks ran
@@ -195,6 +198,9 @@ private:
     OffsetListType added;
     OffsetListType removed;
     const char *   outcome = "";
+    /** A first click's like-intensity answer (the networks found nothing on an empty mask): a later negative click
+     * also cuts it radially (MaskCorrectionSupport::LikeIntensityRadialCut()). */
+    bool firstLikeIntensity = false;
   };
 
   void

@@ -356,6 +356,7 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddPositiveClick(cons
                                                                  m_LikeIntensityRadius, m_NumberOfObjectVoxels == 0,
                                                                  m_NothingFoundRadius);
       step.outcome = "like-intensity";
+      step.firstLikeIntensity = m_NumberOfObjectVoxels == 0;
     }
   }
   else
@@ -450,6 +451,18 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddNegativeClick(cons
     if (!decided)
     {
       step.removed = MaskCorrectionSupport::LocalGeodesicCarve(m_Mask.GetPointer(), index, positives);
+      // A first click's like-intensity answer was bounded only by a radius: the click also says where it stops.
+      for (const auto & earlier : m_History)
+      {
+        if (earlier.positive && earlier.firstLikeIntensity)
+        {
+          IndexType seed;
+          m_Image->TransformPhysicalPointToIndex(earlier.click, seed);
+          MaskCorrectionSupport::MergeOffsets(
+            step.removed,
+            MaskCorrectionSupport::LikeIntensityRadialCut(m_Mask.GetPointer(), earlier.added, seed, index, positives));
+        }
+      }
       step.outcome = "carve";
     }
   }

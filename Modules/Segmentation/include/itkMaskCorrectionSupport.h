@@ -42,6 +42,8 @@ namespace itk
  *   both keep the positive side (the positive clicks are settled first).
  * - LocalGeodesicCarve(): GeodesicCarve() for one negative click, bounded to a ball that scales with the click's
  *   depth in the mask (DepthInMask()) and to voxels no deeper than the click: what sessions and the filter remove.
+ * - LikeIntensityRadialCut(): what a negative click also removes of a first click's like-intensity answer (the
+ *   networks found nothing): its voxels at least as far from its click as the negative click.
  * - PositiveCorrection(): what a positive click outside a non-empty mask keeps of the pipeline's component at it: the
  *   part connected to the click through like-intensity voxels, within twice the click's distance to the mask
  *   (DistanceToMask()); on an empty mask, all of it.
@@ -381,6 +383,78 @@ public:
     }
     return NearestVoxelDistance(grid, index, limit,
                                 [&](const IndexType & at) { return !grid.Contains(at) || data[grid.Offset(at)] == 0; });
+  }
+
+  /** `into` with the offsets of `more` it does not hold yet appended (each offset once). */
+  static void
+  MergeOffsets(OffsetListType & into, const OffsetListType & more)
+  {
+    if (more.empty())
+    {
+      return;
+    }
+    OffsetListType sorted = into;
+    std::sort(sorted.begin(), sorted.end());
+    for (const auto offset : more)
+    {
+      if (!std::binary_search(sorted.begin(), sorted.end(), offset))
+      {
+        into.push_back(offset);
+      }
+    }
+  }
+
+  /** What a negative click removes of a first click's like-intensity answer (`region`: the offsets
+   * LikeIntensityRegion() gave around `seed` within the nothing-found radius, where the networks found nothing): the
+   * voxels of `region` still object in `mask` that lie at least as far from `seed` as `negative` does (physical
+   * distance between voxel centres). That region was bounded only by a radius; a negative click inside it says the
+   * object stops nearer than the radius, so everything of it that far out goes (a 30 mm region that spilled from a rib
+   * into the muscle around it, or from a vessel into tissue of its HU). Nothing when `negative` is `seed`, or when a
+   * positive click's voxel
+   * (`positives`) lies in what would go: the user said that voxel is object. */
+  template<typename TMask>
+  static OffsetListType
+  LikeIntensityRadialCut(const TMask *                  mask,
+                         const OffsetListType &         region,
+                         const IndexType &              seed,
+                         const IndexType &              negative,
+                         const std::vector<IndexType> & positives)
+  {
+    OffsetListType removed;
+    const Grid     grid(mask);
+    const auto     squaredDistance = [&](const IndexType & a, const IndexType & b)
+    {
+      double squared = 0.0;
+      for (unsigned int d = 0; d < 3; ++d)
+      {
+        const double step = (a[d] - b[d]) * grid.spacing[d];
+        squared += step * step;
+      }
+      return squared;
+    };
+    const double reach = squaredDistance(seed, negative);
+    if (!(reach > 0.0))
+    {
+      return removed;
+    }
+    const auto * data = mask->GetBufferPointer();
+    for (const auto offset : region)
+    {
+      if (data[offset] != 0 && squaredDistance(grid.IndexOf(offset), seed) >= reach)
+      {
+        removed.push_back(offset);
+      }
+    }
+    for (const auto & positive : positives)
+    {
+      if (grid.Contains(positive) && data[grid.Offset(positive)] != 0 && squaredDistance(positive, seed) >= reach &&
+          std::find(region.begin(), region.end(), grid.Offset(positive)) != region.end())
+      {
+        removed.clear();
+        break;
+      }
+    }
+    return removed;
   }
 
   /** GeodesicCarve() for one negative click, bounded locally: of its voxels only those within
