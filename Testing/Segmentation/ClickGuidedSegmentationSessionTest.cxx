@@ -679,6 +679,112 @@ TEST(ClickGuidedSegmentationSession, CorrectionWhereThePipelineFindsNothingReach
   EXPECT_EQ(Voxels(filter->GetOutput()), Voxels(session->GetMask())) << "the filter adds what the session adds";
 }
 
+// A correction click where the pipeline finds nothing (the body wall, as above) farther from a non-empty mask than a
+// correction's reach (one voxel 18 mm deeper: beyond 1.5 x 5 mm) is a new object, answered as a first click is: its
+// like-intensity region within the nothing-found radius (voxels beyond 12 mm, none beyond it), which a later negative
+// click inside it cuts radially; the composite filter with that previous mask adds the same voxels.
+TEST(ClickGuidedSegmentationSession, CorrectionFarFromTheMaskWhereThePipelineFindsNothingIsAnsweredAsAFirstClick)
+{
+  const auto * ct = Phantom().GetCT();
+  auto         index = ct->TransformPhysicalPointToIndex(Organ("spleen").click);
+  while (ct->GetLargestPossibleRegion().IsInside(index) && ct->GetPixel(index) > -500)
+  {
+    ++index[0];
+  }
+  index[0] -= 4;
+  PointType click;
+  ct->TransformIndexToPhysicalPoint(index, click);
+  auto previous = MaskImageType::New();
+  previous->CopyInformation(ct);
+  previous->SetRegions(ct->GetLargestPossibleRegion());
+  previous->Allocate(true);
+  auto seed = index;
+  seed[0] -= 12; // 12 x 1.5 = 18 mm deeper
+  previous->SetPixel(seed, 1);
+  bool far = false;
+  itk::MaskCorrectionSupport::CorrectionLikeIntensityRadius(
+    ct, previous.GetPointer(), index, itk::MaskCorrectionSupport::LikeIntensityDefaultRadius,
+    itk::MaskCorrectionSupport::LikeIntensityK, itk::MaskCorrectionSupport::LikeIntensityMinimumHalfWidth,
+    itk::MaskCorrectionSupport::LikeIntensityCorrectionMaximumHalfWidth,
+    itk::MaskCorrectionSupport::LikeIntensityCorrectionReach, &far);
+  ASSERT_TRUE(far) << "the click must be far from the mask, its band narrow, for the test to mean anything";
+
+  auto session = NewSession();
+  session->SetNothingFoundRadius(20.0);
+  session->SetPreviousMask(previous);
+  session->AddPositiveClick(click);
+  ASSERT_EQ(session->GetLastClickOutcome(), "like-intensity") << "the test needs a click where nothing is found";
+  const auto added = Minus(Voxels(session->GetMask()), Voxels(previous));
+  size_t     beyondCorrection = 0, beyond = 0;
+  size_t     i = 0;
+  for (itk::ImageRegionConstIteratorWithIndex<CTImageType> it(ct, ct->GetLargestPossibleRegion()); !it.IsAtEnd();
+       ++it, ++i)
+  {
+    if (added[i] == 0)
+    {
+      continue;
+    }
+    PointType point;
+    ct->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+    beyondCorrection += point.EuclideanDistanceTo(click) > 12.0 + 1e-6;
+    beyond += point.EuclideanDistanceTo(click) > 20.0 + 1e-6;
+  }
+  std::cout << "far correction like-intensity: " << Count(added) << " voxels added, " << beyondCorrection
+            << " of them beyond 12 mm" << std::endl;
+  EXPECT_GT(beyondCorrection, 20u) << "a new object's answer reaches past a correction's largest radius";
+  EXPECT_EQ(beyond, 0u) << "nothing beyond the nothing-found radius";
+
+  auto filter = FilterType::New();
+  filter->SetInput(Phantom().GetCT());
+  filter->SetCoarseModelFile((ModelDirectory / "coarse-munet-small.pt").string());
+  filter->SetRefineModelFile((ModelDirectory / "refine-unetr-small-divattention.pt").string());
+  filter->SetDevice(diva::testing::TestDeviceName());
+  filter->SetNothingFoundRadius(20.0);
+  filter->SetPreviousMask(previous);
+  filter->SetClicks({ click });
+  filter->Update();
+  EXPECT_EQ(Voxels(filter->GetOutput()), Voxels(session->GetMask())) << "the filter adds what the session adds";
+
+  // A negative click in that answer about 10 mm from the click cuts it radially, in the session and the filter alike.
+  auto   negativeIndex = index;
+  double best = std::numeric_limits<double>::infinity();
+  i = 0;
+  for (itk::ImageRegionConstIteratorWithIndex<CTImageType> it(ct, ct->GetLargestPossibleRegion()); !it.IsAtEnd();
+       ++it, ++i)
+  {
+    if (added[i] == 0)
+    {
+      continue;
+    }
+    PointType point;
+    ct->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+    if (std::abs(point.EuclideanDistanceTo(click) - 10.0) < best)
+    {
+      best = std::abs(point.EuclideanDistanceTo(click) - 10.0);
+      negativeIndex = it.GetIndex();
+    }
+  }
+  ASSERT_LT(best, 1.0) << "the answer must reach 10 mm";
+  PointType negative;
+  ct->TransformIndexToPhysicalPoint(negativeIndex, negative);
+  const double reach = negative.EuclideanDistanceTo(click);
+  session->AddNegativeClick(negative);
+  const auto after = Voxels(session->GetMask());
+  size_t     farLeft = 0;
+  i = 0;
+  for (itk::ImageRegionConstIteratorWithIndex<CTImageType> it(ct, ct->GetLargestPossibleRegion()); !it.IsAtEnd();
+       ++it, ++i)
+  {
+    PointType point;
+    ct->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+    farLeft += added[i] != 0 && after[i] != 0 && point.EuclideanDistanceTo(click) >= reach - 1e-6;
+  }
+  EXPECT_EQ(farLeft, 0u) << "nothing of the answer as far from its click as the negative click stays";
+  filter->SetNegativeClicks({ negative });
+  filter->Update();
+  EXPECT_EQ(Voxels(filter->GetOutput()), after) << "the filter removes what the session removes";
+}
+
 // A negative click on background changes nothing, counts, and Undo takes it back; Reset returns to the previous mask.
 TEST(ClickGuidedSegmentationSession, NegativeClickOnBackgroundAndReset)
 {

@@ -641,8 +641,9 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
   // Each positive click's voxel on the object side for the carves (PositiveAnchor): its own unless a correction below
   // seeded its component within the click tolerance.
   std::vector<IndexType> anchors = positives;
-  // First clicks' like-intensity answers (the networks found nothing) and their seeds: negative clicks also cut them
-  // radially, as in a session (MaskCorrectionSupport::LikeIntensityRadialCut()).
+  // Like-intensity answers within the nothing-found radius (a first click, or a correction far from the mask, where the
+  // networks found nothing) and their seeds: negative clicks also cut them radially, as in a session
+  // (MaskCorrectionSupport::LikeIntensityRadialCut()).
   std::vector<std::pair<MaskCorrectionSupport::OffsetListType, IndexType>> likeIntensityAnswers;
   // The positive clicks: together through the pipeline (no previous mask), or each outside the previous mask alone.
   const PointListType               clicks = m_Clicks;
@@ -751,12 +752,13 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
         if (added.empty())
         {
           // As a session: the click's like-intensity neighbourhood when the pipeline adds nothing.
+          bool wholeAnswer = false;
           added = MaskCorrectionSupport::PositiveFallbackRegion(input, mask.GetPointer(), positives[k],
                                                                 MaskCorrectionSupport::LikeIntensityDefaultRadius,
-                                                                objectVoxels == 0, m_NothingFoundRadius);
-          if (objectVoxels == 0 && !added.empty())
+                                                                objectVoxels == 0, m_NothingFoundRadius, &wholeAnswer);
+          firstObjectByLikeIntensity = firstObjectByLikeIntensity || (objectVoxels == 0 && !added.empty());
+          if (wholeAnswer && !added.empty())
           {
-            firstObjectByLikeIntensity = true;
             likeIntensityAnswers.emplace_back(added, positives[k]);
           }
         }

@@ -198,9 +198,10 @@ private:
     OffsetListType added;
     OffsetListType removed;
     const char *   outcome = "";
-    /** A first click's like-intensity answer (the networks found nothing on an empty mask): a later negative click
-     * also cuts it radially (MaskCorrectionSupport::LikeIntensityRadialCut()). */
-    bool firstLikeIntensity = false;
+    /** A like-intensity answer within the nothing-found radius (the networks found nothing at a first click, or at a
+     * correction far from the mask): a later negative click also cuts it radially
+     * (MaskCorrectionSupport::LikeIntensityRadialCut()). */
+    bool likeIntensityAnswer = false;
   };
 
   void

@@ -350,13 +350,13 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddPositiveClick(cons
     }
     if (step.added.empty())
     {
-      // The pipeline found nothing new at the click: its like-intensity neighbourhood instead (for a correction, within
-      // a radius that grows with the click's distance to the mask).
+      // The pipeline found nothing new at the click: its like-intensity neighbourhood instead (for a correction near
+      // the mask, within a radius that grows with the click's distance to it; a first click or a new object far from
+      // it, within the nothing-found radius, which later negative clicks also cut radially).
       step.added = MaskCorrectionSupport::PositiveFallbackRegion(m_Image.GetPointer(), m_Mask.GetPointer(), index,
                                                                  m_LikeIntensityRadius, m_NumberOfObjectVoxels == 0,
-                                                                 m_NothingFoundRadius);
+                                                                 m_NothingFoundRadius, &step.likeIntensityAnswer);
       step.outcome = "like-intensity";
-      step.firstLikeIntensity = m_NumberOfObjectVoxels == 0;
     }
   }
   else
@@ -454,7 +454,7 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddNegativeClick(cons
       // A first click's like-intensity answer was bounded only by a radius: the click also says where it stops.
       for (const auto & earlier : m_History)
       {
-        if (earlier.positive && earlier.firstLikeIntensity)
+        if (earlier.positive && earlier.likeIntensityAnswer)
         {
           IndexType seed;
           m_Image->TransformPhysicalPointToIndex(earlier.click, seed);

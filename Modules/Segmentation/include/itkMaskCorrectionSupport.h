@@ -612,21 +612,33 @@ public:
                                 double            k = LikeIntensityK,
                                 double            minimumHalfWidth = LikeIntensityMinimumHalfWidth,
                                 double            maximumHalfWidth = LikeIntensityCorrectionMaximumHalfWidth,
-                                double            reach = LikeIntensityCorrectionReach)
+                                double            reach = LikeIntensityCorrectionReach,
+                                bool *            farFromMask = nullptr)
   {
+    if (farFromMask != nullptr)
+    {
+      *farFromMask = false;
+    }
     const Grid grid(mask);
     if (!grid.Contains(click) || LikeIntensityBand(image, grid, click, k, minimumHalfWidth).second > maximumHalfWidth)
     {
       return radius;
     }
     const double distance = DistanceToMask(mask, click, 0.5 * reach * radius);
+    if (farFromMask != nullptr)
+    {
+      *farFromMask = !std::isfinite(distance);
+    }
     return std::isfinite(distance) ? std::max(radius, 2.0 * distance) : radius;
   }
 
   /** What a positive click adds where the pipeline adds nothing, in a session and in the composite filter's
    * PreviousMask mode alike: LikeIntensityRegion() within `nothingFoundRadius` on an empty mask (a first click: the
-   * region is the whole answer), within CorrectionLikeIntensityRadius() of `radius` on a non-empty one (a
-   * correction). `maskIsEmpty` is the caller's count, so no scan of the mask is needed. */
+   * region is the whole answer) and for a correction far from the mask whose neighbourhood is of one tissue (beyond
+   * CorrectionLikeIntensityRadius()'s reach: a new object, answered as a first click is); else within
+   * CorrectionLikeIntensityRadius() of `radius`. `maskIsEmpty` is the caller's count, so no scan of the mask is
+   * needed. `wholeAnswer`, when given, says whether the region stands for a whole object (the nothing-found radius:
+   * later negative clicks also cut it radially, LikeIntensityRadialCut()). */
   template<typename TImage, typename TMask>
   static OffsetListType
   PositiveFallbackRegion(const TImage *    image,
@@ -634,9 +646,25 @@ public:
                          const IndexType & click,
                          double            radius,
                          bool              maskIsEmpty,
-                         double            nothingFoundRadius = LikeIntensityNothingFoundRadius)
+                         double            nothingFoundRadius = LikeIntensityNothingFoundRadius,
+                         bool *            wholeAnswer = nullptr)
   {
-    const double reach = maskIsEmpty ? nothingFoundRadius : CorrectionLikeIntensityRadius(image, mask, click, radius);
+    bool   far = false;
+    double reach = nothingFoundRadius;
+    if (!maskIsEmpty)
+    {
+      reach =
+        CorrectionLikeIntensityRadius(image, mask, click, radius, LikeIntensityK, LikeIntensityMinimumHalfWidth,
+                                      LikeIntensityCorrectionMaximumHalfWidth, LikeIntensityCorrectionReach, &far);
+      if (far)
+      {
+        reach = nothingFoundRadius;
+      }
+    }
+    if (wholeAnswer != nullptr)
+    {
+      *wholeAnswer = maskIsEmpty || far;
+    }
     return LikeIntensityRegion(image, mask, click, reach, LikeIntensityK, LikeIntensityMinimumHalfWidth);
   }
 
