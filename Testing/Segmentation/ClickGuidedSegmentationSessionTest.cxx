@@ -194,6 +194,32 @@ LabelVoxels(uint8_t label)
   }
   return part;
 }
+/** A composite filter on the phantom with the bundled model files: what a session's clicks are compared with. */
+FilterType::Pointer
+NewFilterOnThePhantom()
+{
+  auto filter = FilterType::New();
+  filter->SetInput(Phantom().GetCT());
+  filter->SetCoarseModelFile((ModelDirectory / "coarse-munet-small.pt").string());
+  filter->SetRefineModelFile((ModelDirectory / "refine-unetr-small-divattention.pt").string());
+  filter->SetDevice(diva::testing::TestDeviceName());
+  return filter;
+}
+
+/** A click where the networks find nothing: the body wall, from the spleen's click along +x (towards L) to the air
+ * past the body's surface, then 4 voxels (6 mm) back into the body. */
+CTImageType::IndexType
+BodyWallIndex()
+{
+  const auto * ct = Phantom().GetCT();
+  auto         index = ct->TransformPhysicalPointToIndex(Organ("spleen").click);
+  while (ct->GetLargestPossibleRegion().IsInside(index) && ct->GetPixel(index) > -500)
+  {
+    ++index[0];
+  }
+  index[0] -= 4;
+  return index;
+}
 } // namespace
 
 // A positive click in a second object the mask missed adds that object and leaves the first as it was; Undo restores
@@ -480,13 +506,7 @@ TEST(ClickGuidedSegmentationSession, NegativeClickInAThinRimRemovesAThinPiece)
 TEST(ClickGuidedSegmentationSession, PositiveClickWhereThePipelineFindsNothingAddsItsNeighbourhood)
 {
   const auto * ct = Phantom().GetCT();
-  // From the spleen's click along +x (towards L) to the air past the body's surface, then 3 voxels back into the body.
-  auto index = ct->TransformPhysicalPointToIndex(Organ("spleen").click);
-  while (ct->GetLargestPossibleRegion().IsInside(index) && ct->GetPixel(index) > -500)
-  {
-    ++index[0];
-  }
-  index[0] -= 4;
+  const auto   index = BodyWallIndex();
   ASSERT_TRUE(ct->GetLargestPossibleRegion().IsInside(index));
   PointType click;
   ct->TransformIndexToPhysicalPoint(index, click);
@@ -539,13 +559,8 @@ TEST(ClickGuidedSegmentationSession, PositiveClickWhereThePipelineFindsNothingAd
 TEST(ClickGuidedSegmentationSession, NegativeClickCutsAFirstLikeIntensityAnswerRadially)
 {
   const auto * ct = Phantom().GetCT();
-  auto         index = ct->TransformPhysicalPointToIndex(Organ("spleen").click);
-  while (ct->GetLargestPossibleRegion().IsInside(index) && ct->GetPixel(index) > -500)
-  {
-    ++index[0];
-  }
-  index[0] -= 4;
-  PointType click;
+  const auto   index = BodyWallIndex();
+  PointType    click;
   ct->TransformIndexToPhysicalPoint(index, click);
   auto session = NewSession();
   session->AddPositiveClick(click);
@@ -602,11 +617,7 @@ TEST(ClickGuidedSegmentationSession, NegativeClickCutsAFirstLikeIntensityAnswerR
   EXPECT_EQ(Voxels(session->GetMask()), answer) << "Undo restores the answer";
   session->AddNegativeClick(negative);
 
-  auto filter = FilterType::New();
-  filter->SetInput(Phantom().GetCT());
-  filter->SetCoarseModelFile((ModelDirectory / "coarse-munet-small.pt").string());
-  filter->SetRefineModelFile((ModelDirectory / "refine-unetr-small-divattention.pt").string());
-  filter->SetDevice(diva::testing::TestDeviceName());
+  auto filter = NewFilterOnThePhantom();
   filter->SetClicks({ click });
   filter->SetNegativeClicks({ negative });
   filter->Update();
@@ -621,12 +632,7 @@ TEST(ClickGuidedSegmentationSession, NegativeClickCutsAFirstLikeIntensityAnswerR
 TEST(ClickGuidedSegmentationSession, CorrectionWhereThePipelineFindsNothingReachesTwiceItsDistanceToTheMask)
 {
   const auto * ct = Phantom().GetCT();
-  auto         index = ct->TransformPhysicalPointToIndex(Organ("spleen").click);
-  while (ct->GetLargestPossibleRegion().IsInside(index) && ct->GetPixel(index) > -500)
-  {
-    ++index[0];
-  }
-  index[0] -= 4;
+  const auto   index = BodyWallIndex();
   ASSERT_TRUE(ct->GetLargestPossibleRegion().IsInside(index));
   PointType click;
   ct->TransformIndexToPhysicalPoint(index, click);
@@ -668,11 +674,7 @@ TEST(ClickGuidedSegmentationSession, CorrectionWhereThePipelineFindsNothingReach
   EXPECT_EQ(beyond, 0u) << "nothing beyond 2 x 6 mm";
   EXPECT_EQ(unlike, 0u) << "no voxel unlike the click's neighbourhood";
 
-  auto filter = FilterType::New();
-  filter->SetInput(Phantom().GetCT());
-  filter->SetCoarseModelFile((ModelDirectory / "coarse-munet-small.pt").string());
-  filter->SetRefineModelFile((ModelDirectory / "refine-unetr-small-divattention.pt").string());
-  filter->SetDevice(diva::testing::TestDeviceName());
+  auto filter = NewFilterOnThePhantom();
   filter->SetPreviousMask(previous);
   filter->SetClicks({ click });
   filter->Update();
@@ -686,13 +688,8 @@ TEST(ClickGuidedSegmentationSession, CorrectionWhereThePipelineFindsNothingReach
 TEST(ClickGuidedSegmentationSession, CorrectionFarFromTheMaskWhereThePipelineFindsNothingIsAnsweredAsAFirstClick)
 {
   const auto * ct = Phantom().GetCT();
-  auto         index = ct->TransformPhysicalPointToIndex(Organ("spleen").click);
-  while (ct->GetLargestPossibleRegion().IsInside(index) && ct->GetPixel(index) > -500)
-  {
-    ++index[0];
-  }
-  index[0] -= 4;
-  PointType click;
+  const auto   index = BodyWallIndex();
+  PointType    click;
   ct->TransformIndexToPhysicalPoint(index, click);
   auto previous = MaskImageType::New();
   previous->CopyInformation(ct);
@@ -734,11 +731,7 @@ TEST(ClickGuidedSegmentationSession, CorrectionFarFromTheMaskWhereThePipelineFin
   EXPECT_GT(beyondCorrection, 20u) << "a new object's answer reaches past a correction's largest radius";
   EXPECT_EQ(beyond, 0u) << "nothing beyond the nothing-found radius";
 
-  auto filter = FilterType::New();
-  filter->SetInput(Phantom().GetCT());
-  filter->SetCoarseModelFile((ModelDirectory / "coarse-munet-small.pt").string());
-  filter->SetRefineModelFile((ModelDirectory / "refine-unetr-small-divattention.pt").string());
-  filter->SetDevice(diva::testing::TestDeviceName());
+  auto filter = NewFilterOnThePhantom();
   filter->SetNothingFoundRadius(20.0);
   filter->SetPreviousMask(previous);
   filter->SetClicks({ click });
@@ -947,11 +940,7 @@ TEST(ClickGuidedSegmentationSession, FilterWithPreviousMaskMatchesTheSession)
   EXPECT_EQ(session->GetNumberOfPipelineRuns(),
             2u); // the kidney only: its stage-1 window, then (a new object) the pipeline
 
-  auto filter = FilterType::New();
-  filter->SetInput(Phantom().GetCT());
-  filter->SetCoarseModelFile((ModelDirectory / "coarse-munet-small.pt").string());
-  filter->SetRefineModelFile((ModelDirectory / "refine-unetr-small-divattention.pt").string());
-  filter->SetDevice(diva::testing::TestDeviceName());
+  auto filter = NewFilterOnThePhantom();
   filter->SetPreviousMask(previous);
   filter->SetClicks({ spleen.click, kidney.click });
   filter->SetNegativeClicks({ centre });
