@@ -220,6 +220,50 @@ BodyWallIndex()
   index[0] -= 4;
   return index;
 }
+/** How many voxels of `voxels` (a mask's buffer on the phantom's grid) lie farther than `mm` from `from`. */
+size_t
+VoxelsFartherThan(const std::vector<uint8_t> & voxels, const PointType & from, double mm)
+{
+  const auto * ct = Phantom().GetCT();
+  size_t       count = 0, i = 0;
+  for (itk::ImageRegionConstIteratorWithIndex<CTImageType> it(ct, ct->GetLargestPossibleRegion()); !it.IsAtEnd();
+       ++it, ++i)
+  {
+    if (voxels[i] != 0)
+    {
+      PointType point;
+      ct->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+      count += point.EuclideanDistanceTo(from) > mm + 1e-6 ? 1 : 0;
+    }
+  }
+  return count;
+}
+/** The voxel of `voxels` (a mask's buffer on the phantom's grid) whose centre lies nearest to `mm` from `from`;
+ * `miss` gets how far from `mm` it is (infinity when `voxels` is empty). */
+CTImageType::IndexType
+VoxelAtDistance(const std::vector<uint8_t> & voxels, const PointType & from, double mm, double & miss)
+{
+  const auto *           ct = Phantom().GetCT();
+  CTImageType::IndexType found{};
+  miss = std::numeric_limits<double>::infinity();
+  size_t i = 0;
+  for (itk::ImageRegionConstIteratorWithIndex<CTImageType> it(ct, ct->GetLargestPossibleRegion()); !it.IsAtEnd();
+       ++it, ++i)
+  {
+    if (voxels[i] == 0)
+    {
+      continue;
+    }
+    PointType point;
+    ct->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+    if (std::abs(point.EuclideanDistanceTo(from) - mm) < miss)
+    {
+      miss = std::abs(point.EuclideanDistanceTo(from) - mm);
+      found = it.GetIndex();
+    }
+  }
+  return found;
+}
 } // namespace
 
 // A positive click in a second object the mask missed adds that object and leaves the first as it was; Undo restores
@@ -567,25 +611,8 @@ TEST(ClickGuidedSegmentationSession, NegativeClickCutsAFirstLikeIntensityAnswerR
   ASSERT_EQ(session->GetLastClickOutcome(), "like-intensity") << "the test needs a click where nothing is found";
   const auto answer = Voxels(session->GetMask());
   // The negative click: the answer's voxel whose distance to the click is nearest to 15 mm.
-  CTImageType::IndexType negativeIndex = index;
-  double                 best = std::numeric_limits<double>::infinity(), reach = 0.0;
-  size_t                 i = 0;
-  for (itk::ImageRegionConstIteratorWithIndex<CTImageType> it(ct, ct->GetLargestPossibleRegion()); !it.IsAtEnd();
-       ++it, ++i)
-  {
-    if (answer[i] == 0)
-    {
-      continue;
-    }
-    PointType point;
-    ct->TransformIndexToPhysicalPoint(it.GetIndex(), point);
-    const double distance = point.EuclideanDistanceTo(click);
-    if (std::abs(distance - 15.0) < best)
-    {
-      best = std::abs(distance - 15.0);
-      negativeIndex = it.GetIndex();
-    }
-  }
+  double     best = 0.0, reach = 0.0;
+  const auto negativeIndex = VoxelAtDistance(answer, click, 15.0, best);
   ASSERT_LT(best, 1.0) << "the answer must reach 15 mm for the test to mean anything";
   PointType negative, clickCentre;
   ct->TransformIndexToPhysicalPoint(negativeIndex, negative);
@@ -594,7 +621,7 @@ TEST(ClickGuidedSegmentationSession, NegativeClickCutsAFirstLikeIntensityAnswerR
   session->AddNegativeClick(negative);
   const auto after = Voxels(session->GetMask());
   size_t     farLeft = 0, nearKept = 0, nearInAnswer = 0;
-  i = 0;
+  size_t     i = 0;
   for (itk::ImageRegionConstIteratorWithIndex<CTImageType> it(ct, ct->GetLargestPossibleRegion()); !it.IsAtEnd();
        ++it, ++i)
   {
@@ -652,21 +679,12 @@ TEST(ClickGuidedSegmentationSession, CorrectionWhereThePipelineFindsNothingReach
   session->SetPreviousMask(previous);
   session->AddPositiveClick(click);
   ASSERT_EQ(session->GetLastClickOutcome(), "like-intensity") << "the test needs a click where nothing is found";
-  const auto added = Minus(Voxels(session->GetMask()), Voxels(previous));
-  size_t     beyondDefault = 0, beyond = 0, unlike = 0;
-  size_t     i = 0;
-  for (itk::ImageRegionConstIteratorWithIndex<CTImageType> it(ct, ct->GetLargestPossibleRegion()); !it.IsAtEnd();
-       ++it, ++i)
+  const auto   added = Minus(Voxels(session->GetMask()), Voxels(previous));
+  const size_t beyondDefault = VoxelsFartherThan(added, click, 5.0), beyond = VoxelsFartherThan(added, click, 12.0);
+  size_t       unlike = 0;
+  for (size_t i = 0; i < added.size(); ++i)
   {
-    if (added[i] == 0)
-    {
-      continue;
-    }
-    PointType point;
-    ct->TransformIndexToPhysicalPoint(it.GetIndex(), point);
-    beyondDefault += point.EuclideanDistanceTo(click) > 5.0 + 1e-6;
-    beyond += point.EuclideanDistanceTo(click) > 12.0 + 1e-6;
-    unlike += it.Get() < -500;
+    unlike += added[i] != 0 && ct->GetBufferPointer()[i] < -500;
   }
   std::cout << "correction like-intensity: " << Count(added) << " voxels added, " << beyondDefault
             << " of them beyond 5 mm" << std::endl;
@@ -711,21 +729,8 @@ TEST(ClickGuidedSegmentationSession, CorrectionFarFromTheMaskWhereThePipelineFin
   session->SetPreviousMask(previous);
   session->AddPositiveClick(click);
   ASSERT_EQ(session->GetLastClickOutcome(), "like-intensity") << "the test needs a click where nothing is found";
-  const auto added = Minus(Voxels(session->GetMask()), Voxels(previous));
-  size_t     beyondCorrection = 0, beyond = 0;
-  size_t     i = 0;
-  for (itk::ImageRegionConstIteratorWithIndex<CTImageType> it(ct, ct->GetLargestPossibleRegion()); !it.IsAtEnd();
-       ++it, ++i)
-  {
-    if (added[i] == 0)
-    {
-      continue;
-    }
-    PointType point;
-    ct->TransformIndexToPhysicalPoint(it.GetIndex(), point);
-    beyondCorrection += point.EuclideanDistanceTo(click) > 12.0 + 1e-6;
-    beyond += point.EuclideanDistanceTo(click) > 20.0 + 1e-6;
-  }
+  const auto   added = Minus(Voxels(session->GetMask()), Voxels(previous));
+  const size_t beyondCorrection = VoxelsFartherThan(added, click, 12.0), beyond = VoxelsFartherThan(added, click, 20.0);
   std::cout << "far correction like-intensity: " << Count(added) << " voxels added, " << beyondCorrection
             << " of them beyond 12 mm" << std::endl;
   EXPECT_GT(beyondCorrection, 20u) << "a new object's answer reaches past a correction's largest radius";
@@ -739,24 +744,8 @@ TEST(ClickGuidedSegmentationSession, CorrectionFarFromTheMaskWhereThePipelineFin
   EXPECT_EQ(Voxels(filter->GetOutput()), Voxels(session->GetMask())) << "the filter adds what the session adds";
 
   // A negative click in that answer about 10 mm from the click cuts it radially, in the session and the filter alike.
-  auto   negativeIndex = index;
-  double best = std::numeric_limits<double>::infinity();
-  i = 0;
-  for (itk::ImageRegionConstIteratorWithIndex<CTImageType> it(ct, ct->GetLargestPossibleRegion()); !it.IsAtEnd();
-       ++it, ++i)
-  {
-    if (added[i] == 0)
-    {
-      continue;
-    }
-    PointType point;
-    ct->TransformIndexToPhysicalPoint(it.GetIndex(), point);
-    if (std::abs(point.EuclideanDistanceTo(click) - 10.0) < best)
-    {
-      best = std::abs(point.EuclideanDistanceTo(click) - 10.0);
-      negativeIndex = it.GetIndex();
-    }
-  }
+  double     best = 0.0;
+  const auto negativeIndex = VoxelAtDistance(added, click, 10.0, best);
   ASSERT_LT(best, 1.0) << "the answer must reach 10 mm";
   PointType negative;
   ct->TransformIndexToPhysicalPoint(negativeIndex, negative);
@@ -764,7 +753,7 @@ TEST(ClickGuidedSegmentationSession, CorrectionFarFromTheMaskWhereThePipelineFin
   session->AddNegativeClick(negative);
   const auto after = Voxels(session->GetMask());
   size_t     farLeft = 0;
-  i = 0;
+  size_t     i = 0;
   for (itk::ImageRegionConstIteratorWithIndex<CTImageType> it(ct, ct->GetLargestPossibleRegion()); !it.IsAtEnd();
        ++it, ++i)
   {
