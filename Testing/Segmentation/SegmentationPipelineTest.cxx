@@ -4,6 +4,7 @@
 
 #include "divaHostAllocator.h"
 
+#include "itkBoxPrompt.h"
 #include "itkClickDistanceTransformFilter.h"
 #include "itkClickGuidedSegmentationFilter.h"
 #include "itkClickPoints.h"
@@ -808,6 +809,33 @@ TEST(ClickGuidedSegmentation, NothingFoundGivesTheClicksLikeIntensityRegion)
     left += it.Get() != 0 ? 1 : 0;
   }
   EXPECT_EQ(left, 0U);
+  // With a box (10 mm each side of the click) and the click in it, the region grows inside the box only.
+  {
+    auto      boxed = run(true, 30.0);
+    PointType corner1 = spleen.click, corner2 = spleen.click;
+    for (unsigned int a = 0; a < 3; ++a)
+    {
+      corner1[a] -= 10.0;
+      corner2[a] += 10.0;
+    }
+    boxed->SetBox(corner1, corner2);
+    boxed->Update();
+    EXPECT_TRUE(boxed->GetUsedLikeIntensityFallback());
+    const auto box = itk::BoxPrompt::IndexRegion(ct, corner1, corner2);
+    size_t     inside = 0, outside = 0;
+    for (itk::ImageRegionConstIteratorWithIndex<MaskImageType> it(boxed->GetOutput(),
+                                                                  boxed->GetOutput()->GetLargestPossibleRegion());
+         !it.IsAtEnd(); ++it)
+    {
+      if (it.Get() != 0)
+      {
+        (box.IsInside(it.GetIndex()) ? inside : outside) += 1;
+      }
+    }
+    EXPECT_EQ(outside, 0u);
+    EXPECT_GT(inside, 27u);
+    EXPECT_NE(boxed->GetOutput()->GetPixel(clickIndex), 0);
+  }
   // A radius that is not a positive number of mm is refused.
   auto bad = MakeSegmentation(ct, spleen.click);
   bad->SetNothingFoundRadius(0.0);

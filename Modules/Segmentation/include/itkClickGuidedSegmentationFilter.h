@@ -183,7 +183,8 @@ public:
    * region (connected voxels within mean +- max(2.5 SD, 20 HU) of its 3 x 3 x 3 neighbourhood, within
    * NothingFoundRadius mm) instead of an empty mask. Default on: a click inside the body always lies on some tissue
    * the user pointed at, and a session answers such a first click the same way. Off: the empty mask (callers that
-   * want the networks' answer alone). A box without a click never falls back. */
+   * want the networks' answer alone). With a box the region stays inside it; a box without a click never falls
+   * back. */
   itkSetMacro(LikeIntensityWhenNothingFound, bool);
   itkGetConstMacro(LikeIntensityWhenNothingFound, bool);
   itkBooleanMacro(LikeIntensityWhenNothingFound);

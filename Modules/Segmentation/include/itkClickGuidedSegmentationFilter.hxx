@@ -7,6 +7,7 @@
 #include "itkClickPoints.h"
 #include "itkDivAttentionRuntime.h"
 #include "itkImageAlgorithm.h"
+#include "itkImageRegionIterator.h"
 #include "itkImageScanlineIterator.h"
 #include "itkMetaDataObject.h"
 #include "itkProgressAccumulator.h"
@@ -504,8 +505,22 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline(bool likeI
       // follows the mask (1 inside, 0 outside), so thresholding it gives the same mask.
       typename InputImageType::IndexType clickIndex;
       input->TransformPhysicalPointToIndex(m_Clicks.front(), clickIndex);
+      // With a box, the region grows inside it only (the voxels outside it block the growth, as object voxels do).
+      typename OutputImageType::Pointer blocked = m_Label;
+      if (m_UseBox)
+      {
+        blocked = OutputImageType::New();
+        blocked->CopyInformation(m_Label);
+        blocked->SetRegions(m_Label->GetLargestPossibleRegion());
+        blocked->Allocate();
+        blocked->FillBuffer(1);
+        for (ImageRegionIterator<OutputImageType> it(blocked, boxRegion); !it.IsAtEnd(); ++it)
+        {
+          it.Set(0);
+        }
+      }
       const auto region = MaskCorrectionSupport::LikeIntensityRegion(
-        input.GetPointer(), m_Label.GetPointer(), clickIndex, m_NothingFoundRadius,
+        input.GetPointer(), blocked.GetPointer(), clickIndex, m_NothingFoundRadius,
         MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
       for (const auto offset : region)
       {
