@@ -42,8 +42,8 @@ namespace itk
  *   both keep the positive side (the positive clicks are settled first).
  * - LocalGeodesicCarve(): GeodesicCarve() for one negative click, bounded to a ball that scales with the click's
  *   depth in the mask (DepthInMask()) and to voxels no deeper than the click: what sessions and the filter remove.
- * - LikeIntensityRadialCut(): what a negative click also removes of a first click's like-intensity answer (the
- *   networks found nothing): its voxels at least as far from its click as the negative click.
+ * - LikeIntensityRadialCut(): what a negative click also removes of a like-intensity answer within the nothing-found
+ *   radius (the networks found nothing): its voxels at least as far from its click as the negative click.
  * - PositiveCorrection(): what a positive click outside a non-empty mask keeps of the pipeline's component at it: the
  *   part connected to the click through like-intensity voxels, within twice the click's distance to the mask
  *   (DistanceToMask()); on an empty mask, all of it.
@@ -404,14 +404,14 @@ public:
     }
   }
 
-  /** What a negative click removes of a first click's like-intensity answer (`region`: the offsets
-   * LikeIntensityRegion() gave around `seed` within the nothing-found radius, where the networks found nothing): the
-   * voxels of `region` still object in `mask` that lie at least as far from `seed` as `negative` does (physical
-   * distance between voxel centres). That region was bounded only by a radius; a negative click inside it says the
-   * object stops nearer than the radius, so everything of it that far out goes (a 30 mm region that spilled from a rib
-   * into the muscle around it, or from a vessel into tissue of its HU). Nothing when `negative` is `seed`, or when a
-   * positive click's voxel
-   * (`positives`) lies in what would go: the user said that voxel is object. */
+  /** What a negative click also removes of a like-intensity answer within the nothing-found radius (`region`: the
+   * offsets LikeIntensityRegion() gave around `seed` where the networks found nothing, at a first click or at a
+   * correction far from the mask: PositiveFallbackRegion()): the voxels of `region` still object in `mask` that lie at
+   * least as far from `seed` as `negative` does (physical distance between voxel centres). That region was bounded
+   * only by a radius; a negative click inside it says the object stops nearer than the radius, so everything of it
+   * that far out goes (a 30 mm region that spilled from a rib into the muscle around it, or from a vessel into tissue
+   * of its HU). Nothing when `negative` is `seed`, or when a positive click's voxel (`positives`) lies in what would
+   * go: the user said that voxel is object. */
   template<typename TMask>
   static OffsetListType
   LikeIntensityRadialCut(const TMask *                  mask,
@@ -422,17 +422,7 @@ public:
   {
     OffsetListType removed;
     const Grid     grid(mask);
-    const auto     squaredDistance = [&](const IndexType & a, const IndexType & b)
-    {
-      double squared = 0.0;
-      for (unsigned int d = 0; d < 3; ++d)
-      {
-        const double step = (a[d] - b[d]) * grid.spacing[d];
-        squared += step * step;
-      }
-      return squared;
-    };
-    const double reach = squaredDistance(seed, negative);
+    const double   reach = grid.SquaredDistance(seed, negative);
     if (!(reach > 0.0))
     {
       return removed;
@@ -440,14 +430,15 @@ public:
     const auto * data = mask->GetBufferPointer();
     for (const auto offset : region)
     {
-      if (data[offset] != 0 && squaredDistance(grid.IndexOf(offset), seed) >= reach)
+      if (data[offset] != 0 && grid.SquaredDistance(grid.IndexOf(offset), seed) >= reach)
       {
         removed.push_back(offset);
       }
     }
     for (const auto & positive : positives)
     {
-      if (grid.Contains(positive) && data[grid.Offset(positive)] != 0 && squaredDistance(positive, seed) >= reach &&
+      if (grid.Contains(positive) && data[grid.Offset(positive)] != 0 &&
+          grid.SquaredDistance(positive, seed) >= reach &&
           std::find(region.begin(), region.end(), grid.Offset(positive)) != region.end())
       {
         removed.clear();
@@ -484,16 +475,7 @@ public:
     // click deep in an organ); DepthInMask() decides where the map is within rounding of the bound.
     removed.erase(std::remove_if(removed.begin(), removed.end(),
                                  [&](SizeValueType offset)
-                                 {
-                                   const auto index = grid.IndexOf(offset);
-                                   double     squared = 0.0;
-                                   for (unsigned int a = 0; a < 3; ++a)
-                                   {
-                                     const double d = (index[a] - negative[a]) * grid.spacing[a];
-                                     squared += d * d;
-                                   }
-                                   return squared > radius * radius;
-                                 }),
+                                 { return grid.SquaredDistance(grid.IndexOf(offset), negative) > radius * radius; }),
                   removed.end());
     if (removed.empty())
     {
@@ -578,14 +560,7 @@ public:
                               {
                                 return;
                               }
-                              const auto index = grid.IndexOf(neighbour);
-                              double     squared = 0.0;
-                              for (unsigned int a = 0; a < 3; ++a)
-                              {
-                                const double d = (index[a] - click[a]) * grid.spacing[a];
-                                squared += d * d;
-                              }
-                              if (squared <= radius * radius)
+                              if (grid.SquaredDistance(grid.IndexOf(neighbour), click) <= radius * radius)
                               {
                                 region.push_back(neighbour);
                               }
@@ -726,17 +701,7 @@ public:
       }
       return added;
     }
-    auto squaredDistance = [&](SizeValueType offset)
-    {
-      const auto index = grid.IndexOf(offset);
-      double     squared = 0.0;
-      for (unsigned int a = 0; a < 3; ++a)
-      {
-        const double d = (index[a] - click[a]) * grid.spacing[a];
-        squared += d * d;
-      }
-      return squared;
-    };
+    auto squaredDistance = [&](SizeValueType offset) { return grid.SquaredDistance(grid.IndexOf(offset), click); };
     // The ball: beyond the component's farthest voxel it cuts nothing, so the distance search stops there.
     double farthest = 0.0;
     for (const auto offset : component)
@@ -1184,6 +1149,18 @@ private:
       index[1] = start[1] + static_cast<IndexValueType>(offset % size[1]);
       index[2] = start[2] + static_cast<IndexValueType>(offset / size[1]);
       return index;
+    }
+    // Squared physical distance (mm^2) between the centres of two voxels (the grid's spacing; no direction needed).
+    double
+    SquaredDistance(const IndexType & a, const IndexType & b) const
+    {
+      double squared = 0.0;
+      for (unsigned int d = 0; d < 3; ++d)
+      {
+        const double step = (a[d] - b[d]) * spacing[d];
+        squared += step * step;
+      }
+      return squared;
     }
     // Widens [low, high] to hold every voxel of `offsets`.
     template<typename TOffsets>
