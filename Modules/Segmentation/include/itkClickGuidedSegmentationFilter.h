@@ -391,6 +391,7 @@ private:
   bool                                        m_UsedAllCoarseComponents{ false };
   bool                                        m_NothingFoundAtClick{ false };
   bool                                        m_UsedLikeIntensityFallback{ false };
+  MaskCorrectionSupport::OffsetListType       m_LikeIntensityRegion; // the fallback's voxels (offsets) of the last run
   std::string                                 m_DeviceUsed;
   unsigned int                                m_NumberOfCoarseWindows{ 0 };
 };

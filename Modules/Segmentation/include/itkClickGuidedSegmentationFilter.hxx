@@ -495,6 +495,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline(bool likeI
       !SegmentationInputCheck::ContainsClickWithin(m_Label.GetPointer(), m_Clicks.front(), tolerance);
   }
   m_UsedLikeIntensityFallback = false;
+  m_LikeIntensityRegion.clear();
   if (m_NothingFoundAtClick)
   {
     m_Label->FillBuffer(0);
@@ -519,9 +520,10 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline(bool likeI
           it.Set(0);
         }
       }
-      const auto region = MaskCorrectionSupport::LikeIntensityRegion(
+      m_LikeIntensityRegion = MaskCorrectionSupport::LikeIntensityRegion(
         input.GetPointer(), blocked.GetPointer(), clickIndex, m_NothingFoundRadius,
         MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
+      const auto & region = m_LikeIntensityRegion;
       for (const auto offset : region)
       {
         m_Label->GetBufferPointer()[offset] = 1;
@@ -674,16 +676,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
       if (m_UsedLikeIntensityFallback)
       {
         // The mask is the first click's like-intensity region, whole.
-        const auto                            count = mask->GetBufferedRegion().GetNumberOfPixels();
-        MaskCorrectionSupport::OffsetListType region;
-        for (SizeValueType offset = 0; offset < count; ++offset)
-        {
-          if (mask->GetBufferPointer()[offset] != 0)
-          {
-            region.push_back(offset);
-          }
-        }
-        likeIntensityAnswers.emplace_back(std::move(region), positives.front());
+        likeIntensityAnswers.emplace_back(m_LikeIntensityRegion, positives.front());
       }
       for (size_t k = 0; k < clicks.size(); ++k)
       {
