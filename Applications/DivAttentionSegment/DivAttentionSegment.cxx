@@ -993,11 +993,9 @@ main(int argc, char ** argv)
         }
         if (filter->GetUsedLikeIntensityFallback())
         {
-          std::ostringstream note;
-          note << "DivAttentionSegment: warning: the networks found nothing at the click \"" << clickTexts.front()
-               << "\" in \"" << inputPath << "\"; the mask is the click's like-intensity region within "
-               << nothingFoundRadius.getValue() << " mm (--nothing-found error refuses instead)";
-          std::cerr << note.str() << std::endl;
+          std::cerr << "DivAttentionSegment: warning: the networks found nothing at the click \"" << clickTexts.front()
+                    << "\" in \"" << inputPath << "\"; the mask is the click's like-intensity region within "
+                    << nothingFoundRadius.getValue() << " mm (--nothing-found error refuses instead)" << std::endl;
         }
         else if (filter->GetNothingFoundAtClick())
         {

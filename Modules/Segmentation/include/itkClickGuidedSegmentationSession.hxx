@@ -451,7 +451,8 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddNegativeClick(cons
     if (!decided)
     {
       step.removed = MaskCorrectionSupport::LocalGeodesicCarve(m_Mask.GetPointer(), index, positives);
-      // A first click's like-intensity answer was bounded only by a radius: the click also says where it stops.
+      // A like-intensity answer within the nothing-found radius was bounded only by that radius: the click also says
+      // where it stops.
       for (const auto & earlier : m_History)
       {
         if (earlier.positive && earlier.likeIntensityAnswer)
