@@ -279,6 +279,7 @@ struct PipelineSettings
   uint64_t                             seed = 0;
   double                               threshold = 0.5;
   double                               coarseMaximumExtent = 400.0;
+  bool                                 coarseWindowsInsideImage = true;
   double                               refinementBand = 0.5; ///< coarse voxels; negative: no band
   bool          likeIntensityWhenNothingFound = true;        ///< --nothing-found like-intensity (the default) or empty
   std::string   masksDirectory;
@@ -886,6 +887,7 @@ EvaluatePipeline(const PipelineSettings & settings, std::vector<CorrectionStep> 
             filter->SetDevice(diva::DescribeDevice(settings.device));
             filter->SetThreshold(settings.threshold);
             filter->SetCoarseMaximumExtent(settings.coarseMaximumExtent);
+            filter->SetCoarseWindowsInsideImage(settings.coarseWindowsInsideImage);
             filter->SetRefinementBand(settings.refinementBand);
             filter->SetLikeIntensityWhenNothingFound(settings.likeIntensityWhenNothingFound);
             filter->Update();
@@ -995,6 +997,11 @@ main(int argc, char ** argv)
       TCLAP::ValueArg<double> coarseExtent("", "coarse-max-extent",
                                            "Whole pipeline: largest region (mm) the coarse stage may grow to", false,
                                            400.0, "mm", cmd);
+      TCLAP::SwitchArg        coarseWindowsCentred(
+               "", "coarse-windows-centred",
+               "Whole pipeline: let the coarse windows reach half a window beyond the CT (read as air), so that the first "
+                      "window is centred on the click (default: every window inside the CT)",
+               cmd);
       TCLAP::ValueArg<double> refinementBand(
         "", "refinement-band",
         "Whole pipeline: half-width, in coarse-model voxels, of the band around the coarse mask's border within which "
@@ -1132,6 +1139,10 @@ main(int argc, char ** argv)
       }
       else
       {
+        if (coarseWindowsCentred.isSet())
+        {
+          throw TCLAP::CmdLineParseException("--coarse-windows-centred is for the whole pipeline (--coarse-model)");
+        }
         for (const auto * option : { &threshold, &coarseExtent, &refinementBand })
         {
           if (option->isSet())
@@ -1245,6 +1256,7 @@ main(int argc, char ** argv)
         settings.seed = seed.getValue();
         settings.threshold = threshold.getValue();
         settings.coarseMaximumExtent = coarseExtent.getValue();
+        settings.coarseWindowsInsideImage = !coarseWindowsCentred.getValue();
         settings.refinementBand = refinementBand.getValue();
         settings.masksDirectory = masks.getValue();
         settings.device = computeDevice;

@@ -272,6 +272,7 @@ PrintSlicerXml()
     <string-enumeration><name>nothingFound</name><longflag>nothing-found</longflag><label>When the networks find nothing</label><default>like-intensity</default><element>like-intensity</element><element>error</element><description>like-intensity: the click's like-intensity region within the radius below (a warning says so); error: no mask, exit status 3</description></string-enumeration>
     <double><name>nothingFoundRadius</name><longflag>nothing-found-radius</longflag><label>Like-intensity radius (mm)</label><default>30</default><description>Radius of the like-intensity region when the networks find nothing at the click</description></double>
     <double><name>coarseMaxExtent</name><longflag>coarse-max-extent</longflag><label>Largest object extent (mm)</label><default>400</default><description>The coarse stage looks no further than this cube around the click (one window at least)</description></double>
+    <boolean><name>coarseWindowsCentred</name><longflag>coarse-windows-centred</longflag><label>Centre the coarse window on the click</label><default>false</default><description>Let the coarse windows reach half a window beyond the CT (read as air) so the first is centred on the click (default: every window inside the CT; a click near its border sits off-centre)</description></boolean>
   </parameters>
 </executable>
 )";
@@ -490,6 +491,11 @@ main(int argc, char ** argv)
         "Largest object extent in mm: the coarse stage looks no further than this cube around the click (one window "
         "at least; smaller is faster for small targets)",
         false, 400.0, "mm", cmd);
+      TCLAP::SwitchArg coarseWindowsCentred(
+        "", "coarse-windows-centred",
+        "Let the coarse windows reach half a window beyond the CT (read as air), so that the first window is centred "
+        "on the click wherever it lies (default: every window inside the CT; a click near its border sits off-centre)",
+        cmd);
       TCLAP::SwitchArg wholeCoarseMask(
         "", "whole-coarse-mask",
         "Place the crop by PCA of the whole coarse mask, as the paper (default: only its components under the clicks)",
@@ -960,6 +966,7 @@ main(int argc, char ** argv)
         filter->SetDevice(diva::DescribeDevice(resolved));
         filter->SetThreshold(threshold.getValue());
         filter->SetCoarseMaximumExtent(coarseMaxExtent.getValue());
+        filter->SetCoarseWindowsInsideImage(!coarseWindowsCentred.getValue());
         filter->SetKeepClickedComponent(!wholeCoarseMask.getValue());
         filter->SetRefinementBand(refinementBand.getValue());
         filter->SetLikeIntensityWhenNothingFound(nothingFound.getValue() == "like-intensity");

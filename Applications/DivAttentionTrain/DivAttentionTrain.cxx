@@ -119,15 +119,20 @@ main(int argc, char ** argv)
                                                      "a window per axis, then clamped into the CT, as at inference (0: "
                                                      "centred; default 0.5)",
                                                 false, d.windowOffset, "fraction", cmd);
-      TCLAP::SwitchArg             negativeChannel("", "negative-click-channel",
-                                                   "Stage 1: the negative click map as a third input channel (encoded "
-                                                               "as the click map; recorded in the model file)",
-                                                   cmd);
-      TCLAP::ValueArg<int64_t>     correctionRounds(
-            "", "correction-rounds",
-            "Stage 1: simulated corrections, rounds per corrected sample: the network being trained predicts the "
-                "sample and a click goes to the centre of the largest error region (0: off)",
-            false, d.correctionRounds, "K", cmd);
+      TCLAP::SwitchArg             stage1WindowsCentred(
+                    "", "stage1-windows-centred",
+                    "Stage 1: training windows may reach half a window beyond the CT (read as air), as DivAttentionSegment "
+                                "--coarse-windows-centred places them (default: inside the CT, as inference does by default)",
+                    cmd);
+      TCLAP::SwitchArg         negativeChannel("", "negative-click-channel",
+                                               "Stage 1: the negative click map as a third input channel (encoded "
+                                                       "as the click map; recorded in the model file)",
+                                               cmd);
+      TCLAP::ValueArg<int64_t> correctionRounds(
+        "", "correction-rounds",
+        "Stage 1: simulated corrections, rounds per corrected sample: the network being trained predicts the "
+        "sample and a click goes to the centre of the largest error region (0: off)",
+        false, d.correctionRounds, "K", cmd);
       TCLAP::ValueArg<double>      correctionProbability("", "correction-probability",
                                                          "Share of the training samples that get the correction rounds "
                                                               "(default 0.5)",
@@ -270,6 +275,8 @@ main(int argc, char ** argv)
           options.clickEncoding = clickEncoding.getValue();
         if (windowOffset.isSet())
           options.windowOffset = windowOffset.getValue();
+        if (stage1WindowsCentred.isSet())
+          options.stage1WindowsInsideImage = false;
         if (negativeChannel.isSet())
           options.negativeClickChannel = true;
         if (correctionRounds.isSet())

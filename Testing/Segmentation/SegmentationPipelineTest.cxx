@@ -369,6 +369,7 @@ TEST(CoarseSegmentation, RegionGrowsByTilingAndRequestsOnlyItsRegion)
     coarse->SetClick(click);
     coarse->SetModel(ConstantModel(logit, "coarse", 2, false));
     coarse->SetMaximumExtent(extent);
+    EXPECT_TRUE(coarse->GetWindowsInsideImage()) << "the default"; // the grid clipped to the CT itself
     coarse->Update();
     return coarse;
   };
@@ -435,6 +436,7 @@ TEST(CoarseSegmentation, AClickOnAVoxelCentreRunsTheSameWindowWhenItIsAMillionth
     coarse->SetClickMap(clickMap->GetOutput());
     coarse->SetClick(click);
     coarse->SetModel(model);
+    coarse->WindowsInsideImageOn(); // the grid is the CT's own, so the window's start can tie
     coarse->Update();
     EXPECT_EQ(coarse->GetNumberOfWindows(), 1U);
     FloatImageType::Pointer output = coarse->GetOutput();
@@ -463,6 +465,86 @@ TEST(CoarseSegmentation, AClickOnAVoxelCentreRunsTheSameWindowWhenItIsAMillionth
       EXPECT_EQ(std::memcmp(moved->GetBufferPointer(), exact->GetBufferPointer(), count * sizeof(float)), 0)
         << "axis " << a << ", offset " << offset << " voxel";
     }
+  }
+}
+
+// A click 3 voxels from a corner of a 40^3 CT of 8 mm voxels (oblique, origin away from 0), one 32^3 window of 8 mm:
+// with WindowsInsideImage off the grid reaches half a window beyond the CT and the window is centred on the click;
+// on (the default) the window is moved inside the CT. Where the window ran, the background model's probability is
+// sigmoid(-10) > 0, elsewhere 0, so the window's footprint is read from the output: its centre (the mean of its voxels'
+// physical points) must be the click within half a coarse voxel along each CT axis (the click is on a CT voxel centre,
+// which the coarse grid need not share); inside the image it is the CT's first 32 voxels' centre, 12.5 voxels (100 mm)
+// from the click along each axis. CT samples beyond the image are read as -1024 HU.
+TEST(CoarseSegmentation, TheFirstWindowIsCentredOnAClickNearTheBorderUnlessWindowsStayInsideTheImage)
+{
+  using ClickMapType = itk::ClickDistanceTransformFilter<CTImageType, FloatImageType>;
+  using CoarseType = itk::CoarseSegmentationFilter<CTImageType>;
+  auto                    ct = CTImageType::New();
+  CTImageType::RegionType region;
+  region.SetSize({ { 40, 40, 40 } });
+  ct->SetRegions(region);
+  CTImageType::SpacingType spacing;
+  spacing.Fill(CoarseSpacing);
+  ct->SetSpacing(spacing);
+  CTImageType::PointType origin;
+  origin[0] = -120.0;
+  origin[1] = 35.0;
+  origin[2] = 410.0;
+  ct->SetOrigin(origin);
+  ct->SetDirection(ObliqueDirection());
+  ct->Allocate();
+  ct->FillBuffer(40.0f);
+  itk::ContinuousIndex<double, 3> clickIndex;
+  clickIndex.Fill(3.0);
+  PointType click;
+  ct->TransformContinuousIndexToPhysicalPoint(clickIndex, click);
+  const auto footprintCentre = [&](bool insideImage)
+  {
+    auto clickMap = ClickMapType::New();
+    clickMap->SetReferenceImage(ct);
+    clickMap->SetClicks({ click });
+    auto coarse = CoarseType::New();
+    coarse->SetInput(ct);
+    coarse->SetClickMap(clickMap->GetOutput());
+    coarse->SetClick(click);
+    coarse->SetModel(ConstantModel(-10.0, "coarse", 2, false));
+    coarse->SetMaximumExtent(800.0); // the whole CT within reach: inside the image, the grid is the CT itself
+    coarse->SetWindowsInsideImage(insideImage);
+    EXPECT_EQ(coarse->GetWindowsInsideImage(), insideImage);
+    coarse->Update();
+    EXPECT_EQ(coarse->GetNumberOfWindows(), 1U);
+    const FloatImageType *          output = coarse->GetOutput();
+    itk::ContinuousIndex<double, 3> sum;
+    sum.Fill(0.0);
+    double count = 0.0;
+    for (itk::ImageRegionConstIteratorWithIndex<FloatImageType> it(output, output->GetLargestPossibleRegion());
+         !it.IsAtEnd(); ++it)
+    {
+      if (it.Get() > 0.0f)
+      {
+        PointType point;
+        output->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+        const auto index = ct->TransformPhysicalPointToContinuousIndex<double>(point);
+        for (unsigned int a = 0; a < 3; ++a)
+        {
+          sum[a] += index[a];
+        }
+        count += 1.0;
+      }
+    }
+    EXPECT_EQ(count, 32.0 * 32.0 * 32.0) << "one 32^3 window";
+    for (unsigned int a = 0; a < 3; ++a)
+    {
+      sum[a] /= count;
+    }
+    return sum;
+  };
+  const auto centred = footprintCentre(false);
+  const auto inside = footprintCentre(true);
+  for (unsigned int a = 0; a < 3; ++a)
+  {
+    EXPECT_NEAR(centred[a], clickIndex[a], 0.5) << "centred, axis " << a;
+    EXPECT_NEAR(inside[a], 15.5, 1e-6) << "inside the image, axis " << a;
   }
 }
 

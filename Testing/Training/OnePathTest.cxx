@@ -87,12 +87,12 @@ TEST(OnePath, Stage1WindowIsPlacedAsTheCoarseFilterPlacesIt)
   none.Fill(0.0);
   // Inside the CT along x and y: centred on the click. z: the CT (60 mm) is narrower than a window (96 mm), so the
   // window is centred on the CT (27 mm), as the coarse filter's single window along that axis.
-  auto placed = itk::PlaceStage1Window(window(120.0, 90.0, 20.0), none, ct);
+  auto placed = itk::PlaceStage1Window(window(120.0, 90.0, 20.0), none, ct, true);
   EXPECT_NEAR(placed.center[0], 120.0, 1e-9);
   EXPECT_NEAR(placed.center[1], 90.0, 1e-9);
   EXPECT_NEAR(placed.center[2], 27.0, 1e-9);
   // Near the CT's first corner: clamped so the window starts at the CT's edge (-3 mm + 48 mm).
-  placed = itk::PlaceStage1Window(window(6.0, 0.0, 20.0), none, ct);
+  placed = itk::PlaceStage1Window(window(6.0, 0.0, 20.0), none, ct, true);
   EXPECT_NEAR(placed.center[0], 45.0, 1e-9);
   EXPECT_NEAR(placed.center[1], 45.0, 1e-9);
   // Off-centre: the offset is a fraction of half the window (48 mm), along each of the window's axes.
@@ -100,10 +100,25 @@ TEST(OnePath, Stage1WindowIsPlacedAsTheCoarseFilterPlacesIt)
   offset[0] = 1.0;
   offset[1] = -0.5;
   offset[2] = 0.0;
-  placed = itk::PlaceStage1Window(window(120.0, 90.0, 20.0), offset, ct);
+  placed = itk::PlaceStage1Window(window(120.0, 90.0, 20.0), offset, ct, true);
   EXPECT_NEAR(placed.center[0], 168.0, 1e-9);
   EXPECT_NEAR(placed.center[1], 66.0, 1e-9);
   EXPECT_EQ(placed.side, window(0, 0, 0).side);
+
+  // Without WindowsInsideImage the coarse filter's grid reaches half a window beyond the CT (--stage1-windows-centred):
+  // a window not moved off-centre stays centred on the click near the CT's corner and along z, where the CT is narrower
+  // than a window; moved off-centre, its centre stays inside the CT (from -3 mm to 237 / 177 / 57 mm).
+  placed = itk::PlaceStage1Window(window(6.0, 0.0, 20.0), none, ct, false);
+  EXPECT_NEAR(placed.center[0], 6.0, 1e-9);
+  EXPECT_NEAR(placed.center[1], 0.0, 1e-9);
+  EXPECT_NEAR(placed.center[2], 20.0, 1e-9);
+  offset[0] = -1.0;
+  offset[1] = 0.5;
+  offset[2] = 1.0;
+  placed = itk::PlaceStage1Window(window(6.0, 0.0, 20.0), offset, ct, false);
+  EXPECT_NEAR(placed.center[0], -3.0, 1e-9); // 6 - 48 mm, stopped at the CT's first edge
+  EXPECT_NEAR(placed.center[1], 24.0, 1e-9); // 0 + 24 mm, inside
+  EXPECT_NEAR(placed.center[2], 57.0, 1e-9); // 20 + 48 mm, stopped at the CT's last edge
 }
 
 TEST(OnePath, Stage1TrainingWindowsSitOffCentreValidationWindowsDoNot)

@@ -198,6 +198,11 @@ public:
   /** Largest region (mm) the coarse stage may grow to; default 400. */
   itkSetMacro(CoarseMaximumExtent, double);
   itkGetConstMacro(CoarseMaximumExtent, double);
+  /** CoarseSegmentationFilter::WindowsInsideImage for every stage-1 run (default on; off: a click near the CT's
+   * border is centred in its window, the CT beyond the image read as air). */
+  itkSetMacro(CoarseWindowsInsideImage, bool);
+  itkGetConstMacro(CoarseWindowsInsideImage, bool);
+  itkBooleanMacro(CoarseWindowsInsideImage);
   /** Keep the refined probability pasted onto the input's grid (GetProbabilityImage(); default on). Off, the patch
    * is pasted straight into the label (PasteBackFilter's Label mode, the same threshold), which saves a float image
    * of the input's size (315 MB for 512x512x300) and the threshold pass; GetProbabilityImage() is then null. */
@@ -358,6 +363,7 @@ private:
   double        m_ClickTolerance{ -1.0 };
   double        m_UsedClickTolerance{ 0.0 };
   double        m_CoarseMaximumExtent{ 400.0 };
+  bool          m_CoarseWindowsInsideImage{ true };
   bool          m_ComputeProbabilityImage{ true };
   bool          m_ComputeAttentionMap{ true };
   bool          m_ReleaseCacheBetweenStages{ false };

@@ -103,8 +103,10 @@ CoarseSegmentationFilter<TInputImage, TOutputImage>::GenerateOutputInformation()
       itkDivAttentionInputError("coarse model", "target spacing and patch size must be positive");
     }
     const double u = (click[a] - region.GetIndex(a)) * sp;
-    const double low = std::max(u - 0.5 * m_MaximumExtent, -0.5 * sp);
-    const double high = std::min(u + 0.5 * m_MaximumExtent, (region.GetSize(a) - 0.5) * sp);
+    // Beyond the CT by half a window, so that the first window stays centred on a click near the CT's border.
+    const double margin = m_WindowsInsideImage ? 0.0 : 0.5 * static_cast<double>(patch) * s;
+    const double low = std::max(u - 0.5 * m_MaximumExtent, -0.5 * sp - margin);
+    const double high = std::min(u + 0.5 * m_MaximumExtent, (region.GetSize(a) - 0.5) * sp + margin);
     const auto   voxels = static_cast<SizeValueType>(std::ceil((high - low) / s - 1e-6));
     size[a] = std::max(patch, voxels);
     spacing[a] = s;

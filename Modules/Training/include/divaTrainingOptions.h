@@ -52,6 +52,11 @@ struct TrainingOptions
    * sits off-centre as in the growth windows at inference. 0: centred on the click, unclamped (runs before the
    * option existed). */
   double windowOffset = 0.5;
+  /** Stage 1 training windows kept inside the CT, as CoarseSegmentationFilter::WindowsInsideImage (default on, as at
+   * inference). Off (DivAttentionTrain --stage1-windows-centred, for models run with DivAttentionSegment
+   * --coarse-windows-centred): a window may reach half a window beyond the CT (read as air), so its centre stays
+   * inside the CT and a window not moved off-centre is centred on the click. */
+  bool stage1WindowsInsideImage = true;
   /** Stage 1: a third input channel, the negative click map (encoded as the click map; a map of no click holds
    * itk::ClickMapValueWithoutClicks). Recorded in the model file's input channels, which the coarse filter reads. */
   bool negativeClickChannel = false;

@@ -52,12 +52,14 @@ ClickRegionCube(const Point<double, 3> &       click,
                 const Matrix<double, 3> &      ctDirection);
 
 /** Stage 1's window as CoarseSegmentationFilter places it: ClickRegionCube's cube, its centre moved from the click by
- * `offset` (a fraction of half the window along each of its axes; each component in [-1, 1]), then moved inside the
- * CT along each CT axis where the CT is wider than the window (centred on the CT where it is narrower), as the filter
- * clamps its windows to the grid it builds over the CT. With `offset` all 0 and a window inside the CT it is
- * ClickRegionCube's cube. The cube's axes must be the CT's (as ClickRegionCube gives them). */
+ * `offset` (a fraction of half the window along each of its axes; each component in [-1, 1]), then clamped as the
+ * filter clamps its windows to the grid it builds over the CT: with `insideImage` (the filter's WindowsInsideImage)
+ * moved inside the CT along each CT axis where the CT is wider than the window (centred on the CT where it is
+ * narrower); without, the grid reaches half a window beyond the CT, so only the centre is kept inside the CT (from
+ * its first voxel's outer edge to its last's). With `offset` all 0 and a window inside the CT it is ClickRegionCube's
+ * cube. The cube's axes must be the CT's (as ClickRegionCube gives them). */
 SamplingCube
-PlaceStage1Window(SamplingCube cube, const Vector<double, 3> & offset, const Image<int16_t, 3> * ct);
+PlaceStage1Window(SamplingCube cube, const Vector<double, 3> & offset, const Image<int16_t, 3> * ct, bool insideImage);
 
 /** CT (any scalar image) resampled onto `grid` (linear, -1024 HU outside), clipped and normalised as the model file's
  * Preprocessing says: the input channel every stage and inference share. Returned as (1, 1, z, y, x) float. */

@@ -45,6 +45,7 @@ namespace
   X("click_strategy", clickStrategy)                                                                                   \
   X("click_encoding", clickEncoding)                                                                                   \
   X("window_offset", windowOffset)                                                                                     \
+  X("stage1_windows_inside_image", stage1WindowsInsideImage)                                                           \
   X("negative_click_channel", negativeClickChannel)                                                                    \
   X("correction_rounds", correctionRounds)                                                                             \
   X("correction_probability", correctionProbability)                                                                   \

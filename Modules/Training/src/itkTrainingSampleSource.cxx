@@ -216,7 +216,7 @@ ClickRegionCube(const Point<double, 3> &       click,
 }
 
 SamplingCube
-PlaceStage1Window(SamplingCube cube, const Vector<double, 3> & offset, const Image<int16_t, 3> * ct)
+PlaceStage1Window(SamplingCube cube, const Vector<double, 3> & offset, const Image<int16_t, 3> * ct, bool insideImage)
 {
   for (unsigned int d = 0; d < 3; ++d)
   {
@@ -226,13 +226,19 @@ PlaceStage1Window(SamplingCube cube, const Vector<double, 3> & offset, const Ima
     }
   }
   // CoarseSegmentationFilter's grid covers the CT (along each CT axis, from the first voxel's outer edge to the
-  // last's) and its windows are clamped into it; a CT narrower than a window gets one window centred on it.
+  // last's), and half a window more on each side unless its windows stay inside the image; its windows are clamped
+  // into the grid. Inside the image only, a CT narrower than a window gets one window centred on it.
   auto         centre = ct->TransformPhysicalPointToContinuousIndex<double>(cube.center);
   const auto & region = ct->GetLargestPossibleRegion();
   for (unsigned int d = 0; d < 3; ++d)
   {
     const double low = static_cast<double>(region.GetIndex(d)) - 0.5;
     const double high = low + static_cast<double>(region.GetSize(d));
+    if (!insideImage)
+    {
+      centre[d] = std::clamp(centre[d], low, high); // the grid's half-window margin beyond the CT
+      continue;
+    }
     const double half = 0.5 * cube.side[d] / ct->GetSpacing()[d];
     centre[d] = high - low >= 2.0 * half ? std::clamp(centre[d], low + half, high - half) : 0.5 * (low + high);
   }
@@ -623,7 +629,7 @@ TrainingSampleSource::Stage1Window(const Instance &  instance,
     {
       offset[d] = training ? m_Options.windowOffset * SignedUniform(generator) : 0.0;
     }
-    cube = PlaceStage1Window(cube, offset, ct);
+    cube = PlaceStage1Window(cube, offset, ct, m_Options.stage1WindowsInsideImage);
   }
   if (augment)
   {
