@@ -399,19 +399,12 @@ TEST(CoarseSegmentation, RegionGrowsByTilingAndRequestsOnlyItsRegion)
   }
 }
 
-// A click on a voxel centre of a CT whose grid the coarse grid shares (8 mm voxels, the model's spacing, the grid
-// clipped by the CT on every side) centres the first 32-voxel window exactly between two starts. The same click a
-// millionth of a voxel off (as printed with 9 digits, or after another conversion) must run the same window: the
-// background model's probability is sigmoid(-10) where a window ran and 0 where none did, so a window one voxel over
-// changes the output.
-TEST(CoarseSegmentation, AClickOnAVoxelCentreRunsTheSameWindowWhenItIsAMillionthOfAVoxelOff)
+/** 40^3 voxels of the coarse model's spacing (8 mm), an oblique direction, the origin away from 0, 40 HU everywhere. */
+CTImageType::Pointer
+UniformObliqueCT()
 {
-  using ClickMapType = itk::ClickDistanceTransformFilter<CTImageType, FloatImageType>;
-  using CoarseType = itk::CoarseSegmentationFilter<CTImageType>;
-  auto                    ct = CTImageType::New();
-  CTImageType::RegionType region;
-  region.SetSize({ { 40, 40, 40 } });
-  ct->SetRegions(region);
+  auto ct = CTImageType::New();
+  ct->SetRegions(CTImageType::RegionType(CTImageType::SizeType{ { 40, 40, 40 } }));
   CTImageType::SpacingType spacing;
   spacing.Fill(CoarseSpacing);
   ct->SetSpacing(spacing);
@@ -423,6 +416,20 @@ TEST(CoarseSegmentation, AClickOnAVoxelCentreRunsTheSameWindowWhenItIsAMillionth
   ct->SetDirection(ObliqueDirection());
   ct->Allocate();
   ct->FillBuffer(40.0f);
+  return ct;
+}
+
+// A click on a voxel centre of a CT whose grid the coarse grid shares (8 mm voxels, the model's spacing, the grid
+// clipped by the CT on every side) centres the first 32-voxel window exactly between two starts. The same click a
+// millionth of a voxel off (as printed with 9 digits, or after another conversion) must run the same window: the
+// background model's probability is sigmoid(-10) where a window ran and 0 where none did, so a window one voxel over
+// changes the output.
+TEST(CoarseSegmentation, AClickOnAVoxelCentreRunsTheSameWindowWhenItIsAMillionthOfAVoxelOff)
+{
+  using ClickMapType = itk::ClickDistanceTransformFilter<CTImageType, FloatImageType>;
+  using CoarseType = itk::CoarseSegmentationFilter<CTImageType>;
+  const auto ct = UniformObliqueCT();
+  const auto region = ct->GetLargestPossibleRegion();
   const auto model = ConstantModel(-10.0, "coarse", 2, false);
   const auto run = [&](const itk::ContinuousIndex<double, 3> & index)
   {
@@ -479,21 +486,7 @@ TEST(CoarseSegmentation, TheFirstWindowIsCentredOnAClickNearTheBorderUnlessWindo
 {
   using ClickMapType = itk::ClickDistanceTransformFilter<CTImageType, FloatImageType>;
   using CoarseType = itk::CoarseSegmentationFilter<CTImageType>;
-  auto                    ct = CTImageType::New();
-  CTImageType::RegionType region;
-  region.SetSize({ { 40, 40, 40 } });
-  ct->SetRegions(region);
-  CTImageType::SpacingType spacing;
-  spacing.Fill(CoarseSpacing);
-  ct->SetSpacing(spacing);
-  CTImageType::PointType origin;
-  origin[0] = -120.0;
-  origin[1] = 35.0;
-  origin[2] = 410.0;
-  ct->SetOrigin(origin);
-  ct->SetDirection(ObliqueDirection());
-  ct->Allocate();
-  ct->FillBuffer(40.0f);
+  const auto                      ct = UniformObliqueCT();
   itk::ContinuousIndex<double, 3> clickIndex;
   clickIndex.Fill(3.0);
   PointType click;
