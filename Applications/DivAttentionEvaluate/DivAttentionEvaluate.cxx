@@ -273,15 +273,16 @@ struct PipelineSettings
   std::string            coarseFile;
   std::string            stage1Name; ///< empty: no stage-1-only column
   bool stage1Clicked = true; ///< --stage1-mask clicked (the pipeline's click rule) or whole (every coarse object)
-  itk::LabelInstanceExtractor::Options extraction;
-  itk::ClickSamplerEnums::Strategy     strategy = itk::ClickSamplerEnums::Strategy::Uniform;
-  unsigned                             clicks = 1;
-  uint64_t                             seed = 0;
-  double                               threshold = 0.5;
-  double                               coarseMaximumExtent = 400.0;
-  bool                                 coarseWindowsInsideImage = true;
-  double                               refinementBand = 0.5; ///< coarse voxels; negative: no band
-  bool          likeIntensityWhenNothingFound = true;        ///< --nothing-found like-intensity (the default) or empty
+  itk::LabelInstanceExtractor::Options                extraction;
+  itk::ClickSamplerEnums::Strategy                    strategy = itk::ClickSamplerEnums::Strategy::Uniform;
+  unsigned                                            clicks = 1;
+  uint64_t                                            seed = 0;
+  double                                              threshold = 0.5;
+  double                                              coarseMaximumExtent = 400.0;
+  itk::CoarseSegmentationFilterEnums::WindowPlacement coarseWindowPlacement =
+    itk::CoarseSegmentationFilterEnums::WindowPlacement::AsTrained;
+  double        refinementBand = 0.5;                 ///< coarse voxels; negative: no band
+  bool          likeIntensityWhenNothingFound = true; ///< --nothing-found like-intensity (the default) or empty
   std::string   masksDirectory;
   torch::Device device{ torch::kCPU };
   std::vector<itk::SegmentationDatasetReader::Case> cases;
@@ -887,7 +888,7 @@ EvaluatePipeline(const PipelineSettings & settings, std::vector<CorrectionStep> 
             filter->SetDevice(diva::DescribeDevice(settings.device));
             filter->SetThreshold(settings.threshold);
             filter->SetCoarseMaximumExtent(settings.coarseMaximumExtent);
-            filter->SetCoarseWindowsInsideImage(settings.coarseWindowsInsideImage);
+            filter->SetCoarseWindowPlacement(settings.coarseWindowPlacement);
             filter->SetRefinementBand(settings.refinementBand);
             filter->SetLikeIntensityWhenNothingFound(settings.likeIntensityWhenNothingFound);
             filter->Update();
@@ -997,11 +998,11 @@ main(int argc, char ** argv)
       TCLAP::ValueArg<double> coarseExtent("", "coarse-max-extent",
                                            "Whole pipeline: largest region (mm) the coarse stage may grow to", false,
                                            400.0, "mm", cmd);
-      TCLAP::SwitchArg        coarseWindowsCentred(
-               "", "coarse-windows-centred",
-               "Whole pipeline: let the coarse windows reach half a window beyond the CT (read as air), so that the first "
-                      "window is centred on the click (default: every window inside the CT)",
-               cmd);
+      TCLAP::ValueArg<std::string> coarseWindowPlacement(
+        "", "coarse-window-placement",
+        "Whole pipeline: where the coarse windows lie at the CT's border: as-trained (default, as the coarse model "
+        "file says), inside-image, or centred-on-click (up to half a window beyond the CT, read as air)",
+        false, "as-trained", "as-trained|inside-image|centred-on-click", cmd);
       TCLAP::ValueArg<double> refinementBand(
         "", "refinement-band",
         "Whole pipeline: half-width, in coarse-model voxels, of the band around the coarse mask's border within which "
@@ -1139,9 +1140,9 @@ main(int argc, char ** argv)
       }
       else
       {
-        if (coarseWindowsCentred.isSet())
+        if (coarseWindowPlacement.isSet())
         {
-          throw TCLAP::CmdLineParseException("--coarse-windows-centred is for the whole pipeline (--coarse-model)");
+          throw TCLAP::CmdLineParseException("--coarse-window-placement is for the whole pipeline (--coarse-model)");
         }
         for (const auto * option : { &threshold, &coarseExtent, &refinementBand })
         {
@@ -1256,7 +1257,8 @@ main(int argc, char ** argv)
         settings.seed = seed.getValue();
         settings.threshold = threshold.getValue();
         settings.coarseMaximumExtent = coarseExtent.getValue();
-        settings.coarseWindowsInsideImage = !coarseWindowsCentred.getValue();
+        settings.coarseWindowPlacement =
+          itk::CoarseWindowPlacementFromName(coarseWindowPlacement.getValue(), "option --coarse-window-placement");
         settings.refinementBand = refinementBand.getValue();
         settings.masksDirectory = masks.getValue();
         settings.device = computeDevice;

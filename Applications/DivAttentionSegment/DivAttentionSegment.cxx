@@ -272,7 +272,7 @@ PrintSlicerXml()
     <string-enumeration><name>nothingFound</name><longflag>nothing-found</longflag><label>When the networks find nothing</label><default>like-intensity</default><element>like-intensity</element><element>error</element><description>like-intensity: the click's like-intensity region within the radius below (a warning says so); error: no mask, exit status 3</description></string-enumeration>
     <double><name>nothingFoundRadius</name><longflag>nothing-found-radius</longflag><label>Like-intensity radius (mm)</label><default>30</default><description>Radius of the like-intensity region when the networks find nothing at the click</description></double>
     <double><name>coarseMaxExtent</name><longflag>coarse-max-extent</longflag><label>Largest object extent (mm)</label><default>400</default><description>The coarse stage looks no further than this cube around the click (one window at least)</description></double>
-    <boolean><name>coarseWindowsCentred</name><longflag>coarse-windows-centred</longflag><label>Centre the coarse window on the click</label><default>false</default><description>Let the coarse windows reach half a window beyond the CT (read as air) so the first is centred on the click (default: every window inside the CT; a click near its border sits off-centre)</description></boolean>
+    <string-enumeration><name>coarseWindowPlacement</name><longflag>coarse-window-placement</longflag><label>Coarse windows at the CT's border</label><default>as-trained</default><element>as-trained</element><element>inside-image</element><element>centred-on-click</element><description>as-trained: as the coarse model file says its training placed them; inside-image: every window inside the CT (a click near its border sits off-centre); centred-on-click: up to half a window beyond the CT (read as air), so the first window is centred on the click</description></string-enumeration>
   </parameters>
 </executable>
 )";
@@ -491,11 +491,13 @@ main(int argc, char ** argv)
         "Largest object extent in mm: the coarse stage looks no further than this cube around the click (one window "
         "at least; smaller is faster for small targets)",
         false, 400.0, "mm", cmd);
-      TCLAP::SwitchArg coarseWindowsCentred(
-        "", "coarse-windows-centred",
-        "Let the coarse windows reach half a window beyond the CT (read as air), so that the first window is centred "
-        "on the click wherever it lies (default: every window inside the CT; a click near its border sits off-centre)",
-        cmd);
+      TCLAP::ValueArg<std::string> coarseWindowPlacement(
+        "", "coarse-window-placement",
+        "Where the coarse windows lie at the CT's border: as-trained (default) as the coarse model file says its "
+        "training placed them; inside-image: every window inside the CT (a click near its border sits off-centre); "
+        "centred-on-click: up to half a window beyond the CT (read as air), so the first window is centred on the "
+        "click",
+        false, "as-trained", "as-trained|inside-image|centred-on-click", cmd);
       TCLAP::SwitchArg wholeCoarseMask(
         "", "whole-coarse-mask",
         "Place the crop by PCA of the whole coarse mask, as the paper (default: only its components under the clicks)",
@@ -605,6 +607,8 @@ main(int argc, char ** argv)
         throw std::invalid_argument("option --warm-up: \"" + warmUpMode.getValue() +
                                     "\" is not auto, read, always or off");
       }
+      const auto placement =
+        itk::CoarseWindowPlacementFromName(coarseWindowPlacement.getValue(), "option --coarse-window-placement");
       if (nothingFound.getValue() != "like-intensity" && nothingFound.getValue() != "error")
       {
         throw std::invalid_argument("option --nothing-found: \"" + nothingFound.getValue() +
@@ -966,7 +970,7 @@ main(int argc, char ** argv)
         filter->SetDevice(diva::DescribeDevice(resolved));
         filter->SetThreshold(threshold.getValue());
         filter->SetCoarseMaximumExtent(coarseMaxExtent.getValue());
-        filter->SetCoarseWindowsInsideImage(!coarseWindowsCentred.getValue());
+        filter->SetCoarseWindowPlacement(placement);
         filter->SetKeepClickedComponent(!wholeCoarseMask.getValue());
         filter->SetRefinementBand(refinementBand.getValue());
         filter->SetLikeIntensityWhenNothingFound(nothingFound.getValue() == "like-intensity");

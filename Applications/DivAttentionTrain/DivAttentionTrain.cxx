@@ -440,6 +440,9 @@ main(int argc, char ** argv)
       description.preset = options.preset;
       description.inputChannels = options.InputChannelNames();
       description.preprocessing = data.training->GetPreprocessing();
+      // Where this run places stage-1 windows, also when the weights came from a file trained the other way.
+      description.preprocessing.windowPlacement =
+        options.stage1WindowsInsideImage ? "inside-image" : "centred-on-click";
       description.provenance.version = app::VersionText();
       std::string command;
       for (int i = 0; i < argc; ++i)

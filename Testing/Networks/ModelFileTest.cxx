@@ -363,6 +363,37 @@ TEST_F(ModelFile, CropRecordRoundTripsAndAFileWithoutItLoadsTheEarlierValues)
   ExpectBytesError(Compose(layout.header, layout.data), "crop_margin' is not a number", "crop margin as text");
 }
 
+TEST_F(ModelFile, WindowPlacementIsRecordedForStage1AndAFileWithoutItWasTrainedInsideTheImage)
+{
+  // Where stage 1's training windows lay at the CT's border is read by CoarseSegmentationFilter at inference.
+  diva::MUnet network(diva::MUnetOptions::Preset("small"));
+  auto        description = ExampleDescription(); // role "coarse"
+  description.preprocessing.windowPlacement = "centred-on-click";
+  diva::SaveModel(PathOf("centred.pt"), *network, description);
+  EXPECT_EQ(diva::LoadModel(PathOf("centred.pt")).description.preprocessing.windowPlacement, "centred-on-click");
+  auto layout = Parse(ReadBytes(PathOf("centred.pt")));
+  EXPECT_EQ(layout.header["description"]["preprocessing"]["window_placement"], "centred-on-click");
+
+  // Files written before the record: inside the image, as every stage 1 was trained then.
+  ASSERT_EQ(layout.header["description"]["preprocessing"].erase("window_placement"), 1U);
+  EXPECT_EQ(
+    diva::LoadModelFromBytes(Compose(layout.header, layout.data), "old.pt").description.preprocessing.windowPlacement,
+    "inside-image");
+  layout.header["description"]["preprocessing"]["window_placement"] = "centered";
+  ExpectBytesError(Compose(layout.header, layout.data), "window_placement' is \"centered\"", "unknown placement");
+
+  // Stage 2 has no stage-1 window: its files do not carry the key.
+  description.role = "refine";
+  description.preprocessing.windowPlacement = "inside-image";
+  diva::SaveModel(PathOf("refine-placement.pt"), *network, description);
+  EXPECT_FALSE(Parse(ReadBytes(PathOf("refine-placement.pt")))
+                 .header["description"]["preprocessing"]
+                 .contains("window_placement"));
+
+  description.preprocessing.windowPlacement = "middle";
+  EXPECT_THROW(diva::SaveModel(PathOf("bad-placement.pt"), *network, description), std::invalid_argument);
+}
+
 // ---- The layout on disk is the documented one ----
 
 TEST_F(ModelFile, LayoutIsTheDocumentedOne)

@@ -369,7 +369,7 @@ TEST(CoarseSegmentation, RegionGrowsByTilingAndRequestsOnlyItsRegion)
     coarse->SetClick(click);
     coarse->SetModel(ConstantModel(logit, "coarse", 2, false));
     coarse->SetMaximumExtent(extent);
-    EXPECT_TRUE(coarse->GetWindowsInsideImage()) << "the default"; // the grid clipped to the CT itself
+    EXPECT_EQ(coarse->GetWindowPlacement(), CoarseType::WindowPlacementEnum::AsTrained) << "the default";
     coarse->Update();
     return coarse;
   };
@@ -443,7 +443,7 @@ TEST(CoarseSegmentation, AClickOnAVoxelCentreRunsTheSameWindowWhenItIsAMillionth
     coarse->SetClickMap(clickMap->GetOutput());
     coarse->SetClick(click);
     coarse->SetModel(model);
-    coarse->WindowsInsideImageOn(); // the grid is the CT's own, so the window's start can tie
+    coarse->SetWindowPlacement(CoarseType::WindowPlacementEnum::InsideImage); // the grid is the CT's own: starts tie
     coarse->Update();
     EXPECT_EQ(coarse->GetNumberOfWindows(), 1U);
     FloatImageType::Pointer output = coarse->GetOutput();
@@ -476,34 +476,37 @@ TEST(CoarseSegmentation, AClickOnAVoxelCentreRunsTheSameWindowWhenItIsAMillionth
 }
 
 // A click 3 voxels from a corner of a 40^3 CT of 8 mm voxels (oblique, origin away from 0), one 32^3 window of 8 mm:
-// with WindowsInsideImage off the grid reaches half a window beyond the CT and the window is centred on the click;
-// on (the default) the window is moved inside the CT. Where the window ran, the background model's probability is
-// sigmoid(-10) > 0, elsewhere 0, so the window's footprint is read from the output: its centre (the mean of its voxels'
-// physical points) must be the click within half a coarse voxel along each CT axis (the click is on a CT voxel centre,
-// which the coarse grid need not share); inside the image it is the CT's first 32 voxels' centre, 12.5 voxels (100 mm)
-// from the click along each axis. CT samples beyond the image are read as -1024 HU.
-TEST(CoarseSegmentation, TheFirstWindowIsCentredOnAClickNearTheBorderUnlessWindowsStayInsideTheImage)
+// centred on the click, the grid reaches half a window beyond the CT and the window is centred on the click; inside the
+// image, the window is moved inside the CT. The default (AsTrained) does what the model file's window_placement says,
+// an explicit placement overrides it. Where the window ran, the background model's probability is sigmoid(-10) > 0,
+// elsewhere 0, so the window's footprint is read from the output: its centre (the mean of its voxels' physical points)
+// must be the click within half a coarse voxel along each CT axis (the click is on a CT voxel centre, which the coarse
+// grid need not share); inside the image it is the CT's first 32 voxels' centre, 12.5 voxels (100 mm) from the click
+// along each axis. CT samples beyond the image are read as -1024 HU.
+TEST(CoarseSegmentation, TheFirstWindowIsCentredOnAClickNearTheBorderAsTheModelWasTrainedOrAsTold)
 {
   using ClickMapType = itk::ClickDistanceTransformFilter<CTImageType, FloatImageType>;
   using CoarseType = itk::CoarseSegmentationFilter<CTImageType>;
+  using Placement = CoarseType::WindowPlacementEnum;
   const auto                      ct = UniformObliqueCT();
   itk::ContinuousIndex<double, 3> clickIndex;
   clickIndex.Fill(3.0);
   PointType click;
   ct->TransformContinuousIndexToPhysicalPoint(clickIndex, click);
-  const auto footprintCentre = [&](bool insideImage)
+  const auto footprintCentre = [&](Placement placement, const std::string & trainedPlacement)
   {
     auto clickMap = ClickMapType::New();
     clickMap->SetReferenceImage(ct);
     clickMap->SetClicks({ click });
+    auto model = ConstantModel(-10.0, "coarse", 2, false);
+    model->description.preprocessing.windowPlacement = trainedPlacement;
     auto coarse = CoarseType::New();
     coarse->SetInput(ct);
     coarse->SetClickMap(clickMap->GetOutput());
     coarse->SetClick(click);
-    coarse->SetModel(ConstantModel(-10.0, "coarse", 2, false));
+    coarse->SetModel(model);
     coarse->SetMaximumExtent(800.0); // the whole CT within reach: inside the image, the grid is the CT itself
-    coarse->SetWindowsInsideImage(insideImage);
-    EXPECT_EQ(coarse->GetWindowsInsideImage(), insideImage);
+    coarse->SetWindowPlacement(placement);
     coarse->Update();
     EXPECT_EQ(coarse->GetNumberOfWindows(), 1U);
     const FloatImageType *          output = coarse->GetOutput();
@@ -530,14 +533,26 @@ TEST(CoarseSegmentation, TheFirstWindowIsCentredOnAClickNearTheBorderUnlessWindo
     {
       sum[a] /= count;
     }
-    return sum;
+    return std::make_pair(sum, coarse->GetWindowsInsideImageUsed());
   };
-  const auto centred = footprintCentre(false);
-  const auto inside = footprintCentre(true);
-  for (unsigned int a = 0; a < 3; ++a)
+  const struct
   {
-    EXPECT_NEAR(centred[a], clickIndex[a], 0.5) << "centred, axis " << a;
-    EXPECT_NEAR(inside[a], 15.5, 1e-6) << "inside the image, axis " << a;
+    Placement   placement;
+    std::string trained;
+    bool        centred;
+  } cases[] = { { Placement::AsTrained, "inside-image", false },
+                { Placement::AsTrained, "centred-on-click", true },
+                { Placement::InsideImage, "centred-on-click", false },
+                { Placement::CentredOnClick, "inside-image", true } };
+  for (const auto & c : cases)
+  {
+    const auto [centre, insideUsed] = footprintCentre(c.placement, c.trained);
+    EXPECT_EQ(insideUsed, !c.centred) << c.placement << ", trained " << c.trained;
+    for (unsigned int a = 0; a < 3; ++a)
+    {
+      EXPECT_NEAR(centre[a], c.centred ? clickIndex[a] : 15.5, c.centred ? 0.5 : 1e-6)
+        << c.placement << ", trained " << c.trained << ", axis " << a;
+    }
   }
 }
 

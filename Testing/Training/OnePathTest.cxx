@@ -105,7 +105,7 @@ TEST(OnePath, Stage1WindowIsPlacedAsTheCoarseFilterPlacesIt)
   EXPECT_NEAR(placed.center[1], 66.0, 1e-9);
   EXPECT_EQ(placed.side, window(0, 0, 0).side);
 
-  // Without WindowsInsideImage the coarse filter's grid reaches half a window beyond the CT (--stage1-windows-centred):
+  // Centred on the click, the coarse filter's grid reaches half a window beyond the CT (--stage1-windows-centred):
   // a window not moved off-centre stays centred on the click near the CT's corner and along z, where the CT is narrower
   // than a window; moved off-centre, its centre stays inside the CT (from -3 mm to 237 / 177 / 57 mm).
   placed = itk::PlaceStage1Window(window(6.0, 0.0, 20.0), none, ct, false);
@@ -165,10 +165,14 @@ TEST(OnePath, ClickEncodingAndCropAreRecordedForTheModelFile)
   EXPECT_EQ(p.clickEncoding, "clipped-scaled");
   EXPECT_EQ(p.cropMargin, 2.0);
   EXPECT_EQ(p.cropMinimumSide, 30.0);
+  EXPECT_EQ(p.windowPlacement, "inside-image"); // the default, as CoarseSegmentationFilter places windows by default
   // The click channel is encoded as recorded: clipped-scaled lies in [0, 1] and reaches 1 (20 mm from the click).
   const auto clickMap = data.training->MakeTrainingSample(0, 0).input[1];
   EXPECT_GE(clickMap.min().item<double>(), 0.0);
   EXPECT_EQ(clickMap.max().item<double>(), 1.0);
+  // --stage1-windows-centred is recorded, so that inference places the windows as training did.
+  options.stage1WindowsInsideImage = false;
+  EXPECT_EQ(itk::PrepareTrainingData(options).training->GetPreprocessing().windowPlacement, "centred-on-click");
 
   options.clickEncoding = "raw";
   EXPECT_THROW(options.Validate(), std::invalid_argument);

@@ -29,6 +29,11 @@ struct Preprocessing
    * "crop_minimum_side"); a file without them was trained with these values. */
   double cropMargin = 1.5;
   double cropMinimumSide = 48.0; ///< mm
+  /** Stage 1: where its training windows lay at the CT's border, which is where CoarseSegmentationFilter places them at
+   * inference unless told otherwise: "inside-image" (clamped inside the CT, the click off-centre) or
+   * "centred-on-click" (reaching up to half a window beyond the CT, read as air). Written for coarse models
+   * ("window_placement"); a file without it was trained inside the image. */
+  std::string windowPlacement = "inside-image";
 };
 
 /** \brief Where a model came from. \ingroup DivAttention */

@@ -274,6 +274,10 @@ DescriptionToJson(const ModelDescription & d)
   preprocessing["click_encoding"] = p.clickEncoding;
   preprocessing["crop_margin"] = p.cropMargin;
   preprocessing["crop_minimum_side"] = p.cropMinimumSide;
+  if (d.role == "coarse")
+  {
+    preprocessing["window_placement"] = p.windowPlacement;
+  }
   nlohmann::ordered_json provenance;
   provenance["version"] = d.provenance.version;
   provenance["training_command"] = d.provenance.trainingCommand;
@@ -405,6 +409,16 @@ DescriptionFromJson(const Json & d)
   if (p.contains("crop_minimum_side"))
   {
     out.cropMinimumSide = Real(p, "crop_minimum_side", pp);
+  }
+  // Optional: coarse files written before it was recorded were all trained with windows inside the image.
+  if (p.contains("window_placement"))
+  {
+    out.windowPlacement = Text(p, "window_placement", pp);
+    if (out.windowPlacement != "inside-image" && out.windowPlacement != "centred-on-click")
+    {
+      throw std::runtime_error("header: '" + pp + "window_placement' is \"" + out.windowPlacement +
+                               "\"; expected \"inside-image\" or \"centred-on-click\"");
+    }
   }
   const std::string pv = "description.provenance.";
   const auto &      v = *Object(d, "provenance", "description.");
@@ -813,6 +827,12 @@ SaveModelToBytes(SegmentationNetworkImpl & network,
     {
       throw std::invalid_argument("SaveModel: the preprocessing numbers must be finite (JSON has no infinity)");
     }
+  }
+  if (p.windowPlacement != "inside-image" && p.windowPlacement != "centred-on-click")
+  {
+    throw std::invalid_argument(
+      "SaveModel: the window placement must be \"inside-image\" or \"centred-on-click\", not \"" + p.windowPlacement +
+      "\"");
   }
 
   // The tensors as stored: on the CPU, contiguous, floating ones as float32 (or float16 where asked and in range).

@@ -198,11 +198,11 @@ public:
   /** Largest region (mm) the coarse stage may grow to; default 400. */
   itkSetMacro(CoarseMaximumExtent, double);
   itkGetConstMacro(CoarseMaximumExtent, double);
-  /** CoarseSegmentationFilter::WindowsInsideImage for every stage-1 run (default on; off: a click near the CT's
-   * border is centred in its window, the CT beyond the image read as air). */
-  itkSetMacro(CoarseWindowsInsideImage, bool);
-  itkGetConstMacro(CoarseWindowsInsideImage, bool);
-  itkBooleanMacro(CoarseWindowsInsideImage);
+  /** CoarseSegmentationFilter::WindowPlacement for every stage-1 run (default AsTrained: as the coarse model file
+   * says; InsideImage / CentredOnClick override it). */
+  using CoarseWindowPlacementEnum = CoarseSegmentationFilterEnums::WindowPlacement;
+  itkSetEnumMacro(CoarseWindowPlacement, CoarseWindowPlacementEnum);
+  itkGetEnumMacro(CoarseWindowPlacement, CoarseWindowPlacementEnum);
   /** Keep the refined probability pasted onto the input's grid (GetProbabilityImage(); default on). Off, the patch
    * is pasted straight into the label (PasteBackFilter's Label mode, the same threshold), which saves a float image
    * of the input's size (315 MB for 512x512x300) and the threshold pass; GetProbabilityImage() is then null. */
@@ -344,32 +344,32 @@ private:
   using PasteFilterType = PasteBackFilter<FloatImageType, FloatImageType, InputImageType, FloatImageType>;
   using LabelPasteFilterType = PasteBackFilter<FloatImageType, OutputImageType, InputImageType, OutputImageType>;
 
-  std::string   m_CoarseModelFile;
-  std::string   m_RefineModelFile;
-  ModelPointer  m_CoarseModel;
-  ModelPointer  m_RefineModel;
-  PointListType m_Clicks;
-  PointListType m_NegativeClicks;
-  std::string   m_Device{ "auto" };
-  double        m_Threshold{ 0.5 };
-  double        m_CropMarginFactor{ -1.0 };
-  double        m_CropMinimumSize{ -1.0 };
-  bool          m_AlignCropWithPrincipalAxes{ false };
-  bool          m_KeepClickedComponent{ true };
-  double        m_RefinementBand{ 0.5 };
-  double        m_FallbackCropSize{ 64.0 };
-  bool          m_LikeIntensityWhenNothingFound{ true };
-  double        m_NothingFoundRadius{ MaskCorrectionSupport::LikeIntensityNothingFoundRadius };
-  double        m_ClickTolerance{ -1.0 };
-  double        m_UsedClickTolerance{ 0.0 };
-  double        m_CoarseMaximumExtent{ 400.0 };
-  bool          m_CoarseWindowsInsideImage{ true };
-  bool          m_ComputeProbabilityImage{ true };
-  bool          m_ComputeAttentionMap{ true };
-  bool          m_ReleaseCacheBetweenStages{ false };
-  bool          m_UseBox{ false };
-  PointType     m_BoxCorner1{};
-  PointType     m_BoxCorner2{};
+  std::string               m_CoarseModelFile;
+  std::string               m_RefineModelFile;
+  ModelPointer              m_CoarseModel;
+  ModelPointer              m_RefineModel;
+  PointListType             m_Clicks;
+  PointListType             m_NegativeClicks;
+  std::string               m_Device{ "auto" };
+  double                    m_Threshold{ 0.5 };
+  double                    m_CropMarginFactor{ -1.0 };
+  double                    m_CropMinimumSize{ -1.0 };
+  bool                      m_AlignCropWithPrincipalAxes{ false };
+  bool                      m_KeepClickedComponent{ true };
+  double                    m_RefinementBand{ 0.5 };
+  double                    m_FallbackCropSize{ 64.0 };
+  bool                      m_LikeIntensityWhenNothingFound{ true };
+  double                    m_NothingFoundRadius{ MaskCorrectionSupport::LikeIntensityNothingFoundRadius };
+  double                    m_ClickTolerance{ -1.0 };
+  double                    m_UsedClickTolerance{ 0.0 };
+  double                    m_CoarseMaximumExtent{ 400.0 };
+  CoarseWindowPlacementEnum m_CoarseWindowPlacement{ CoarseWindowPlacementEnum::AsTrained };
+  bool                      m_ComputeProbabilityImage{ true };
+  bool                      m_ComputeAttentionMap{ true };
+  bool                      m_ReleaseCacheBetweenStages{ false };
+  bool                      m_UseBox{ false };
+  PointType                 m_BoxCorner1{};
+  PointType                 m_BoxCorner2{};
 
   // Models loaded from the files, kept until the file or the device changes.
   ModelPointer

@@ -237,7 +237,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline(bool likeI
     coarse->SetDevice(m_Device);
     coarse->SetClick(m_Clicks.front());
     coarse->SetMaximumExtent(m_CoarseMaximumExtent);
-    coarse->SetWindowsInsideImage(m_CoarseWindowsInsideImage);
+    coarse->SetWindowPlacement(m_CoarseWindowPlacement);
     coarse->SetGrowthThreshold(m_Threshold);
   }
 
@@ -582,7 +582,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunCoarseWindow(const 
   coarse->SetClick(click);
   coarse->SetMaximumExtent(extent);
   coarse->GrowRegionOff();
-  coarse->SetWindowsInsideImage(m_CoarseWindowsInsideImage);
+  coarse->SetWindowPlacement(m_CoarseWindowPlacement);
   coarse->SetGrowthThreshold(m_Threshold);
 
   const std::array<std::pair<const char *, ProcessObject *>, 2> steps{
@@ -913,7 +913,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream
   os << indent << "RefinementBand: " << m_RefinementBand << std::endl;
   os << indent << "FallbackCropSize: " << m_FallbackCropSize << std::endl;
   os << indent << "CoarseMaximumExtent: " << m_CoarseMaximumExtent << std::endl;
-  os << indent << "CoarseWindowsInsideImage: " << m_CoarseWindowsInsideImage << std::endl;
+  os << indent << "CoarseWindowPlacement: " << m_CoarseWindowPlacement << std::endl;
   os << indent << "ComputeProbabilityImage: " << (m_ComputeProbabilityImage ? "On" : "Off") << std::endl;
   os << indent << "ComputeAttentionMap: " << (m_ComputeAttentionMap ? "On" : "Off") << std::endl;
   os << indent << "ReleaseCacheBetweenStages: " << (m_ReleaseCacheBetweenStages ? "On" : "Off") << std::endl;

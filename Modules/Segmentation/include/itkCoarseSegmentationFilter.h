@@ -7,10 +7,68 @@
 #include "itkSegmentationModelSupport.h"
 
 #include <memory>
+#include <ostream>
+#include <stdexcept>
 #include <string>
 
 namespace itk
 {
+/** \class CoarseSegmentationFilterEnums
+ * \brief Enumerations of CoarseSegmentationFilter.
+ * \ingroup DivAttention
+ */
+class CoarseSegmentationFilterEnums
+{
+public:
+  /** Where the windows lie at the CT's border. */
+  enum class WindowPlacement : uint8_t
+  {
+    /** As the model file's `window_placement` says stage 1 was trained (default; "inside-image" for files without
+     * the record). */
+    AsTrained = 0,
+    /** Clamped inside the CT: a click near its border sits off-centre in its window. */
+    InsideImage = 1,
+    /** Up to half a window beyond the CT (read as air), so that the first window is centred on the click. */
+    CentredOnClick = 2
+  };
+};
+
+inline std::ostream &
+operator<<(std::ostream & out, const CoarseSegmentationFilterEnums::WindowPlacement value)
+{
+  switch (value)
+  {
+    case CoarseSegmentationFilterEnums::WindowPlacement::AsTrained:
+      return out << "AsTrained";
+    case CoarseSegmentationFilterEnums::WindowPlacement::InsideImage:
+      return out << "InsideImage";
+    case CoarseSegmentationFilterEnums::WindowPlacement::CentredOnClick:
+      return out << "CentredOnClick";
+  }
+  return out << "INVALID";
+}
+
+/** The placement named as the command-line tools and model files name it: "as-trained", "inside-image" or
+ * "centred-on-click"; std::invalid_argument naming `option` for anything else. */
+inline CoarseSegmentationFilterEnums::WindowPlacement
+CoarseWindowPlacementFromName(const std::string & name, const std::string & option)
+{
+  using Placement = CoarseSegmentationFilterEnums::WindowPlacement;
+  if (name == "as-trained")
+  {
+    return Placement::AsTrained;
+  }
+  if (name == "inside-image")
+  {
+    return Placement::InsideImage;
+  }
+  if (name == "centred-on-click")
+  {
+    return Placement::CentredOnClick;
+  }
+  throw std::invalid_argument(option + ": \"" + name + "\" is not as-trained, inside-image or centred-on-click");
+}
+
 /** \class CoarseSegmentationFilter
  * \brief Stage 1 of the pipeline: the coarse mUnet run on a region around the user's click.
  *
@@ -24,8 +82,9 @@ namespace itk
  *
  * Region (Documentation/Pipeline.md): the output grid has the model's target spacing and the CT's direction and
  * covers a cube of MaximumExtent mm centred on the click, clipped to the CT (never smaller than one window), so near
- * the CT's border the windows lie inside it and the click sits off-centre; with WindowsInsideImage off the grid
- * reaches half a window beyond the CT (read as air) and the first window is centred on the click wherever it lies.
+ * the CT's border the windows lie inside it and the click sits off-centre; with WindowPlacement CentredOnClick (or
+ * AsTrained, the default, for a model file that says "centred-on-click") the grid reaches half a window beyond the CT
+ * (read as air) and the first window is centred on the click wherever it lies.
  * The model runs first on one window of its patch size centred on the click (as far as the grid allows); while the
  * predicted object (probability >= GrowthThreshold) touches a face of the covered box that is not the grid's border,
  * the box grows by half a window on that side, and the new windows (on a fixed lattice with half-window steps) run as
@@ -112,14 +171,18 @@ public:
   itkGetConstMacro(GrowRegion, bool);
   itkBooleanMacro(GrowRegion);
 
-  /** Clip the output grid to the CT itself, so that every window lies inside the CT and a click near its border sits
-   * off-centre in its window (default on). Off, the grid reaches up to half a window beyond the CT, the first window
-   * is centred on the click, and CT samples beyond the image are -1024 HU (air). Why on by default: with the bundled
-   * models the centred window raises stage 1 alone on held-out real CT but lowers the whole pipeline's Dice on
-   * organs, lesions and vessels (Documentation/Pipeline.md, "Windows at the CT's border"). */
-  itkSetMacro(WindowsInsideImage, bool);
-  itkGetConstMacro(WindowsInsideImage, bool);
-  itkBooleanMacro(WindowsInsideImage);
+  using WindowPlacementEnum = CoarseSegmentationFilterEnums::WindowPlacement;
+
+  /** Where the windows lie at the CT's border: AsTrained (default) follows the model file's `window_placement`, so a
+   * stage 1 runs as it was trained; InsideImage clips the output grid to the CT itself (every window inside it, a
+   * click near its border off-centre); CentredOnClick lets the grid reach up to half a window beyond the CT, CT
+   * samples there being -1024 HU (air), so the first window is centred on the click. The bundled stage 1 was trained
+   * inside the image (Documentation/Pipeline.md, "Windows at the CT's border"). */
+  itkSetEnumMacro(WindowPlacement, WindowPlacementEnum);
+  itkGetEnumMacro(WindowPlacement, WindowPlacementEnum);
+
+  /** After GenerateOutputInformation(): whether the windows were kept inside the image (the placement resolved). */
+  itkGetConstMacro(WindowsInsideImageUsed, bool);
 
   /** After Update(): windows run, and the device the model ran on ("cpu", "cuda:0"). */
   itkGetConstMacro(NumberOfWindows, unsigned int);
@@ -159,14 +222,15 @@ private:
    * with 9 significant digits lies within 1e-6 voxel of the computed one. */
   static constexpr double StartTieTolerance = 1e-4;
 
-  ModelPointer m_Model;
-  std::string  m_ModelFile;
-  std::string  m_Device{ "auto" };
-  PointType    m_Click;
-  double       m_MaximumExtent{ 400.0 };
-  double       m_GrowthThreshold{ 0.5 };
-  bool         m_GrowRegion{ true };
-  bool         m_WindowsInsideImage{ true };
+  ModelPointer        m_Model;
+  std::string         m_ModelFile;
+  std::string         m_Device{ "auto" };
+  PointType           m_Click;
+  double              m_MaximumExtent{ 400.0 };
+  double              m_GrowthThreshold{ 0.5 };
+  bool                m_GrowRegion{ true };
+  WindowPlacementEnum m_WindowPlacement{ WindowPlacementEnum::AsTrained };
+  bool                m_WindowsInsideImageUsed{ true };
 
   // Model loaded from m_ModelFile, kept until the file or device changes.
   ModelPointer m_FileModel;

@@ -85,6 +85,9 @@ CoarseSegmentationFilter<TInputImage, TOutputImage>::GenerateOutputInformation()
   {
     itkDivAttentionInputError("Click", "the click " << m_Click << " lies outside the image");
   }
+  m_WindowsInsideImageUsed =
+    m_WindowPlacement == WindowPlacementEnum::InsideImage ||
+    (m_WindowPlacement == WindowPlacementEnum::AsTrained && preprocessing.windowPlacement != "centred-on-click");
   const auto                 region = ct->GetLargestPossibleRegion();
   ContinuousIndex<double, 3> click;
   ct->TransformPhysicalPointToContinuousIndex(m_Click, click);
@@ -104,7 +107,7 @@ CoarseSegmentationFilter<TInputImage, TOutputImage>::GenerateOutputInformation()
     }
     const double u = (click[a] - region.GetIndex(a)) * sp;
     // Beyond the CT by half a window, so that the first window stays centred on a click near the CT's border.
-    const double margin = m_WindowsInsideImage ? 0.0 : 0.5 * static_cast<double>(patch) * s;
+    const double margin = m_WindowsInsideImageUsed ? 0.0 : 0.5 * static_cast<double>(patch) * s;
     const double low = std::max(u - 0.5 * m_MaximumExtent, -0.5 * sp - margin);
     const double high = std::min(u + 0.5 * m_MaximumExtent, (region.GetSize(a) - 0.5) * sp + margin);
     const auto   voxels = static_cast<SizeValueType>(std::ceil((high - low) / s - 1e-6));
@@ -491,6 +494,8 @@ CoarseSegmentationFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream & os
   os << indent << "MaximumExtent: " << m_MaximumExtent << std::endl;
   os << indent << "GrowthThreshold: " << m_GrowthThreshold << std::endl;
   os << indent << "GrowRegion: " << m_GrowRegion << std::endl;
+  os << indent << "WindowPlacement: " << m_WindowPlacement << std::endl;
+  os << indent << "WindowsInsideImageUsed: " << m_WindowsInsideImageUsed << std::endl;
   os << indent << "FileModel: " << (m_FileModel ? m_FileModelKey : std::string("(none)")) << std::endl;
   os << indent << "NumberOfWindows: " << m_NumberOfWindows << std::endl;
   os << indent << "DeviceUsed: " << m_DeviceUsed << std::endl;

@@ -878,6 +878,7 @@ PrepareTrainingData(const diva::TrainingOptions & options)
   preprocessing.clickEncoding = options.clickEncoding;
   preprocessing.cropMargin = options.cropMargin;
   preprocessing.cropMinimumSide = options.cropMinimumSide;
+  preprocessing.windowPlacement = options.stage1WindowsInsideImage ? "inside-image" : "centred-on-click";
   data.training->SetPreprocessing(preprocessing);
   data.validation->SetPreprocessing(preprocessing);
   return data;
