@@ -283,6 +283,7 @@ struct PipelineSettings
     itk::CoarseSegmentationFilterEnums::WindowPlacement::AsTrained;
   double        refinementBand = 0.5;                 ///< coarse voxels; negative: no band
   bool          likeIntensityWhenNothingFound = true; ///< --nothing-found like-intensity (the default) or empty
+  double        minimumClickTissueFraction = 0.3;     ///< --click-tissue-fraction
   std::string   masksDirectory;
   torch::Device device{ torch::kCPU };
   std::vector<itk::SegmentationDatasetReader::Case> cases;
@@ -891,6 +892,7 @@ EvaluatePipeline(const PipelineSettings & settings, std::vector<CorrectionStep> 
             filter->SetCoarseWindowPlacement(settings.coarseWindowPlacement);
             filter->SetRefinementBand(settings.refinementBand);
             filter->SetLikeIntensityWhenNothingFound(settings.likeIntensityWhenNothingFound);
+            filter->SetMinimumClickTissueFraction(settings.minimumClickTissueFraction);
             filter->Update();
             row.push_back(record(column.name, filter->GetOutput(), filter->GetUsedFallbackCrop() ? 1 : 0));
             // Stage 1 is the same in every column that uses --coarse-model: its mask is taken from the first such run.
@@ -1013,6 +1015,11 @@ main(int argc, char ** argv)
         "Whole pipeline: where the networks find nothing at the click, score the click's like-intensity region "
         "('like-intensity', default, as DivAttentionSegment writes it) or an empty mask ('empty')",
         false, "like-intensity", "like-intensity|empty", cmd);
+      TCLAP::ValueArg<double> clickTissueFraction(
+        "", "click-tissue-fraction",
+        "Whole pipeline: the share of the networks' mask that must be of the clicked tissue for it to count as found "
+        "at the click (default 0.3, as DivAttentionSegment; 0: no check)",
+        false, 0.3, "0..1", cmd);
       TCLAP::ValueArg<std::string> masks("", "masks",
                                          "Whole pipeline: also write every mask to this directory "
                                          "(<case>_i<instance>_c<click>_<model>.nii.gz)",
@@ -1154,11 +1161,12 @@ main(int argc, char ** argv)
           }
         }
         if (masks.isSet() || stage1Name.isSet() || noStage1.isSet() || stage1Mask.isSet() || regionGrowing.isSet() ||
-            structure.isSet() || labelNames.isSet() || correctionClicks.isSet() || nothingFound.isSet())
+            structure.isSet() || labelNames.isSet() || correctionClicks.isSet() || nothingFound.isSet() ||
+            clickTissueFraction.isSet())
         {
           throw TCLAP::CmdLineParseException("--masks, --stage1-name, --no-stage1, --stage1-mask, --region-growing, "
-                                             "--structure, --label-names, --correction-clicks and --nothing-found are "
-                                             "for the whole pipeline (--coarse-model)");
+                                             "--structure, --label-names, --correction-clicks, --nothing-found and "
+                                             "--click-tissue-fraction are for the whole pipeline (--coarse-model)");
         }
       }
       for (const auto & spec : specs)
@@ -1249,6 +1257,11 @@ main(int argc, char ** argv)
                                              nothingFound.getValue() + "'");
         }
         settings.likeIntensityWhenNothingFound = nothingFound.getValue() == "like-intensity";
+        if (!(clickTissueFraction.getValue() >= 0.0 && clickTissueFraction.getValue() <= 1.0))
+        {
+          throw TCLAP::CmdLineParseException("--click-tissue-fraction must be between 0 and 1");
+        }
+        settings.minimumClickTissueFraction = clickTissueFraction.getValue();
         settings.extraction.targetLabels = labels;
         settings.extraction.mode = itk::LabelInstanceExtractor::ModeFromName(instances.getValue());
         settings.strategy = clickStrategy.getValue() == "interior" ? itk::ClickSamplerEnums::Strategy::Interior

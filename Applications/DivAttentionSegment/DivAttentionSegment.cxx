@@ -270,6 +270,7 @@ PrintSlicerXml()
     <double><name>refinementBand</name><longflag>refinement-band</longflag><label>Refinement band (coarse voxels)</label><default>0.5</default><description>Half-width of the band around the coarse mask's border within which the refinement decides, in voxels of the coarse model's grid (deeper inside is object, farther outside background); negative: no band, the refinement's mask as it is (the paper's literal pipeline)</description></double>
     <string-enumeration><name>warmUp</name><longflag>warm-up</longflag><label>Warm-up</label><default>read</default><element>read</element><element>always</element><element>off</element><description>One forward of each model at the run's shapes in a thread while the CT is read (read: only while the read lasts; always; off: none, the models load after the read). The mask is the same</description></string-enumeration>
     <string-enumeration><name>nothingFound</name><longflag>nothing-found</longflag><label>When the networks find nothing</label><default>like-intensity</default><element>like-intensity</element><element>error</element><description>like-intensity: the click's like-intensity region within the radius below (a warning says so); error: no mask, exit status 3</description></string-enumeration>
+    <double><name>clickTissueFraction</name><longflag>click-tissue-fraction</longflag><label>Share of the mask of the clicked tissue</label><default>0.3</default><description>The share of the networks' mask that must be of the clicked tissue for it to count as found at the click (0: no check)</description></double>
     <double><name>nothingFoundRadius</name><longflag>nothing-found-radius</longflag><label>Like-intensity radius (mm)</label><default>30</default><description>Radius of the like-intensity region when the networks find nothing at the click</description></double>
     <double><name>coarseMaxExtent</name><longflag>coarse-max-extent</longflag><label>Largest object extent (mm)</label><default>400</default><description>The coarse stage looks no further than this cube around the click (one window at least)</description></double>
     <string-enumeration><name>coarseWindowPlacement</name><longflag>coarse-window-placement</longflag><label>Coarse windows at the CT's border</label><default>as-trained</default><element>as-trained</element><element>inside-image</element><element>centred-on-click</element><description>as-trained: as the coarse model file says its training placed them; inside-image: every window inside the CT (a click near its border sits off-centre); centred-on-click: up to half a window beyond the CT (read as air), so the first window is centred on the click</description></string-enumeration>
@@ -517,6 +518,13 @@ main(int argc, char ** argv)
       TCLAP::ValueArg<double> nothingFoundRadius(
         "", "nothing-found-radius", "Radius in mm of the like-intensity region of --nothing-found like-intensity",
         false, itk::MaskCorrectionSupport::LikeIntensityNothingFoundRadius, "mm", cmd);
+      TCLAP::ValueArg<double> clickTissueFraction(
+        "", "click-tissue-fraction",
+        "The share of the networks' mask that must be of the clicked tissue (in the click's like-intensity band) for "
+        "it "
+        "to count as found at the click; below it the mask counts as nothing found (--nothing-found). 0 turns the "
+        "check off",
+        false, 0.3, "0..1", cmd);
       TCLAP::ValueArg<std::string> warmUpMode(
         "", "warm-up",
         "auto (default): read on a CUDA device and for paper-size models; on the CPU with smaller models (the bundled "
@@ -613,6 +621,11 @@ main(int argc, char ** argv)
       {
         throw std::invalid_argument("option --nothing-found: \"" + nothingFound.getValue() +
                                     "\" is not like-intensity or error");
+      }
+      if (!(clickTissueFraction.getValue() >= 0.0 && clickTissueFraction.getValue() <= 1.0))
+      {
+        throw std::invalid_argument("option --click-tissue-fraction: " +
+                                    std::to_string(clickTissueFraction.getValue()) + " is not between 0 and 1");
       }
       if (!(nothingFoundRadius.getValue() > 0.0 && std::isfinite(nothingFoundRadius.getValue())))
       {
@@ -975,6 +988,7 @@ main(int argc, char ** argv)
         filter->SetRefinementBand(refinementBand.getValue());
         filter->SetLikeIntensityWhenNothingFound(nothingFound.getValue() == "like-intensity");
         filter->SetNothingFoundRadius(nothingFoundRadius.getValue());
+        filter->SetMinimumClickTissueFraction(clickTissueFraction.getValue());
         // The float probability on the input's grid only when it is written (it is the size of the CT).
         filter->SetComputeProbabilityImage(!probability.getValue().empty());
         filter->SetComputeAttentionMap(!attention.getValue().empty() || !preview.getValue().empty());
@@ -1005,8 +1019,14 @@ main(int argc, char ** argv)
         if (filter->GetUsedLikeIntensityFallback())
         {
           std::cerr << "DivAttentionSegment: warning: the networks found nothing at the click \"" << clickTexts.front()
-                    << "\" in \"" << inputPath << "\"; the mask is the click's like-intensity region within "
-                    << nothingFoundRadius.getValue() << " mm (--nothing-found error refuses instead)" << std::endl;
+                    << "\" in \"" << inputPath << "\""
+                    << (filter->GetMaskNotOfClickedTissue()
+                          ? " (their mask was mostly of another tissue: " +
+                              std::to_string(static_cast<int>(std::lround(100.0 * filter->GetClickTissueFraction()))) +
+                              " % of it like the click's)"
+                          : std::string())
+                    << "; the mask is the click's like-intensity region within " << nothingFoundRadius.getValue()
+                    << " mm (--nothing-found error refuses instead)" << std::endl;
         }
         else if (filter->GetNothingFoundAtClick())
         {
@@ -1018,8 +1038,9 @@ main(int argc, char ** argv)
                  (clickTexts.empty() ? "the refinement found no object in the box"
                   : filter->GetUsedFallbackCrop()
                     ? "the coarse stage found nothing, nor did the refinement on a crop around the click"
-                    : (filter->GetUsedAllCoarseComponents() ? "no click lies on or near the coarse mask"
-                                                            : "the mask does not contain the click")) +
+                  : filter->GetUsedAllCoarseComponents() ? "no click lies on or near the coarse mask"
+                  : filter->GetMaskNotOfClickedTissue()  ? "the mask is mostly of another tissue than the click's"
+                                                         : "the mask does not contain the click") +
                  "); no mask written");
         }
         {

@@ -817,25 +817,11 @@ TEST(ClickGuidedSegmentation, TheMaskHoldsTheClickOrNothingWasFoundThere)
 // the click's voxel, every voxel within mean +- max(2.5 SD, 20 HU) of the click's 3 x 3 x 3 neighbourhood (computed
 // here from the CT, not by the library), and on the phantom's spleen (uniform tissue) mostly spleen. The probability
 // output thresholds to the same mask. Off: the empty mask. Documentation/Pipeline.md, "When the networks find nothing".
-TEST(ClickGuidedSegmentation, NothingFoundGivesTheClicksLikeIntensityRegion)
+/** The like-intensity band at a click, computed here from its definition: mean and half-width max(2.5 SD, 20 HU) of
+ * the click voxel's 3 x 3 x 3 neighbourhood (the click lies away from the CT's border). */
+std::pair<double, double>
+ClickBand(const CTImageType * ct, const CTImageType::IndexType & clickIndex)
 {
-  const auto   phantom = StandardPhantom();
-  const auto & spleen = ObjectNamed(*phantom, "spleen");
-  const auto * ct = phantom->GetCT();
-  auto         run = [&](bool fallback, double radius)
-  {
-    auto filter = MakeSegmentation(ct, spleen.click);
-    filter->SetCoarseModel(ConstantModel(-10.0, "coarse", 2, false));
-    filter->SetRefineModel(ConstantModel(-10.0, "refine", 1, false));
-    filter->SetLikeIntensityWhenNothingFound(fallback);
-    filter->SetNothingFoundRadius(radius);
-    filter->Update();
-    EXPECT_TRUE(filter->GetNothingFoundAtClick());
-    return filter;
-  };
-  // The band, from the CT: the click voxel's 3 x 3 x 3 neighbourhood.
-  CTImageType::IndexType clickIndex;
-  ASSERT_TRUE(ct->TransformPhysicalPointToIndex(spleen.click, clickIndex));
   double sum = 0.0, squares = 0.0;
   int    n = 0;
   for (int dz = -1; dz <= 1; ++dz)
@@ -852,7 +838,28 @@ TEST(ClickGuidedSegmentation, NothingFoundGivesTheClicksLikeIntensityRegion)
         ++n;
       }
   const double mean = sum / n, sd = std::sqrt(std::max(0.0, squares / n - mean * mean));
-  const double half = std::max(2.5 * sd, 20.0);
+  return { mean, std::max(2.5 * sd, 20.0) };
+}
+
+TEST(ClickGuidedSegmentation, NothingFoundGivesTheClicksLikeIntensityRegion)
+{
+  const auto   phantom = StandardPhantom();
+  const auto & spleen = ObjectNamed(*phantom, "spleen");
+  const auto * ct = phantom->GetCT();
+  auto         run = [&](bool fallback, double radius)
+  {
+    auto filter = MakeSegmentation(ct, spleen.click);
+    filter->SetCoarseModel(ConstantModel(-10.0, "coarse", 2, false));
+    filter->SetRefineModel(ConstantModel(-10.0, "refine", 1, false));
+    filter->SetLikeIntensityWhenNothingFound(fallback);
+    filter->SetNothingFoundRadius(radius);
+    filter->Update();
+    EXPECT_TRUE(filter->GetNothingFoundAtClick());
+    return filter;
+  };
+  CTImageType::IndexType clickIndex;
+  ASSERT_TRUE(ct->TransformPhysicalPointToIndex(spleen.click, clickIndex));
+  const auto [mean, half] = ClickBand(ct, clickIndex);
 
   // The radius is measured between voxel centres (the click's voxel and each voxel's).
   PointType clickCentre;
@@ -930,4 +937,77 @@ TEST(ClickGuidedSegmentation, NothingFoundGivesTheClicksLikeIntensityRegion)
   auto bad = MakeSegmentation(ct, spleen.click);
   bad->SetNothingFoundRadius(0.0);
   ExpectError([&] { bad->Update(); }, "NothingFoundRadius");
+}
+
+// The networks mark everything around the spleen's click (a coarse and a refine model that say "foreground"
+// everywhere): the mask holds the click, but most of it is of other tissue. The share of the mask in the click's
+// band is computed here from the mask kept with the check off; with the minimum just above that share the mask counts
+// as nothing found and the answer is the click's like-intensity region (the same voxels as when the networks find
+// nothing at all); just below it the networks' mask stands.
+TEST(ClickGuidedSegmentation, AMaskMostlyOfAnotherTissueThanTheClicksCountsAsNothingFound)
+{
+  const auto   phantom = StandardPhantom();
+  const auto & spleen = ObjectNamed(*phantom, "spleen");
+  const auto * ct = phantom->GetCT();
+  const auto   run = [&](double logit, double minimumFraction)
+  {
+    auto filter = MakeSegmentation(ct, spleen.click);
+    filter->SetCoarseModel(ConstantModel(logit, "coarse", 2, false));
+    filter->SetRefineModel(ConstantModel(logit, "refine", 1, false));
+    filter->SetCoarseMaximumExtent(120.0);
+    filter->SetMinimumClickTissueFraction(minimumFraction);
+    filter->Update();
+    return filter;
+  };
+  const auto count = [](const MaskImageType * mask)
+  {
+    size_t n = 0;
+    for (itk::ImageRegionConstIterator<MaskImageType> it(mask, mask->GetLargestPossibleRegion()); !it.IsAtEnd(); ++it)
+    {
+      n += it.Get() != 0 ? 1 : 0;
+    }
+    return n;
+  };
+  const auto unchecked = run(10.0, 0.0);
+  EXPECT_FALSE(unchecked->GetNothingFoundAtClick());
+  EXPECT_FALSE(unchecked->GetMaskNotOfClickedTissue());
+  CTImageType::IndexType clickIndex;
+  ASSERT_TRUE(ct->TransformPhysicalPointToIndex(spleen.click, clickIndex));
+  const auto [mean, half] = ClickBand(ct, clickIndex);
+  size_t object = 0, alike = 0;
+  for (itk::ImageRegionConstIteratorWithIndex<MaskImageType> it(unchecked->GetOutput(),
+                                                                unchecked->GetOutput()->GetLargestPossibleRegion());
+       !it.IsAtEnd(); ++it)
+  {
+    if (it.Get() != 0)
+    {
+      ++object;
+      alike += std::abs(ct->GetPixel(it.GetIndex()) - mean) <= half ? 1 : 0;
+    }
+  }
+  const double fraction = static_cast<double>(alike) / static_cast<double>(object);
+  ASSERT_GT(fraction, 0.02) << "the spleen is part of the mask";
+  ASSERT_LT(fraction, 0.98) << "the mask must hold other tissue too, or the check could not fire";
+
+  const auto nothing = run(-10.0, 0.3); // the networks find nothing: the like-intensity region
+  ASSERT_TRUE(nothing->GetUsedLikeIntensityFallback());
+  const auto rejected = run(10.0, fraction + 0.01);
+  EXPECT_TRUE(rejected->GetMaskNotOfClickedTissue());
+  EXPECT_TRUE(rejected->GetNothingFoundAtClick());
+  EXPECT_TRUE(rejected->GetUsedLikeIntensityFallback());
+  EXPECT_NEAR(rejected->GetClickTissueFraction(), fraction, 1e-12);
+  std::string flag;
+  EXPECT_TRUE(itk::ExposeMetaData<std::string>(rejected->GetOutput()->GetMetaDataDictionary(),
+                                               SegmentationFilterType::MaskNotOfClickedTissueKey, flag));
+  EXPECT_EQ(flag, "true");
+  const auto voxels = rejected->GetOutput()->GetLargestPossibleRegion().GetNumberOfPixels();
+  EXPECT_EQ(std::memcmp(rejected->GetOutput()->GetBufferPointer(), nothing->GetOutput()->GetBufferPointer(), voxels), 0)
+    << "the answer is the click's like-intensity region";
+  EXPECT_LT(count(rejected->GetOutput()), object);
+
+  const auto kept = run(10.0, fraction - 0.01);
+  EXPECT_FALSE(kept->GetMaskNotOfClickedTissue());
+  EXPECT_FALSE(kept->GetNothingFoundAtClick());
+  EXPECT_NEAR(kept->GetClickTissueFraction(), fraction, 1e-12);
+  EXPECT_EQ(count(kept->GetOutput()), object);
 }

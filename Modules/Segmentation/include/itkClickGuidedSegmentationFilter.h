@@ -47,7 +47,8 @@ namespace itk
  *
  * The mask holds the first click (a voxel within ClickTolerance mm of it), or the networks found nothing there and
  * GetNothingFoundAtClick() is true (metadata key "DivAttention.NothingFoundAtClick"): when the final mask misses the
- * click, or when no click touched a coarse mask that is not empty (GetUsedAllCoarseComponents()). No object elsewhere
+ * click, when no click touched a coarse mask that is not empty (GetUsedAllCoarseComponents()), or when less than
+ * MinimumClickTissueFraction of the mask is of the clicked tissue (GetMaskNotOfClickedTissue()). No object elsewhere
  * is returned in its place: the output is then the click's like-intensity region (MaskCorrectionSupport::
  * LikeIntensityRegion() within NothingFoundRadius mm, as a session answers such a first click;
  * GetUsedLikeIntensityFallback(), metadata key "DivAttention.LikeIntensityFallback"), or empty with
@@ -192,6 +193,14 @@ public:
    * MaskCorrectionSupport::LikeIntensityNothingFoundRadius (30 mm). Must be positive. */
   itkSetMacro(NothingFoundRadius, double);
   itkGetConstMacro(NothingFoundRadius, double);
+  /** The share of the networks' mask that must be of the clicked tissue (MaskCorrectionSupport::ClickTissueFraction():
+   * voxels in the click's like-intensity band) for the mask to count as found at the click; default 0.3, 0 turns
+   * the check off. Below it the networks marked another tissue that merely touches the click (vertebral bone for a
+   * click on the spinal cord, a vein's wall and fat for a click in the vein), and the mask is treated as nothing
+   * found (GetNothingFoundAtClick(), GetMaskNotOfClickedTissue()). Documentation/Pipeline.md, "When the networks
+   * find nothing". */
+  itkSetClampMacro(MinimumClickTissueFraction, double, 0.0, 1.0);
+  itkGetConstMacro(MinimumClickTissueFraction, double);
   /** Crop side (mm) around the click when the coarse mask is empty; default 64. */
   itkSetMacro(FallbackCropSize, double);
   itkGetConstMacro(FallbackCropSize, double);
@@ -269,6 +278,12 @@ public:
   /** After Update(): the mask missed the first click's voxel, or no click touched the coarse mask; the output is then
    * empty (see the class description). */
   itkGetConstMacro(NothingFoundAtClick, bool);
+  /** After Update(): the networks' mask held the click but less than MinimumClickTissueFraction of it was of the
+   * clicked tissue, so it counts as nothing found (GetNothingFoundAtClick() is true too); metadata key
+   * "DivAttention.MaskNotOfClickedTissue". GetClickTissueFraction(): that share for the networks' mask (1 when the
+   * check did not run: no click, nothing found already, or the check off). */
+  itkGetConstMacro(MaskNotOfClickedTissue, bool);
+  itkGetConstMacro(ClickTissueFraction, double);
   /** After Update(): nothing was found at the click and the output is its like-intensity region
    * (LikeIntensityWhenNothingFound). */
   itkGetConstMacro(UsedLikeIntensityFallback, bool);
@@ -299,6 +314,8 @@ public:
   static constexpr const char * FallbackCropKey = "DivAttention.FallbackCrop";
   /** Metadata key of the output that records GetNothingFoundAtClick() ("true"/"false"). */
   static constexpr const char * NothingFoundAtClickKey = "DivAttention.NothingFoundAtClick";
+  /** Metadata key of the output that records GetMaskNotOfClickedTissue() ("true"/"false"). */
+  static constexpr const char * MaskNotOfClickedTissueKey = "DivAttention.MaskNotOfClickedTissue";
   /** Metadata key of the output that records GetUsedLikeIntensityFallback() ("true"/"false"). */
   static constexpr const char * LikeIntensityFallbackKey = "DivAttention.LikeIntensityFallback";
 
@@ -360,6 +377,7 @@ private:
   double                    m_FallbackCropSize{ 64.0 };
   bool                      m_LikeIntensityWhenNothingFound{ true };
   double                    m_NothingFoundRadius{ MaskCorrectionSupport::LikeIntensityNothingFoundRadius };
+  double                    m_MinimumClickTissueFraction{ 0.3 };
   double                    m_ClickTolerance{ -1.0 };
   double                    m_UsedClickTolerance{ 0.0 };
   double                    m_CoarseMaximumExtent{ 400.0 };
@@ -397,6 +415,8 @@ private:
   bool                                        m_UsedAllCoarseComponents{ false };
   bool                                        m_NothingFoundAtClick{ false };
   bool                                        m_UsedLikeIntensityFallback{ false };
+  bool                                        m_MaskNotOfClickedTissue{ false };
+  double                                      m_ClickTissueFraction{ 1.0 };
   MaskCorrectionSupport::OffsetListType       m_LikeIntensityRegion; // the fallback's voxels (offsets) of the last run
   std::string                                 m_DeviceUsed;
   unsigned int                                m_NumberOfCoarseWindows{ 0 };

@@ -474,6 +474,8 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline(bool likeI
   // a refinement that moved off the click) is not returned in its place. An empty coarse mask is not "elsewhere": the
   // refinement then looked at a crop around the click (the fallback), and its mask decides.
   // A box without a click: nothing was found when the mask is empty in the box.
+  m_ClickTissueFraction = 1.0;
+  m_MaskNotOfClickedTissue = false;
   if (m_Clicks.empty())
   {
     const auto   count = m_Label->GetBufferedRegion().GetNumberOfPixels();
@@ -494,6 +496,16 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline(bool likeI
     m_NothingFoundAtClick =
       (m_UsedAllCoarseComponents && !m_UsedFallbackCrop) ||
       !SegmentationInputCheck::ContainsClickWithin(m_Label.GetPointer(), m_Clicks.front(), tolerance);
+    // A mask that holds the click yet is mostly of another tissue was not found at the click either.
+    if (!m_NothingFoundAtClick && m_MinimumClickTissueFraction > 0.0)
+    {
+      typename InputImageType::IndexType clickIndex;
+      input->TransformPhysicalPointToIndex(m_Clicks.front(), clickIndex);
+      m_ClickTissueFraction =
+        MaskCorrectionSupport::ClickTissueFraction(input.GetPointer(), m_Label.GetPointer(), clickIndex);
+      m_MaskNotOfClickedTissue = m_ClickTissueFraction < m_MinimumClickTissueFraction;
+      m_NothingFoundAtClick = m_MaskNotOfClickedTissue;
+    }
   }
   m_UsedLikeIntensityFallback = false;
   m_LikeIntensityRegion.clear();
@@ -800,6 +812,8 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
         m_NumberOfCoarseWindows = window ? 1 : 0;
       }
       m_NothingFoundAtClick = false;
+      m_MaskNotOfClickedTissue = false;
+      m_ClickTissueFraction = 1.0;
       m_UsedLikeIntensityFallback = firstObjectByLikeIntensity;
     }
   }
@@ -881,6 +895,8 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::GenerateData()
                                    std::string(m_UsedFallbackCrop ? "true" : "false"));
   EncapsulateMetaData<std::string>(output->GetMetaDataDictionary(), NothingFoundAtClickKey,
                                    std::string(m_NothingFoundAtClick ? "true" : "false"));
+  EncapsulateMetaData<std::string>(output->GetMetaDataDictionary(), MaskNotOfClickedTissueKey,
+                                   std::string(m_MaskNotOfClickedTissue ? "true" : "false"));
   EncapsulateMetaData<std::string>(output->GetMetaDataDictionary(), LikeIntensityFallbackKey,
                                    std::string(m_UsedLikeIntensityFallback ? "true" : "false"));
 }
@@ -939,6 +955,9 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream
   os << indent << "LikeIntensityWhenNothingFound: " << m_LikeIntensityWhenNothingFound << std::endl;
   os << indent << "NothingFoundRadius: " << m_NothingFoundRadius << std::endl;
   os << indent << "UsedLikeIntensityFallback: " << m_UsedLikeIntensityFallback << std::endl;
+  os << indent << "MinimumClickTissueFraction: " << m_MinimumClickTissueFraction << std::endl;
+  os << indent << "MaskNotOfClickedTissue: " << m_MaskNotOfClickedTissue << std::endl;
+  os << indent << "ClickTissueFraction: " << m_ClickTissueFraction << std::endl;
   os << indent << "DeviceUsed: " << m_DeviceUsed << std::endl;
   os << indent << "NumberOfCoarseWindows: " << m_NumberOfCoarseWindows << std::endl;
 }

@@ -519,6 +519,38 @@ public:
     return removed;
   }
 
+  /** How much of `mask`'s object (non-zero voxels) is of the clicked tissue: the share of its voxels whose intensity
+   * in `image` lies in the click's like-intensity band (LikeIntensityRegion()'s: mean +- max(k x SD,
+   * minimumHalfWidth) of the click's 3 x 3 x 3 neighbourhood). 1 for an empty mask or a click outside the grid. The
+   * two images share one buffered grid. */
+  template<typename TImage, typename TMask>
+  static double
+  ClickTissueFraction(const TImage *    image,
+                      const TMask *     mask,
+                      const IndexType & click,
+                      double            k = LikeIntensityK,
+                      double            minimumHalfWidth = LikeIntensityMinimumHalfWidth)
+  {
+    const Grid grid(mask);
+    if (!grid.Contains(click))
+    {
+      return 1.0;
+    }
+    const auto   band = LikeIntensityBand(image, grid, click, k, minimumHalfWidth);
+    const auto * values = image->GetBufferPointer();
+    const auto * labels = mask->GetBufferPointer();
+    std::size_t  object = 0, alike = 0;
+    for (SizeValueType i = 0; i < grid.count; ++i)
+    {
+      if (labels[i] != 0)
+      {
+        ++object;
+        alike += std::abs(static_cast<double>(values[i]) - band.first) <= band.second ? 1 : 0;
+      }
+    }
+    return object == 0 ? 1.0 : static_cast<double>(alike) / static_cast<double>(object);
+  }
+
   /** The like-intensity neighbourhood of a positive click, for a click where the pipeline adds nothing: the voxels
    * 26-connected to `click` through voxels that are background in `mask`, lie within `radius` mm of the click
    * (physical distance between voxel centres) and whose intensity lies in mean +- max(k x SD, minimumHalfWidth) of
