@@ -855,7 +855,8 @@ EvaluatePipeline(const PipelineSettings & settings, std::vector<CorrectionStep> 
         for (unsigned k = 0; k < settings.clicks; ++k)
         {
           std::vector<diva::EvaluatedSample> row;
-          auto record = [&](const std::string & name, const MaskImageType * mask, int fallback)
+          auto record = [&](const std::string & name, const MaskImageType * mask, int fallback,
+                            const std::string & answer = std::string())
           {
             diva::EvaluatedSample sample = Score(mask, reference);
             sample.model = name;
@@ -869,6 +870,7 @@ EvaluatePipeline(const PipelineSettings & settings, std::vector<CorrectionStep> 
               sample.clickPoint[d] = clicks[k][d];
             }
             sample.fallbackCrop = fallback;
+            sample.answer = answer;
             if (!settings.masksDirectory.empty())
             {
               itk::WriteImageAtomically(mask,
@@ -894,7 +896,11 @@ EvaluatePipeline(const PipelineSettings & settings, std::vector<CorrectionStep> 
             filter->SetLikeIntensityWhenNothingFound(settings.likeIntensityWhenNothingFound);
             filter->SetMinimumClickTissueFraction(settings.minimumClickTissueFraction);
             filter->Update();
-            row.push_back(record(column.name, filter->GetOutput(), filter->GetUsedFallbackCrop() ? 1 : 0));
+            const std::string answer = !filter->GetNothingFoundAtClick()        ? "networks"
+                                       : filter->GetMaskNotOfClickedTissue()    ? "other-tissue"
+                                       : filter->GetUsedLikeIntensityFallback() ? "like-intensity"
+                                                                                : "nothing";
+            row.push_back(record(column.name, filter->GetOutput(), filter->GetUsedFallbackCrop() ? 1 : 0, answer));
             // Stage 1 is the same in every column that uses --coarse-model: its mask is taken from the first such run.
             if (!stage1Done && column.sharedCoarse)
             {

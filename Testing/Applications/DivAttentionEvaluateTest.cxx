@@ -234,8 +234,16 @@ TEST_F(DivAttentionEvaluateCli, WholePipelineRowsAgreeWithTheMasksAndClicksAreSh
   const std::vector<std::string> header{ "model",     "case",      "instance", "click",   "dice",
                                          "recall",    "precision", "hd95_mm",  "tp",      "fp",
                                          "fn",        "click_x",   "click_y",  "click_z", "fallback_crop",
-                                         "structure", "group" };
+                                         "structure", "group",     "answer" };
   EXPECT_EQ(rows[0], header);
+  // What each mask is: the pipeline's columns say (the networks' mask or a like-intensity answer), stage 1's does not.
+  EXPECT_EQ(rows[1].back(), "");
+  for (size_t r = 2; r < rows.size(); ++r)
+  {
+    const auto & answer = rows[r].back();
+    EXPECT_TRUE(answer == "networks" || answer == "like-intensity" || answer == "other-tissue" || answer == "nothing")
+      << answer;
+  }
   EXPECT_EQ(rows[1][0], "Stage 1 only"); // the stage-1 column first, then the models in the order given
   EXPECT_EQ(rows[2][0], "ESPNet");
   EXPECT_EQ(rows[3][0], "ESPNet+div");

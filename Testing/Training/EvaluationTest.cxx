@@ -74,13 +74,14 @@ TEST(Evaluation, SamplesCsvLeavesUnrecordedFieldsEmptyAndPerCaseDiceAverages)
   samples[0].clickPoint = { { 1.5, -2.0, 3.25 } };
   samples[1] = { "UNETR", "a", 1, 0, 1.0, 1.0, 1.0, 0.0 };
   samples[1].fallbackCrop = 1;
+  samples[1].answer = "other-tissue";
   samples[2] = { "UNETR", "a", 2, 0, 0.0, 0.0, 1.0, std::nan("") };
   const std::string csv = diva::FormatSamplesCSV(samples);
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
             "model,case,instance,click,dice,recall,precision,hd95_mm,tp,fp,fn,click_x,click_y,click_z,fallback_crop,"
-            "structure,group");
-  EXPECT_NE(csv.find("\nStage 1,a,1,0,0.5,0.6,0.7,2,3,2,4,1.5,-2,3.25,,,\n"), std::string::npos) << csv;
-  EXPECT_NE(csv.find("\nUNETR,a,1,0,1,1,1,0,,,,,,,1,,\n"), std::string::npos) << csv;
+            "structure,group,answer");
+  EXPECT_NE(csv.find("\nStage 1,a,1,0,0.5,0.6,0.7,2,3,2,4,1.5,-2,3.25,,,,\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\nUNETR,a,1,0,1,1,1,0,,,,,,,1,,,other-tissue\n"), std::string::npos) << csv;
   // Mean Dice per case and model: UNETR's two instances of case a average to 0.5.
   const std::string table = diva::FormatPerCaseDice(samples, true);
   EXPECT_NE(table.find("| Case (mean Dice) | Stage 1 | UNETR |"), std::string::npos) << table;

@@ -35,6 +35,11 @@ struct EvaluatedSample
   /** The structure the sample targets ("spleen", "lesion"; empty: not named) and its group (StructureGroup). */
   std::string structure{};
   std::string group{};
+  /** Whole pipeline: what the mask is: "networks" (their mask, found at the click), "like-intensity" (they found
+   * nothing at the click: its like-intensity region), "other-tissue" (their mask was mostly of another tissue than the
+   * click's: its like-intensity region), "nothing" (found nothing, no fallback: the empty mask); empty where it does
+   * not apply. */
+  std::string answer{};
 };
 
 /** \brief Means over the samples of one model (HD95 over the samples where it is defined). \ingroup DivAttention */
@@ -101,7 +106,7 @@ std::string
 FormatGroupTable(const std::vector<GroupSummary> & summaries, bool markdown);
 
 /** Per-sample CSV (header: model,case,instance,click,dice,recall,precision,hd95_mm,tp,fp,fn,click_x,click_y,click_z,
- * fallback_crop,structure,group); a value not recorded (NaN, -1, an empty name) is an empty field. */
+ * fallback_crop,structure,group,answer); a value not recorded (NaN, -1, an empty name) is an empty field. */
 std::string
 FormatSamplesCSV(const std::vector<EvaluatedSample> & samples);
 

@@ -217,7 +217,7 @@ FormatSamplesCSV(const std::vector<EvaluatedSample> & samples)
 {
   std::ostringstream out;
   out << "model,case,instance,click,dice,recall,precision,hd95_mm,tp,fp,fn,click_x,click_y,click_z,fallback_crop,"
-         "structure,group\n"
+         "structure,group,answer\n"
       << std::setprecision(9);
   // Unrecorded values stay empty, so a spreadsheet or pandas reads them as missing rather than as numbers.
   auto count = [&out](int64_t value)
@@ -244,7 +244,7 @@ FormatSamplesCSV(const std::vector<EvaluatedSample> & samples)
       }
     }
     count(s.fallbackCrop);
-    out << ',' << s.structure << ',' << s.group << '\n';
+    out << ',' << s.structure << ',' << s.group << ',' << s.answer << '\n';
   }
   return out.str();
 }
