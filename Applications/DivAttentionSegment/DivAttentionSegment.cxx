@@ -1025,7 +1025,7 @@ main(int argc, char ** argv)
                               std::to_string(static_cast<int>(std::lround(100.0 * filter->GetClickTissueFraction()))) +
                               " % of it like the click's)"
                           : std::string())
-                    << "; the mask is the click's like-intensity region within " << nothingFoundRadius.getValue()
+                    << "; the mask is the click's like-intensity region within " << filter->GetUsedNothingFoundRadius()
                     << " mm (--nothing-found error refuses instead)" << std::endl;
         }
         else if (filter->GetNothingFoundAtClick())
@@ -1098,7 +1098,7 @@ main(int argc, char ** argv)
               {
                 std::ostringstream text;
                 text << "the networks found nothing at the click; the mask is its like-intensity region within "
-                     << nothingFoundRadius.getValue() << " mm";
+                     << result.filter->GetUsedNothingFoundRadius() << " mm";
                 note = text.str();
               }
               return result.voxels;

@@ -200,8 +200,9 @@ TEST_F(DivAttentionSegmentInputCli, AirIsRefusedOutsideTheBodyButNotInALungLesio
 }
 
 // By default a click on which the networks find nothing gets its like-intensity region, and stderr says so: here a
-// soft-tissue volume of one value but one voxel, so the region is every voxel within --nothing-found-radius of the
-// click's voxel (counted here from the geometry). Bad values of the two options are refused.
+// soft-tissue volume of one value but one voxel, so the region fills its ball and grows to every voxel within twice
+// --nothing-found-radius of the click's voxel (counted here from the geometry). Bad values of the two options are
+// refused.
 TEST_F(DivAttentionSegmentInputCli, NothingFoundWritesTheLikeIntensityRegionAndSaysSo)
 {
   auto soft = Volume({ { 48, 48, 32 } }, 2.0, 40.0f);
@@ -226,8 +227,10 @@ TEST_F(DivAttentionSegmentInputCli, NothingFoundWritesTheLikeIntensityRegionAndS
     EXPECT_NE(result.output.find("DivAttentionSegment: warning: the networks found nothing at the click \"24,24,16\""),
               std::string::npos)
       << result.output;
-    EXPECT_NE(result.output.find("like-intensity region within " + std::to_string(static_cast<int>(radius)) + " mm"),
-              std::string::npos)
+    // One tissue filling its ball: the region grows to twice the radius (GrowLargeNothingFoundRegion), and says so.
+    EXPECT_NE(
+      result.output.find("like-intensity region within " + std::to_string(static_cast<int>(2 * radius)) + " mm"),
+      std::string::npos)
       << result.output;
     auto mask = itk::ImageFileReader<itk::Image<uint8_t, 3>>::New();
     mask->SetFileName(output.string());
@@ -244,7 +247,7 @@ TEST_F(DivAttentionSegmentInputCli, NothingFoundWritesTheLikeIntensityRegionAndS
         const double d = (it.GetIndex()[a] - (a == 2 ? 16 : 24)) * 2.0;
         squared += d * d;
       }
-      expected += squared <= radius * radius ? 1 : 0;
+      expected += squared <= 4.0 * radius * radius ? 1 : 0;
     }
     EXPECT_EQ(written, expected) << radius << " mm";
     EXPECT_GT(written, 100U);
@@ -261,7 +264,7 @@ TEST_F(DivAttentionSegmentInputCli, NothingFoundWritesTheLikeIntensityRegionAndS
     std::ifstream     stream(summary);
     const std::string text((std::istreambuf_iterator<char>(stream)), std::istreambuf_iterator<char>());
     EXPECT_NE(text.find(",done,"), std::string::npos) << text;
-    EXPECT_NE(text.find("the networks found nothing at the click; the mask is its like-intensity region within 30 mm"),
+    EXPECT_NE(text.find("the networks found nothing at the click; the mask is its like-intensity region within 60 mm"),
               std::string::npos)
       << text;
   }

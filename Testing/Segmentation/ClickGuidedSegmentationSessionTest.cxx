@@ -561,7 +561,9 @@ TEST(ClickGuidedSegmentationSession, PositiveClickWhereThePipelineFindsNothingAd
   EXPECT_DOUBLE_EQ(session->GetLikeIntensityRadius(), 5.0);
   EXPECT_DOUBLE_EQ(session->GetNothingFoundRadius(), 30.0);
   session->SetNothingFoundRadius(10.0);
-  session->SetLikeIntensityRadius(2.0); // a correction's radius: not a first click's
+  EXPECT_TRUE(session->GetGrowLargeNothingFoundRegion());
+  session->SetGrowLargeNothingFoundRegion(false); // the radius itself here (the body wall fills its 10 mm ball)
+  session->SetLikeIntensityRadius(2.0);           // a correction's radius: not a first click's
   session->AddPositiveClick(click);
   EXPECT_EQ(session->GetNumberOfPipelineRuns(), 1u);
   EXPECT_EQ(session->GetLastClickOutcome(), "like-intensity");

@@ -853,6 +853,7 @@ TEST(ClickGuidedSegmentation, NothingFoundGivesTheClicksLikeIntensityRegion)
     filter->SetRefineModel(ConstantModel(-10.0, "refine", 1, false));
     filter->SetLikeIntensityWhenNothingFound(fallback);
     filter->SetNothingFoundRadius(radius);
+    filter->GrowLargeNothingFoundRegionOff(); // the fixed radius here; the growth: the test after the next
     filter->Update();
     EXPECT_TRUE(filter->GetNothingFoundAtClick());
     return filter;
@@ -1010,4 +1011,77 @@ TEST(ClickGuidedSegmentation, AMaskMostlyOfAnotherTissueThanTheClicksCountsAsNot
   EXPECT_FALSE(kept->GetNothingFoundAtClick());
   EXPECT_NEAR(kept->GetClickTissueFraction(), fraction, 1e-12);
   EXPECT_EQ(count(kept->GetOutput()), object);
+}
+
+// A whole-object like-intensity region grows to twice its radius only where the click's tissue is homogeneous and the
+// region fills most of its ball. On an oblique, anisotropic CT (2 x 2 x 3 mm): a uniform block larger than 60 mm
+// fills the 30 mm ball and grows to every voxel within 60 mm (counted here from the definition); a 9 mm plate of the
+// same value fills a quarter of the ball and stays within 30 mm; the block with a +-40 HU checkerboard (a band of
+// +-100 HU, not one homogeneous tissue) stays within 30 mm; so does the block with growth off.
+TEST(MaskCorrectionSupport, AWholeObjectRegionGrowsOnlyForAHomogeneousObjectLargerThanItsBall)
+{
+  const auto makeCT = [](auto value)
+  {
+    auto ct = CTImageType::New();
+    ct->SetRegions(CTImageType::RegionType(CTImageType::SizeType{ { 90, 90, 60 } }));
+    CTImageType::SpacingType spacing;
+    spacing[0] = 2.0;
+    spacing[1] = 2.0;
+    spacing[2] = 3.0;
+    ct->SetSpacing(spacing);
+    ct->SetDirection(ObliqueDirection());
+    ct->Allocate();
+    for (itk::ImageRegionIteratorWithIndex<CTImageType> it(ct, ct->GetLargestPossibleRegion()); !it.IsAtEnd(); ++it)
+    {
+      it.Set(value(it.GetIndex()));
+    }
+    return ct;
+  };
+  const CTImageType::IndexType click{ { 45, 45, 30 } };
+  const auto                   block = makeCT([](const CTImageType::IndexType &) { return 50.0f; });
+  const auto                   plate =
+    makeCT([](const CTImageType::IndexType & i) { return std::abs(i[2] - 30) <= 1 ? 50.0f : -100.0f; });
+  const auto checkered =
+    makeCT([](const CTImageType::IndexType & i) { return (i[0] + i[1] + i[2]) % 2 == 0 ? 10.0f : 90.0f; });
+  auto mask = MaskImageType::New();
+  mask->CopyInformation(block);
+  mask->SetRegions(block->GetLargestPossibleRegion());
+  mask->Allocate();
+  mask->FillBuffer(0);
+  PointType clickPoint;
+  block->TransformIndexToPhysicalPoint(click, clickPoint);
+  const auto farthest = [&](const itk::MaskCorrectionSupport::OffsetListType & region)
+  {
+    double most = 0.0;
+    for (const auto offset : region)
+    {
+      PointType point;
+      block->TransformIndexToPhysicalPoint(block->ComputeIndex(offset), point);
+      most = std::max(most, point.EuclideanDistanceTo(clickPoint));
+    }
+    return most;
+  };
+  const auto within = [&](double radius)
+  {
+    size_t n = 0;
+    for (itk::ImageRegionConstIteratorWithIndex<CTImageType> it(block, block->GetLargestPossibleRegion());
+         !it.IsAtEnd(); ++it)
+    {
+      PointType point;
+      block->TransformIndexToPhysicalPoint(it.GetIndex(), point);
+      n += point.EuclideanDistanceTo(clickPoint) <= radius + 1e-9 ? 1 : 0;
+    }
+    return n;
+  };
+  using Support = itk::MaskCorrectionSupport;
+  const auto grown = Support::WholeObjectLikeIntensityRegion(block.GetPointer(), mask.GetPointer(), click, 30.0);
+  EXPECT_EQ(grown.size(), within(60.0));
+  EXPECT_GT(farthest(grown), 55.0);
+  const auto fixed = Support::WholeObjectLikeIntensityRegion(block.GetPointer(), mask.GetPointer(), click, 30.0, false);
+  EXPECT_EQ(fixed.size(), within(30.0));
+  const auto thin = Support::WholeObjectLikeIntensityRegion(plate.GetPointer(), mask.GetPointer(), click, 30.0);
+  EXPECT_GT(thin.size(), 0U);
+  EXPECT_LE(farthest(thin), 30.0 + 1e-9);
+  const auto mixed = Support::WholeObjectLikeIntensityRegion(checkered.GetPointer(), mask.GetPointer(), click, 30.0);
+  EXPECT_EQ(mixed.size(), within(30.0)) << "both values lie in the band: the whole ball, not grown";
 }

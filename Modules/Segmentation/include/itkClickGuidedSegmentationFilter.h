@@ -193,6 +193,12 @@ public:
    * MaskCorrectionSupport::LikeIntensityNothingFoundRadius (30 mm). Must be positive. */
   itkSetMacro(NothingFoundRadius, double);
   itkGetConstMacro(NothingFoundRadius, double);
+  /** Grow the like-intensity region of LikeIntensityWhenNothingFound to twice NothingFoundRadius where the click's
+   * tissue is homogeneous and the region fills most of its ball (an object larger than the ball: a liver, a spleen;
+   * MaskCorrectionSupport::WholeObjectLikeIntensityRegion()); default on. Off: always within NothingFoundRadius. */
+  itkSetMacro(GrowLargeNothingFoundRegion, bool);
+  itkGetConstMacro(GrowLargeNothingFoundRegion, bool);
+  itkBooleanMacro(GrowLargeNothingFoundRegion);
   /** The share of the networks' mask that must be of the clicked tissue (MaskCorrectionSupport::ClickTissueFraction():
    * voxels in the click's like-intensity band) for the mask to count as found at the click; default 0.3, 0 turns
    * the check off. Below it the networks marked another tissue that merely touches the click (vertebral bone for a
@@ -287,6 +293,9 @@ public:
   /** After Update(): nothing was found at the click and the output is its like-intensity region
    * (LikeIntensityWhenNothingFound). */
   itkGetConstMacro(UsedLikeIntensityFallback, bool);
+  /** After Update() with GetUsedLikeIntensityFallback(): the radius (mm) the region was grown within
+   * (NothingFoundRadius, or twice it for a large homogeneous object: GrowLargeNothingFoundRegion); 0 otherwise. */
+  itkGetConstMacro(UsedNothingFoundRadius, double);
   itkGetStringMacro(DeviceUsed);
   /** Windows the coarse stage ran. */
   itkGetConstMacro(NumberOfCoarseWindows, unsigned int);
@@ -378,6 +387,7 @@ private:
   bool                      m_LikeIntensityWhenNothingFound{ true };
   double                    m_NothingFoundRadius{ MaskCorrectionSupport::LikeIntensityNothingFoundRadius };
   double                    m_MinimumClickTissueFraction{ 0.3 };
+  bool                      m_GrowLargeNothingFoundRegion{ true };
   double                    m_ClickTolerance{ -1.0 };
   double                    m_UsedClickTolerance{ 0.0 };
   double                    m_CoarseMaximumExtent{ 400.0 };
@@ -416,6 +426,7 @@ private:
   bool                                        m_NothingFoundAtClick{ false };
   bool                                        m_UsedLikeIntensityFallback{ false };
   bool                                        m_MaskNotOfClickedTissue{ false };
+  double                                      m_UsedNothingFoundRadius{ 0.0 };
   double                                      m_ClickTissueFraction{ 1.0 };
   MaskCorrectionSupport::OffsetListType       m_LikeIntensityRegion; // the fallback's voxels (offsets) of the last run
   std::string                                 m_DeviceUsed;

@@ -508,6 +508,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline(bool likeI
     }
   }
   m_UsedLikeIntensityFallback = false;
+  m_UsedNothingFoundRadius = 0.0;
   m_LikeIntensityRegion.clear();
   if (m_NothingFoundAtClick)
   {
@@ -533,9 +534,9 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunPipeline(bool likeI
           it.Set(0);
         }
       }
-      m_LikeIntensityRegion = MaskCorrectionSupport::LikeIntensityRegion(
-        input.GetPointer(), blocked.GetPointer(), clickIndex, m_NothingFoundRadius,
-        MaskCorrectionSupport::LikeIntensityK, MaskCorrectionSupport::LikeIntensityMinimumHalfWidth);
+      m_LikeIntensityRegion = MaskCorrectionSupport::WholeObjectLikeIntensityRegion(
+        input.GetPointer(), blocked.GetPointer(), clickIndex, m_NothingFoundRadius, m_GrowLargeNothingFoundRegion,
+        &m_UsedNothingFoundRadius);
       const auto & region = m_LikeIntensityRegion;
       for (const auto offset : region)
       {
@@ -775,9 +776,9 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::RunWithCorrections()
         {
           // As a session: the click's like-intensity neighbourhood when the pipeline adds nothing.
           bool wholeAnswer = false;
-          added = MaskCorrectionSupport::PositiveFallbackRegion(input, mask.GetPointer(), positives[k],
-                                                                MaskCorrectionSupport::LikeIntensityDefaultRadius,
-                                                                objectVoxels == 0, m_NothingFoundRadius, &wholeAnswer);
+          added = MaskCorrectionSupport::PositiveFallbackRegion(
+            input, mask.GetPointer(), positives[k], MaskCorrectionSupport::LikeIntensityDefaultRadius,
+            objectVoxels == 0, m_NothingFoundRadius, &wholeAnswer, m_GrowLargeNothingFoundRegion);
           firstObjectByLikeIntensity = firstObjectByLikeIntensity || (objectVoxels == 0 && !added.empty());
           if (wholeAnswer && !added.empty())
           {
@@ -954,6 +955,7 @@ ClickGuidedSegmentationFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream
   os << indent << "ClickTolerance: " << m_ClickTolerance << std::endl;
   os << indent << "LikeIntensityWhenNothingFound: " << m_LikeIntensityWhenNothingFound << std::endl;
   os << indent << "NothingFoundRadius: " << m_NothingFoundRadius << std::endl;
+  os << indent << "GrowLargeNothingFoundRegion: " << m_GrowLargeNothingFoundRegion << std::endl;
   os << indent << "UsedLikeIntensityFallback: " << m_UsedLikeIntensityFallback << std::endl;
   os << indent << "MinimumClickTissueFraction: " << m_MinimumClickTissueFraction << std::endl;
   os << indent << "MaskNotOfClickedTissue: " << m_MaskNotOfClickedTissue << std::endl;

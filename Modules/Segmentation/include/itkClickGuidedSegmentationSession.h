@@ -153,6 +153,13 @@ public:
   SetNothingFoundRadius(double radius);
   double
   GetNothingFoundRadius() const;
+  /** Grow that region to twice the radius where the click's tissue is homogeneous and the region fills most of its
+   * ball (the composite filter's GrowLargeNothingFoundRegion; MaskCorrectionSupport::WholeObjectLikeIntensityRegion());
+   * default on. */
+  void
+  SetGrowLargeNothingFoundRegion(bool grow);
+  bool
+  GetGrowLargeNothingFoundRegion() const;
   /** What the last click in force did (Documentation/Pipeline.md, "Corrections"): "pipeline" (a positive click's
    * pipeline component joined the mask), "like-intensity" (the pipeline added nothing; the click's like-intensity
    * neighbourhood joined), "anchor" (a positive click inside the mask), "network" (a negative click re-ran a pipeline
@@ -244,6 +251,7 @@ private:
   double                                   m_Threshold{ 0.5 };
   double                                   m_LikeIntensityRadius{ MaskCorrectionSupport::LikeIntensityDefaultRadius };
   double            m_NothingFoundRadius{ MaskCorrectionSupport::LikeIntensityNothingFoundRadius };
+  bool              m_GrowLargeNothingFoundRegion{ true };
   std::vector<Step> m_History;
   std::map<std::vector<double>, OffsetListType>                   m_Cache;
   std::map<std::vector<double>, typename FloatImageType::Pointer> m_WindowCache;

@@ -353,9 +353,9 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::AddPositiveClick(cons
       // The pipeline found nothing new at the click: its like-intensity neighbourhood instead (for a correction near
       // the mask, within a radius that grows with the click's distance to it; a first click or a new object far from
       // it, within the nothing-found radius, which later negative clicks also cut radially).
-      step.added = MaskCorrectionSupport::PositiveFallbackRegion(m_Image.GetPointer(), m_Mask.GetPointer(), index,
-                                                                 m_LikeIntensityRadius, m_NumberOfObjectVoxels == 0,
-                                                                 m_NothingFoundRadius, &step.likeIntensityAnswer);
+      step.added = MaskCorrectionSupport::PositiveFallbackRegion(
+        m_Image.GetPointer(), m_Mask.GetPointer(), index, m_LikeIntensityRadius, m_NumberOfObjectVoxels == 0,
+        m_NothingFoundRadius, &step.likeIntensityAnswer, m_GrowLargeNothingFoundRegion);
       step.outcome = "like-intensity";
     }
   }
@@ -653,6 +653,22 @@ ClickGuidedSegmentationSession<TInputImage, TOutputImage>::GetNothingFoundRadius
 {
   const std::lock_guard<std::mutex> lock(m_Mutex);
   return m_NothingFoundRadius;
+}
+
+template<typename TInputImage, typename TOutputImage>
+void
+ClickGuidedSegmentationSession<TInputImage, TOutputImage>::SetGrowLargeNothingFoundRegion(bool grow)
+{
+  const std::lock_guard<std::mutex> lock(m_Mutex);
+  m_GrowLargeNothingFoundRegion = grow;
+}
+
+template<typename TInputImage, typename TOutputImage>
+bool
+ClickGuidedSegmentationSession<TInputImage, TOutputImage>::GetGrowLargeNothingFoundRegion() const
+{
+  const std::lock_guard<std::mutex> lock(m_Mutex);
+  return m_GrowLargeNothingFoundRegion;
 }
 
 template<typename TInputImage, typename TOutputImage>

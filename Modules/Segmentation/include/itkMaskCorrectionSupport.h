@@ -4,6 +4,7 @@
 #include "itkContinuousIndex.h"
 #include "itkImage.h"
 #include "itkMacro.h"
+#include "itkMath.h"
 #include "itkMonotonePriorityQueue.h"
 #include "itkSquaredDepthMap.h"
 
@@ -79,6 +80,12 @@ public:
    * by default), and grows only where the click's like-intensity band is at most this wide on each side (HU). */
   static constexpr double LikeIntensityCorrectionReach = 3.0;
   static constexpr double LikeIntensityCorrectionMaximumHalfWidth = 150.0;
+  /** WholeObjectLikeIntensityRegion(): a whole-object region whose tissue is homogeneous (band half-width at most
+   * LargeObjectMaximumHalfWidth HU) and which fills at least LargeObjectFill of its ball's volume belongs to an object
+   * larger than the ball, and is grown again within LargeObjectRadiusFactor x the radius. */
+  static constexpr double LargeObjectMaximumHalfWidth = 35.0;
+  static constexpr double LargeObjectFill = 0.6;
+  static constexpr double LargeObjectRadiusFactor = 2.0;
 
   /** The object voxels 26-connected to the seeds (seeds outside the mask, or on its background, seed nothing), in the
    * order they were reached. */
@@ -640,8 +647,9 @@ public:
   }
 
   /** What a positive click adds where the pipeline adds nothing, in a session and in the composite filter's
-   * PreviousMask mode alike: LikeIntensityRegion() within `nothingFoundRadius` on an empty mask (a first click: the
-   * region is the whole answer) and for a correction far from the mask whose neighbourhood is of one tissue (beyond
+   * PreviousMask mode alike: WholeObjectLikeIntensityRegion() within `nothingFoundRadius` (grown for a large
+   * homogeneous object unless `growLargeObjects` is off) on an empty mask (a first click: the region is the whole
+   * answer) and for a correction far from the mask whose neighbourhood is of one tissue (beyond
    * CorrectionLikeIntensityRadius()'s reach: a new object, answered as a first click is); else within
    * CorrectionLikeIntensityRadius() of `radius`. `maskIsEmpty` is the caller's count, so no scan of the mask is
    * needed. `wholeAnswer`, when given, says whether the region stands for a whole object (the nothing-found radius:
@@ -654,7 +662,8 @@ public:
                          double            radius,
                          bool              maskIsEmpty,
                          double            nothingFoundRadius = LikeIntensityNothingFoundRadius,
-                         bool *            wholeAnswer = nullptr)
+                         bool *            wholeAnswer = nullptr,
+                         bool              growLargeObjects = true)
   {
     bool   far = false;
     double reach = nothingFoundRadius;
@@ -672,7 +681,53 @@ public:
     {
       *wholeAnswer = maskIsEmpty || far;
     }
+    if (maskIsEmpty || far)
+    {
+      return WholeObjectLikeIntensityRegion(image, mask, click, reach, growLargeObjects);
+    }
     return LikeIntensityRegion(image, mask, click, reach, LikeIntensityK, LikeIntensityMinimumHalfWidth);
+  }
+
+  /** The like-intensity region that answers for a whole object (a first click on which the networks find nothing, or a
+   * new object far from the mask): LikeIntensityRegion() within `radius` mm; with `growLargeObjects`, where the
+   * click's band is narrow (one homogeneous tissue: half-width at most LargeObjectMaximumHalfWidth) and the region
+   * fills at least LargeObjectFill of the ball (4/3 pi radius^3), the object reaches beyond the ball (a liver, a
+   * spleen, a full bladder) and the region is grown again within LargeObjectRadiusFactor x radius (`usedRadius`, when
+   * given, receives the radius the region was grown within).
+   * Documentation/Pipeline.md, "When the networks find nothing". */
+  template<typename TImage, typename TMask>
+  static OffsetListType
+  WholeObjectLikeIntensityRegion(const TImage *    image,
+                                 const TMask *     mask,
+                                 const IndexType & click,
+                                 double            radius,
+                                 bool              growLargeObjects = true,
+                                 double *          usedRadius = nullptr)
+  {
+    if (usedRadius != nullptr)
+    {
+      *usedRadius = radius;
+    }
+    auto       region = LikeIntensityRegion(image, mask, click, radius, LikeIntensityK, LikeIntensityMinimumHalfWidth);
+    const Grid grid(mask);
+    if (!growLargeObjects || region.empty() || !grid.Contains(click) ||
+        LikeIntensityBand(image, grid, click, LikeIntensityK, LikeIntensityMinimumHalfWidth).second >
+          LargeObjectMaximumHalfWidth)
+    {
+      return region;
+    }
+    const double voxelVolume = grid.spacing[0] * grid.spacing[1] * grid.spacing[2];
+    const double ballVolume = 4.0 / 3.0 * Math::pi * radius * radius * radius;
+    if (static_cast<double>(region.size()) * voxelVolume < LargeObjectFill * ballVolume)
+    {
+      return region;
+    }
+    if (usedRadius != nullptr)
+    {
+      *usedRadius = LargeObjectRadiusFactor * radius;
+    }
+    return LikeIntensityRegion(image, mask, click, LargeObjectRadiusFactor * radius, LikeIntensityK,
+                               LikeIntensityMinimumHalfWidth);
   }
 
   /** How far `index` lies from the mask (physical mm): the distance from its centre to the nearest object voxel's
