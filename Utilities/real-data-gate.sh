@@ -7,7 +7,8 @@
 # Lesions: the held-out ibsi-sts cases and the DeepLesion crops (each connected component of the mask a target; the
 # crops as Utilities/deeplesion-geometry.py copies them, with their spacing in the right order).
 # Organs, vessels, muscle, bone: every labelled structure of totalseg-example (label-names.txt names them).
-# Writes OUT_DIR/{lesions,totalseg}.{csv,md} (per run) and OUT_DIR/gate.md (the groups of both), and prints gate.md.
+# Writes OUT_DIR/{lesions,totalseg}.{csv,md} (per run) and OUT_DIR/gate.md (the groups of both, and how many of the
+# pipeline's masks are the networks' or a like-intensity answer), and prints gate.md.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${1:?usage: real-data-gate.sh BUILD_DIR OUT_DIR [DATA_DIR [COARSE_MODEL REFINE_MODEL]]}/bin
@@ -69,6 +70,19 @@ for group in order + sorted({r["group"] for r in rows} - set(order)):
         hd = [float(r["hd95_mm"]) for r in some if r["hd95_mm"] not in ("", "nan") and math.isfinite(float(r["hd95_mm"]))]
         hd95 = "%.1f" % (sum(hd) / len(hd)) if hd else "-"
         print("| %s | %s | %.3f | %.3f | %.3f | %s | %d |" % (group, method, mean("dice"), mean("recall"),
-                                                           mean("precision"), hd95, len(some)))
+                                                           mean("precision"), hd95, len(some)))# What the whole pipeline's masks are (DivAttentionEvaluate's "answer" column), per group: the networks' mask, or the
+# click's like-intensity region because they found nothing at it or marked mostly another tissue.
+kinds = ["networks", "like-intensity", "other-tissue", "nothing"]
+answered = [r for r in rows if r.get("answer")]
+if answered:
+    print()
+    print("| Group | Method | " + " | ".join(kinds) + " |")
+    print("|---|---|" + "---:|" * len(kinds))
+    for group in order + sorted({r["group"] for r in answered} - set(order)):
+        for method in methods:
+            some = [r for r in answered if r["group"] == group and r["model"] == method]
+            if some:
+                print("| %s | %s | " % (group, method) +
+                      " | ".join(str(sum(r["answer"] == k for r in some)) for k in kinds) + " |")
 PY
 cat "$out/gate.md"
