@@ -414,8 +414,11 @@ main(int argc, char ** argv)
         // normalisation, which those weights expect, instead of statistics of this dataset (also on resume).
         const auto initial = diva::LoadModel(options.initialModel, torch::kCPU);
         diva::InitializeFromModel(*network, initial, options, options.initialModel);
-        data.training->SetPreprocessing(initial.description.preprocessing);
-        data.validation->SetPreprocessing(initial.description.preprocessing);
+        // The window placement stays this run's (--stage1-windows-centred), not the file's.
+        auto preprocessing = initial.description.preprocessing;
+        preprocessing.windowPlacement = data.training->GetPreprocessing().windowPlacement;
+        data.training->SetPreprocessing(preprocessing);
+        data.validation->SetPreprocessing(preprocessing);
         if (isMain)
         {
           std::cout << "initialised from " << options.initialModel << " (normalisation mean "
@@ -440,9 +443,6 @@ main(int argc, char ** argv)
       description.preset = options.preset;
       description.inputChannels = options.InputChannelNames();
       description.preprocessing = data.training->GetPreprocessing();
-      // Where this run places stage-1 windows, also when the weights came from a file trained the other way.
-      description.preprocessing.windowPlacement =
-        options.stage1WindowsInsideImage ? "inside-image" : "centred-on-click";
       description.provenance.version = app::VersionText();
       std::string command;
       for (int i = 0; i < argc; ++i)
