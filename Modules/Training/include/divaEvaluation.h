@@ -37,8 +37,8 @@ struct EvaluatedSample
   std::string group{};
   /** Whole pipeline: what the mask is: "networks" (their mask, found at the click), "like-intensity" (they found
    * nothing at the click: its like-intensity region), "other-tissue" (their mask was mostly of another tissue than the
-   * click's: its like-intensity region), "nothing" (found nothing, no fallback: the empty mask); empty where it does
-   * not apply. */
+   * click's: its like-intensity region, or the empty mask without the fallback), "nothing" (found nothing, no fallback:
+   * the empty mask); empty where it does not apply. */
   std::string answer{};
 };
 
